@@ -4,6 +4,7 @@ and responses built to satisfy a constraint pass it."""
 from __future__ import annotations
 
 import json
+import re
 import string
 import time
 from typing import Any
@@ -13,6 +14,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from pipeline.errors import CheckerArgumentError
+from pipeline.verify.checks import views
 from pipeline.verify.checks.registry import CheckResult, run_check
 
 TEMPLATE = "Answer: <one sentence>\nReason: <why>"
@@ -143,6 +145,8 @@ def test_exactly_n_words_pass_the_n_n_ranges(ws: list[str]) -> None:
 @FUZZ
 @given(text=texts)
 def test_length_chars_counts_the_stripped_text(text: str) -> None:
+    # Hidden text, invisible characters and whitespace padding do not count (checked in the adversarial suite).
+    assume(views.visible(text) == text and not re.search(r"\s{3,}", text.strip()))
     n = len(text.strip())
     assert run_check("complexbench:length_chars", text, {"min_chars": n, "max_chars": n}).passed
     assert not run_check("complexbench:length_chars", text, {"min_chars": n + 1, "max_chars": n + 1}).passed
@@ -150,26 +154,34 @@ def test_length_chars_counts_the_stripped_text(text: str) -> None:
 
 @FUZZ
 @given(text=texts, keyword=st.sampled_from(["river", "free coffee", "咖啡", "AI", "safety first"]))
-def test_keywords_and_forbidden_words_are_complements(text: str, keyword: str) -> None:
+def test_a_found_keyword_is_a_forbidden_word(text: str, keyword: str) -> None:
+    # Not complements: a keyword counts only in prose, a forbidden word anywhere and in disguise.
     found = run_check("complexbench:keywords", text, {"keywords": [keyword]}).passed
-    assert run_check("complexbench:forbidden_words", text, {"forbidden_words": [keyword]}).passed is not found
-    inserted = f"{text} {keyword.upper()} {text}"
+    if found:
+        assert not run_check("complexbench:forbidden_words", text, {"forbidden_words": [keyword]}).passed
+    assume("<" not in text)  # no reasoning block or comment that would hide the inserted sentence
+    inserted = f"{text}\nWe talk about {keyword.upper()} every day.\n{text}"
     assert run_check("complexbench:keywords", inserted, {"keywords": [keyword]}).passed
+    assert not run_check("complexbench:forbidden_words", inserted, {"forbidden_words": [keyword]}).passed
 
 
 @FUZZ
 @given(text=texts, suffix=st.sampled_from(["We value you", "?", "End of report", "好的"]))
-def test_ends_with_and_not_ends_with_disagree_on_every_text(text: str, suffix: str) -> None:
+def test_ends_with_and_not_ends_with_never_both_pass(text: str, suffix: str) -> None:
     ends = run_check("complexbench:ends_with", text, {"suffix": suffix}).passed
-    assert run_check("complexbench:not_ends_with", text, {"suffix": suffix}).passed is not ends
-    built = f"{text}\n{suffix}."
+    if ends:
+        assert not run_check("complexbench:not_ends_with", text, {"suffix": suffix}).passed
+    assume("<" not in text)  # no reasoning block or comment that would hide the ending
+    built = f"{text}\nWe say: {suffix}."
     assert run_check("complexbench:ends_with", built, {"suffix": suffix}).passed
+    assert not run_check("complexbench:not_ends_with", built, {"suffix": suffix}).passed
 
 
 @FUZZ
 @given(text=texts, prefix=st.sampled_from(["Dear reader", "In short", "Note:"]))
 def test_prefix_then_anything_starts_with_it(text: str, prefix: str) -> None:
-    assert run_check("complexbench:starts_with", f"  {prefix.swapcase()}{text}", {"prefix": prefix}).passed
+    assume("<" not in text)  # no reasoning block or comment that would hide the prefix
+    assert run_check("complexbench:starts_with", f"  {prefix.swapcase()} then {text}", {"prefix": prefix}).passed
 
 
 @FUZZ
@@ -185,31 +197,35 @@ def test_exact_match_tolerates_case_space_and_full_stop(answer: str, pad: str) -
 @given(
     keys=st.lists(st.text(string.ascii_lowercase, min_size=1, max_size=6), min_size=1, max_size=5, unique=True),
     values=st.recursive(
-        st.none() | st.integers() | st.text(max_size=10), lambda c: st.lists(c, max_size=3), max_leaves=5
+        st.integers() | st.text(max_size=10).filter(str.strip), lambda c: st.lists(c, min_size=1, max_size=3), max_leaves=5
     ),
-    around=st.text(alphabet=st.characters(blacklist_characters="{"), max_size=30),
+    fence=st.sampled_from(["{}", " {} ", "```json\n{}\n```", "\n```\n{}\n```\n"]),
+    around=st.text(alphabet=st.characters(blacklist_characters="{"), min_size=1, max_size=30).filter(str.strip),
 )
-def test_json_with_the_keys_passes_and_an_extra_key_fails(keys: list[str], values: Any, around: str) -> None:
+def test_json_with_the_keys_passes_and_an_extra_key_fails(keys: list[str], values: Any, fence: str, around: str) -> None:
     obj = {k: values for k in keys}
-    assert run_check("complexbench:json_keys", f"{around}{json.dumps(obj)}{around}", {"keys": keys}).passed
+    assert run_check("complexbench:json_keys", fence.replace("{}", json.dumps(obj)), {"keys": keys}).passed
+    assert not run_check("complexbench:json_keys", f"{around}\n{json.dumps(obj)}", {"keys": keys}).passed  # prose
     obj["zz_extra"] = 1
-    assert not run_check("complexbench:json_keys", f"{around}{json.dumps(obj)}", {"keys": keys}).passed
+    assert not run_check("complexbench:json_keys", json.dumps(obj), {"keys": keys}).passed
 
 
 @FUZZ
 @given(text=texts, allowed=st.lists(st.sampled_from(list(string.punctuation)), min_size=1, max_size=6, unique=True))
 def test_text_without_other_punctuation_passes_the_whitelist(text: str, allowed: list[str]) -> None:
-    from pipeline.verify.checks.rules import canon
+    from pipeline.verify.checks.rules import punctuation_view
 
-    kept = "".join(ch for ch in text if canon(ch) not in string.punctuation or canon(ch) in allowed)
+    # Drop every character whose folded form (look-alike and compatibility forms undone) is banned punctuation.
+    kept = "".join(ch for ch in text if all(c not in string.punctuation or c in allowed for c in punctuation_view(ch)))
     assert run_check("complexbench:punctuation_whitelist", kept, {"allowed": allowed}).passed
     banned = next(p for p in string.punctuation if p not in allowed)
     assert not run_check("complexbench:punctuation_whitelist", kept + banned, {"allowed": allowed}).passed
 
 
 @FUZZ
-@given(ws=ascii_words)
+@given(ws=st.lists(st.text(string.ascii_letters, min_size=2, max_size=8), min_size=2, max_size=40))
 def test_layouts_built_from_words_pass(ws: list[str]) -> None:
+    # Items need content (two letters), paragraphs two words and the one-word-per-line layout two words.
     assert run_check("format:newline", "\n".join(ws), {}).passed
     assert run_check("format:title_case", " ".join(w.capitalize() for w in ws), {}).passed
     numbered = "\n".join(f"{i}. {w}" for i, w in enumerate(ws, start=1))
@@ -217,7 +233,7 @@ def test_layouts_built_from_words_pass(ws: list[str]) -> None:
     row = "| " + " | ".join(ws) + " |"
     table = "\n".join([row, "|" + "---|" * len(ws), row])
     assert run_check("markdown:table_columns", table, {"num_columns": len(ws)}).passed
-    paras = "\n\n".join(ws)
+    paras = "\n\n".join(f"{w} {w}" for w in ws)
     assert run_check("paragraphs:blank_line_count", paras, {"num_paragraphs": len(ws)}).passed
     bullets = "\n".join(f"* {w}\n  - {w}" for w in ws)
     assert run_check("format:sub-bullets", bullets, {}).passed

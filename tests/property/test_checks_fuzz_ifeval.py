@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from pipeline.errors import CheckerArgumentError
 from pipeline.verify.checks.detectable import count_bullet_lines, count_placeholders, has_title
+from pipeline.verify.checks.language import IFEVAL_LANGUAGES
 from pipeline.verify.checks.registry import CheckResult, run_check
 from pipeline.verify.ifeval import evaluate_instruction
 
@@ -97,7 +98,9 @@ def _is_valid(name: str, value: Any) -> bool:
         return True
     if name == "letter":
         return isinstance(value, str) and len(value) == 1 and len(value.lower()) == 1 and "a" <= value.lower() <= "z"
-    return False  # numbers, relations, lists, language: no junk value above is valid
+    if name == "language":  # st.text() can draw a real code such as "ar"
+        return value in IFEVAL_LANGUAGES
+    return False  # numbers, relations, lists: no junk value above is valid
 
 
 @FUZZ

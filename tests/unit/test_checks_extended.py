@@ -36,8 +36,16 @@ CASES: list[tuple[str, str, dict[str, Any], str, bool]] = [
     ("lc-at-least", "letters:letter_counting", {"N": 7, "relation": "at least"}, "Hi there all", True),
     ("lc-accents-dont-count", "letters:letter_counting", {"N": 1, "relation": "at least"}, "éü 1", False),
     # --- paragraphs:blank_line_count
-    ("par-two", "paragraphs:blank_line_count", {"num_paragraphs": 2}, "One.\nStill one.\n\nTwo.", True),
-    ("par-whitespace-blank-line", "paragraphs:blank_line_count", {"num_paragraphs": 2}, "One.\n \t\nTwo.\n\n\n", True),
+    ("par-two", "paragraphs:blank_line_count", {"num_paragraphs": 2}, "One here.\nStill one.\n\nTwo here.", True),
+    (
+        "par-whitespace-blank-line",
+        "paragraphs:blank_line_count",
+        {"num_paragraphs": 2},
+        "One here.\n \t\nTwo here.\n\n\n",
+        True,
+    ),
+    # a one-word block is padding, not a paragraph
+    ("par-one-word-block", "paragraphs:blank_line_count", {"num_paragraphs": 2}, "One here.\n\nTwo.", False),
     ("par-three", "paragraphs:blank_line_count", {"num_paragraphs": 2}, "A\n\nB\n\nC", False),
     ("par-single-newline-is-one", "paragraphs:blank_line_count", {"num_paragraphs": 2}, "A\nB", False),
     # --- sentence:question_count
@@ -60,8 +68,15 @@ CASES: list[tuple[str, str, dict[str, Any], str, bool]] = [
         "inc-ok",
         "count:count_increment_word",
         {"keyword1": "lantern", "keyword2": "harbor"},
-        "Lantern, harbor, HARBOR.",
+        "A lantern glows by the harbor, and the HARBOR sleeps.",
         True,
+    ),
+    (
+        "inc-bare-list-is-stuffing",
+        "count:count_increment_word",
+        {"keyword1": "lantern", "keyword2": "harbor"},
+        "Lantern, harbor, HARBOR.",
+        False,
     ),
     (
         "inc-plural-not-counted",
@@ -138,7 +153,8 @@ CASES: list[tuple[str, str, dict[str, Any], str, bool]] = [
     ("sb-bold-is-not-bullet", "format:sub-bullets", {}, "**Bold** text", False),
     ("sb-no-bullets", "format:sub-bullets", {}, "- only dashes", False),
     # --- list:numbered_items
-    ("nli-ok", "list:numbered_items", {"num_items": 3}, "Steps:\n1. a\n2) b\n   1. sub\n3. c\nDone.", True),
+    ("nli-ok", "list:numbered_items", {"num_items": 3}, "Steps:\n1. Boil\n2) Pour\n   1. sub\n3. Wait\nDone.", True),
+    ("nli-single-letter-items", "list:numbered_items", {"num_items": 3}, "1. a\n2) b\n3. c", False),
     ("nli-too-few", "list:numbered_items", {"num_items": 3}, "1. a\n2. b", False),
     ("nli-wrong-order", "list:numbered_items", {"num_items": 3}, "1. a\n3. b\n2. c", False),
     ("nli-two-lists", "list:numbered_items", {"num_items": 2}, "1. a\n\n1. b", False),

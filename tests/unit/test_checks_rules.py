@@ -17,14 +17,15 @@ FULL_LIST = {"allowed": [",", "."]}
 CASES: list[tuple[str, str, dict[str, Any], str, bool]] = [
     # keywords: case-insensitive, whole words for Latin, whitespace runs, CJK substrings
     ("kw-all-present", "complexbench:keywords", KW, "Free coffee in the sunlight.", True),
-    ("kw-case-and-spaces", "complexbench:keywords", KW, "FREE\n  COFFEE and Sunlight", True),
+    ("kw-case-and-spaces", "complexbench:keywords", KW, "We serve FREE\n  COFFEE in the Sunlight here.", True),
+    ("kw-bare-list-is-stuffing", "complexbench:keywords", KW, "FREE COFFEE, Sunlight", False),
     ("kw-one-missing", "complexbench:keywords", KW, "Free coffee at dawn.", False),
     ("kw-substring-not-a-word", "complexbench:keywords", {"keywords": ["art"]}, "We start now.", False),
     ("kw-plural-is-another-word", "complexbench:keywords", {"keywords": ["river"]}, "Two rivers meet.", False),
-    ("kw-punctuation-edges", "complexbench:keywords", {"keywords": ["river"]}, "(river), 'river'!", True),
+    ("kw-punctuation-edges", "complexbench:keywords", {"keywords": ["river"]}, "We swam in the (river), 'river'!", True),
     ("kw-cjk-substring", "complexbench:keywords", {"keywords": ["咖啡"]}, "我们喝咖啡了。", True),
     ("kw-latin-next-to-cjk", "complexbench:keywords", {"keywords": ["AI"]}, "我喜欢AI技术", True),
-    ("kw-fullwidth-keyword", "complexbench:keywords", {"keywords": ["safety first!"]}, "Safety first！", True),
+    ("kw-fullwidth-keyword", "complexbench:keywords", {"keywords": ["safety first!"]}, "Always remember: safety first！", True),
     ("kw-empty-response", "complexbench:keywords", KW, "", False),
     # forbidden words
     ("fw-absent", "complexbench:forbidden_words", {"forbidden_words": ["budget"]}, "We plan the costs.", True),
@@ -99,7 +100,7 @@ CASES: list[tuple[str, str, dict[str, Any], str, bool]] = [
     ("lc-cjk-counts-per-char", "complexbench:length_chars", {"min_chars": 3, "max_chars": 3}, "你好吗", True),
     ("lc-empty-too-short", "complexbench:length_chars", {"min_chars": 1, "max_chars": 10}, "   ", False),
     ("lw-in-range", "complexbench:length_words", {"min_words": 3, "max_words": 4}, "one two, three", True),
-    ("lw-punctuation-token-counts", "complexbench:length_words", {"min_words": 3, "max_words": 3}, "a - b", True),
+    ("lw-lone-dash-is-no-word", "complexbench:length_words", {"min_words": 3, "max_words": 3}, "a - b", False),
     ("lw-too-few", "complexbench:length_words", {"min_words": 3, "max_words": 4}, "one two", False),
     ("lw-too-many", "complexbench:length_words", {"min_words": 1, "max_words": 2}, "one two three", False),
     # exact match
@@ -112,12 +113,20 @@ CASES: list[tuple[str, str, dict[str, Any], str, bool]] = [
     # JSON with exactly the keys
     ("json-exact-keys", "complexbench:json_keys", {"keys": ["title", "score"]}, '{"title": "x", "score": 3}', True),
     (
-        "json-text-around-and-fence",
+        "json-in-a-fence",
+        "complexbench:json_keys",
+        {"keys": ["title", "score"]},
+        '```json\n{"score": 1, "title": "a } brace"}\n```',
+        True,
+    ),
+    (
+        "json-text-around-is-prose",
         "complexbench:json_keys",
         {"keys": ["title", "score"]},
         'Sure:\n```json\n{"score": 1, "title": "a } brace"}\n```\nDone.',
-        True,
+        False,
     ),
+    ("json-empty-value", "complexbench:json_keys", {"keys": ["title"]}, '{"title": " "}', False),
     ("json-missing-key", "complexbench:json_keys", {"keys": ["title", "score"]}, '{"title": "x"}', False),
     ("json-extra-key", "complexbench:json_keys", {"keys": ["title"]}, '{"title": "x", "score": 3}', False),
     ("json-invalid", "complexbench:json_keys", {"keys": ["title"]}, "{title: 'x'}", False),

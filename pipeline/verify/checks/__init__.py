@@ -6,6 +6,8 @@ from pipeline.verify.checks import (  # noqa: F401
     counting,
     detectable,
     format,
+    guards,
+    guards_format,
     keywords,
     language,
     length,

@@ -47,7 +47,7 @@ def check_number_paragraphs(response: str, *, num_paragraphs: int) -> CheckResul
     return CheckResult(count == wanted, f"found {count} paragraph(s) separated by ***, need exactly {wanted}")
 
 
-def _first_word(paragraph: str) -> str:
+def paragraph_first_word(paragraph: str) -> str:
     """IFEval's first word: drop leading ' then ", cut at . , ? ! ' or ", lowercase letter by letter."""
     word = paragraph.split()[0].lstrip("'").lstrip('"')
     out = []
@@ -77,7 +77,7 @@ def check_nth_paragraph_first_word(
     paragraph = pieces[nth - 1].strip()
     if not paragraph:
         return CheckResult(False, f"paragraph {nth} is empty")
-    word = _first_word(paragraph)
+    word = paragraph_first_word(paragraph)
     if count != wanted:
         return CheckResult(False, f"found {count} paragraph(s) separated by blank lines, need exactly {wanted}")
     if word != target:

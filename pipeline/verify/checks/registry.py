@@ -1,4 +1,11 @@
-"""The checker registry: one pure function per code-checkable constraint, keyed by the spec id."""
+"""The checker registry: one pure function per code-checkable constraint, keyed by the spec id.
+
+Checks fail closed. `run_check` raises only for a request that names an unknown id or malformed kwargs
+(the IFEval evaluator reports those as bad input, as the reference does); anything else that goes wrong
+while checking (a checker exception, a response that is not text, a malformed result) is a failed check
+whose evidence names the error, never a pass. `run_check_closed`, which verification plans use, turns
+the unknown id and malformed kwargs into failed checks too, so one bad check never stops a batch.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.errors import CheckerArgumentError, CheckerNotFoundError
+from pipeline.errors import CheckerArgumentError, CheckerNotFoundError, ComplexifyError
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +104,23 @@ _VALID: dict[tuple[str, tuple[str, ...]], Checker] = {}
 _VALID_MAX = 4096
 
 
+MAX_EVIDENCE = 300
+
+
+def error_result(exc: BaseException, context: str = "") -> CheckResult:
+    """The failed check that stands for an error: its evidence names the error (kept short)."""
+    text = f"{context}{type(exc).__name__}: {exc}"
+    return CheckResult(False, "check error: " + (text if len(text) <= MAX_EVIDENCE else text[: MAX_EVIDENCE - 3] + "..."))
+
+
 def run_check(checker_id: str, response: str, kwargs: Mapping[str, Any] | None = None) -> CheckResult:
-    """Run one checker after validating the names of its keyword arguments."""
+    """Run one checker after validating the names of its keyword arguments.
+
+    Raises CheckerNotFoundError or CheckerArgumentError for an unknown id or malformed kwargs; every other
+    failure is returned as a failed check (see the module docstring).
+    """
+    if kwargs is not None and not isinstance(kwargs, Mapping):
+        raise CheckerArgumentError(f"checker {checker_id!r}: kwargs must be a mapping, got {type(kwargs).__name__}")
     kw = dict(kwargs) if kwargs else {}
     key = (checker_id, tuple(kw))
     chk = _VALID.get(key)
@@ -107,7 +129,29 @@ def run_check(checker_id: str, response: str, kwargs: Mapping[str, Any] | None =
         if len(_VALID) >= _VALID_MAX:
             _VALID.clear()
         _VALID[key] = chk
-    return chk.fn(response, **kw)
+    if not isinstance(response, str):
+        return CheckResult(False, f"check error: the response must be text, got {type(response).__name__}")
+    try:
+        result = chk.fn(response, **kw)
+    except CheckerArgumentError:
+        raise
+    except Exception as exc:  # fail closed: a checker that breaks on some input must not pass it or stop the batch
+        return error_result(exc, f"{checker_id}: ")
+    if not isinstance(result, CheckResult) or not isinstance(result.passed, bool) or not isinstance(result.evidence, str):
+        return CheckResult(False, f"check error: {checker_id} returned {type(result).__name__}, not a CheckResult")
+    return result
+
+
+def run_check_closed(checker_id: Any, response: Any, kwargs: Any = None) -> CheckResult:
+    """Like `run_check`, but an unknown id or malformed kwargs is a failed check too: this never raises."""
+    try:
+        if not isinstance(checker_id, str):
+            raise CheckerNotFoundError(f"a checker id must be a string, got {checker_id!r:.60}")
+        return run_check(checker_id, response, kwargs)
+    except ComplexifyError as exc:
+        return error_result(exc)
+    except Exception as exc:  # fail closed: e.g. unhashable argument names; a bad check must not stop the batch
+        return error_result(exc, f"{checker_id}: ")
 
 
 _loaded = False
