@@ -9,19 +9,24 @@ fields and layout as the reference, and prints prompt- and instruction-level acc
   last line, or both; and each of those with every `*` removed), blank variants never passing.
 - kwargs: keys whose value is null are dropped before the checker is called (the published IFEval
   data lists every argument name of every instruction, null where unused; lm-eval drops them too).
+- kwargs the reference accepts but our checkers refuse (an unset value it draws at random, a `letter`
+  that is not a-z, ...) are resolved deterministically by `ifeval_compat.resolve`, with one warning per
+  item; valid kwargs are checked exactly as the reference checks them.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pipeline.errors import CheckerArgumentError, CheckerNotFoundError, UserInputError
 from pipeline.verify.checks.registry import CheckResult, run_check
+from pipeline.verify.ifeval_compat import Resolved, Verdict, resolve
 
 STRICT_FILE = "eval_results_strict.jsonl"
 LOOSE_FILE = "eval_results_loose.jsonl"
@@ -90,21 +95,33 @@ def loose_variants(response: str) -> list[str]:
 
 
 def check_instruction(
-    instruction_id: str, kwargs: Mapping[str, Any] | None, response: str, loose: bool = False
+    instruction_id: str,
+    kwargs: Mapping[str, Any] | None,
+    response: str,
+    loose: bool = False,
+    *,
+    verdict: Verdict | None = None,
 ) -> CheckResult:
-    """Verdict and evidence of one IFEval instruction on one response, in strict or loose mode."""
+    """Verdict and evidence of one IFEval instruction on one response, in strict or loose mode.
+
+    `verdict`, when given, decides each text instead of the checker (see `ifeval_compat`).
+    """
     kw = clean_kwargs(kwargs)
+
+    def decide(text: str) -> CheckResult:
+        return verdict(text) if verdict is not None else run_check(instruction_id, text, kw)
+
     if not loose:  # strict fast path: same calls and results as the loop below with one variant
-        result = run_check(instruction_id, response, kw)  # runs on blank text too: it validates the kwargs
+        result = decide(response)  # runs on blank text too: it validates the kwargs
         return result if response and not response.isspace() else CheckResult(False, "empty response")
     variants = loose_variants(response)
     first: CheckResult | None = None
     for i, text in enumerate(variants):
         if not text.strip():
-            run_check(instruction_id, text, kw)  # still validates the kwargs, like the reference's build step
+            decide(text)  # still validates the kwargs, like the reference's build step
             result = CheckResult(False, "empty response")
         else:
-            result = run_check(instruction_id, text, kw)
+            result = decide(text)
             if result.passed:
                 return result if i == 0 else CheckResult(True, f"{result.evidence} (loose variant {i})")
         first = first or result
@@ -117,10 +134,22 @@ def evaluate_instruction(instruction_id: str, kwargs: Mapping[str, Any] | None, 
     return check_instruction(instruction_id, kwargs, response, loose).passed
 
 
-def evaluate_example(inp: InputExample, response: str, loose: bool) -> OutputExample:
-    """Evaluate every instruction of one prompt."""
+def resolve_example(inp: InputExample) -> list[Resolved]:
+    """The kwargs (or verdict) each instruction of a prompt is checked with; notes say what was changed."""
+    return [
+        resolve(iid, clean_kwargs(kw), key=inp.key, index=k)
+        for k, (iid, kw) in enumerate(zip(inp.instruction_id_list, inp.kwargs, strict=True))
+    ]
+
+
+def evaluate_example(
+    inp: InputExample, response: str, loose: bool, resolved: Sequence[Resolved] | None = None
+) -> OutputExample:
+    """Evaluate every instruction of one prompt (kwargs resolved like `resolve_example` unless given)."""
+    plans = resolved if resolved is not None else resolve_example(inp)
     follows = [
-        evaluate_instruction(iid, kw, response, loose) for iid, kw in zip(inp.instruction_id_list, inp.kwargs, strict=True)
+        check_instruction(iid, r.kwargs, response, loose, verdict=r.verdict).passed
+        for iid, r in zip(inp.instruction_id_list, plans, strict=True)
     ]
     return OutputExample(
         instruction_id_list=inp.instruction_id_list,
@@ -195,10 +224,21 @@ def read_responses(path: Path) -> dict[str, str]:
     return out
 
 
+def _warn(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
 def evaluate_files(
-    input_path: Path, response_path: Path, output_dir: Path, echo: Callable[[str], None] = print
+    input_path: Path,
+    response_path: Path,
+    output_dir: Path,
+    echo: Callable[[str], None] = print,
+    warn: Callable[[str], None] = _warn,
 ) -> dict[str, Scores]:
-    """Evaluate like Google's `evaluation_main`: write both result files and print both reports."""
+    """Evaluate like Google's `evaluation_main`: write both result files and print both reports.
+
+    An item whose kwargs had to be resolved (see `ifeval_compat`) gets one warning saying how.
+    """
     inputs = read_input_data(input_path)
     responses = read_responses(response_path)
     missing = [inp for inp in inputs if inp.prompt not in responses]
@@ -208,13 +248,22 @@ def evaluate_files(
             f"{response_path}: no response for {len(missing)} prompt(s); first: key {first.key} "
             f"({input_path}:{first.line}) prompt {first.prompt[:60]!r}"
         )
+    plans = {}
+    for inp in inputs:
+        try:
+            plans[inp.key, inp.line] = resolved = resolve_example(inp)
+        except (CheckerArgumentError, CheckerNotFoundError) as exc:
+            raise UserInputError(f"{input_path}:{inp.line}: key {inp.key}: {exc}") from None
+        notes = [n for r in resolved for n in r.notes]
+        if notes:
+            warn(f"warning: {input_path}:{inp.line}: key {inp.key}: outside our taxonomy's ranges, decided as documented: " + "; ".join(notes))
     output_dir.mkdir(parents=True, exist_ok=True)
     results: dict[str, Scores] = {}
     for name, loose in ((STRICT_FILE, False), (LOOSE_FILE, True)):
         outputs = []
         for inp in inputs:
             try:
-                outputs.append(evaluate_example(inp, responses[inp.prompt], loose))
+                outputs.append(evaluate_example(inp, responses[inp.prompt], loose, plans[inp.key, inp.line]))
             except (CheckerArgumentError, CheckerNotFoundError) as exc:
                 raise UserInputError(f"{input_path}:{inp.line}: key {inp.key}: {exc}") from None
         target = output_dir / name

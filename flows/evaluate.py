@@ -1,0 +1,94 @@
+"""Evaluation as a Prefect flow: a held-out suite (excluding the data run), answered by a model endpoint, reported.
+
+Thin wiring around pipeline.bench. The `evaluate/nightly-eval` deployment in prefect.yaml runs it after the
+nightly generation run; the report is published as Prefect artifacts (a Markdown report and a table).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from pipeline import store
+from pipeline.bench.answer import AnswerSettings
+from pipeline.bench.evaluate import make, run_suite
+from pipeline.bench.report import pct, report_markdown
+from pipeline.config import ROOT, load_config
+
+
+def _slug(text: str) -> str:
+    """Artifact keys and folder names: lowercase letters, digits and dashes only."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "model"
+
+
+@task(cache_policy=NO_CACHE)
+def make_suite(name: str, per_category: int, seed: int, out: Path, exclude_roots: list[Path], checkers: str) -> str:
+    """Write a held-out suite; returns its one-line description."""
+    return make(name, per_category, seed, out, seeds_path=ROOT / "seeds" / "complexify-seeds.jsonl", exclude_roots=exclude_roots, checkers=checkers).describe()
+
+
+@task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=30)
+def answer_and_score(suite: Path, out: Path, settings: AnswerSettings, endpoint: str | None, model: str | None, local: bool) -> dict[str, Any]:
+    """Answer the suite with the endpoint, verify, and write the report; returns report.json's content."""
+    return run_suite(suite, out, settings, endpoint=endpoint, model=model, local=local, log=get_run_logger().info).report
+
+
+@flow(name="evaluate", log_prints=True)
+def evaluate(
+    endpoint: str | None = None,
+    model: str | None = None,
+    local: bool = False,
+    suite_path: str | None = None,
+    config_path: str | None = "configs/default.yaml",
+    suite_name: str = "nightly",
+    per_category: int = 10,
+    seed: int = 0,
+    checkers: str = "code",
+    output_dir: str = "out/bench",
+    samples: int = 1,
+    max_tokens: int = 1024,
+    temperature: float = 0.0,
+    reasoning: bool = False,
+) -> dict[str, Any]:
+    """Evaluate `endpoint` (or a local worker) on `suite_path`, or on a fresh suite held out from the data run of
+    `config_path`; returns the report and publishes it as artifacts."""
+    log = get_run_logger()
+    out_root = ROOT / output_dir
+    if suite_path is None:
+        suite = out_root / f"suite-{_slug(suite_name)}-{seed}.jsonl"
+        out_root.mkdir(parents=True, exist_ok=True)
+        roots: list[Path] = []
+        if config_path is not None:
+            cfg = load_config(ROOT / config_path)
+            data_root = cfg.resolve(cfg.output_dir)
+            if store.list_runs(data_root):
+                roots.append(data_root)
+            else:
+                log.warning("no data run under %s yet: the suite excludes nothing", data_root)
+        log.info("suite %s: %s", suite, make_suite(suite_name, per_category, seed, suite, roots, checkers))
+    else:
+        suite = ROOT / suite_path
+    settings = AnswerSettings(max_tokens=max_tokens, temperature=temperature, samples=samples, reasoning=reasoning)
+    folder = out_root / _slug(suite.stem) / _slug(model or ("local" if local else endpoint or "model"))
+    report = answer_and_score(suite, folder, settings, endpoint, model, local)
+    key = _slug(f"bench-{suite.stem}-{report['meta']['model']}")
+    create_markdown_artifact(report_markdown(report), key=key, description=f"bench report, {folder}")
+    rows = [
+        {
+            "category": r["name"],
+            "items": r["items"],
+            "all_pass_%": pct(r["all_pass"]["value"]),
+            "all_pass_95ci": f"{pct(r['all_pass']['low'])}-{pct(r['all_pass']['high'])}",
+            "drfr_%": pct(r["drfr"]["value"]),
+            "drfr_95ci": f"{pct(r['drfr']['low'])}-{pct(r['drfr']['high'])}",
+        }
+        for r in [*report["categories"], report["overall"]]
+    ]
+    create_table_artifact(rows, key=f"{key}-table", description="per-category all-pass and DRFR with 95% intervals")
+    log.info("report in %s: overall all-pass %s%%, DRFR %s%%", folder, pct(report["overall"]["all_pass"]["value"]), pct(report["overall"]["drfr"]["value"]))
+    return report

@@ -1,0 +1,1 @@
+"""Benchmarks: held-out, decontaminated suites and ComplexBench-shaped reports for any model endpoint."""

@@ -1,0 +1,177 @@
+"""Benchmark suites: held-out instructions with their verification plans, one JSON object per line.
+
+A suite holds `per_category` instructions of every category, composed from seeds that a stored run did not
+use (see `pipeline.bench.exclusion`). The same arguments give the same items, and `write_suite` writes them
+byte for byte the same, so a suite file can be rebuilt instead of shipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from pipeline.bench.exclusion import RunIndex
+from pipeline.compose import CATEGORIES, ComposeOptions, compose_instruction
+from pipeline.errors import UserInputError
+from pipeline.models import Instruction, Record, Seed
+from pipeline.taxonomy import Taxonomy
+from pipeline.verify.plan import plan_problems
+
+# Draws per item before giving up: each failed draw moves to the next seed of the pool.
+MAX_DRAWS_PER_ITEM = 200
+
+
+class SuiteItem(Record):
+    """One benchmark item: a composed instruction with its ground-truth plan."""
+
+    id: str
+    suite: str
+    category: str
+    instruction: Instruction
+
+
+@dataclass
+class SuiteResult:
+    """The items of a suite and what was left out to keep it clean of the excluded runs."""
+
+    items: list[SuiteItem]
+    seeds_total: int
+    seeds_usable: int
+    drops: Counter[str] = field(default_factory=Counter)
+    duplicates: int = 0  # draws that repeated an earlier item's content
+
+    def describe(self) -> str:
+        """One line: items per category, and what the exclusion dropped."""
+        per = Counter(i.category for i in self.items)
+        counts = ", ".join(f"{c}={per[c]}" for c in CATEGORIES if per[c])
+        dropped = ", ".join(f"{r}={k}" for r, k in sorted(self.drops.items())) or "none"
+        return (
+            f"{len(self.items)} items ({counts}); seeds usable {self.seeds_usable}/{self.seeds_total}; "
+            f"excluded: {dropped}; redrawn duplicates: {self.duplicates}"
+        )
+
+
+def item_id(suite: str, category: str, k: int) -> str:
+    return f"{suite}/{category}/{k:03d}"
+
+
+def make_suite(
+    name: str,
+    per_category: int,
+    random_seed: int,
+    *,
+    seeds: Sequence[Seed],
+    taxonomy: Taxonomy,
+    exclude: RunIndex | None = None,
+    checkers: str = "code",
+    categories: Sequence[str] = CATEGORIES,
+) -> SuiteResult:
+    """Compose `per_category` items per category from seeds the excluded runs never used; deterministic."""
+    if not name or "/" in name or name != name.strip():
+        raise UserInputError(f"--suite {name!r}: give a name without '/' or surrounding spaces, e.g. 'heldout-v1'")
+    if per_category < 1:
+        raise UserInputError(f"-n must be >= 1 items per category, got {per_category}")
+    drops: Counter[str] = Counter()
+    pool: list[Seed] = []
+    for seed in sorted(seeds, key=lambda s: s.id):  # input order must not change the suite
+        reason = exclude.seed_reason(seed) if exclude is not None else None
+        if reason is None:
+            pool.append(seed)
+        else:
+            drops[reason] += 1
+    if not pool:
+        raise UserInputError(
+            f"no seed is left after excluding the runs' seeds ({len(seeds)} given, all used by the runs); "
+            "pass --seeds with held-out tasks"
+        )
+    random.Random(f"{name}|{random_seed}").shuffle(pool)
+    options = ComposeOptions(checkers="code" if checkers == "code" else "any")
+    items: list[SuiteItem] = []
+    seen: set[str] = set()
+    duplicates = 0
+    cursor = 0  # every item takes the next seed of the shuffled pool, so a suite uses distinct seeds while it can
+    for category in categories:
+        for k in range(per_category):
+            for draw in range(MAX_DRAWS_PER_ITEM):
+                seed = pool[cursor % len(pool)]
+                cursor += 1
+                ins = compose_instruction(
+                    seed, category, taxonomy, random_seed=f"{name}:{random_seed}:{category}:{k}:{draw}", options=options
+                )
+                reason = exclude.instruction_reason(ins) if exclude is not None else None
+                if reason is not None:
+                    drops[reason] += 1
+                elif ins.fingerprint in seen:
+                    duplicates += 1
+                else:
+                    break
+            else:
+                raise UserInputError(
+                    f"could not compose a clean {category} item in {MAX_DRAWS_PER_ITEM} draws "
+                    f"({len(pool)} usable seeds; excluded so far: {dict(drops)}); pass --seeds with more held-out tasks"
+                )
+            seen.add(ins.fingerprint)
+            items.append(SuiteItem(id=item_id(name, category, k), suite=name, category=category, instruction=ins))
+    return SuiteResult(items=items, seeds_total=len(seeds), seeds_usable=len(pool), drops=drops, duplicates=duplicates)
+
+
+def suite_text(items: Sequence[SuiteItem]) -> str:
+    """The suite file's content: one item per line, fields in model order (stable bytes)."""
+    return "".join(item.model_dump_json() + "\n" for item in items)
+
+
+def write_suite(path: Path, items: Sequence[SuiteItem]) -> None:
+    """Write the suite atomically (a temporary file renamed into place)."""
+    if path.is_dir():
+        raise UserInputError(f"--out {path} is a folder; name a .jsonl file")
+    if not path.parent.is_dir():
+        raise UserInputError(f"--out {path}: folder {path.parent} does not exist; create it first")
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(suite_text(items), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise UserInputError(f"--out {path}: cannot write ({exc.strerror}); choose a writable path") from None
+
+
+def read_suite(path: Path) -> list[SuiteItem]:
+    """Read and validate a suite file; every problem names the file and line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserInputError(f"suite {path} not found; make one with `complexify bench make`") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserInputError(f"suite {path}: cannot read it as UTF-8 text ({exc})") from None
+    items: list[SuiteItem] = []
+    ids: set[str] = set()
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = SuiteItem.model_validate(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise UserInputError(f"{path}:{n}: not valid JSON ({exc.msg}, column {exc.colno})") from None
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise UserInputError(
+                f"{path}:{n}: not a suite item ({where}: {first['msg']}); suite lines come from `complexify bench make`"
+            ) from None
+        if item.id in ids:
+            raise UserInputError(f"{path}:{n}: item id {item.id!r} appears twice; item ids must be unique")
+        problems = plan_problems(item.instruction.plan)
+        if problems:
+            raise UserInputError(f"{path}:{n}: item {item.id!r} has an invalid plan: {problems[0]}")
+        ids.add(item.id)
+        items.append(item)
+    if not items:
+        raise UserInputError(f"suite {path} holds no items; make one with `complexify bench make`")
+    return items
