@@ -40,7 +40,8 @@ model: env vllm-env
 
 run: env vllm-env model
 	$(CLI) taxonomy validate
-	$(CLI) run --config configs/default.yaml
+	@# exit 3 = the run finished with some quotas unmet (the summary says which): still show the stats
+	$(CLI) run --config configs/default.yaml || [ $$? -eq 3 ]
 	$(CLI) stats --root out/default
 
 lint: env

@@ -12,8 +12,9 @@ import argparse
 import statistics
 import time
 
-from pipeline.compose import CATEGORIES, ComposeOptions, compile_plan, compose_instruction
+from pipeline.compose import CATEGORIES, ComposeOptions, compose_instruction
 from pipeline.models import Seed
+from pipeline.plans import compile_plan
 from pipeline.taxonomy import load_taxonomy
 
 

@@ -6,21 +6,44 @@
 
 from __future__ import annotations
 
-from collections import Counter
+import json
 from typing import Any
 
-from prefect import flow, get_run_logger, task, unmapped
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.utilities.annotations import quote
 
 from pipeline.config import RunConfig, load_config, parse_config
-from pipeline.generate import BatchResult, BatchSpec, RunContext, open_run_context, plan_batch
+from pipeline.errors import UserInputError
+from pipeline.generate import RunContext, open_run_context, run_batches
+from pipeline.proc import tie_prefect_temporary_server
+from pipeline.run_report import report_markdown
+from pipeline.stages import BatchResult, ComposedBatch
+from pipeline.stopping import stop_on_signals
+
+# A one-off local run starts Prefect's temporary API server on first use; tied to this process, a killed
+# run does not leave it behind. Registers a server class only: nothing starts here (see pipeline/proc.py).
+tie_prefect_temporary_server()
 
 
-@task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE, log_prints=True)
-def run_batch(spec: BatchSpec, ctx: RunContext) -> BatchResult:
-    """Compose, answer, verify and gate one batch (retried on transient failures)."""
-    return ctx.process(spec)
+def retry_unless_bad_input(task: Any, task_run: Any, state: Any) -> bool:
+    """Configuration and input errors fail the same way every time: retry only what may be transient."""
+    exc = state.data if isinstance(state.data, BaseException) else state.result(raise_on_failure=False)
+    return not isinstance(exc, UserInputError)
+
+
+@task(
+    retries=2,
+    retry_delay_seconds=[2, 10],
+    retry_condition_fn=retry_unless_bad_input,
+    cache_policy=NO_CACHE,
+    log_prints=True,
+)
+def run_batch(batch: ComposedBatch, ctx: RunContext) -> BatchResult:
+    """Rewrite, answer, verify, gate and repair one composed batch (retried on transient failures)."""
+    return ctx.process(batch)
 
 
 @task(cache_policy=NO_CACHE)
@@ -35,43 +58,42 @@ def _resolve_config(config_path: str | None, config: dict[str, Any] | None) -> R
     return load_config(config_path) if config_path is not None else parse_config(config, "<inline config>")
 
 
-@flow(name="generate", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=8))  # type: ignore[arg-type]
+@flow(name="generate", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=16))  # type: ignore[arg-type]
 def generate(
     config_path: str | None = None,
     config: dict[str, Any] | None = None,
     output_dir: str | None = None,
-    wave: int = 1,
     show_progress: bool = False,
     part: int = 0,
     parts: int = 1,
 ) -> dict[str, Any]:
-    """Produce the configured number of verified samples; resumes a run with the same config fingerprint.
+    """Produce the configured number of verified samples; resumes the run of the same config and inputs.
 
-    Scale-out: start `parts` runs of the same config (on any Prefect workers sharing the output root),
-    each with its own `part`; they write disjoint batches and split every quota between them.
+    Batches run as tasks, `batches_in_flight` at a time, and are saved in order. Scale-out: start `parts`
+    runs of the same config (on any Prefect workers sharing the output root), each with its own `part`;
+    they write disjoint batches and split every quota between them.
     """
     logger = get_run_logger()
     cfg = _resolve_config(config_path, config)
     if output_dir is not None:
         cfg = cfg.model_copy(update={"output_dir": output_dir})
-    with open_run_context(cfg, log=logger.info, show_progress=show_progress, part=part, parts=parts) as ctx:
-        index = part
-        while True:
-            specs: list[BatchSpec] = []
-            while len(specs) < max(1, wave):
-                if ctx.is_done(index):
-                    index += parts
-                    continue
-                spec = plan_batch(index, ctx.tracker, cfg.batch_size)
-                if spec is None:
-                    break
-                specs.append(spec)
-                index += parts
-            if not specs:
-                break
-            futures = run_batch.map(specs, unmapped(ctx))
-            stats: Counter[str] = Counter()
-            for fut in futures:  # in batch order, so quota capping is deterministic
-                stats.update(save_batch(fut.result(), ctx))
-            logger.info("batches %s done: %s", [s.index for s in specs], dict(stats))
-        return ctx.finish()
+    with (
+        stop_on_signals(),
+        open_run_context(cfg, log=logger.info, show_progress=show_progress, part=part, parts=parts) as ctx,
+    ):
+        # quote(): the context holds engines and seeds; Prefect must not walk it looking for futures
+        for result in run_batches(ctx, lambda batch: run_batch.submit(batch, quote(ctx))):  # type: ignore[call-overload]
+            save_batch(result, quote(ctx))  # type: ignore[call-overload]
+        summary = ctx.finish()
+    publish_summary_artifacts(summary)
+    return summary
+
+
+def publish_summary_artifacts(summary: dict[str, Any]) -> None:
+    """The run's summary in the Prefect UI: a Markdown report and a per-category table."""
+    rows = summary["categories"]
+    create_markdown_artifact(
+        report_markdown(summary, rows), key="generate-summary", description=f"complexify run {summary['run_id']}"
+    )
+    table = [{**{k: v for k, v in r.items() if k != "reject_reasons"}, "reject_reasons": json.dumps(r["reject_reasons"])} for r in rows]
+    create_table_artifact(table, key="generate-categories", description="quota, kept, yield and reject reasons per category")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections import Counter
 from enum import StrEnum
@@ -25,6 +26,7 @@ app.add_typer(taxonomy_app, name="taxonomy")
 __import__("pipeline.llm.cli", fromlist=["register"]).register(app)  # `model` and `workers` commands
 __import__("pipeline.store_cli", fromlist=["register"]).register(app)  # `stats` command
 __import__("pipeline.verify.ifeval_cli", fromlist=["register"]).register(app)  # `ifeval` command
+__import__("pipeline.bench.cli", fromlist=["register"]).register(app)  # `bench` commands
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_SEEDS = ROOT / "seeds" / "complexify-seeds.jsonl"
@@ -42,6 +44,19 @@ class OutputFormat(StrEnum):
 class CheckerMode(StrEnum):
     any = "any"
     code = "code"
+
+
+EXIT_QUOTAS_NOT_MET = 3  # the run finished, but some category quotas were not met
+
+
+def write_text_file(path: Path, text: str, *, what: str) -> None:
+    """Write a user-named output file; a missing or read-only folder, or a folder in the way, is bad input."""
+    if path.is_dir():
+        raise UserInputError(f"{what} {path} is a folder; name a file")
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UserInputError(f"{what} {path}: cannot write ({exc.strerror}); choose a writable path") from None
 
 
 def _err(message: str) -> None:
@@ -101,7 +116,7 @@ def taxonomy_export(
     if output is None:
         typer.echo(text)
     else:
-        output.write_text(text + "\n", encoding="utf-8")
+        write_text_file(output, text + "\n", what="-o")
         typer.echo(f"wrote {output}", err=True)
 
 
@@ -113,11 +128,16 @@ def _seeds_for_compose(seed_text: str | None, seeds_file: Path | None) -> list:
             raise UserInputError("--seed-text is empty; give the task text to compose around")
         return [Seed(id="cli-seed", text=seed_text.strip(), source="cli")]
     path = seeds_file or BUNDLED_SEEDS
-    if not path.is_file():
-        raise UserInputError(f"seed file {path} not found; pass --seeds FILE.jsonl or --seed-text TEXT")
-    from pipeline.seeds import load_seed_file
+    if not path.exists():
+        raise UserInputError(f"seed file or folder {path} not found; pass --seeds FILE.jsonl|DIR or --seed-text TEXT")
+    from pipeline.seeds import drop_empty, load_seed_file
 
-    return list(load_seed_file(path))
+    seeds, blank = drop_empty(load_seed_file(path))
+    if blank:
+        typer.echo(f"warning: skipped {len(blank)} seed(s) with blank text in {path} (e.g. {blank[0].seed_id})", err=True)
+    if not seeds:
+        raise UserInputError(f"{path} holds no seed with text; fill in the 'text' field")
+    return seeds
 
 
 @app.command("compose")
@@ -131,13 +151,13 @@ def compose(
     n: Annotated[int, typer.Option("-n", help="How many instructions.", min=1)] = 1,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same output).")] = 0,
     seed_text: Annotated[str | None, typer.Option(help="Compose around this task text instead of the bundled seeds.")] = None,
-    seeds: Annotated[Path | None, typer.Option(help="Seed file (JSONL, CSV or Parquet).")] = None,
+    seeds: Annotated[Path | None, typer.Option(help="Seed file (JSONL, CSV or Parquet) or a folder of them.")] = None,
     format: Annotated[OutputFormat, typer.Option("--format", help="jsonl (one Instruction per line) or pretty.")] = OutputFormat.pretty,
     checkers: Annotated[CheckerMode, typer.Option(help="'code' keeps only code-checkable constraints.")] = CheckerMode.any,
     and_size: Annotated[tuple[int, int], typer.Option(help="Constraints per And node: LO HI.")] = (2, 3),
 ) -> None:
     """Compose instructions with their verification plans and print them."""
-    from pipeline.compose import DEFAULT_MIX, ComposeOptions, compose_batch, parse_category
+    from pipeline.compose import DEFAULT_MIX, ComposeOptions, iter_compose, parse_category
     from pipeline.taxonomy import load_taxonomy
 
     if (category is None) == (mix is None):
@@ -148,8 +168,7 @@ def compose(
     opts = ComposeOptions(checkers=checkers.value, and_size=and_size)
     tax = load_taxonomy()
     pool = _seeds_for_compose(seed_text, seeds)
-    batch = compose_batch(pool, n, tax, mix=weights if weights else DEFAULT_MIX, random_seed=seed, options=opts)
-    for ins in batch:
+    for ins in iter_compose(pool, n, tax, mix=weights if weights else DEFAULT_MIX, random_seed=seed, options=opts):
         if format is OutputFormat.jsonl:
             typer.echo(ins.model_dump_json())
         else:
@@ -166,21 +185,30 @@ def run(
 ) -> None:
     """Run the generation flow once, locally: seeds -> compose -> rewrite -> respond -> verify -> gate -> store."""
     from pipeline.config import load_config
-
-    cfg = load_config(config)  # fail fast on bad input, before Prefect starts
-    for src in cfg.seeds.sources:
-        if src.path is not None and not cfg.resolve(src.path).exists():
-            raise UserInputError(f"{config}: seeds.sources: seed file {cfg.resolve(src.path)} not found; fix the path")
-    from flows.generate import generate
+    from pipeline.preflight import preflight
 
     if part >= parts:
         raise UserInputError(f"--part must be below --parts ({parts}), got {part}")
+    cfg = load_config(config)  # fail fast on bad input, before Prefect starts
+    if output_dir is not None:
+        cfg = cfg.model_copy(update={"output_dir": output_dir})
+    try:
+        preflight(cfg)
+    except UserInputError as exc:
+        raise UserInputError(f"{config}: {exc}") from None
+    from flows.generate import generate
+
     summary = generate(
         config_path=str(config), output_dir=output_dir, show_progress=progress and sys.stderr.isatty(), part=part, parts=parts
     )
     typer.echo(f"kept {summary['kept']} of {summary['target']} samples in {summary['output_dir']}")
     if summary["kept"] < summary["target"]:
-        typer.echo("some category quotas were not met within attempts_factor; see the summary above", err=True)
+        typer.echo(
+            "not met: some category quotas were not met within attempts_factor (see the summary above); "
+            "the kept samples are stored (exit code 3)",
+            err=True,
+        )
+        raise typer.Exit(EXIT_QUOTAS_NOT_MET)
 
 
 @app.command("publish")
@@ -195,11 +223,12 @@ def publish(
 ) -> None:
     """Build the Hub folder (sft, rl, preference configs + dataset card) from a run, then push it."""
     from pipeline.config import load_config
+    from pipeline.identity import run_fingerprint
     from pipeline.publish import publish_run
 
     if config is not None:
         cfg = load_config(config)
-        root, run_id = cfg.resolve(cfg.output_dir), cfg.fingerprint()
+        root, run_id = cfg.resolve(cfg.output_dir), run_fingerprint(cfg)
     elif root is None or run_id is None:
         raise UserInputError("give --config FILE, or --root DIR with --run FINGERPRINT")
     result = publish_run(root, run_id, repo_id, out=out, dry_run=dry_run, private=private)
@@ -221,9 +250,12 @@ def _parse_mix(text: str) -> dict[str, float]:
     for item in filter(None, (x.strip() for x in text.split(","))):
         name, sep, weight = item.partition("=")
         try:
-            out[name.strip()] = float(weight) if sep else 1.0
+            value = float(weight) if sep else 1.0
         except ValueError:
-            raise UserInputError(f"--mix: weight of {name.strip()!r} must be a number, got {weight!r}") from None
+            value = math.nan
+        if not math.isfinite(value):
+            raise UserInputError(f"--mix: weight of {name.strip()!r} must be a finite number, got {weight!r}")
+        out[name.strip()] = value
     if not out:
         raise UserInputError("--mix is empty; write e.g. 'And_1=2,Chain_2=1'")
     return out

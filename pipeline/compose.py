@@ -20,7 +20,6 @@ from pipeline.models import (
     And,
     Branch,
     Chain,
-    Check,
     Constraint,
     ConstraintSpec,
     Instruction,
@@ -30,27 +29,30 @@ from pipeline.models import (
     Seed,
     Selection,
     Task,
-    VerificationPlan,
     fingerprint_of,
 )
+from pipeline.plans import compile_plan
+from pipeline.render import render_instruction, render_template
 from pipeline.taxonomy import Taxonomy
+from pipeline.tree import (
+    CATEGORIES as CATEGORIES,  # re-exported: the composer is where callers look for categories
+)
+from pipeline.tree import (
+    DEFAULT_MIX,
+    composition_types,
+    parse_category,
+    tree_category,
+    tree_depth,
+)
+from pipeline.tree import (
+    iter_constraints as iter_constraints,
+)
 
 PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
-CATEGORIES = [
-    "Single", "And_1", "Chain_1", "Chain_2", "Chain_3", "Selection_1", "Selection_2", "Selection_3",
-    "Selection_and_Chain_2", "Selection_and_Chain_3",
-]  # fmt: skip
-# RAIF's ComplexBench grid, weighted toward the structures small models find hard.
-DEFAULT_MIX = {
-    "Single": 1, "And_1": 2, "Chain_1": 1, "Chain_2": 1, "Selection_1": 1, "Selection_2": 1,
-    "Selection_3": 0.5, "Selection_and_Chain_2": 1, "Selection_and_Chain_3": 0.5,
-}  # fmt: skip
 # Dimensions whose constraints make sense over a whole multi-part response.
 GLOBAL_DIMENSIONS = frozenset(
     {"Keywords", "Punctuation", "Language Style", "Target Language", "Personalization", "Sentiment", "Topic"}
 )
-DECISION_CHECKER = "structure:selected_case"
-_CATEGORY_RE = re.compile(r"^(Single|And|Chain|Selection|Selection_and_Chain)(?:_(\d+))?$")
 
 
 @dataclass(frozen=True)
@@ -74,98 +76,6 @@ class ComposeOptions:
         for name in ("judge_share", "multiway_share", "global_share"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise CompositionError(f"{name} must be within [0, 1], got {getattr(self, name)}")
-
-
-# --- categories --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CategoryTarget:
-    depth: int
-    required: frozenset[str]
-
-
-def parse_category(category: str) -> CategoryTarget:
-    """Category name -> nesting depth and required composition kinds; raises on unknown names."""
-    m = _CATEGORY_RE.match(category)
-    valid = f"valid categories: {', '.join(CATEGORIES)} (depth suffix 1-3)"
-    if not m:
-        raise CompositionError(f"unknown category {category!r}; {valid}")
-    base, depth_s = m.group(1), m.group(2)
-    if base == "Single":
-        if depth_s is not None:
-            raise CompositionError(f"unknown category {category!r}; {valid}")
-        return CategoryTarget(0, frozenset())
-    depth = int(depth_s or 0)
-    if not 1 <= depth <= 3:
-        raise CompositionError(f"category {category!r}: nesting depth must be 1, 2 or 3; {valid}")
-    if base == "And":
-        if depth != 1:
-            raise CompositionError(f"category {category!r}: an And of constraints has depth 1 (use And_1)")
-        return CategoryTarget(1, frozenset())
-    required = {"Chain": {"chain"}, "Selection": {"selection"}, "Selection_and_Chain": {"chain", "selection"}}[base]
-    if len(required) > depth:
-        raise CompositionError(f"category {category!r}: Selection and Chain together need depth >= 2")
-    return CategoryTarget(depth, frozenset(required))
-
-
-def tree_depth(node: Node | None) -> int:
-    """Nesting depth: a constraint is 0; And, Chain and Selection each add one level."""
-    if node is None or isinstance(node, Constraint):
-        return 0
-    if isinstance(node, Task):
-        return tree_depth(node.body)
-    if isinstance(node, And):
-        return 1 + max(tree_depth(c) for c in node.children)
-    if isinstance(node, Chain):
-        return 1 + max(tree_depth(s) for s in node.steps)
-    return 1 + max(tree_depth(b.body) for b in node.branches)
-
-
-def composition_types(node: Node | None) -> set[str]:
-    """Composition kinds present in a tree ("And", "Chain", "Selection")."""
-    if node is None or isinstance(node, Constraint):
-        return set()
-    if isinstance(node, Task):
-        return composition_types(node.body)
-    if isinstance(node, And):
-        return {"And"}.union(*(composition_types(c) for c in node.children))
-    if isinstance(node, Chain):
-        return {"Chain"}.union(*(composition_types(s) for s in node.steps))
-    return {"Selection"}.union(*(composition_types(b.body) for b in node.branches))
-
-
-def tree_category(tree: Task) -> str:
-    """The ComplexBench-style category a tree belongs to (e.g. "Selection_and_Chain_2")."""
-    depth, kinds = tree_depth(tree), composition_types(tree)
-    if depth == 0:
-        return "Single"
-    if "Chain" in kinds and "Selection" in kinds:
-        return f"Selection_and_Chain_{depth}"
-    if "Chain" in kinds:
-        return f"Chain_{depth}"
-    if "Selection" in kinds:
-        return f"Selection_{depth}"
-    return f"And_{depth}"
-
-
-def iter_constraints(node: Node | None, path: str = "tree") -> Iterator[tuple[str, Constraint]]:
-    """Every constraint in the tree with its path, untaken Selection branches included."""
-    if node is None:
-        return
-    if isinstance(node, Constraint):
-        yield path, node
-    elif isinstance(node, Task):
-        yield from iter_constraints(node.body, f"{path}.body")
-    elif isinstance(node, And):
-        for i, c in enumerate(node.children):
-            yield from iter_constraints(c, f"{path}.children[{i}]")
-    elif isinstance(node, Chain):
-        for i, s in enumerate(node.steps):
-            yield from iter_constraints(s, f"{path}.steps[{i}]")
-    else:
-        for i, b in enumerate(node.branches):
-            yield from iter_constraints(b.body, f"{path}.branches[{i}].body")
 
 
 # --- shapes: the skeleton of a tree before constraints are placed ------------------------------------
@@ -231,20 +141,6 @@ class _Dead(Exception):
 def _chain_steps_text() -> dict[str, list[str]]:
     data = yaml.safe_load((PROMPTS_DIR / "chain_steps.yaml").read_text(encoding="utf-8"))
     return {"first": list(data["first"]), "follow": list(data["follow"])}
-
-
-def format_param(value: ParamValue) -> str:
-    """How a parameter value appears in an instruction sentence."""
-    if isinstance(value, list):
-        items = [f'"{v}"' for v in value]
-        return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
-
-
-def render_template(template: str, params: dict[str, ParamValue]) -> str:
-    return template.format(**{k: format_param(v) for k, v in params.items()})
 
 
 def sample_params(spec: ConstraintSpec, pools: dict[str, list[str]], rng: random.Random, task_text: str) -> dict[str, ParamValue]:
@@ -424,75 +320,6 @@ class _Builder:
 # --- verification plan -------------------------------------------------------------------------------
 
 
-def compile_plan(tree: Task, taxonomy: Taxonomy) -> VerificationPlan:
-    """One Check per constraint on the taken path, plus one branch-decision check per taken Selection.
-
-    Dependencies follow ComplexBench and are listed transitively: a Chain step's checks depend on every
-    check of the earlier steps; a Selection branch's checks depend on its decision check.
-    """
-    checks: list[Check] = []
-    correct: dict[str, str] = {}
-
-    def new_id() -> str:
-        return f"c{len(checks) + 1}"
-
-    def walk(node: Node | None, scope: str, deps: list[str], comp: list[str], path: str) -> None:
-        if node is None:
-            return
-        if isinstance(node, Constraint):
-            spec = taxonomy.spec(node.spec_id)
-            question = render_template(spec.question, node.params) if spec.question else None
-            checks.append(
-                Check(
-                    id=new_id(),
-                    kind="code" if spec.is_code else "judge",
-                    checker=spec.checker_id,
-                    kwargs=dict(node.params),
-                    question=question,
-                    scope=scope,
-                    depends_on=sorted(set(deps), key=_check_order),
-                    constraint_path=path,
-                    spec_id=spec.id,
-                    dimension=spec.dimension,
-                    composition=sorted(set(comp)),
-                )
-            )
-        elif isinstance(node, Task):
-            walk(node.body, scope, deps, comp, f"{path}.body")
-        elif isinstance(node, And):
-            for i, child in enumerate(node.children):
-                walk(child, scope, deps, [*comp, "And"], f"{path}.children[{i}]")
-        elif isinstance(node, Chain):
-            step_deps = list(deps)
-            for i, step in enumerate(node.steps, start=1):
-                before = len(checks)
-                walk(step, spans.part_scope(scope, i), step_deps, [*comp, "Chain"], f"{path}.steps[{i - 1}]")
-                step_deps = step_deps + [c.id for c in checks[before:]]
-        else:
-            decision = Check(
-                id=new_id(),
-                kind="code",
-                checker=DECISION_CHECKER,
-                kwargs={"expected": node.correct, "labels": [b.label for b in node.branches]},
-                scope=spans.RAW_PREFIX + scope,
-                depends_on=sorted(set(deps), key=_check_order),
-                constraint_path=f"{path}.condition",
-                dimension="Factuality",
-                composition=sorted({*comp, "Selection"}),
-            )
-            checks.append(decision)
-            correct[path] = node.correct
-            idx = next(i for i, b in enumerate(node.branches) if b.label == node.correct)
-            walk(node.branches[idx].body, scope, [*deps, decision.id], [*comp, "Selection"], f"{path}.branches[{idx}].body")
-
-    walk(tree, spans.RESPONSE, [], [], "tree")
-    return VerificationPlan(checks=checks, correct_branches=correct)
-
-
-def _check_order(check_id: str) -> int:
-    return int(check_id[1:])
-
-
 # --- the public entry points -------------------------------------------------------------------------
 
 
@@ -525,8 +352,6 @@ def compose_instruction(
     seed: Seed, category: str, taxonomy: Taxonomy, *, random_seed: int | str = 0, options: ComposeOptions | None = None
 ) -> Instruction:
     """Sample one instruction of `category` for `seed`; deterministic for a given `random_seed`."""
-    from pipeline.render import render_instruction
-
     opts = options or ComposeOptions()
     target = parse_category(category)
     limit = max_compatible(taxonomy, "whole" if target.depth <= 1 else "part", opts.checkers)
@@ -588,6 +413,52 @@ def allocate(n: int, mix: Mapping[str, float]) -> dict[str, int]:
     return counts
 
 
+def compose_unique(
+    seed: Seed,
+    category: str,
+    taxonomy: Taxonomy,
+    *,
+    random_seed: str,
+    options: ComposeOptions | None = None,
+    seen: set[str],
+    redraws: int = 8,
+) -> Instruction:
+    """compose_instruction, redrawn (up to `redraws` times) while its content fingerprint is in `seen`; adds it."""
+    for attempt in range(redraws):
+        suffix = "" if attempt == 0 else f":redraw{attempt}"
+        ins = compose_instruction(seed, category, taxonomy, random_seed=f"{random_seed}{suffix}", options=options)
+        if ins.fingerprint not in seen:
+            break
+    seen.add(ins.fingerprint)
+    return ins
+
+
+def iter_compose(
+    seeds: Sequence[Seed],
+    n: int,
+    taxonomy: Taxonomy,
+    *,
+    mix: dict[str, float] | None = None,
+    random_seed: int = 0,
+    options: ComposeOptions | None = None,
+) -> Iterator[Instruction]:
+    """Compose n instructions over the category mix, cycling through shuffled seeds, one at a time (constant
+    memory but for the fingerprints); a draw whose content repeats an earlier one is redrawn, as in a run."""
+    if not seeds:
+        raise CompositionError("no seeds to compose from")
+    counts = allocate(n, mix or DEFAULT_MIX)
+    categories = [c for c, k in counts.items() for _ in range(k)]
+    rng = random.Random(random_seed)
+    rng.shuffle(categories)
+    order = list(seeds)
+    rng.shuffle(order)
+    seen: set[str] = set()
+    for i, cat in enumerate(categories):
+        yield compose_unique(
+            order[i % len(order)], cat, taxonomy, random_seed=f"{random_seed}:{i}", options=options, seen=seen
+        )
+
+
 def compose_batch(
     seeds: Sequence[Seed],
     n: int,
@@ -597,16 +468,5 @@ def compose_batch(
     random_seed: int = 0,
     options: ComposeOptions | None = None,
 ) -> list[Instruction]:
-    """Compose n instructions over the category mix, cycling through shuffled seeds; deterministic."""
-    if not seeds:
-        raise CompositionError("no seeds to compose from")
-    counts = allocate(n, mix or DEFAULT_MIX)
-    categories = [c for c, k in counts.items() for _ in range(k)]
-    rng = random.Random(random_seed)
-    rng.shuffle(categories)
-    order = list(seeds)
-    rng.shuffle(order)
-    return [
-        compose_instruction(order[i % len(order)], cat, taxonomy, random_seed=f"{random_seed}:{i}", options=options)
-        for i, cat in enumerate(categories)
-    ]
+    """iter_compose as a list; deterministic."""
+    return list(iter_compose(seeds, n, taxonomy, mix=mix, random_seed=random_seed, options=options))

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Hashable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from pipeline.compose import CATEGORIES, DEFAULT_MIX, ComposeOptions, parse_category
+from pipeline.compose import ComposeOptions
 from pipeline.errors import CompositionError, UserInputError
 from pipeline.models import fingerprint_of
+from pipeline.tree import CATEGORIES, DEFAULT_MIX, parse_category
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = "default"  # the bundled SmolLM2-135M-Instruct, prepared by `complexify model prepare`
+log = logging.getLogger(__name__)
 
 
 class ConfigError(UserInputError):
@@ -21,7 +25,26 @@ class ConfigError(UserInputError):
 
 
 class ConfigModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def reject_bools_for_numbers(cls, data: Any) -> Any:
+        """YAML's `true` must not pass as the number 1 (pydantic's lax mode would accept it)."""
+        if isinstance(data, dict):
+            for name, value in data.items():
+                field = cls.model_fields.get(name)
+                if isinstance(value, bool) and field is not None and not _allows_bool(field.annotation):
+                    raise ValueError(f"{name}: expected {_type_name(field.annotation)}, got the boolean {str(value).lower()}")
+        return data
+
+
+def _allows_bool(annotation: Any) -> bool:
+    return annotation is bool or bool in get_args(annotation) or annotation is Any
+
+
+def _type_name(annotation: Any) -> str:
+    return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
 
 
 class SeedSource(ConfigModel):
@@ -119,6 +142,19 @@ class ComposeConfig(ConfigModel):
     chain_steps: tuple[int, int] = (2, 3)
     multiway_share: float = Field(default=0.2, ge=0, le=1)
     global_share: float = Field(default=0.3, ge=0, le=1)
+    # Excluded from dumps: it is folded into `checkers` below, so the fingerprint and run.json show the effective value.
+    drop_judge_specs: bool = Field(
+        default=False, strict=True, exclude=True, description="compose code-checked constraints only (checkers: code)"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def normalize_drop_judge_specs(cls, data: Any) -> Any:
+        """`drop_judge_specs: true` means `checkers: code`; say so, since judge-checked constraints disappear."""
+        if isinstance(data, dict) and data.get("drop_judge_specs") is True and data.get("checkers", "any") != "code":
+            log.warning("compose.drop_judge_specs is true: composing code-checked constraints only (judge-checked ones are dropped)")
+            data = {**data, "checkers": "code"}
+        return data
 
     def options(self) -> ComposeOptions:
         return ComposeOptions(**self.model_dump())
@@ -138,19 +174,25 @@ class RunConfig(ConfigModel):
     repair_rounds: int = Field(default=1, ge=0, le=5)
     attempts_factor: float = Field(default=4.0, ge=1, description="at most quota x factor instructions per category")
     batch_size: int = Field(default=16, ge=1, le=10000, description="instructions per batch (one shard each)")
+    batches_in_flight: int = Field(
+        default=3, ge=1, le=64, description="batches answered at once, so the model never idles at a batch boundary"
+    )
     output_dir: str = "out"
     random_seed: int = 0
 
     @field_validator("mix")
     @classmethod
     def validate_mix(cls, v: dict[str, float]) -> dict[str, float]:
+        problems = []
         for cat, w in v.items():
             try:
                 parse_category(cat)
             except CompositionError as exc:
-                raise ValueError(str(exc)) from None
+                problems.append(str(exc).split("; valid categories")[0])
             if w < 0:
-                raise ValueError(f"weight of {cat!r} must be >= 0")
+                problems.append(f"weight of {cat!r} must be >= 0")
+        if problems:  # every bad category at once, not only the first
+            raise ValueError("; ".join(problems) + f" (valid categories: {', '.join(CATEGORIES)})")
         if not any(w > 0 for w in v.values()):
             raise ValueError(f"needs at least one positive weight; categories: {', '.join(CATEGORIES)}")
         return v
@@ -161,6 +203,17 @@ class RunConfig(ConfigModel):
             self.compose.options()
         except CompositionError as exc:
             raise ValueError(f"compose: {exc}") from None
+        return self
+
+    @model_validator(mode="after")
+    def validate_judge_for_judge_checks(self) -> RunConfig:
+        # A judge-checked constraint with no judge could never be verified, so no sample holding one could be kept.
+        if self.compose.checkers == "any" and not self.models.judge.enabled:
+            raise ValueError(
+                "compose.checkers: 'any' composes judge-checked constraints but models.judge.enabled is false, so they "
+                "could never be verified; set models.judge.enabled: true, or compose.checkers: code, or "
+                "compose.drop_judge_specs: true to compose code-checked constraints only"
+            )
         return self
 
     def fingerprint(self) -> str:
@@ -187,8 +240,28 @@ def parse_config(data: Any, source: str = "<config>") -> RunConfig:
         lines = []
         for e in exc.errors():
             msg = "unknown key (check the spelling)" if e["type"] == "extra_forbidden" else e["msg"]
-            lines.append(f"{source}: {_location(e['loc'])}: {msg}")
+            msg = msg.removeprefix("Value error, ")
+            where = f"{_location(e['loc'])}: " if e["loc"] else ""
+            lines.append(f"{source}: {where}{msg}")
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(lines)) from None
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses a key given twice in one mapping (plain YAML keeps the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, Hashable):
+                continue  # SafeLoader itself reports unhashable keys
+            if key in seen:
+                mark = key_node.start_mark
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (line {mark.line + 1}); keep one of them", mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def load_config(path: str | Path) -> RunConfig:
@@ -197,7 +270,9 @@ def load_config(path: str | Path) -> RunConfig:
     if not p.is_file():
         raise ConfigError(f"config file {p} not found; see configs/ for examples")
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        data = yaml.load(p.read_text(encoding="utf-8"), Loader=UniqueKeyLoader)  # a SafeLoader subclass
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{p}: not UTF-8 text ({exc.reason}); save the config as UTF-8") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -13,6 +13,7 @@ import yaml
 
 from pipeline.config import GateConfig
 from pipeline.models import Instruction, Response, Sample, Verdict
+from pipeline.tree import iter_constraints
 from pipeline.verify.plan import score_value
 
 PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
@@ -50,13 +51,18 @@ def text_gates(response: Response, cfg: GateConfig) -> list[str]:
 
 
 def verdict_gate(verdict: Verdict, cfg: GateConfig) -> list[str]:
-    """Reasons the verdict fails the configured score gate (one per failed check for all_pass)."""
+    """Reasons the verdict fails the score gate (one per failed check for all_pass), plus one per undecided check."""
     if verdict.n_checks == 0:
         return ["no_checks"]
+    # A kept sample must have every check decided: an undecided constraint is no evidence the answer follows it,
+    # whatever score the decided checks reach.
+    skipped = dict.fromkeys([c.check_id for c in verdict.checks if c.skipped] + verdict.skipped)
+    unverified = [f"judge_skipped:{check_id}" for check_id in skipped]
     if cfg.score == "all_pass":
-        return [f"failed_check:{c.check_id}" for c in verdict.failed()]
+        return [f"failed_check:{c.check_id}" for c in verdict.failed()] + unverified
     value = score_value(verdict, cfg.score)
-    return [] if value >= cfg.threshold else [f"score_below_threshold:{cfg.score}={value:.3f}<{cfg.threshold}"]
+    below = [] if value >= cfg.threshold else [f"score_below_threshold:{cfg.score}={value:.3f}<{cfg.threshold}"]
+    return below + unverified
 
 
 def gate(response: Response, verdict: Verdict, cfg: GateConfig) -> tuple[bool, list[str]]:
@@ -92,8 +98,6 @@ def repair_messages(instruction: Instruction, response: Response, verdict: Verdi
 
 
 def _check_description(instruction: Instruction, path: str | None) -> str | None:
-    from pipeline.compose import iter_constraints
-
     if path is None:
         return None
     for p, c in iter_constraints(instruction.tree):

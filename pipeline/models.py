@@ -188,7 +188,7 @@ class CheckVerdict(Record):
 
 
 class Verdict(Record):
-    """All check outcomes of one response plus its scores (computed over checks that were not skipped)."""
+    """All check outcomes of one response plus its scores (a skipped check counts as unsatisfied)."""
 
     checks: list[CheckVerdict]
     all_pass: bool

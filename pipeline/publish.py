@@ -6,9 +6,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import shutil
-import tempfile
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,14 +16,19 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.compose import iter_constraints
+from pipeline import store
 from pipeline.errors import ComplexifyError, UserInputError
 from pipeline.gate import preference_pairs
 from pipeline.models import Sample
+from pipeline.store import RunStats
+from pipeline.tree import iter_constraints
 from pipeline.verify.reward import ground_truth_for
+from pipeline.verify.tripwires import tripwire_rows
 
 DIGEST_FILE = "complexify.json"
-CONFIGS = ("sft", "rl", "preference")
+# Written into every folder build_dataset_folder makes: only a folder holding it may be replaced by a new build.
+MARKER_FILE = ".complexify-publish.json"
+CONFIGS = ("sft", "rl", "preference", "tripwires")
 
 
 class PublishError(ComplexifyError):
@@ -71,6 +75,19 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("chosen_drfr", pa.float64()),
             ("rejected_drfr", pa.float64()),
             ("category", pa.string()),
+        ]
+    ),    # hacks of the checkers: a reward function must score every row's `response` <= 0 (reward-hacking watch)
+    "tripwires": pa.schema(
+        [
+            ("id", pa.string()),
+            ("data_source", pa.string()),
+            ("prompt", MESSAGES),
+            ("ground_truth", pa.string()),
+            ("response", pa.string()),
+            ("checker", pa.string()),
+            ("family", pa.string()),
+            ("why", pa.string()),
+            ("known_weakness", pa.string()),
         ]
     ),
 }
@@ -165,6 +182,83 @@ class BuiltDataset:
     digest: str
 
 
+def is_publish_folder(folder: Path) -> bool:
+    """True if `folder` was built by build_dataset_folder (it holds our marker file with our format key)."""
+    try:
+        data = json.loads((folder / MARKER_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and data.get("complexify_publish") == 1
+
+
+def _overlaps(target: Path, protected: Path) -> str | None:
+    """Why `target` may not hold a publish folder next to the run data under `protected`, or None if it may.
+
+    The root's `hub/` folder is where publish_run builds by default, so folders below it are allowed;
+    the non-empty check still refuses any of them that is not a publish folder.
+    """
+    if target == protected:
+        return "is the output root itself"
+    if target in protected.parents:
+        return f"contains the output root {protected}"
+    if protected in target.parents and (protected / "hub") not in target.parents:
+        return f"is inside the output root {protected}"
+    return None
+
+
+def check_publish_target(out: str | Path, *, protect: Sequence[str | Path] = ()) -> Path:
+    """Resolve `out` and refuse a place a build would damage; returns the resolved folder.
+
+    Refused (UserInputError): an existing file, a non-empty folder that is not a previous publish
+    folder (no marker), and a folder that is, contains or lies inside one of `protect` (the output
+    roots holding run data). Nothing is written here.
+    """
+    target = Path(out).expanduser().resolve()
+    fix = "pass --out a new folder, an empty one, or a folder an earlier publish built"
+    for root in protect:
+        why = _overlaps(target, Path(root).expanduser().resolve())
+        if why:
+            raise UserInputError(f"--out {target} {why}: publishing there would overwrite the run's data; {fix}")
+    if target.exists() and not target.is_dir():
+        raise UserInputError(f"--out {target} is an existing file, not a folder; {fix}")
+    if target.is_dir() and any(target.iterdir()) and not is_publish_folder(target):
+        raise UserInputError(
+            f"--out {target} is a non-empty folder that complexify did not build (no {MARKER_FILE}); "
+            f"it is left untouched: {fix}"
+        )
+    parent = next((p for p in target.parents if p.exists()), None)
+    if parent is None or not parent.is_dir():
+        raise UserInputError(f"--out {target}: {parent} is not a folder; {fix}")
+    return target
+
+
+def _make_sibling(target: Path, tag: str) -> Path:
+    """A new, empty folder beside `target` (mode from the umask, unlike mkdtemp's 0700), for a build or a swap."""
+    for _ in range(100):
+        candidate = target.with_name(f".{target.name}.{tag}-{secrets.token_hex(4)}")
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            continue
+        return candidate
+    raise UserInputError(f"cannot make a temporary folder beside {target}; clean up .{target.name}.{tag}-* there")
+
+
+def _swap_into_place(tmp: Path, target: Path) -> None:
+    """Move the finished build `tmp` to `target`; a previous publish folder there goes only once `tmp` is in."""
+    if not target.exists() or (target.is_dir() and not any(target.iterdir())):
+        os.rename(tmp, target)  # rename replaces an empty folder in one step; a non-empty one makes it fail
+        return
+    old = target.with_name(f".{target.name}.old-{secrets.token_hex(4)}")
+    os.rename(target, old)
+    try:
+        os.rename(tmp, target)
+    except BaseException:
+        os.rename(old, target)  # put the previous build back: the target never ends up missing
+        raise
+    shutil.rmtree(old)  # the previous build, recognised by its marker: ours to delete
+
+
 def build_dataset_folder(
     kept: Sequence[Sample],
     rejects: Sequence[Sample],
@@ -173,27 +267,49 @@ def build_dataset_folder(
     repo_id: str,
     run_info: dict[str, Any],
     split: str = "train",
+    protect: Sequence[str | Path] = (),
+    stats: RunStats | None = None,
 ) -> BuiltDataset:
-    """Write the Hub-layout folder (data/{config}/{split}-00000-of-00001.parquet, README.md, figures)."""
+    """Write the Hub-layout folder (data/{config}/{split}-00000-of-00001.parquet, README.md, figures).
+
+    The folder is built beside `out` under a temporary name and renamed into place when complete, so a
+    failed build leaves `out` as it was. `out` must be new, empty, or an earlier publish folder (see
+    check_publish_target); `protect` lists output roots that `out` must stay clear of. The card shows
+    `stats` (a stored run's, from its catalog), or by default the same statistics of `kept` and `rejects`.
+    """
     if not kept:
         raise UserInputError("nothing to publish: the run has no kept samples")
-    tables = {"sft": sft_rows(kept), "rl": rl_rows(kept), "preference": preference_rows([*kept, *rejects])}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    target = check_publish_target(out, protect=protect)
+    tables = {
+        "sft": sft_rows(kept),
+        "rl": rl_rows(kept),
+        "preference": preference_rows([*kept, *rejects]),
+        "tripwires": tripwire_rows(),
+    }
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _make_sibling(target, "tmp")
+    except OSError as exc:
+        raise UserInputError(
+            f"cannot write beside --out {target} ({exc.strerror or exc}); pass --out in a folder you can write to"
+        ) from exc
     try:
         for name, rows in tables.items():
             _write_table(rows, SCHEMAS[name], tmp / "data" / name / f"{split}-00000-of-00001.parquet")
         digest = _data_digest(tmp)
-        stats = dataset_stats(kept, rejects)
+        stats = stats or dataset_stats(kept, rejects)
         figures = make_figures(stats, tmp / "figures")
         (tmp / "README.md").write_text(dataset_card(repo_id, tables, stats, run_info, figures, split), encoding="utf-8")
         (tmp / DIGEST_FILE).write_text(json.dumps({"digest": digest, "run": run_info.get("run_id")}, indent=2) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
+        marker = {"complexify_publish": 1, "repo_id": repo_id, "run": run_info.get("run_id"), "digest": digest}
+        (tmp / MARKER_FILE).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
+        # checked again just before the swap: someone may have put files there while we built
+        check_publish_target(target, protect=protect)
+        _swap_into_place(tmp, target)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return BuiltDataset(folder=out, counts={k: len(v) for k, v in tables.items()}, digest=digest)
+        if tmp.exists():
+            shutil.rmtree(tmp)  # our own unfinished build
+    return BuiltDataset(folder=target, counts={k: len(v) for k, v in tables.items()}, digest=digest)
 
 
 def _data_digest(folder: Path) -> str:
@@ -209,40 +325,20 @@ def _data_digest(folder: Path) -> str:
 # --- statistics, figures and the card -------------------------------------------------------------------
 
 
-def dataset_stats(kept: Sequence[Sample], rejects: Sequence[Sample]) -> dict[str, Any]:
-    """Counts and yields per category and dimension, and pass rates per checker, from the samples."""
-    every = [*kept, *rejects]
-    ins_cat = {s.instruction.id: s.instruction.category for s in every}
-    kept_ins = {s.instruction.id for s in kept}
-    per_cat = Counter(ins_cat.values())
-    kept_cat = Counter(ins_cat[i] for i in kept_ins)
-    dims: Counter[str] = Counter()
-    for s in kept:
-        dims.update(_constraint_info(s)[1])
-    check_total: Counter[str] = Counter()
-    check_pass: Counter[str] = Counter()
-    for s in every:
-        by_id = {c.id: c for c in s.instruction.plan.checks}
-        for v in s.verdict.checks:
-            if v.skipped:
-                continue
-            c = by_id[v.check_id]
-            key = c.checker if c.kind == "code" and c.checker else f"judge:{c.spec_id}"
-            check_total[key] += 1
-            check_pass[key] += v.passed
-    reasons = Counter(r.split(":")[0] for s in rejects for r in s.reject_reasons)
-    return {
-        "instructions": len(ins_cat),
-        "kept": len(kept),
-        "candidates": len(every),
-        "categories": {c: {"instructions": per_cat[c], "kept": kept_cat[c], "yield": kept_cat[c] / per_cat[c]} for c in sorted(per_cat)},
-        "dimensions": dict(sorted(dims.items(), key=lambda kv: -kv[1])),
-        "checks": {k: {"total": check_total[k], "pass_rate": check_pass[k] / check_total[k]} for k in sorted(check_total)},
-        "reject_reasons": dict(reasons.most_common()),
-    }
+def dataset_stats(kept: Sequence[Sample], rejects: Sequence[Sample]) -> RunStats:
+    """The run statistics of samples in hand: the catalog's statistics query over an in-memory catalog of them."""
+    samples = [*kept, *rejects]
+    with store.records_catalog(samples) as con:
+        return store.run_stats(con, sorted({s.config_fingerprint for s in samples}))
 
 
-def make_figures(stats: dict[str, Any], folder: Path) -> list[str]:
+def _dimension_counts(stats: RunStats) -> dict[str, int]:
+    """Checked constraints of kept samples per dimension, most first."""
+    counts = {k: r.kept_constraints for k, r in stats.level("dimension").items() if r.kept_constraints}
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def make_figures(stats: RunStats, folder: Path) -> list[str]:
     """PNG bar charts of the category and constraint-dimension distributions, drawn from the data."""
     import matplotlib
 
@@ -251,11 +347,11 @@ def make_figures(stats: dict[str, Any], folder: Path) -> list[str]:
 
     folder.mkdir(parents=True, exist_ok=True)
     made = []
-    cats = stats["categories"]
+    cats = stats.level("category")
     fig, ax = plt.subplots(figsize=(8, 4))
     names = list(cats)
-    ax.bar(names, [cats[c]["instructions"] for c in names], label="instructions", color="#c7d4e8")
-    ax.bar(names, [cats[c]["kept"] for c in names], label="kept samples", color="#3b6db3")
+    ax.bar(names, [cats[c].instructions for c in names], label="instructions", color="#c7d4e8")
+    ax.bar(names, [cats[c].kept for c in names], label="kept samples", color="#3b6db3")
     ax.set_title("Instructions and kept samples per category")
     ax.tick_params(axis="x", rotation=35)
     ax.legend()
@@ -263,7 +359,7 @@ def make_figures(stats: dict[str, Any], folder: Path) -> list[str]:
     fig.savefig(folder / "categories.png", dpi=110)
     plt.close(fig)
     made.append("figures/categories.png")
-    dims = stats["dimensions"]
+    dims = _dimension_counts(stats)
     if dims:
         fig, ax = plt.subplots(figsize=(8, 4))
         ax.barh(list(dims)[::-1], list(dims.values())[::-1], color="#3b6db3")
@@ -276,7 +372,7 @@ def make_figures(stats: dict[str, Any], folder: Path) -> list[str]:
 
 
 def dataset_card(
-    repo_id: str, tables: dict[str, list[dict[str, Any]]], stats: dict[str, Any], run_info: dict[str, Any], figures: list[str], split: str
+    repo_id: str, tables: dict[str, list[dict[str, Any]]], stats: RunStats, run_info: dict[str, Any], figures: list[str], split: str
 ) -> str:
     """README.md with YAML front matter (`configs:` so `load_dataset(repo, config)` works) and a readable report."""
     front = ["---", "license: apache-2.0", "task_categories:", "- text-generation", "tags:", "- synthetic", "- instruction-following", "- complexify", "configs:"]
@@ -284,6 +380,7 @@ def dataset_card(
         front += [f"- config_name: {name}", "  data_files:", f"  - split: {split}", f"    path: data/{name}/{split}-*.parquet"]
     front.append("---")
     models = run_info.get("models", {})
+    total = stats.total()
     lines = [
         f"# {repo_id.split('/')[-1]}",
         "",
@@ -297,6 +394,9 @@ def dataset_card(
         f"- `rl` ({len(tables['rl'])} rows): `prompt` plus `ground_truth`, a JSON verification plan the reward functions "
         "in `pipeline.verify.reward` score (TRL `reward`, verl `compute_score`).",
         f"- `preference` ({len(tables['preference'])} rows): `chosen` (passed every check) vs `rejected` (lower DRFR) answers to the same instruction.",
+        f"- `tripwires` ({len(tables['tripwires'])} rows): `prompt`, `ground_truth` and a `response` that games one checker "
+        "(keyword stuffing, empty bullets, answers hidden in a think block, look-alike letters, ...). Every row must get "
+        "a reward <= 0: score them now and then during RL training to watch for reward hacking.",
         "",
         "```python",
         "from datasets import load_dataset",
@@ -308,22 +408,24 @@ def dataset_card(
         f"- models: {', '.join(f'{k}: `{v}`' for k, v in models.items()) or 'n/a'}",
         f"- config fingerprint: `{run_info.get('config_fingerprint', 'n/a')}`; run: `{run_info.get('run_id', 'n/a')}`",
         f"- taxonomy version: `{run_info.get('taxonomy_version', 'n/a')}`",
-        f"- {stats['instructions']} instructions, {stats['candidates']} candidate answers, {stats['kept']} kept.",
+        f"- {total.instructions} instructions, {total.candidates} candidate answers, {total.kept} kept.",
         "",
         "## Yield per category",
         "",
         "| category | instructions | kept | yield |",
         "|---|---:|---:|---:|",
     ]
-    for cat, row in stats["categories"].items():
-        lines.append(f"| {cat} | {row['instructions']} | {row['kept']} | {row['yield']:.1%} |")
+    for cat, row in stats.level("category").items():
+        lines.append(f"| {cat} | {row.instructions} | {row.kept} | {row.yield_rate:.1%} |")
     lines += ["", *[f"![{Path(f).stem}]({f})" for f in figures], "", "## Constraints per dimension (kept samples)", "", "| dimension | constraints |", "|---|---:|"]
-    lines += [f"| {d} | {n} |" for d, n in stats["dimensions"].items()]
-    lines += ["", "## Verifier pass rates (all candidates)", "", "| check | candidates | pass rate |", "|---|---:|---:|"]
-    lines += [f"| `{k}` | {v['total']} | {v['pass_rate']:.1%} |" for k, v in stats["checks"].items()]
-    if stats["reject_reasons"]:
+    lines += [f"| {d} | {n} |" for d, n in _dimension_counts(stats).items()]
+    checkers = {k: r for k, r in stats.level("checker").items() if r.checks}  # judge checks run without a judge: no rate
+    lines += ["", "## Verifier pass rates (all candidates)", "", "| check | checks | pass rate |", "|---|---:|---:|"]
+    lines += [f"| `{k}` | {r.checks} | {r.pass_rate:.1%} |" for k, r in checkers.items()]
+    kinds = sorted(stats.level("reject_kind").values(), key=lambda r: (-r.candidates, r.key))
+    if kinds:
         lines += ["", "## Why candidates were rejected", "", "| reason | candidates |", "|---|---:|"]
-        lines += [f"| {k} | {v} |" for k, v in stats["reject_reasons"].items()]
+        lines += [f"| {r.key} | {r.candidates} |" for r in kinds]
     return "\n".join(front) + "\n\n" + "\n".join(lines) + "\n"
 
 
@@ -364,7 +466,11 @@ def push_folder(built: BuiltDataset, repo_id: str, *, private: bool = False, api
             return "unchanged"
         api.create_repo(repo_id=repo_id, repo_type="dataset", private=private, exist_ok=True)
         info = api.upload_folder(
-            folder_path=str(built.folder), repo_id=repo_id, repo_type="dataset", commit_message=f"complexify: publish {built.digest[:12]}"
+            folder_path=str(built.folder),
+            repo_id=repo_id,
+            repo_type="dataset",
+            commit_message=f"complexify: publish {built.digest[:12]}",
+            ignore_patterns=[MARKER_FILE],  # a local bookkeeping file, not part of the dataset
         )
     except Exception as exc:  # network, auth, quota: the folder stays complete for a later push
         raise PublishError(f"upload to {repo_id} failed ({type(exc).__name__}: {exc}); the folder at {built.folder} is complete") from exc
@@ -386,14 +492,21 @@ def publish_run(
     dry_run: bool = False,
     private: bool = False,
 ) -> PublishResult:
-    """Build the Hub folder for one stored run and, unless `dry_run`, push it."""
-    from pipeline import store
+    """Build the Hub folder for one stored run and, unless `dry_run`, push it.
 
+    `out` (default `<root>/hub/ORG__NAME`) must not overlap the run data under `root`; see check_publish_target.
+    """
     if repo_id.count("/") != 1 or not all(repo_id.split("/")):
         raise UserInputError(f"--repo-id must look like ORG/NAME, got {repo_id!r}")
+    target = Path(out) if out is not None else Path(root) / "hub" / repo_id.replace("/", "__")
+    check_publish_target(target, protect=[root])  # fail before reading the run
     run = store.find_run(root, fingerprint)
     kept = store.load_samples(run)
     rejects = store.load_samples(run, kept=False)
-    target = Path(out) if out is not None else Path(root) / "hub" / repo_id.replace("/", "__")
-    built = build_dataset_folder(kept, rejects, target, repo_id=repo_id, run_info={**run.info, "run_id": run.run_id})
+    with store.open_catalog(root) as con:  # the card shows what `complexify stats` and the run summary show
+        stats = store.run_stats(con, run.fingerprint)
+    run_info = {**run.info, "run_id": run.run_id}
+    built = build_dataset_folder(
+        kept, rejects, target, repo_id=repo_id, run_info=run_info, protect=[root], stats=stats
+    )
     return PublishResult(built=built, pushed=None if dry_run else push_folder(built, repo_id, private=private))

@@ -12,7 +12,8 @@ import yaml
 
 from pipeline import spans
 from pipeline.conditions import outcome_intros
-from pipeline.models import And, Chain, Constraint, Instruction, Node, Selection, Task
+from pipeline.models import And, Chain, Constraint, Instruction, Node, ParamValue, Selection, Task
+from pipeline.tree import iter_constraints
 
 PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
 
@@ -110,8 +111,6 @@ def rewrite_messages(prompt: str) -> list[dict[str, str]]:
 def required_fragments(tree: Task) -> list[str]:
     """Every literal a faithful rewrite must keep: parameter values, markers, condition facts, the task text
     when a constraint quotes it."""
-    from pipeline.compose import iter_constraints
-
     out: list[str] = []
     for _, c in iter_constraints(tree):
         for name, value in c.params.items():
@@ -177,3 +176,18 @@ def apply_rewrite(instruction: Instruction, rewritten: str | None) -> Instructio
         note = "rewrite rejected: " + "; ".join(problems[:5]) + (f" (+{len(problems) - 5} more)" if len(problems) > 5 else "")
         return instruction.model_copy(update={"rewrite_note": note})
     return instruction.model_copy(update={"prompt": rewritten.strip(), "template_prompt": instruction.prompt, "rewrite_note": "rewrite accepted"})
+
+
+def format_param(value: ParamValue) -> str:
+    """How a parameter value appears in an instruction sentence."""
+    if isinstance(value, list):
+        items = [f'"{v}"' for v in value]
+        return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def render_template(template: str, params: dict[str, ParamValue]) -> str:
+    """A phrasing or judge question with its parameters filled in."""
+    return template.format(**{k: format_param(v) for k, v in params.items()})

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import math
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -23,7 +24,7 @@ from pipeline.models import Seed
 if TYPE_CHECKING:
     import numpy as np
 
-    from pipeline.config import SeedsConfig
+    from pipeline.config import RunConfig, SeedsConfig
 
 # Drop reasons (snake_case constants, as the stages count them).
 EMPTY_TEXT = "empty_text"
@@ -33,6 +34,11 @@ NEAR_DUPLICATE = "near_duplicate"
 BENCHMARK_OVERLAP = "benchmark_overlap"
 NOT_SELECTED = "not_selected"
 OVER_MAX_SEEDS = "over_max_seeds"
+PROMPT_TOO_LONG = "prompt_too_long"  # same name as the engine's reason for a prompt the server refused
+
+# Tokens around the seed text in the longest prompt built from it: composed constraints and structure
+# (measured up to about 1,600 characters, ~400 tokens), the rewrite or repair template, the chat template.
+PROMPT_OVERHEAD_TOKENS = 512
 
 SEED_FIELDS = ("id", "text", "task_type", "language", "source", "meta")
 SEED_SUFFIXES = (".jsonl", ".csv", ".parquet")
@@ -120,6 +126,49 @@ def row_to_seed(row: Mapping[str, Any], cols: dict[str, str], *, where: str, def
     )
 
 
+# --- prompt length ---------------------------------------------------------------------------------
+
+
+def estimate_tokens(text: str) -> int:
+    """A tokenizer-free token count that errs high: ~4 ASCII characters per token, 1 per other character
+    (CJK and accented text split into more tokens), and never fewer than 4/3 per word."""
+    ascii_chars = sum(1 for ch in text if ch.isascii())
+    by_chars = ascii_chars / 4 + (len(text) - ascii_chars)
+    by_words = len(text.split()) * 4 / 3
+    return math.ceil(max(by_chars, by_words))
+
+
+def seed_token_budget(cfg: RunConfig) -> int:
+    """Tokens a seed may take so the prompts built from it plus their answers fit the workers' context.
+
+    A repair prompt carries the previous answer as well as asking for a new one, so with repair rounds
+    the responder's max_tokens counts twice; the rewriter's answer needs room too.
+    """
+    responder = cfg.models.responder.sampling.max_tokens * (2 if cfg.repair_rounds else 1)
+    rewriter = cfg.models.rewriter.sampling.max_tokens if cfg.models.rewriter.enabled else 0
+    budget = cfg.workers.max_model_len - PROMPT_OVERHEAD_TOKENS - max(responder, rewriter)
+    if budget < 1:
+        raise UserInputError(
+            f"workers.max_model_len ({cfg.workers.max_model_len}) leaves no room for seed text: answers take up to "
+            f"{max(responder, rewriter)} tokens and prompt templates about {PROMPT_OVERHEAD_TOKENS}; raise "
+            "workers.max_model_len (and the workers' context) or lower the roles' sampling.max_tokens"
+        )
+    return budget
+
+
+def drop_too_long(seeds: Iterable[Seed], max_tokens: int) -> tuple[list[Seed], list[SeedDrop]]:
+    """Remove seeds whose estimated token count exceeds `max_tokens` (their prompts would not fit the context)."""
+    kept: list[Seed] = []
+    drops: list[SeedDrop] = []
+    for s in seeds:
+        n = estimate_tokens(s.text)
+        if n > max_tokens:
+            drops.append(SeedDrop(s.id, PROMPT_TOO_LONG, f"about {n} tokens, over the budget of {max_tokens}"))
+        else:
+            kept.append(s)
+    return kept, drops
+
+
 # --- local files ---------------------------------------------------------------------------------
 
 
@@ -202,10 +251,15 @@ def load_seed_file(
         )
     src = source or path.stem
     seeds: list[Seed] = []
-    for k, (n, row) in enumerate(rows):
-        if limit and k >= limit:
-            break
-        seeds.append(row_to_seed(row, cols, where=f"{path}: {unit} {n}", default_id=f"{src}-{k + 1:05d}", source=src))
+    try:
+        for k, (n, row) in enumerate(rows):
+            if limit and k >= limit:
+                break
+            seeds.append(row_to_seed(row, cols, where=f"{path}: {unit} {n}", default_id=f"{src}-{k + 1:05d}", source=src))
+    except UnicodeDecodeError as exc:
+        raise UserInputError(
+            f"{path}: not UTF-8 text ({exc.reason}); is it a binary file? save seed files as UTF-8"
+        ) from None
     return seeds
 
 
@@ -524,14 +578,18 @@ def load_source(source: Any, base: Path | None = None) -> list[Seed]:
 
 
 def prepare_seeds(
-    cfg: SeedsConfig, base: Path | None = None, *, embed: Embedder | None = None
+    cfg: SeedsConfig, base: Path | None = None, *, embed: Embedder | None = None, max_tokens: int | None = None
 ) -> tuple[list[Seed], list[SeedDrop]]:
-    """Load every source, then drop empty texts, exact duplicates, benchmark overlaps and near duplicates,
-    select for diversity and cap the count. Returns the kept seeds and a drop record for every other one."""
+    """Load every source, then drop empty texts, seeds over `max_tokens` (see `seed_token_budget`), exact
+    duplicates, benchmark overlaps and near duplicates, select for diversity and cap the count.
+    Returns the kept seeds and a drop record for every other one."""
     seeds = [s for src in cfg.sources for s in load_source(src, base)]
     drops: list[SeedDrop] = []
     seeds, d = drop_empty(seeds)
     drops += d
+    if max_tokens is not None:
+        seeds, d = drop_too_long(seeds, max_tokens)
+        drops += d
     seeds, d = dedup_exact(seeds)
     drops += d
     if cfg.decontaminate:

@@ -1,4 +1,4 @@
-"""`complexify stats`: yield per category, constraint dimension and checker, read from the DuckDB catalog."""
+"""`complexify stats`: yield per category, constraint dimension and checker, from the catalog's statistics query."""
 
 from __future__ import annotations
 
@@ -12,20 +12,25 @@ from pipeline.errors import UserInputError
 if TYPE_CHECKING:
     from rich.table import Table
 
+    from pipeline.store import RunStats, StatsRow
+
 DEFAULT_ROOT = Path(__file__).resolve().parent.parent / "out"  # RunConfig's default output_dir
 
 _LEVELS = {"category": "category", "dimension": "constraint dimension", "checker": "checker"}
-StatsRow = tuple[
-    str, int, int, int, int, int, int, int
-]  # key, instructions, candidates, kept, checks, passed, gated, skipped
 
 
 def _pct(num: int, den: int) -> str:
     return f"{100.0 * num / den:5.1f}%" if den else "    -"
 
 
-def stats_rows(root: Path, run: str | None) -> dict[str, list[StatsRow]]:
-    """Per level, rows (key, instructions, candidates, kept, checks, passed, gated, skipped) summed over runs."""
+def stats_for(root: Path, run: str | None) -> RunStats:
+    """The statistics of one run (a fingerprint or unique prefix) or of every run under `root`.
+
+    Every shard of the selected runs is checked against its manifest (size and sha256) first: a damaged
+    batch raises store.DamagedBatchError (exit 1: the arguments were fine, the files are not; resuming the
+    run redoes the batch) with one line naming the batch and file, instead of numbers that are wrong.
+    """
+    # imported when the command runs, not when the CLI starts: `complexify --help` needs no DuckDB or Arrow
     from pipeline import store
 
     if not root.is_dir():
@@ -33,18 +38,17 @@ def stats_rows(root: Path, run: str | None) -> dict[str, list[StatsRow]]:
     runs = store.list_runs(root)
     if not runs:
         raise UserInputError(f"no runs under {root} (no runs/*/run.json); run `complexify run` first or pass --root")
-    fingerprints = [store.find_run(root, run).fingerprint] if run else [r.fingerprint for r in runs]
+    selected = [store.find_run(root, run)] if run else runs
+    # a shard damaged after the catalog was built would otherwise show up as a DuckDB error or wrong numbers
+    store.check_runs_intact(selected)
     with store.open_catalog(root) as con:
-        rows = con.execute(
-            """SELECT level, key, sum(instructions), sum(candidates), sum(kept), sum(checks), sum(passed),
-                      sum(gated), sum(skipped)
-               FROM stats WHERE list_contains(?, config_fingerprint) GROUP BY level, key ORDER BY level, key""",
-            [fingerprints],
-        ).fetchall()
-    out: dict[str, list[StatsRow]] = {level: [] for level in _LEVELS}
-    for level, key, *counts in rows:
-        out[level].append((key, *(int(n) for n in counts)))
-    return out
+        return store.run_stats(con, [r.fingerprint for r in selected])
+
+
+def stats_rows(root: Path, run: str | None) -> dict[str, list[StatsRow]]:
+    """Per level shown (category, dimension, checker), its rows by key, summed over categories and runs."""
+    stats = stats_for(root, run)
+    return {level: list(stats.level(level).values()) for level in _LEVELS}
 
 
 def _table(level: str, rows: list[StatsRow]) -> Table:
@@ -57,19 +61,17 @@ def _table(level: str, rows: list[StatsRow]) -> Table:
     if level == "category":
         for name in ("instructions", "candidates", "kept", "yield (kept / instructions)"):
             table.add_column(name, justify="right")
-        for key, ins, cand, kept, *_ in rows:
-            table.add_row(key, str(ins), str(cand), str(kept), _pct(kept, ins))
-        total_ins, total_kept = sum(r[1] for r in rows), sum(r[3] for r in rows)
-        table.add_row(
-            "total", str(total_ins), str(sum(r[2] for r in rows)), str(total_kept), _pct(total_kept, total_ins)
-        )
+        for r in rows:
+            table.add_row(r.key, str(r.instructions), str(r.candidates), str(r.kept), _pct(r.kept, r.instructions))
+        ins, cand, kept = (sum(getattr(r, k) for r in rows) for k in ("instructions", "candidates", "kept"))
+        table.add_row("total", str(ins), str(cand), str(kept), _pct(kept, ins))
         return table
     for name in ("candidates", "kept", "kept share", "checks", "passed", "pass rate", "after gating", "skipped"):
         table.add_column(name, justify="right")
-    for key, _, cand, kept, checks, passed, gated, skipped in rows:
+    for r in rows:
         table.add_row(
-            key, str(cand), str(kept), _pct(kept, cand), str(checks), str(passed), _pct(passed, checks),
-            _pct(gated, checks), str(skipped),
+            r.key, str(r.candidates), str(r.kept), _pct(r.kept, r.candidates), str(r.checks), str(r.passed),
+            _pct(r.passed, r.checks), _pct(r.gated, r.checks), str(r.skipped),
         )  # fmt: skip
     return table
 

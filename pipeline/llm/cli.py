@@ -57,6 +57,9 @@ def workers_up(
     max_model_len: Annotated[int, typer.Option(help="vLLM --max-model-len.")] = 2048,
     kv_cache_gib: Annotated[int, typer.Option(help="VLLM_CPU_KVCACHE_SPACE (CPU builds).")] = 2,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for health.")] = 900.0,
+    port: Annotated[
+        int | None, typer.Option(help="Port of the first worker (the k-th gets PORT+k), e.g. to keep a restarted worker's URL.")
+    ] = None,
     extra: Annotated[list[str] | None, typer.Option("--arg", help="Extra vLLM server argument (repeatable).")] = None,
     state_file: StateOpt = None,
 ) -> None:
@@ -67,11 +70,14 @@ def workers_up(
         raise UserInputError(f"--num must be at least 1, got {n}")
     if max_model_len < 64:
         raise UserInputError(f"--max-model-len must be at least 64, got {max_model_len}")
+    if port is not None and not 1 <= port <= 65535 - (n - 1):
+        raise UserInputError(f"--port must leave room for {n} port(s) within 1-65535, got {port}")
     opts = WorkerOptions(
         model=model,
         max_model_len=max_model_len,
         kv_cache_gib=kv_cache_gib,
         startup_timeout_s=timeout,
+        port=port,
         extra_args=tuple(extra or ()),
     )
     for rec in start_workers(n, opts, state_file=state_file):
@@ -95,7 +101,7 @@ def workers_status(
 
 @workers_app.command("down")
 def workers_down(state_file: StateOpt = None) -> None:
-    """Stop every recorded worker (SIGTERM, then SIGKILL) and clear the state file."""
+    """Stop every recorded worker's process group (SIGTERM, then SIGKILL) and clear the state file."""
     from pipeline.llm.workers import stop_workers
 
     stopped = stop_workers(state_file=state_file)

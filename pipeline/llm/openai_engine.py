@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import time
 from collections.abc import Awaitable, Sequence
@@ -16,7 +17,7 @@ from pipeline.errors import InferenceError
 from pipeline.llm.cache import RequestCache, request_key
 from pipeline.llm.parsing import parse_choice, yes_no_from_choice
 from pipeline.llm.records import ChatRequest, ChatResult, Completion, YesNo
-from pipeline.llm.retry import Outcome, RetryPolicy, classify_exception, classify_status
+from pipeline.llm.retry import Outcome, RetryPolicy, classify_exception, classify_status, rejection_reason
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -24,6 +25,14 @@ T = TypeVar("T")
 # vLLM caps top_logprobs at its --max-logprobs (20 by default); 20 leaves room for every YES/NO spelling.
 JUDGE_TOP_LOGPROBS = 20
 _JUDGE_PARAMS: dict[str, Any] = {"max_tokens": 1, "temperature": 0.0, "logprobs": True, "top_logprobs": JUDGE_TOP_LOGPROBS}
+
+
+class RequestRejected(InferenceError):
+    """The server refused one request as invalid (HTTP 400/413/422); `reason` is `prompt_too_long` or `invalid_request`."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def normalize_endpoint(url: str) -> str:
@@ -47,6 +56,7 @@ class _Endpoint:
     dead: str | None = None
     served: int = 0  # successful calls
     failed: int = 0  # failed tries
+    rejected: int = 0  # requests refused as invalid (the request's fault, not the endpoint's)
     peak_inflight: int = 0
 
 
@@ -132,9 +142,16 @@ class OpenAIEngine:
         return list(self._urls)
 
     def endpoint_stats(self) -> dict[str, dict[str, Any]]:
-        """Per endpoint: successful calls, failed tries, peak requests in flight, why it is dead (if it is)."""
+        """Per endpoint: successful calls, failed tries, rejected requests, peak in flight, why it is dead (if it is)."""
         return {
-            e.url: {"served": e.served, "failed": e.failed, "active": e.active, "peak_inflight": e.peak_inflight, "dead": e.dead}
+            e.url: {
+                "served": e.served,
+                "failed": e.failed,
+                "rejected": e.rejected,
+                "active": e.active,
+                "peak_inflight": e.peak_inflight,
+                "dead": e.dead,
+            }
             for e in self._endpoints
         }
 
@@ -167,7 +184,7 @@ class OpenAIEngine:
                         async with asyncio.timeout(self._request_timeout_s):
                             resp = await client.request(method, ep.url + path, json=body)
                         outcome = classify_status(resp.status_code, resp.text)
-                        detail = f"HTTP {resp.status_code}: {resp.text[:300]}"
+                        detail = f"HTTP {resp.status_code}: {resp.text[:500]}"
                     except (httpx.HTTPError, TimeoutError) as exc:
                         outcome = classify_exception(exc)
                         detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
@@ -180,6 +197,12 @@ class OpenAIEngine:
                 ep.failures = 0
                 ep.served += 1
                 return resp.json(), ep.url, latency
+            if outcome is Outcome.INVALID:
+                # The same request fails the same way everywhere: no retry, and the endpoint is fine.
+                ep.rejected += 1
+                raise RequestRejected(
+                    f"{ep.url}{path} rejected the request: {detail}", rejection_reason(resp.status_code, resp.text)
+                )
             ep.failed += 1
             errors.append(f"{ep.url}: {detail}")
             if outcome is Outcome.FATAL:
@@ -229,7 +252,11 @@ class OpenAIEngine:
         }
         if req.seed is not None:
             body["seed"] = req.seed
-        data, url, latency = await self._call("POST", "/v1/chat/completions", body)
+        try:
+            data, url, latency = await self._call("POST", "/v1/chat/completions", body)
+        except RequestRejected as exc:
+            log.warning("request rejected (%s): %s", exc.reason, str(exc)[:300])
+            return ChatResult(completions=(), failure=exc.reason, error=str(exc))  # never cached: cheap to ask again
         choices = sorted(data.get("choices", []), key=lambda c: c.get("index", 0))
         if len(choices) != wire_n:
             raise InferenceError(f"{url} returned {len(choices)} choices for n={wire_n}")
@@ -249,7 +276,11 @@ class OpenAIEngine:
         )
 
     async def agenerate(self, requests: Sequence[ChatRequest]) -> list[ChatResult]:
-        """Answer every request (in order); all run concurrently within the per-endpoint limits."""
+        """Answer every request (in order); all run concurrently within the per-endpoint limits.
+
+        A request the server rejects as invalid comes back as a failed ChatResult (see `ChatResult.failure`);
+        anything else that fails after retries (dead workers, timeouts) raises for the whole batch.
+        """
         if not requests:
             return []
         model = await self.model_name()
@@ -264,7 +295,11 @@ class OpenAIEngine:
             if hit is not None:
                 return YesNo(**hit)
         body = {"model": model, "messages": messages, **_JUDGE_PARAMS}
-        data, url, _ = await self._call("POST", "/v1/chat/completions", body)
+        try:
+            data, url, _ = await self._call("POST", "/v1/chat/completions", body)
+        except RequestRejected as exc:
+            log.warning("YES/NO question rejected (%s): %s", exc.reason, str(exc)[:300])
+            return YesNo(logprob_yes=-math.inf, logprob_no=-math.inf, failure=exc.reason)
         choices = data.get("choices") or []
         if not choices:
             raise InferenceError(f"{url} returned no choices for a YES/NO question")

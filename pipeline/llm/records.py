@@ -77,10 +77,12 @@ class Completion(BaseModel):
 
 
 class ChatResult(BaseModel):
-    """The `n` answers to one ChatRequest plus what they cost.
+    """The `n` answers to one ChatRequest plus what they cost, or why the server refused to answer it.
 
     Token counts and latency describe the HTTP calls actually made for this request; for an answer served
-    entirely from the cache they are the recorded ones and `cached` is True.
+    entirely from the cache they are the recorded ones and `cached` is True. A request the server rejected
+    as invalid (e.g. a prompt longer than the model's context) has no completions and a `failure` reason
+    (`prompt_too_long`, `invalid_request`) with the server's message in `error`: it fails alone, not its batch.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -91,6 +93,12 @@ class ChatResult(BaseModel):
     latency_s: float = 0.0
     endpoint: str | None = None
     cached: bool = False
+    failure: str | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
 
     @property
     def texts(self) -> list[str]:
@@ -98,13 +106,19 @@ class ChatResult(BaseModel):
 
     @property
     def text(self) -> str:
+        if self.failure is not None:
+            raise ValueError(f"the request failed ({self.failure}): {self.error}; check `ok` before reading `text`")
         return self.completions[0].text
 
 
 class YesNo(BaseModel):
-    """Log-probabilities of YES and NO as the next answer token (-inf when the model put no mass there)."""
+    """Log-probabilities of YES and NO as the next answer token (-inf when the model put no mass there).
+
+    A question the server rejected (`failure` set, e.g. `prompt_too_long`) has both at -inf: no answer.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     logprob_yes: float
     logprob_no: float
+    failure: str | None = None

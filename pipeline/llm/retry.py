@@ -15,11 +15,28 @@ class Outcome(StrEnum):
     OK = "ok"
     RETRY = "retry"  # transient: connection refused/reset, 5xx, timeouts, overload
     DEAD = "dead"  # the worker's engine died: it answers, but never usefully again until restarted
-    FATAL = "fatal"  # the request itself is wrong (4xx): retrying cannot help
+    INVALID = "invalid"  # the server rejected this one request (400/413/422): a failure of that item only
+    FATAL = "fatal"  # the call cannot work at all (other 4xx, bad URL): retrying cannot help
 
 
 # vLLM answers every request with HTTP 500 naming this error once its engine process has died.
 _DEAD_MARKERS = ("EngineDeadError", "Engine loop is not running", "EngineCore encountered an issue")
+# Statuses for "this request is wrong" (bad or too large input), as opposed to a wrong endpoint or key.
+_INVALID_STATUSES = (400, 413, 422)
+
+# Reasons a rejected request is recorded with.
+PROMPT_TOO_LONG = "prompt_too_long"
+INVALID_REQUEST = "invalid_request"
+# How vLLM (and OpenAI-compatible servers) word "the prompt does not fit the context", lower-cased.
+_TOO_LONG_MARKERS = (
+    "maximum context length",
+    "maximum model length",
+    "context length",
+    "context window",
+    "prompt is too long",
+    "too many tokens",
+    "input tokens",
+)
 
 
 def classify_status(status: int, body: str) -> Outcome:
@@ -30,7 +47,17 @@ def classify_status(status: int, body: str) -> Outcome:
         return Outcome.DEAD
     if status >= 500 or status in (408, 409, 429):
         return Outcome.RETRY
+    if status in _INVALID_STATUSES:
+        return Outcome.INVALID
     return Outcome.FATAL
+
+
+def rejection_reason(status: int, body: str) -> str:
+    """Why the server rejected a request: `prompt_too_long` when the context is exceeded, else `invalid_request`."""
+    text = body.lower()
+    if status == 413 or any(marker in text for marker in _TOO_LONG_MARKERS):
+        return PROMPT_TOO_LONG
+    return INVALID_REQUEST
 
 
 def classify_exception(exc: BaseException) -> Outcome:

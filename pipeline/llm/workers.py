@@ -1,9 +1,13 @@
-"""Local vLLM worker lifecycle: start N OpenAI-compatible servers, wait until healthy, stop them by PID.
+"""Local vLLM worker lifecycle: start N OpenAI-compatible servers, wait until healthy, stop them by process group.
 
-Workers run in the worker environment (.venv-vllm) as separate processes, each in its own session so
-stopping one also stops the engine process vLLM spawns. What was started is recorded in a JSON state
-file (default: ~/.cache/complexify/workers/state.json) so `complexify workers status|down` in another
-shell, or a later run, finds them. Remote workers need none of this: they are just endpoint URLs.
+Workers run in the worker environment (.venv-vllm) as separate processes, each in its own session: the
+server, the engine process it spawns and that one's workers share one process group, and stopping a
+worker stops the whole group, also when the server itself already died. What was started is recorded
+in a JSON state file (default: ~/.cache/complexify/workers/state.json) so `complexify workers
+status|down` in another shell, or a later run, finds them. Workers started for one run are tied to it
+(a guard process stops their group when the run is gone), so even a SIGKILLed run leaves none behind;
+`complexify workers up` starts untied ones that outlive the command. Remote workers need none of this:
+they are just endpoint URLs.
 """
 
 from __future__ import annotations
@@ -12,7 +16,6 @@ import contextlib
 import fcntl
 import json
 import os
-import signal
 import socket
 import subprocess
 import time
@@ -26,8 +29,10 @@ from pydantic import BaseModel, ConfigDict
 from pipeline.errors import InferenceError
 from pipeline.llm.model_prep import ResolvedModel, require_vllm_python, resolve_model
 from pipeline.llm.paths import workers_state_file
+from pipeline.proc import group_members, guard_group, start_ticks, stop_group
 
 HOST = "127.0.0.1"
+_guards: dict[int, subprocess.Popen[bytes]] = {}  # server pid -> guard of a tied worker started here
 
 
 class WorkerStartError(InferenceError):
@@ -44,6 +49,7 @@ class WorkerOptions:
     enforce_eager: bool = True
     access_log: bool = False  # one uvicorn line per request: noise in the worker log, and CPU the model could use
     kv_cache_gib: int = 2  # VLLM_CPU_KVCACHE_SPACE; ignored by GPU builds
+    port: int | None = None  # first port (worker k gets port + k); None picks free ones
     extra_args: tuple[str, ...] = ()
     startup_timeout_s: float = 900.0
     env: dict[str, str] = field(default_factory=dict)
@@ -62,6 +68,12 @@ class WorkerRecord(BaseModel):
     log_path: str
     started_at: float
     start_ticks: int | None = None  # /proc start time: tells our process from a later one reusing its PID
+    pgid: int | None = None  # process group of the server and everything it spawned (None in old state files: the pid)
+
+    @property
+    def group(self) -> int:
+        """The worker's process-group id (workers are started as session leaders, so it was the pid)."""
+        return self.pgid if self.pgid is not None else self.pid
 
 
 class WorkerState(BaseModel):
@@ -75,18 +87,10 @@ class WorkerStatus:
     record: WorkerRecord
     alive: bool
     healthy: bool
+    leftovers: int = 0  # processes of a dead server's group that still run
 
 
 # ---------------------------------------------------------------------- processes
-
-
-def _start_ticks(pid: int) -> int | None:
-    """Process start time in clock ticks since boot (field 22 of /proc/PID/stat), None where unavailable."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(stat.rsplit(")", 1)[1].split()[19])
 
 
 def is_alive(rec: WorkerRecord) -> bool:
@@ -99,12 +103,28 @@ def is_alive(rec: WorkerRecord) -> bool:
         return False
     except PermissionError:
         return False  # someone else's process now holds this PID
-    ticks = _start_ticks(rec.pid)
+    ticks = start_ticks(rec.pid)
     if ticks is not None and rec.start_ticks is not None and ticks != rec.start_ticks:
         return False
     try:
         return Path(f"/proc/{rec.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
+        return True
+
+
+def leftover_processes(rec: WorkerRecord) -> list[int]:
+    """Live processes of the worker's process group: the server and what it spawned (engine, workers)."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(rec.pid, os.WNOHANG)  # our own exited child would otherwise count as a member
+    return group_members(rec.group, rec.start_ticks)
+
+
+def port_is_free(port: int, host: str = HOST) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
         return True
 
 
@@ -168,9 +188,13 @@ def check_health(url: str, served_name: str | None = None, timeout_s: float = 3.
         return False
 
 
-def _spawn(model: ResolvedModel, opts: WorkerOptions, log_dir: Path) -> WorkerRecord:
+def _spawn(model: ResolvedModel, opts: WorkerOptions, log_dir: Path, port: int | None, tied: bool) -> WorkerRecord:
+    """Start one server; the group of a `tied` one is stopped by a guard when this process is gone."""
     python = require_vllm_python()
-    port = free_port()
+    if port is None:
+        port = free_port()
+    elif not port_is_free(port):
+        raise WorkerStartError(f"port {port} on {HOST} is in use; pick another --port or stop what listens there")
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"worker-{port}.log"
     with open(log_path, "wb") as log:
@@ -180,8 +204,11 @@ def _spawn(model: ResolvedModel, opts: WorkerOptions, log_dir: Path) -> WorkerRe
             stdout=log,
             stderr=subprocess.STDOUT,
             env=_worker_env(model, opts),
-            start_new_session=True,  # own process group: stopping it also stops vLLM's engine process
+            start_new_session=True,  # own process group: stopping it also stops vLLM's engine processes
         )
+    ticks = start_ticks(proc.pid)
+    if tied:
+        _guards[proc.pid] = guard_group(proc.pid, ticks)
     return WorkerRecord(
         pid=proc.pid,
         port=port,
@@ -190,7 +217,8 @@ def _spawn(model: ResolvedModel, opts: WorkerOptions, log_dir: Path) -> WorkerRe
         served_name=model.served_name,
         log_path=str(log_path),
         started_at=time.time(),
-        start_ticks=_start_ticks(proc.pid),
+        start_ticks=ticks,
+        pgid=proc.pid,
     )
 
 
@@ -218,18 +246,20 @@ def wait_healthy(records: Sequence[WorkerRecord], timeout_s: float) -> None:
 
 
 def stop_process(rec: WorkerRecord, grace_s: float = 30.0) -> bool:
-    """SIGTERM the worker's process group, SIGKILL after `grace_s`; False if it was already gone."""
-    if not is_alive(rec):
-        return False
-    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 10.0)):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(rec.pid, sig)  # pgid == pid: the worker was started in its own session
-        deadline = time.monotonic() + wait_s
-        while time.monotonic() < deadline:
-            if not is_alive(rec):
-                return True
-            time.sleep(0.2)
-    return not is_alive(rec)
+    """SIGTERM the worker's process group, SIGKILL after `grace_s`; False if nothing of it was running.
+
+    Works when the server is gone but its engine processes are not: they are still in its group.
+    """
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(rec.pid, os.WNOHANG)
+    stopped = stop_group(rec.group, rec.start_ticks, grace_s=grace_s)
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(rec.pid, os.WNOHANG)  # reap our own child once it is gone
+    guard = _guards.pop(rec.pid, None)
+    if guard is not None:  # it leaves once the group is gone; collect it
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            guard.wait(timeout=5)
+    return stopped
 
 
 # ---------------------------------------------------------------------- state file
@@ -256,9 +286,13 @@ def read_state(path: Path | None = None) -> WorkerState:
 # ---------------------------------------------------------------------- public API
 
 
-def start_workers(n: int, opts: WorkerOptions | None = None, *, state_file: Path | None = None) -> list[WorkerRecord]:
+def start_workers(
+    n: int, opts: WorkerOptions | None = None, *, state_file: Path | None = None, tied: bool = False
+) -> list[WorkerRecord]:
     """Make `n` healthy workers serve `opts.model`, reusing healthy recorded ones; returns all of them.
 
+    With `opts.port` the workers listen on port, port + 1, ...; only recorded workers on those ports are
+    reused. `tied` workers die with this process (for a run); untied ones outlive it (`workers up`).
     Workers that fail to start are stopped again before the error propagates.
     """
     if n < 1:
@@ -266,13 +300,29 @@ def start_workers(n: int, opts: WorkerOptions | None = None, *, state_file: Path
     opts = opts or WorkerOptions()
     model = resolve_model(opts.model)
     state_path = state_file or workers_state_file()
+    wanted_ports = [opts.port + k for k in range(n)] if opts.port is not None else None
     with _locked_state(state_path) as state:
+        for w in state.workers:
+            if not is_alive(w):  # the server died; its engine processes may still hold gigabytes
+                stop_process(w, grace_s=5)
         state.workers = [w for w in state.workers if is_alive(w)]  # forget the dead
         reuse = [
             w for w in state.workers
-            if w.model_source == model.source and check_health(w.url, w.served_name)
+            if w.model_source == model.source and (wanted_ports is None or w.port in wanted_ports)
+            and check_health(w.url, w.served_name)
         ][:n]  # fmt: skip
-        fresh = [_spawn(model, opts, state_path.parent / "logs") for _ in range(n - len(reuse))]
+        if wanted_ports is None:
+            ports: list[int | None] = [None] * (n - len(reuse))
+        else:
+            ports = [p for p in wanted_ports if p not in {w.port for w in reuse}]
+        fresh: list[WorkerRecord] = []
+        try:
+            for port in ports:
+                fresh.append(_spawn(model, opts, state_path.parent / "logs", port, tied))
+        except BaseException:
+            for rec in fresh:
+                stop_process(rec, grace_s=5)
+            raise
         state.workers.extend(fresh)
     try:
         wait_healthy(fresh, opts.startup_timeout_s)
@@ -289,14 +339,18 @@ def worker_status(*, state_file: Path | None = None) -> list[WorkerStatus]:
     out = []
     for rec in read_state(state_file).workers:
         alive = is_alive(rec)
-        out.append(WorkerStatus(rec, alive, alive and check_health(rec.url, rec.served_name)))
+        leftovers = 0 if alive else len(leftover_processes(rec))
+        out.append(WorkerStatus(rec, alive, alive and check_health(rec.url, rec.served_name), leftovers))
     return out
 
 
 def stop_workers(
     records: Sequence[WorkerRecord] | None = None, *, state_file: Path | None = None
 ) -> list[WorkerRecord]:
-    """Stop the given workers (default: every recorded one) and drop them from the state file."""
+    """Stop the given workers (default: every recorded one) and drop them from the state file.
+
+    Returns those that had something running: a live server, or only processes left in its group.
+    """
     state_path = state_file or workers_state_file()
     targets = list(records) if records is not None else read_state(state_path).workers
     stopped = [rec for rec in targets if stop_process(rec)]
@@ -310,10 +364,13 @@ def stop_workers(
 def local_workers(
     n: int, opts: WorkerOptions | None = None, *, state_file: Path | None = None
 ) -> Iterator[list[WorkerRecord]]:
-    """Workers for the duration of a block: reuses healthy recorded ones, stops only those it started."""
+    """Workers for the duration of a block: reuses healthy recorded ones, stops only those it started.
+
+    The ones it starts are tied to this process, so they do not outlive it even if it is killed.
+    """
     state_path = state_file or workers_state_file()
     before = {w.pid for w in read_state(state_path).workers}
-    records = start_workers(n, opts, state_file=state_path)
+    records = start_workers(n, opts, state_file=state_path, tied=True)
     try:
         yield records
     finally:
@@ -324,15 +381,16 @@ def describe(statuses: Sequence[WorkerStatus]) -> str:
     """Human-readable table for `complexify workers status`."""
     if not statuses:
         return "no workers recorded"
-    rows = [
-        f"{s.record.url:<24} pid {s.record.pid:<8} {'healthy' if s.healthy else 'alive' if s.alive else 'dead':<8} "
-        f"{s.record.served_name}  log {s.record.log_path}"
-        for s in statuses
-    ]
+    rows = []
+    for s in statuses:
+        state = "healthy" if s.healthy else "alive" if s.alive else "dead"
+        left = f"  ({s.leftovers} of its processes still run: complexify workers down)" if s.leftovers else ""
+        rows.append(f"{s.record.url:<24} pid {s.record.pid:<8} {state:<8} {s.record.served_name}  log {s.record.log_path}{left}")
     return "\n".join(rows)
 
 
 def to_json(statuses: Sequence[WorkerStatus]) -> str:
     return json.dumps(
-        [{**s.record.model_dump(), "alive": s.alive, "healthy": s.healthy} for s in statuses], indent=2
+        [{**s.record.model_dump(), "alive": s.alive, "healthy": s.healthy, "leftovers": s.leftovers} for s in statuses],
+        indent=2,
     )

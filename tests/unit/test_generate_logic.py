@@ -10,9 +10,11 @@ import pytest
 import tests.helpers.fixture_checkers  # noqa: F401
 from pipeline.config import RoleConfig, parse_config
 from pipeline.gate import QuotaTracker
-from pipeline.generate import Models, cap_to_quota, plan_batch, process_batch, quotas_for, seed_for
 from pipeline.models import Response, Seed
+from pipeline.planning import plan_batch, quotas_for, seed_order
+from pipeline.stages import BatchResult, BatchSpec, Models, cap_to_quota, seed_for
 from pipeline.taxonomy import load_taxonomy
+from tests.helpers.batches import compose_spec, run_spec
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "taxonomy"
 SEEDS = [Seed(id=f"s{i}", text=f"Describe object number {i}.") for i in range(7)]
@@ -30,14 +32,12 @@ def test_plan_batch_follows_deficits_and_attempt_limits() -> None:
 
 
 def test_cap_to_quota_moves_surplus_to_rejects() -> None:
-    from pipeline.generate import BatchResult
-
     cfg = parse_config({"samples": 2, "mix": {"Single": 1}, "compose": {"checkers": "code"}, "models": {"rewriter": {"enabled": False}}})
     tax = load_taxonomy(FIXTURE, check_checkers=False)
     tracker = QuotaTracker(quotas_for(cfg), cfg.attempts_factor)
     spec = plan_batch(0, tracker, 3)
     assert spec is not None
-    result = process_batch(spec, SEEDS, tax, cfg, Models(chat=scripted("ok"), judge=None), run_id="r")
+    result = run_spec(spec, SEEDS, tax, cfg, Models(chat=scripted("ok"), judge=None), run_id="r")
     forced = BatchResult(result.index, result.instructions, [s.model_copy(update={"kept": True}) for s in result.rejects[:3]], [])
     capped = cap_to_quota(forced, tracker)
     assert len(capped.kept) == 2 and all(r.reject_reasons == ["quota_full"] for r in capped.rejects)
@@ -45,8 +45,8 @@ def test_cap_to_quota_moves_surplus_to_rejects() -> None:
 
 
 def test_seed_order_is_fixed_and_cycles() -> None:
-    a = [seed_for(i, SEEDS, 3).id for i in range(14)]
-    assert a == [seed_for(i, SEEDS, 3).id for i in range(14)]
+    a = [seed_for(i, seed_order(len(SEEDS), 3), SEEDS).id for i in range(14)]
+    assert a == [seed_for(i, seed_order(len(SEEDS), 3), SEEDS).id for i in range(14)]
     assert sorted(a[:7]) == sorted(s.id for s in SEEDS) and a[:7] == a[7:]
 
 
@@ -69,13 +69,13 @@ def test_bad_answers_are_rejected_with_reasons_and_repaired(text: str, finish: s
     spec = plan_batch(0, tracker, 2)
     assert spec is not None
     chat = scripted(text, finish)
-    result = process_batch(spec, SEEDS, tax, cfg, Models(chat=chat, judge=None), run_id="r")
+    result = run_spec(spec, SEEDS, tax, cfg, Models(chat=chat, judge=None), run_id="r")
     assert result.kept == []
     # 2 instructions x (3 candidates + 2 repair rounds)
     assert len(result.rejects) == 2 * (3 + 2)
     expected = "empty" if text == "" else "truncated"
     assert all(expected in r.reject_reasons for r in result.rejects)
-    assert chat.calls == [2, 2, 2, 2]  # rewrite, answer, repair 1, repair 2
+    assert chat.calls == [1] * 8  # per instruction, on its own: rewrite, answer, repair 1, repair 2
     assert {r.response.round for r in result.rejects} == {0, 1, 2}
     ids = [r.id for r in result.rejects]
     assert len(ids) == len(set(ids))
@@ -89,16 +89,14 @@ def test_a_passing_answer_is_kept_once_per_instruction() -> None:
     tax = load_taxonomy(FIXTURE, check_checkers=False)
     tracker = QuotaTracker(quotas_for(cfg), cfg.attempts_factor)
     # find a Single instruction whose one check is t:lower (a lowercase answer passes it)
-    from pipeline.generate import BatchSpec, compose_batch_items
-
     for i in range(300):
         spec = BatchSpec(index=0, items=((i, "Single"),))
-        ins = compose_batch_items(spec, SEEDS, tax, cfg)[0]
+        ins = compose_spec(spec, SEEDS, tax, cfg)[0]
         if [c.spec_id for c in ins.plan.checks] == ["t:lower"]:
             break
     else:
         pytest.fail("no t:lower instruction")
-    result = process_batch(spec, SEEDS, tax, cfg, Models(chat=scripted("all lowercase words here"), judge=None), run_id="r")
+    result = run_spec(spec, SEEDS, tax, cfg, Models(chat=scripted("all lowercase words here"), judge=None), run_id="r")
     assert len(result.kept) == 1 and result.kept[0].verdict.all_pass
     assert sorted(r.reject_reasons[0] for r in result.rejects) == ["surplus_candidate", "surplus_candidate"]
     assert result.kept[0].template_hashes and result.kept[0].config_fingerprint == cfg.fingerprint()

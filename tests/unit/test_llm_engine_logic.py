@@ -106,11 +106,71 @@ def test_dead_worker_leaves_rotation_and_all_dead_is_a_clear_error() -> None:
         eng.generate([req()])
 
 
-def test_bad_request_is_not_retried() -> None:
-    fake = FakeServers({"a.test": lambda body: httpx.Response(400, json={"error": {"message": "max_tokens too large"}})})
-    with engine(fake, [A]) as eng, pytest.raises(InferenceError, match=r"http://a.test:1.*rejected.*max_tokens too large"):
+def test_bad_request_fails_only_that_item_and_is_not_retried() -> None:
+    fake = FakeServers({"a.test": lambda body: httpx.Response(400, json={"error": {"message": "temperature must be >= 0"}})})
+    with engine(fake, [A]) as eng:
+        (res,) = eng.generate([req()])
+        stats = eng.engine.endpoint_stats()[A]
+    assert len(fake.calls) == 1
+    assert not res.ok and res.failure == "invalid_request" and res.completions == ()
+    assert res.error is not None and "http://a.test:1" in res.error and "temperature must be >= 0" in res.error
+    assert (stats["rejected"], stats["failed"], stats["dead"]) == (1, 0, None)  # the endpoint is not to blame
+    with pytest.raises(ValueError, match="invalid_request"):
+        _ = res.text
+
+
+TOO_LONG = (
+    "This model's maximum context length is 2048 tokens. However, your prompt contains 5210 input tokens, "
+    "which exceeds this limit even without any output tokens. Please reduce the length of the input prompt."
+)
+
+
+def context_limit(body: dict[str, Any]) -> httpx.Response:
+    """A server with a small context: long prompts get vLLM's HTTP 400, the rest an answer."""
+    if len(body["messages"][0]["content"]) > 1000:
+        return httpx.Response(400, json={"error": {"message": TOO_LONG, "type": "BadRequestError", "code": 400}})
+    return completion(body)
+
+
+def test_over_long_prompt_fails_alone_with_its_reason(tmp_path: Path) -> None:
+    fake = FakeServers({"a.test": context_limit, "b.test": context_limit})
+    requests = [req("short one"), req("word " * 2000, n=2, sampling=SamplingParams(temperature=0.9)), req("short two")]
+    with engine(fake, [A, B], cache=RequestCache(tmp_path / "c.sqlite")) as eng:
+        results = eng.generate(requests)
+        again = eng.generate(requests[1:2])[0]
+    assert [r.ok for r in results] == [True, False, True]
+    assert results[0].text == "answer 0" and results[2].text == "answer 0"
+    assert results[1].failure == "prompt_too_long" and "maximum context length" in (results[1].error or "")
+    # Not retried on the other endpoint (it would refuse it the same way), and not cached as an answer.
+    assert sum(1 for _, body in fake.calls if len(body["messages"][0]["content"]) > 1000) == 2
+    assert again.failure == "prompt_too_long" and not again.cached
+
+
+def test_413_is_prompt_too_long() -> None:
+    fake = FakeServers({"a.test": lambda body: httpx.Response(413, text="Request Entity Too Large")})
+    with engine(fake, [A]) as eng:
+        assert eng.generate([req()])[0].failure == "prompt_too_long"
+
+
+def test_wrong_model_still_fails_the_batch() -> None:
+    fake = FakeServers({"a.test": lambda body: httpx.Response(404, json={"error": {"message": "The model `m` does not exist."}})})
+    with engine(fake, [A]) as eng, pytest.raises(InferenceError, match=r"http://a.test:1.*rejected.*does not exist"):
         eng.generate([req()])
     assert len(fake.calls) == 1
+
+
+def test_rejected_yes_no_question_is_no_answer() -> None:
+    def judge(body: dict[str, Any]) -> httpx.Response:
+        if len(body["messages"][0]["content"]) > 1000:
+            return httpx.Response(400, json={"error": {"message": TOO_LONG}})
+        top = [{"token": "YES", "logprob": -0.1}, {"token": "NO", "logprob": -2.5}]
+        return httpx.Response(200, json={"choices": [{"index": 0, "logprobs": {"content": [{"token": "YES", "logprob": -0.1, "top_logprobs": top}]}}]})
+
+    fake = FakeServers({"a.test": judge})
+    with engine(fake, [A]) as eng:
+        ok, long = eng.yes_no([[{"role": "user", "content": "fine?"}], [{"role": "user", "content": "x" * 2000}]])
+    assert ok.failure is None and ok.logprob_yes == -0.1
+    assert long.failure == "prompt_too_long" and long.logprob_yes == long.logprob_no == float("-inf")
 
 
 def test_exhausted_retries_name_the_endpoint() -> None:

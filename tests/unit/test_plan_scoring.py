@@ -42,6 +42,13 @@ def test_gating_zeroes_dependents_of_failed_checks() -> None:
     assert v.drfr == pytest.approx(0.25) and v.raif == pytest.approx(0.25) and not v.all_pass
 
 
+def test_a_prerequisite_that_is_not_an_earlier_check_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match=r"check 'c1' depends on 'c9', which is not an earlier check"):
+        score(plan_of(("c1", ["c9"])), {"c1": CheckResult(True)})
+    with pytest.raises(ValueError, match=r"check 'c1' depends on 'c2', which is not an earlier check"):
+        verify_response("hello", plan_of(("c1", ["c2"]), ("c2", [])))
+
+
 @pytest.mark.parametrize(("passed", "n", "expected"), [(3, 3, 2.0), (0, 3, -2.0), (1, 4, 0.25), (0, 0, 0.0)])
 def test_raif_reward(passed: int, n: int, expected: float) -> None:
     assert raif_reward(passed, n) == expected
@@ -79,7 +86,9 @@ def test_judge_checks_are_skipped_without_a_judge_and_used_with_one() -> None:
         ]
     )
     v = verify_response("hello", plan)
-    assert v.skipped == ["c2"] and v.n_checks == 1 and v.all_pass
+    # The undecided judge check is reported and counts as unsatisfied: never all-pass, never full reward.
+    assert v.skipped == ["c2"] and v.n_checks == 2 and v.n_passed == 1 and not v.all_pass
+    assert v.drfr == 0.5 and v.raif == 0.5 and v.checks[1].skipped and not v.checks[1].gated
     asked: list[JudgeQuery] = []
 
     def judge(queries):  # type: ignore[no-untyped-def]

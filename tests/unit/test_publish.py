@@ -11,11 +11,14 @@ import pytest
 import tests.helpers.fixture_checkers  # noqa: F401
 from pipeline.config import RoleConfig, parse_config
 from pipeline.gate import QuotaTracker
-from pipeline.generate import BatchSpec, Models, process_batch, quotas_for
 from pipeline.models import Response, Seed
+from pipeline.planning import quotas_for
 from pipeline.publish import PublishError, build_dataset_folder, push_folder
+from pipeline.stages import BatchSpec, Models
 from pipeline.taxonomy import load_taxonomy
-from pipeline.verify.reward import compute_score
+from pipeline.verify.reward import compute_score, make_trl_reward
+from pipeline.verify.tripwires import tripwire_rows
+from tests.helpers.batches import compose_spec, run_spec
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "taxonomy"
 SEEDS = [Seed(id=f"s{i}", text=f"Describe object number {i}.") for i in range(5)]
@@ -32,15 +35,13 @@ def samples():  # type: ignore[no-untyped-def]
     tax = load_taxonomy(FIXTURE, check_checkers=False)
     QuotaTracker(quotas_for(cfg), cfg.attempts_factor)
     items = []
-    from pipeline.generate import compose_batch_items
-
     for i in range(400):  # instructions whose single check is t:lower
-        ins = compose_batch_items(BatchSpec(0, ((i, "Single"),)), SEEDS, tax, cfg)[0]
+        ins = compose_spec(BatchSpec(0, ((i, "Single"),)), SEEDS, tax, cfg)[0]
         if [c.spec_id for c in ins.plan.checks] == ["t:lower"]:
             items.append((i, "Single"))
         if len(items) == 4:
             break
-    result = process_batch(BatchSpec(0, tuple(items)), SEEDS, tax, cfg, Models(chat=answer_all_lowercase, judge=None), run_id="run-x")
+    result = run_spec(BatchSpec(0, tuple(items)), SEEDS, tax, cfg, Models(chat=answer_all_lowercase, judge=None), run_id="run-x")
     assert len(result.kept) == 4
     return result
 
@@ -49,7 +50,7 @@ def test_folder_loads_with_datasets_and_rl_ground_truth_scores_kept_answers(samp
     import datasets
 
     built = build_dataset_folder(samples.kept, samples.rejects, tmp_path / "ds", repo_id="org/cx", run_info={"run_id": "run-x", "models": {"responder": "scripted"}})
-    assert built.counts == {"sft": 4, "rl": 4, "preference": 4}
+    assert built.counts == {"sft": 4, "rl": 4, "preference": 4, "tripwires": len(tripwire_rows())}
     sft = datasets.load_dataset(str(built.folder), "sft", split="train", cache_dir=str(tmp_path / "hf-cache"))
     assert len(sft) == 4 and sft[0]["messages"][0]["role"] == "user" and sft[0]["messages"][1]["content"] == "a plain lowercase answer"
     rl = datasets.load_dataset(str(built.folder), "rl", split="train", cache_dir=str(tmp_path / "hf-cache"))
@@ -59,6 +60,13 @@ def test_folder_loads_with_datasets_and_rl_ground_truth_scores_kept_answers(samp
         assert compute_score(row["data_source"], "NOT LOWERCASE", row["ground_truth"]) == -2.0
     pref = datasets.load_dataset(str(built.folder), "preference", split="train", cache_dir=str(tmp_path / "hf-cache"))
     assert all(r["chosen_drfr"] > r["rejected_drfr"] for r in pref)
+    # every hack of the tripwires config scores <= 0 with both reward signatures
+    trip = datasets.load_dataset(str(built.folder), "tripwires", split="train", cache_dir=str(tmp_path / "hf-cache"))
+    assert len(trip) == built.counts["tripwires"] > 100
+    trl = make_trl_reward()
+    rewards = trl(prompts=trip["prompt"], completions=trip["response"], ground_truth=trip["ground_truth"])
+    assert max(rewards) <= 0
+    assert all(compute_score(r["data_source"], r["response"], r["ground_truth"]) <= 0 for r in trip)
 
 
 def test_card_reports_stats_and_figures_from_the_data(samples, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -329,3 +329,46 @@ def test_prepare_seeds_without_embedding_steps_never_embeds(tmp_path: Path) -> N
 
     kept, drops = S.prepare_seeds(SeedsConfig(sources=[SeedSource(path="a.jsonl")]), base=tmp_path, embed=boom)
     assert [s.text for s in kept] == ["One.", "Two."] and drops == []
+
+
+# --- prompt length ------------------------------------------------------------------------------------------------
+
+
+def test_estimate_tokens_errs_high() -> None:
+    assert S.estimate_tokens("") == 0
+    assert S.estimate_tokens("x" * 400) == 100  # ~4 characters per token for plain ASCII
+    assert S.estimate_tokens("a " * 300) == 400  # short words: at least 4/3 tokens per word
+    assert S.estimate_tokens("日本語" * 100) == 300  # one per non-ASCII character
+
+
+def test_seed_token_budget_leaves_room_for_answers_and_templates() -> None:
+    from pipeline.config import parse_config
+
+    cfg = parse_config(
+        {
+            "samples": 1,
+            "workers": {"max_model_len": 2048},
+            "models": {"responder": {"sampling": {"max_tokens": 300}}, "rewriter": {"sampling": {"max_tokens": 700}}},
+            "repair_rounds": 1,
+        }
+    )
+    assert S.seed_token_budget(cfg) == 2048 - S.PROMPT_OVERHEAD_TOKENS - 700  # the rewriter's answer is the largest
+    no_rewrite = parse_config(
+        {"samples": 1, "models": {"responder": {"sampling": {"max_tokens": 300}}, "rewriter": {"enabled": False}}}
+    )
+    assert S.seed_token_budget(no_rewrite) == 2048 - S.PROMPT_OVERHEAD_TOKENS - 2 * 300  # a repair prompt holds an answer
+    tight = parse_config({"samples": 1, "workers": {"max_model_len": 1024}, "models": {"responder": {"sampling": {"max_tokens": 512}}}})
+    with pytest.raises(UserInputError, match=r"max_model_len \(1024\) leaves no room"):
+        S.seed_token_budget(tight)
+
+
+def test_prepare_seeds_drops_seeds_over_the_token_budget(tmp_path: Path) -> None:
+    long_text = "Describe the harbour at dawn in great detail. " * 200  # ~2,000 words
+    write_jsonl(tmp_path / "a.jsonl", [{"id": "ok", "text": "Describe a harbour."}, {"id": "long", "text": long_text}])
+    cfg = SeedsConfig(sources=[SeedSource(path="a.jsonl")])
+    kept, drops = S.prepare_seeds(cfg, base=tmp_path, max_tokens=1000)
+    assert [s.id for s in kept] == ["ok"]
+    (drop,) = drops
+    assert (drop.seed_id, drop.reason) == ("long", S.PROMPT_TOO_LONG) and "over the budget of 1000" in drop.detail
+    kept, drops = S.prepare_seeds(cfg, base=tmp_path)  # no budget given: nothing dropped for length
+    assert len(kept) == 2 and drops == []

@@ -18,7 +18,9 @@ import tests.helpers.fixture_checkers  # noqa: F401  (registers t:* checkers)
 from pipeline import store
 from pipeline.compose import compose_batch
 from pipeline.errors import UserInputError
-from pipeline.models import Instruction, Response, Sample, Seed
+from pipeline.models import CheckVerdict, Instruction, Response, Sample, Seed, Verdict
+from pipeline.store import files
+from pipeline.store.schema import CHECK_RESULT_COLUMNS, INSTRUCTION_COLUMNS, SAMPLE_COLUMNS
 from pipeline.taxonomy import load_taxonomy
 from pipeline.verify.checks.registry import CheckResult
 from pipeline.verify.plan import verify_response
@@ -114,6 +116,16 @@ def test_tables_have_the_fixed_schema_even_when_empty(instructions: list[Instruc
     assert table.schema.field("models").type == pa.map_(pa.string(), pa.string())
 
 
+def test_every_record_field_has_the_one_column_that_restores_it() -> None:
+    """A field added to a record without a column fails here, not as a silent loss in a stored run."""
+    nested = {"response": Response, "verdict": Verdict}
+    expected = {f for f in Sample.model_fields if f not in nested}
+    expected |= {f"{name}.{f}" for name, model in nested.items() for f in model.model_fields}
+    assert SAMPLE_COLUMNS.restored_paths() == expected  # `instruction` comes back whole, from its JSON
+    assert CHECK_RESULT_COLUMNS.restored_paths() == {f"verdict.{f}" for f in CheckVerdict.model_fields}
+    assert INSTRUCTION_COLUMNS.restored_paths() == {""}  # the whole Instruction, from instruction_json
+
+
 def test_lone_surrogates_become_replacement_characters(instructions: list[Instruction]) -> None:
     sample = make_samples(instructions[:1], "fp")[0]
     bad = sample.model_copy(update={"response": sample.response.model_copy(update={"text": "a\ud800b"})})
@@ -129,7 +141,7 @@ def test_failed_shard_write_leaves_no_file_and_no_temp(tmp_path: Path, monkeypat
         where.write(b"PAR1 half a file")
         raise OSError("disk full")
 
-    monkeypatch.setattr(store.pq, "write_table", half_write)
+    monkeypatch.setattr(files.pq, "write_table", half_write)
     with pytest.raises(OSError, match="disk full"):
         store.write_shard_atomic(tmp_path / "batch-00000.parquet", pa.table({"x": [1]}))
     assert list(tmp_path.iterdir()) == []
@@ -139,7 +151,7 @@ def test_temp_names_never_match_the_readers_glob(tmp_path: Path) -> None:
     tmp = store.temp_path(tmp_path / "batch-00001.parquet")
     tmp.write_bytes(b"not parquet yet")
     assert not list(tmp_path.glob("*.parquet"))
-    assert store._parse_temp_name(tmp.name) == ("batch-00001.parquet", store._host(), os.getpid())
+    assert files.parse_temp_name(tmp.name) == ("batch-00001.parquet", files.host(), os.getpid())
 
 
 def test_crash_between_renames_is_invisible_and_rewrite_does_not_duplicate(
@@ -153,10 +165,10 @@ def test_crash_between_renames_is_invisible_and_rewrite_does_not_duplicate(
             raise KeyboardInterrupt("killed")
         real_replace(src, dst)
 
-    monkeypatch.setattr(store.os, "replace", crash_on_rejects)
+    monkeypatch.setattr(files.os, "replace", crash_on_rejects)
     with pytest.raises(KeyboardInterrupt):
         write(run, 0, instructions)
-    monkeypatch.setattr(store.os, "replace", real_replace)
+    monkeypatch.setattr(files.os, "replace", real_replace)
     assert run.shard("samples", 0).is_file()  # renamed before the crash...
     assert not store.batch_done(run, 0) and store.load_samples(run) == []  # ...but invisible: no manifest
     assert not [p for p in run.dir.rglob("*") if p.name.endswith(store.TMP_SUFFIX)]
@@ -190,7 +202,7 @@ def test_dead_writers_temp_files_are_cleaned_live_ones_kept(tmp_path: Path) -> N
     dead.wait()
     live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
-        host = store._host()
+        host = files.host()
         dead_tmp = run.kind_dir("samples") / f".batch-00003.parquet~{host}~{dead.pid}~ab12{store.TMP_SUFFIX}"
         live_tmp = run.kind_dir("samples") / f".batch-00004.parquet~{host}~{live.pid}~cd34{store.TMP_SUFFIX}"
         for p in (dead_tmp, live_tmp):

@@ -1,0 +1,66 @@
+"""Planning a run: per-category quotas, which categories each batch composes, and quota state on resume."""
+
+from __future__ import annotations
+
+import random
+
+from pipeline import store
+from pipeline.compose import allocate
+from pipeline.config import ConfigError, RunConfig
+from pipeline.gate import QuotaTracker
+from pipeline.stages import BatchSpec
+
+
+def quotas_for(cfg: RunConfig, part: int = 0, parts: int = 1) -> dict[str, int]:
+    """Per-category quotas; with `parts` > 1, the share of part `part` (the shares add up to the whole)."""
+    if not 0 <= part < parts:
+        raise ConfigError(f"part must be in [0, {parts - 1}] for {parts} parts, got {part}")
+    whole = {c: k for c, k in allocate(cfg.samples, cfg.mix).items() if k > 0}
+    shares = {}
+    for i, (c, k) in enumerate(sorted(whole.items())):
+        # rotate who gets the remainders so small quotas spread over the parts
+        extra = 1 if (part - i) % parts < k % parts else 0
+        shares[c] = k // parts + extra
+    return {c: k for c, k in shares.items() if k > 0}
+
+
+def plan_batch(index: int, tracker: QuotaTracker, batch_size: int) -> BatchSpec | None:
+    """The next batch: open categories get instructions in proportion to what they still lack.
+
+    Attempts are counted when planned, so a category never exceeds quota x attempts_factor instructions.
+    """
+    open_cats = tracker.open_categories()
+    if not open_cats:
+        return None
+    deficit = {c: tracker.quotas[c] - tracker.kept[c] for c in open_cats}
+    room = {c: tracker.limit(c) - tracker.attempts[c] for c in open_cats}
+    counts = allocate(min(batch_size, sum(room.values())), deficit)
+    counts = {c: min(k, room[c]) for c, k in counts.items()}
+    if sum(counts.values()) == 0:  # tiny batches: give the slot to the neediest open category
+        neediest = max(open_cats, key=lambda c: (deficit[c], c))
+        counts = {neediest: 1}
+    cats = [c for c in sorted(counts) for _ in range(counts[c])]
+    items = tuple((index * batch_size + j, c) for j, c in enumerate(cats))
+    for _, c in items:
+        tracker.attempts[c] += 1
+    return BatchSpec(index=index, items=items)
+
+
+def seed_order(n_seeds: int, random_seed: int) -> list[int]:
+    """The fixed shuffled order in which a run uses its seeds (cycling)."""
+    order = list(range(n_seeds))
+    random.Random(f"seeds:{random_seed}").shuffle(order)
+    return order
+
+
+def rebuild_tracker(cfg: RunConfig, run: store.RunPaths, part: int = 0, parts: int = 1) -> QuotaTracker:
+    """Quota state of one part from its batches already written: attempts = instructions, kept = kept samples."""
+    tracker = QuotaTracker(quotas_for(cfg, part, parts), cfg.attempts_factor)
+    for manifest in store.manifests(run):
+        if manifest["batch"] % parts != part:
+            continue
+        for cat, counts in manifest["categories"].items():
+            if cat in tracker.quotas:
+                tracker.attempts[cat] += counts["instructions"]
+                tracker.kept[cat] += counts["kept"]
+    return tracker

@@ -1,0 +1,62 @@
+"""Checks a run can pass before anything starts: bad input fails in a second, with exit 2, writing nothing.
+
+Everything here is deterministic, so the same input would fail the same way inside the flow after its
+retries; catching it before the run folder, the Prefect server or a vLLM worker exists saves all of that.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from pipeline.compose import compose_instruction
+from pipeline.config import ConfigError, RunConfig
+from pipeline.errors import CompositionError, UserInputError
+from pipeline.models import Seed
+from pipeline.taxonomy import Taxonomy, load_taxonomy
+
+# Composition feasibility does not depend on the seed's words, so a neutral task stands in before seeds load.
+PROBE_SEED = Seed(id="preflight", text="Describe a walk through a city park in spring.", source="preflight")
+
+
+def check_output_dir(path: Path, what: str = "output_dir") -> None:
+    """`path` is, or can be created as, a writable folder: no file in the way, no read-only ancestor."""
+    path = Path(path)
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise UserInputError(f"{what} {path}: {probe} is a file, not a folder; choose another {what}")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise UserInputError(f"{what} {path}: {probe} is not writable by this user; choose another {what}")
+
+
+def check_seed_paths(cfg: RunConfig) -> None:
+    """Every local seed source exists (the files' contents are checked when they load)."""
+    for i, src in enumerate(cfg.seeds.sources):
+        if src.path is not None and not cfg.resolve(src.path).exists():
+            raise ConfigError(f"seeds.sources.{i}.path: {cfg.resolve(src.path)} not found; fix the path")
+
+
+def check_composable(cfg: RunConfig, taxonomy: Taxonomy, seed: Seed = PROBE_SEED) -> None:
+    """One trial instruction per category of the mix: an impossible request (and_size beyond what the
+    conflict graph allows, say) fails here, not inside the first batch."""
+    opts = cfg.compose.options()
+    problems = []
+    for cat in sorted(c for c, w in cfg.mix.items() if w > 0):
+        try:
+            compose_instruction(seed, cat, taxonomy, random_seed=f"preflight:{cfg.random_seed}", options=opts)
+        except CompositionError as exc:
+            problems.append(f"mix.{cat}: {exc}")
+    if problems:
+        raise ConfigError("the run cannot compose its categories:\n  - " + "\n  - ".join(problems))
+
+
+def preflight(cfg: RunConfig, *, taxonomy: Taxonomy | None = None, seeds: Sequence[Seed] = ()) -> None:
+    """All cheap, deterministic checks of a run's inputs; raises UserInputError naming the fix."""
+    check_output_dir(cfg.resolve(cfg.output_dir))
+    check_seed_paths(cfg)
+    check_composable(cfg, taxonomy or load_taxonomy(), seeds[0] if seeds else PROBE_SEED)

@@ -1,0 +1,83 @@
+"""The models a run talks to: local vLLM workers started for it, or endpoints, behind one chat function."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+
+from pipeline.config import DEFAULT_MODEL, ConfigError, RoleConfig, RunConfig
+from pipeline.identity import role_models
+from pipeline.llm.engine import SyncEngine, open_engine
+from pipeline.llm.paths import default_cache_db
+from pipeline.llm.records import ChatRequest, SamplingParams
+from pipeline.llm.workers import WorkerOptions, local_workers
+from pipeline.models import Response
+from pipeline.stages import FAILED_PREFIX, ChatFn, Messages, Models
+
+
+def engine_chat_fn(engines: dict[str, SyncEngine]) -> ChatFn:
+    """Adapt SyncEngines (one per configured model name) to the stages' ChatFn."""
+
+    def chat(conversations: Sequence[Messages], role: RoleConfig, n: int) -> list[list[Response]]:
+        engine = engines[role.model]
+        s = role.sampling
+        params = SamplingParams(temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens)
+        results = engine.generate([ChatRequest.of(list(conv), sampling=params, n=n) for conv in conversations])
+        name = engine.model
+        out = []
+        for res in results:
+            if res.failure is not None:  # this request only: its instruction becomes a reject with the reason
+                out.append([Response(text="", finish_reason=f"{FAILED_PREFIX}{res.failure}", model=name)])
+                continue
+            per = max(1, len(res.completions))
+            out.append(
+                [
+                    Response(
+                        text=c.text,
+                        reasoning=c.reasoning,
+                        finish_reason=c.finish_reason or "stop",
+                        model=name,
+                        prompt_tokens=res.prompt_tokens // per,
+                        completion_tokens=res.completion_tokens // per,
+                        latency_s=res.latency_s,
+                        candidate=k,
+                    )
+                    for k, c in enumerate(res.completions)
+                ]
+            )
+        return out
+
+    return chat
+
+
+@contextmanager
+def serve_models(cfg: RunConfig, log: Callable[[str], None]) -> Iterator[Models]:
+    """Start local workers if the config asks for them, connect engines, and stop what was started."""
+    wanted = role_models(cfg)
+    w = cfg.workers
+    with ExitStack() as stack:
+        if w.local:
+            distinct = set(wanted.values())
+            if len(distinct) > 1:
+                raise ConfigError(f"local workers serve one model, but the roles ask for {sorted(distinct)}; use endpoints")
+            opts = WorkerOptions(model=distinct.pop(), max_model_len=w.max_model_len, startup_timeout_s=w.startup_timeout_s)
+            log(f"starting {w.local} local vLLM worker(s) for {opts.model!r} (first start takes about a minute)")
+            records = stack.enter_context(local_workers(w.local, opts))
+            endpoints = [r.url for r in records]
+            served: dict[str, str | None] = {m: records[0].served_name for m in wanted.values()}
+        else:
+            endpoints = list(w.endpoints)
+            served = {m: (None if m == DEFAULT_MODEL else m) for m in wanted.values()}
+        engines: dict[str, SyncEngine] = {}
+        for model, name in served.items():
+            engine = open_engine(
+                endpoints, name, cache_path=default_cache_db(), max_concurrency=w.max_concurrency, request_timeout_s=w.request_timeout_s
+            )
+            stack.callback(engine.close)
+            engines[model] = engine
+        judge = engines.get(cfg.models.judge.model) if cfg.models.judge.enabled else None
+        yield Models(chat=engine_chat_fn(engines), judge=judge)
+        for model, engine in engines.items():
+            stats = engine.cache_stats()
+            if stats is not None:
+                log(f"request cache for {model}: {stats}")

@@ -1,0 +1,161 @@
+"""The one definition of a run's statistics: a SQL query over the catalog views, for one run fingerprint.
+
+`complexify stats`, the dataset card and the end-of-run summary all read `run_stats`, and the catalog's
+`stats` table is this query materialised for every run, so they cannot disagree. One row per (level,
+category, key); every count adds up over categories and over runs:
+
+- `category` (key = the category): instructions stored, candidates (kept + rejected answers), kept, and
+  the completion tokens the candidates cost. Yield = kept / instructions.
+- `dimension` and `checker` (a code checker id, or `judge:<spec id>`): candidates whose verdict has such a
+  check and how many of them were kept; the checks scored (not skipped), passed (own result), gated
+  (passed after dependency gating) and skipped (judge checks without a judge). Dimension rows also count
+  the checked constraints of kept samples (`kept_constraints`).
+- `reject_reason` (the full reason, `failed_check:c1`) and `reject_kind` (the part before `:`): how many
+  rejected candidates carry it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields
+
+import duckdb
+
+LEVELS = ("category", "dimension", "checker", "reject_reason", "reject_kind")
+
+STATS_SQL = """
+WITH
+ins AS (
+    SELECT category, count(*) AS instructions FROM instructions WHERE config_fingerprint = $fingerprint GROUP BY ALL
+),
+cand AS (SELECT * FROM candidates WHERE config_fingerprint = $fingerprint),
+per_category AS (
+    SELECT category, count(*) AS candidates, count(*) FILTER (WHERE kept) AS kept,
+           sum(completion_tokens) AS completion_tokens
+    FROM cand GROUP BY ALL
+),
+outcomes AS (
+    SELECT category, sample_id, kept, c.skipped AS skipped, c.passed AS passed, c.gated AS gated,
+           coalesce(c.dimension, '(none)') AS dimension,
+           CASE WHEN c.kind = 'judge' THEN 'judge:' || coalesce(c.spec_id, '?') ELSE coalesce(c.checker, '?') END AS checker
+    FROM (SELECT category, sample_id, kept, unnest(checks) AS c FROM cand)
+),
+per_check AS (
+    SELECT level, category, key, count(DISTINCT sample_id) AS candidates,
+           count(DISTINCT sample_id) FILTER (WHERE kept) AS kept,
+           count(*) FILTER (WHERE NOT skipped) AS checks, count(*) FILTER (WHERE passed AND NOT skipped) AS passed,
+           count(*) FILTER (WHERE gated AND NOT skipped) AS gated, count(*) FILTER (WHERE skipped) AS skipped
+    FROM (SELECT 'dimension' AS level, category, dimension AS key, sample_id, kept, skipped, passed, gated FROM outcomes
+          UNION ALL
+          SELECT 'checker', category, checker, sample_id, kept, skipped, passed, gated FROM outcomes)
+    GROUP BY ALL
+),
+kept_constraints AS (
+    SELECT category, coalesce(c.dimension, '(none)') AS key, count(*) AS kept_constraints
+    FROM (SELECT category, unnest(constraints) AS c FROM cand WHERE kept)
+    WHERE c.checked  -- constraints on the path the instruction takes (an untaken branch is not checked)
+    GROUP BY ALL
+),
+reasons AS (SELECT category, sample_id, unnest(reject_reasons) AS reason FROM cand WHERE NOT kept),
+per_reason AS (
+    SELECT level, category, key, count(DISTINCT sample_id) AS candidates
+    FROM (SELECT 'reject_reason' AS level, category, reason AS key, sample_id FROM reasons
+          UNION ALL
+          SELECT 'reject_kind', category, split_part(reason, ':', 1), sample_id FROM reasons)
+    GROUP BY ALL
+)
+SELECT 'category' AS level, category, category AS key,
+       coalesce(instructions, 0)::BIGINT AS instructions, coalesce(candidates, 0)::BIGINT AS candidates,
+       coalesce(kept, 0)::BIGINT AS kept, 0::BIGINT AS checks, 0::BIGINT AS passed, 0::BIGINT AS gated,
+       0::BIGINT AS skipped, 0::BIGINT AS kept_constraints, coalesce(completion_tokens, 0)::BIGINT AS completion_tokens
+FROM ins FULL JOIN per_category USING (category)
+UNION ALL
+SELECT p.level, p.category, p.key, 0, p.candidates, p.kept, p.checks, p.passed, p.gated, p.skipped,
+       coalesce(k.kept_constraints, 0), 0
+FROM per_check p LEFT JOIN kept_constraints k ON p.level = 'dimension' AND k.category = p.category AND k.key = p.key
+UNION ALL
+SELECT level, category, key, 0, candidates, 0, 0, 0, 0, 0, 0, 0 FROM per_reason
+ORDER BY level, category, key
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class StatsRow:
+    """One row of the statistics query (see the module docstring for what each count means at each level)."""
+
+    level: str
+    category: str
+    key: str
+    instructions: int = 0
+    candidates: int = 0
+    kept: int = 0
+    checks: int = 0
+    passed: int = 0
+    gated: int = 0
+    skipped: int = 0
+    kept_constraints: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def yield_rate(self) -> float:
+        """Kept samples per instruction (0 when there were none)."""
+        return self.kept / self.instructions if self.instructions else 0.0
+
+    @property
+    def pass_rate(self) -> float:
+        """Scored checks that passed on their own (0 when none were scored)."""
+        return self.passed / self.checks if self.checks else 0.0
+
+    @property
+    def gated_rate(self) -> float:
+        """Scored checks that passed after dependency gating."""
+        return self.gated / self.checks if self.checks else 0.0
+
+    @property
+    def kept_share(self) -> float:
+        """Candidates that were kept."""
+        return self.kept / self.candidates if self.candidates else 0.0
+
+
+_COUNTS = [f.name for f in fields(StatsRow) if f.name not in ("level", "category", "key")]
+
+
+def _summed(rows: Iterable[StatsRow], level: str, category: str, key: str) -> StatsRow:
+    rows = list(rows)
+    return StatsRow(level, category, key, **{name: sum(getattr(r, name) for r in rows) for name in _COUNTS})
+
+
+@dataclass(frozen=True)
+class RunStats:
+    """The statistics rows of one or more runs, with the sums the reports show."""
+
+    rows: tuple[StatsRow, ...]
+
+    def level(self, level: str, category: str | None = None) -> dict[str, StatsRow]:
+        """Rows of `level` by key (sorted), summed over categories and runs, or of one `category` only."""
+        if level not in LEVELS:
+            raise ValueError(f"unknown statistics level {level!r}; known: {', '.join(LEVELS)}")
+        groups: dict[str, list[StatsRow]] = {}
+        for r in self.rows:
+            if r.level == level and (category is None or r.category == category):
+                groups.setdefault(r.key, []).append(r)
+        return {key: _summed(group, level, category or "*", key) for key, group in sorted(groups.items())}
+
+    def total(self) -> StatsRow:
+        """Instructions, candidates, kept and tokens over every category."""
+        return _summed((r for r in self.rows if r.level == "category"), "total", "*", "*")
+
+
+def run_stats(con: duckdb.DuckDBPyConnection, fingerprints: str | Sequence[str]) -> RunStats:
+    """The statistics of the run(s) with these config fingerprints, from the catalog views on `con`."""
+    wanted = [fingerprints] if isinstance(fingerprints, str) else list(fingerprints)
+    rows = [StatsRow(*r) for fp in wanted for r in con.execute(STATS_SQL, {"fingerprint": fp}).fetchall()]
+    return RunStats(tuple(rows))
+
+
+def create_stats_table(con: duckdb.DuckDBPyConnection, fingerprints: Sequence[str]) -> None:
+    """Materialise the query as the catalog's `stats` table: one row per (config_fingerprint, level, category, key)."""
+    select = f"SELECT $fingerprint::VARCHAR AS config_fingerprint, * FROM ({STATS_SQL})"
+    con.execute(f"CREATE TABLE stats AS {select} LIMIT 0", {"fingerprint": ""})
+    for fp in fingerprints:
+        con.execute(f"INSERT INTO stats {select}", {"fingerprint": fp})

@@ -1,0 +1,116 @@
+"""Composition trees as data: ComplexBench categories and the walkers every stage shares (depth, kinds,
+category, constraints). No sampling here, so render, verify and store can use it without the composer."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from pipeline.errors import CompositionError
+from pipeline.models import And, Chain, Constraint, Node, Task
+
+CATEGORIES = [
+    "Single", "And_1", "Chain_1", "Chain_2", "Chain_3", "Selection_1", "Selection_2", "Selection_3",
+    "Selection_and_Chain_2", "Selection_and_Chain_3",
+]  # fmt: skip
+# RAIF's ComplexBench grid, weighted toward the structures small models find hard.
+DEFAULT_MIX = {
+    "Single": 1, "And_1": 2, "Chain_1": 1, "Chain_2": 1, "Selection_1": 1, "Selection_2": 1,
+    "Selection_3": 0.5, "Selection_and_Chain_2": 1, "Selection_and_Chain_3": 0.5,
+}  # fmt: skip
+_CATEGORY_RE = re.compile(r"^(Single|And|Chain|Selection|Selection_and_Chain)(?:_(\d+))?$")
+
+
+# --- categories --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CategoryTarget:
+    depth: int
+    required: frozenset[str]
+
+
+def parse_category(category: str) -> CategoryTarget:
+    """Category name -> nesting depth and required composition kinds; raises on unknown names."""
+    m = _CATEGORY_RE.match(category)
+    valid = f"valid categories: {', '.join(CATEGORIES)} (depth suffix 1-3)"
+    if not m:
+        raise CompositionError(f"unknown category {category!r}; {valid}")
+    base, depth_s = m.group(1), m.group(2)
+    if base == "Single":
+        if depth_s is not None:
+            raise CompositionError(f"unknown category {category!r}; {valid}")
+        return CategoryTarget(0, frozenset())
+    depth = int(depth_s or 0)
+    if not 1 <= depth <= 3:
+        raise CompositionError(f"category {category!r}: nesting depth must be 1, 2 or 3; {valid}")
+    if base == "And":
+        if depth != 1:
+            raise CompositionError(f"category {category!r}: an And of constraints has depth 1 (use And_1)")
+        return CategoryTarget(1, frozenset())
+    required = {"Chain": {"chain"}, "Selection": {"selection"}, "Selection_and_Chain": {"chain", "selection"}}[base]
+    if len(required) > depth:
+        raise CompositionError(f"category {category!r}: Selection and Chain together need depth >= 2")
+    return CategoryTarget(depth, frozenset(required))
+
+
+def tree_depth(node: Node | None) -> int:
+    """Nesting depth: a constraint is 0; And, Chain and Selection each add one level."""
+    if node is None or isinstance(node, Constraint):
+        return 0
+    if isinstance(node, Task):
+        return tree_depth(node.body)
+    if isinstance(node, And):
+        return 1 + max(tree_depth(c) for c in node.children)
+    if isinstance(node, Chain):
+        return 1 + max(tree_depth(s) for s in node.steps)
+    return 1 + max(tree_depth(b.body) for b in node.branches)
+
+
+def composition_types(node: Node | None) -> set[str]:
+    """Composition kinds present in a tree ("And", "Chain", "Selection")."""
+    if node is None or isinstance(node, Constraint):
+        return set()
+    if isinstance(node, Task):
+        return composition_types(node.body)
+    if isinstance(node, And):
+        return {"And"}.union(*(composition_types(c) for c in node.children))
+    if isinstance(node, Chain):
+        return {"Chain"}.union(*(composition_types(s) for s in node.steps))
+    return {"Selection"}.union(*(composition_types(b.body) for b in node.branches))
+
+
+def tree_category(tree: Task) -> str:
+    """The ComplexBench-style category a tree belongs to (e.g. "Selection_and_Chain_2")."""
+    depth, kinds = tree_depth(tree), composition_types(tree)
+    if depth == 0:
+        return "Single"
+    if "Chain" in kinds and "Selection" in kinds:
+        return f"Selection_and_Chain_{depth}"
+    if "Chain" in kinds:
+        return f"Chain_{depth}"
+    if "Selection" in kinds:
+        return f"Selection_{depth}"
+    return f"And_{depth}"
+
+
+def iter_constraints(node: Node | None, path: str = "tree") -> Iterator[tuple[str, Constraint]]:
+    """Every constraint in the tree with its path, untaken Selection branches included."""
+    if node is None:
+        return
+    if isinstance(node, Constraint):
+        yield path, node
+    elif isinstance(node, Task):
+        yield from iter_constraints(node.body, f"{path}.body")
+    elif isinstance(node, And):
+        for i, c in enumerate(node.children):
+            yield from iter_constraints(c, f"{path}.children[{i}]")
+    elif isinstance(node, Chain):
+        for i, s in enumerate(node.steps):
+            yield from iter_constraints(s, f"{path}.steps[{i}]")
+    else:
+        for i, b in enumerate(node.branches):
+            yield from iter_constraints(b.body, f"{path}.branches[{i}].body")
+
+

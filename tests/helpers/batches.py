@@ -1,0 +1,33 @@
+"""One batch through the stages without a run folder: compose a planned spec, then process it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pipeline.config import RunConfig
+from pipeline.identity import role_models, template_hashes
+from pipeline.models import Instruction, Seed
+from pipeline.planning import seed_order
+from pipeline.stages import BatchResult, BatchSpec, Models, Provenance, compose_stage, process_batch
+from pipeline.taxonomy import Taxonomy
+
+
+def compose_spec(spec: BatchSpec, seeds: Sequence[Seed], taxonomy: Taxonomy, cfg: RunConfig) -> list[Instruction]:
+    """The instructions a run would compose for `spec` (nothing seen before)."""
+    return list(compose_stage(spec, seeds, seed_order(len(seeds), cfg.random_seed), taxonomy, cfg, set()).instructions)
+
+
+def run_spec(
+    spec: BatchSpec,
+    seeds: Sequence[Seed],
+    taxonomy: Taxonomy,
+    cfg: RunConfig,
+    models: Models,
+    *,
+    run_id: str,
+    run_fingerprint: str | None = None,
+) -> BatchResult:
+    """Compose and process one batch as a run would."""
+    batch = compose_stage(spec, seeds, seed_order(len(seeds), cfg.random_seed), taxonomy, cfg, set())
+    provenance = Provenance(run_id, run_fingerprint or cfg.fingerprint(), role_models(cfg), template_hashes())
+    return process_batch(batch, cfg, models, provenance)

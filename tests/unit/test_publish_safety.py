@@ -1,0 +1,213 @@
+"""`publish --out`: never destroys a folder it did not build, stays clear of the run data, builds atomically."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pipeline import publish, store
+from pipeline.errors import UserInputError
+from pipeline.publish import MARKER_FILE, build_dataset_folder, check_publish_target, publish_run
+from tests.helpers.stored_run import write_stored_run
+
+FP = "fp-test"
+
+
+@pytest.fixture(scope="module")
+def run_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("out")
+    write_stored_run(root, FP)
+    return root
+
+
+@pytest.fixture(scope="module")
+def samples(run_root: Path) -> tuple[list, list]:  # type: ignore[type-arg]
+    run = store.find_run(run_root, FP)
+    return store.load_samples(run), store.load_samples(run, kept=False)
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Every file under `folder` (relative path -> sha256 of its bytes), to prove nothing changed."""
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", *args], capture_output=True, text=True, env=env, timeout=180
+    )
+
+
+def cli_publish(root: Path, out: Path) -> subprocess.CompletedProcess[str]:
+    return cli("publish", "--repo-id", "org/cx", "--root", str(root), "--run", FP, "--dry-run", "--out", str(out))
+
+
+@pytest.fixture
+def umask_022() -> Iterator[None]:
+    old = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+# --- through the command line ------------------------------------------------------------------------------
+
+
+def test_cli_refuses_a_non_empty_foreign_folder_and_leaves_it_intact(run_root: Path, tmp_path: Path) -> None:
+    mine = tmp_path / "my-notes"
+    (mine / "sub").mkdir(parents=True)
+    (mine / "thesis.txt").write_text("three years of work\n")
+    (mine / "sub" / "data.csv").write_text("a,b\n1,2\n")
+    before = snapshot(mine)
+    out = cli_publish(run_root, mine)
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.startswith("error: ") and "non-empty folder" in out.stderr and "Traceback" not in out.stderr
+    assert snapshot(mine) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["my-notes"]  # no temp folder left beside it
+
+
+def test_cli_refuses_the_run_root_and_the_run_stays_intact(run_root: Path) -> None:
+    before = snapshot(run_root)
+    out = cli_publish(run_root, run_root)
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.startswith("error: ") and "output root" in out.stderr
+    assert snapshot(run_root) == before
+    assert store.verify_run(store.find_run(run_root, FP)) == []
+
+
+def test_cli_republishes_into_its_own_folder(run_root: Path, tmp_path: Path) -> None:
+    target = tmp_path / "ds"
+    first = cli_publish(run_root, target)
+    assert first.returncode == 0, first.stderr
+    assert (target / MARKER_FILE).is_file() and (target / "data" / "sft" / "train-00000-of-00001.parquet").is_file()
+    (target / "stale-from-first-build.txt").write_text("gone after the rebuild")
+    second = cli_publish(run_root, target)
+    assert second.returncode == 0, second.stderr
+    assert (target / MARKER_FILE).is_file() and not (target / "stale-from-first-build.txt").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]  # the old build and the temp folder are gone
+
+
+def test_cli_refuses_an_existing_file(run_root: Path, tmp_path: Path) -> None:
+    file = tmp_path / "dataset.parquet"
+    file.write_bytes(b"precious bytes")
+    out = cli_publish(run_root, file)
+    assert out.returncode == 2 and out.stderr.startswith("error: ")
+    assert "is an existing file" in out.stderr and "--out" in out.stderr
+    assert file.read_bytes() == b"precious bytes" and [p.name for p in tmp_path.iterdir()] == ["dataset.parquet"]
+
+
+# --- the library -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["root", "runs", "shards", "new-inside", "parent", "hub"])
+def test_targets_overlapping_the_output_root_are_refused(run_root: Path, where: str) -> None:
+    target = {
+        "root": run_root,
+        "runs": run_root / "runs",
+        "shards": run_root / "runs" / FP / "samples",
+        "new-inside": run_root / "new-folder",
+        "parent": run_root.parent,
+        "hub": run_root / "hub",
+    }[where]
+    before = snapshot(run_root)
+    with pytest.raises(UserInputError, match="output root"):
+        publish_run(run_root, FP, "org/cx", out=target, dry_run=True)
+    assert snapshot(run_root) == before and not (run_root / "new-folder").exists()
+
+
+def test_default_target_under_the_roots_hub_folder_is_allowed(run_root: Path) -> None:
+    result = publish_run(run_root, FP, "org/cx", dry_run=True)
+    assert result.built.folder == (run_root / "hub" / "org__cx").resolve()
+    assert publish.is_publish_folder(result.built.folder)
+    assert publish_run(run_root, FP, "org/cx", dry_run=True).built.digest == result.built.digest  # again: replaced
+
+
+def test_an_empty_folder_is_used(samples: tuple[list, list], tmp_path: Path) -> None:  # type: ignore[type-arg]
+    (tmp_path / "empty").mkdir()
+    built = build_dataset_folder(*samples, tmp_path / "empty", repo_id="o/c", run_info={})
+    assert (built.folder / "README.md").is_file() and publish.is_publish_folder(built.folder)
+
+
+def test_a_folder_with_a_foreign_marker_is_not_ours(samples: tuple[list, list], tmp_path: Path) -> None:  # type: ignore[type-arg]
+    target = tmp_path / "x"
+    target.mkdir()
+    (target / MARKER_FILE).write_text('{"something": "else"}')
+    (target / "keep.txt").write_text("keep")
+    with pytest.raises(UserInputError, match="did not build"):
+        build_dataset_folder(*samples, target, repo_id="o/c", run_info={})
+    assert (target / "keep.txt").read_text() == "keep"
+
+
+def test_built_folder_has_normal_permissions(samples: tuple[list, list], tmp_path: Path, umask_022: None) -> None:  # type: ignore[type-arg]
+    built = build_dataset_folder(*samples, tmp_path / "ds", repo_id="o/c", run_info={})
+    paths = [built.folder, *built.folder.rglob("*")]
+    assert {stat.S_IMODE(p.stat().st_mode) for p in paths if p.is_dir()} == {0o755}
+    assert {stat.S_IMODE(p.stat().st_mode) for p in paths if p.is_file()} == {0o644}
+
+
+def test_a_failed_rebuild_keeps_the_previous_folder(
+    samples: tuple[list, list], tmp_path: Path, monkeypatch: pytest.MonkeyPatch  # type: ignore[type-arg]
+) -> None:
+    target = tmp_path / "ds"
+    build_dataset_folder(*samples, target, repo_id="o/c", run_info={})
+    before = snapshot(target)
+
+    def broken(*args: object, **kwargs: object) -> list[str]:
+        raise RuntimeError("plotting failed")
+
+    monkeypatch.setattr(publish, "make_figures", broken)
+    with pytest.raises(RuntimeError, match="plotting failed"):
+        build_dataset_folder(*samples, target, repo_id="o/c", run_info={})
+    assert snapshot(target) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]
+
+
+def test_unwritable_parent_is_a_clear_error(samples: tuple[list, list], tmp_path: Path) -> None:  # type: ignore[type-arg]
+    if os.geteuid() == 0:  # root writes through file modes; /sys refuses new folders even to root
+        target = Path("/sys/complexify-publish-test/ds")
+    else:
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o555)
+        target = locked / "ds"
+    with pytest.raises(UserInputError, match="cannot write beside --out"):
+        build_dataset_folder(*samples, target, repo_id="o/c", run_info={})
+    assert not target.exists()
+
+
+def test_a_file_in_the_parent_path_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(UserInputError, match="is not a folder"):
+        check_publish_target(tmp_path / "afile" / "ds")
+
+
+def test_the_marker_is_not_uploaded(samples: tuple[list, list], tmp_path: Path) -> None:  # type: ignore[type-arg]
+    built = build_dataset_folder(*samples, tmp_path / "ds", repo_id="o/c", run_info={})
+    calls: list[dict[str, object]] = []
+
+    class Hub:
+        def hf_hub_download(self, **kw: object) -> str:
+            from huggingface_hub.errors import EntryNotFoundError
+
+            raise EntryNotFoundError("none yet")
+
+        def create_repo(self, **kw: object) -> None:
+            pass
+
+        def upload_folder(self, **kw: object) -> object:
+            calls.append(kw)
+            return type("Info", (), {"oid": "abc"})()
+
+    assert publish.push_folder(built, "o/c", api=Hub()) == "abc"
+    assert MARKER_FILE in calls[0]["ignore_patterns"]  # type: ignore[operator]
