@@ -54,7 +54,7 @@ class SeedSource(ConfigModel):
     hf_dataset: str | None = None
     hf_config: str | None = None
     split: str = "train"
-    columns: dict[str, str] = Field(default_factory=dict, description="our field -> source column (text, id, task_type, language)")
+    columns: dict[str, str] = Field(default_factory=dict, description="our field -> source column (text, id, task_type, language, answer)")
     limit: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
@@ -135,6 +135,18 @@ class GateConfig(ConfigModel):
     reject_refusals: bool = True
 
 
+class FidelityConfig(ConfigModel):
+    """The task-fidelity gate: a kept answer must carry out its seed task, not only satisfy its constraints."""
+
+    enabled: bool = True
+    embedding: bool = Field(default=True, description="cosine relevance of the answer to the seed task (English tasks)")
+    threshold: float = Field(
+        default=0.276, ge=-1, le=1, description="minimum relevance; calibrated by benchmarks/fidelity_calibration.py"
+    )
+    judge: bool = Field(default=True, description="ask the judge whether the answer carries out the task (needs models.judge)")
+    reference_answers: bool = Field(default=True, description="check the final answer of seeds that carry an `answer`")
+
+
 class ComposeConfig(ConfigModel):
     checkers: Literal["any", "code"] = "any"
     judge_share: float = Field(default=0.25, ge=0, le=1)
@@ -171,6 +183,7 @@ class RunConfig(ConfigModel):
     models: ModelsConfig = ModelsConfig()
     workers: WorkersConfig = WorkersConfig()
     gate: GateConfig = GateConfig()
+    fidelity: FidelityConfig = FidelityConfig()
     repair_rounds: int = Field(default=1, ge=0, le=5)
     attempts_factor: float = Field(default=4.0, ge=1, description="at most quota x factor instructions per category")
     batch_size: int = Field(default=16, ge=1, le=10000, description="instructions per batch (one shard each)")

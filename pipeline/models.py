@@ -6,7 +6,7 @@ import hashlib
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 JsonScalar = str | int | float | bool | None
 ParamValue = JsonScalar | list[str] | list[int] | list[float]
@@ -30,6 +30,16 @@ class Seed(Record):
     language: str = "en"
     source: str = ""
     meta: dict[str, str] = Field(default_factory=dict)
+    # The one right answer of a task that has one (a number or a short phrase; "|" separates accepted forms).
+    answer: str | None = None
+
+    @model_serializer(mode="wrap")
+    def serialize_without_absent_answer(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Leave `answer` out when there is none, so instructions from seeds without one keep their fingerprints."""
+        data: dict[str, Any] = handler(self)
+        if self.answer is None:
+            data.pop("answer", None)
+        return data
 
 
 # --- taxonomy --------------------------------------------------------------------------------
@@ -187,6 +197,16 @@ class CheckVerdict(Record):
     skipped: bool = False
 
 
+class FidelityCheck(Record):
+    """One task-fidelity test of a response (pipeline/verify/fidelity.py): does it carry out the seed task at all?"""
+
+    kind: Literal["embedding", "judge", "reference_answer"]
+    passed: bool
+    score: float | None = None  # the embedding test's cosine similarity
+    evidence: str = ""
+    skipped: bool = False  # the test does not apply here (e.g. a non-English task for the English embedding model)
+
+
 class Verdict(Record):
     """All check outcomes of one response plus its scores (a skipped check counts as unsatisfied)."""
 
@@ -197,6 +217,8 @@ class Verdict(Record):
     n_checks: int
     n_passed: int
     skipped: list[str] = Field(default_factory=list)
+    # Task-fidelity tests, outside the scores: they decide whether the answer is kept, not how well it follows.
+    fidelity: list[FidelityCheck] = Field(default_factory=list)
 
     def failed(self) -> list[CheckVerdict]:
         return [c for c in self.checks if not c.skipped and not c.gated]
@@ -218,6 +240,7 @@ class Instruction(Record):
     fingerprint: str
     template_prompt: str | None = None  # set when `prompt` is an accepted LLM rewrite of this template text
     rewrite_note: str = ""  # why a rewrite was rejected, if one was tried
+    reference_answer: str | None = None  # the seed's `answer`, checked by the task-fidelity gate
 
 
 # --- generation -----------------------------------------------------------------------------

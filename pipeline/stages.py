@@ -1,5 +1,5 @@
 """The generation stages, each a function over a batch of records that returns its outputs and counts what
-it drops or notes, by reason: compose -> rewrite -> respond -> verify+gate -> repair -> select -> cap.
+it drops or notes, by reason: compose -> rewrite -> respond -> verify+gate+fidelity -> repair -> select -> cap.
 
 No Prefect, no store, no threads here: pipeline/generate.py plans batches and runs these in order, and the
 flow in flows/generate.py only adds retries and concurrency.
@@ -19,6 +19,7 @@ from pipeline.gate import QuotaTracker, gate, repair_messages
 from pipeline.models import CheckVerdict, Instruction, Response, Sample, Seed, Verdict
 from pipeline.render import apply_rewrite, rewrite_messages
 from pipeline.taxonomy import Taxonomy
+from pipeline.verify.fidelity import RelevanceScorer, assess_fidelity, default_relevance, fidelity_reasons
 from pipeline.verify.judge import LLMJudge, YesNoScorer
 from pipeline.verify.plan import raif_reward, verify_response
 
@@ -45,10 +46,12 @@ class ChatFn(Protocol):
 
 @dataclass(frozen=True)
 class Models:
-    """The engine-facing side of a run: chat for each role, and YES/NO scoring for the judge (optional)."""
+    """The engine-facing side of a run: chat for each role, YES/NO scoring for the judge (optional), and the
+    task-fidelity relevance scorer (None: the bundled embedding model, loaded only when a run first needs it)."""
 
     chat: ChatFn
     judge: YesNoScorer | None
+    relevance: RelevanceScorer | None = None
 
 
 @dataclass(frozen=True)
@@ -102,10 +105,18 @@ def compose_stage(
     return ComposedBatch(
         spec.index,
         tuple(
-            compose_unique(seed_for(i, order, seeds), cat, taxonomy, random_seed=f"{cfg.random_seed}:{i}", options=opts, seen=seen)
+            with_reference_answer(
+                compose_unique(seed, cat, taxonomy, random_seed=f"{cfg.random_seed}:{i}", options=opts, seen=seen), seed
+            )
             for i, cat in spec.items
+            for seed in [seed_for(i, order, seeds)]
         ),
     )
+
+
+def with_reference_answer(ins: Instruction, seed: Seed) -> Instruction:
+    """The instruction carrying its seed's known answer, for the task-fidelity gate (unchanged without one)."""
+    return ins.model_copy(update={"reference_answer": seed.answer}) if seed.answer else ins
 
 
 def rewrite_stage(instructions: Sequence[Instruction], chat: ChatFn, cfg: RunConfig) -> tuple[list[Instruction], Drops]:
@@ -165,7 +176,8 @@ class Judged:
 
 
 def verify_stage(pairs: Sequence[Pair], models: Models, cfg: RunConfig) -> tuple[list[Judged], Drops]:
-    """Verdict, gate decision and reject reasons per answer; a rejected request is a reject with its reason."""
+    """Verdict, gate decision and reject reasons per answer, then the task-fidelity gate (`fidelity_stage`); a
+    rejected request is a reject with its reason."""
     judge = LLMJudge(models.judge, margin=cfg.models.judge.margin) if (models.judge and cfg.models.judge.enabled) else None
     failures: Drops = Counter()
     out = []
@@ -178,7 +190,46 @@ def verify_stage(pairs: Sequence[Pair], models: Models, cfg: RunConfig) -> tuple
         else:
             failures[failure] += 1
             out.append(Judged(ins, resp, unanswered_verdict(ins, failure), False, [failure]))
-    return out, failures
+    out, unfaithful = fidelity_stage(out, models, cfg)
+    return out, failures + unfaithful
+
+
+def fidelity_stage(judged: Sequence[Judged], models: Models, cfg: RunConfig) -> tuple[list[Judged], Drops]:
+    """Task fidelity of the candidates the constraint gate keeps, those of one instruction in one batch: a
+    candidate that fails a test is not kept after all and gets the reason (off_task:<test>, wrong_answer); its
+    verdict records every test's evidence. Counts the candidates it rejects, by reason.
+
+    Only kept candidates are tested: a rejected one cannot be rejected more, and the tests cost CPU (the
+    embedding) or a model call (the judge) per answer."""
+    fc = cfg.fidelity
+    if not fc.enabled:
+        return list(judged), Counter()
+    relevance = (models.relevance or default_relevance()) if fc.embedding else None
+    asks_judge = fc.judge and cfg.models.judge.enabled
+    judge = LLMJudge(models.judge, margin=cfg.models.judge.margin) if asks_judge and models.judge is not None else None
+    groups: dict[str, list[int]] = {}
+    for k, j in enumerate(judged):
+        if j.kept:
+            groups.setdefault(j.instruction.id, []).append(k)
+    out = list(judged)
+    counts: Drops = Counter()
+    for ks in groups.values():
+        ins = judged[ks[0]].instruction
+        per = assess_fidelity(
+            ins,
+            [judged[k].response.text for k in ks],
+            threshold=fc.threshold,
+            relevance=relevance,
+            judge=judge,
+            reference_answers=fc.reference_answers,
+        )
+        for k, checks in zip(ks, per, strict=True):
+            j = judged[k]
+            reasons = fidelity_reasons(checks)
+            counts.update(reasons)
+            verdict = j.verdict.model_copy(update={"fidelity": checks})
+            out[k] = Judged(j.instruction, j.response, verdict, not reasons, j.reasons + reasons)
+    return out, counts
 
 
 def repair_stage(

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 import pyarrow as pa
 
-from pipeline.models import Check, CheckVerdict, Constraint, Instruction, Sample
+from pipeline.models import Check, CheckVerdict, Constraint, FidelityCheck, Instruction, Sample
 from pipeline.tree import iter_constraints
 
 FORMAT_VERSION = 1
@@ -142,10 +142,13 @@ class Columns:
         return {c.name: c.cell(record, given or {}) for c in self.columns}
 
     def decode(self, row: Mapping[str, Any]) -> Any:
-        """The restored cells of `row` put back at their paths: a nested dict, or the record for path ""."""
+        """The restored cells of `row` put back at their paths: a nested dict, or the record for path "".
+
+        A column the row lacks (a shard written before the column existed) reads as null.
+        """
         out: dict[str, Any] = {}
         for name, decode, parents, leaf in self._restore:
-            value = decode(row[name])
+            value = decode(row.get(name))
             if not leaf and not parents:
                 return value  # the column holds the whole record
             node = out
@@ -156,7 +159,8 @@ class Columns:
 
     def decode_table(self, table: pa.Table) -> Iterator[Any]:
         """`decode` of every row, reading only the restored columns."""
-        for row in table.select(self.restored).to_pylist():
+        present = [name for name in self.restored if name in table.column_names]
+        for row in table.select(present).to_pylist():
             yield self.decode(row)
 
 
@@ -213,9 +217,17 @@ CHECK_RESULT_COLUMNS = Columns(
     Column("evidence", _STR, "verdict.evidence", encode=clean_text),
     Column("skipped", _BOOL, "verdict.skipped"),
 )
+FIDELITY_COLUMNS = Columns(
+    Column("kind", _STR, "kind"),
+    Column("passed", _BOOL, "passed"),
+    Column("score", _F64, "score"),
+    Column("evidence", _STR, "evidence", encode=clean_text),
+    Column("skipped", _BOOL, "skipped"),
+)
 CONSTRAINT_TYPE = CONSTRAINT_COLUMNS.struct()
 PLAN_CHECK_TYPE = PLAN_CHECK_COLUMNS.struct()
 CHECK_RESULT_TYPE = CHECK_RESULT_COLUMNS.struct()
+FIDELITY_TYPE = FIDELITY_COLUMNS.struct()
 
 
 def _constraint_cells(ins: Instruction) -> list[dict[str, Any]]:
@@ -228,6 +240,15 @@ def _check_cells(sample: Sample) -> list[dict[str, Any]]:
     """The sample's check verdicts, joined with their plan checks by id."""
     plan = {c.id: c for c in sample.instruction.plan.checks}
     return [CHECK_RESULT_COLUMNS.encode(CheckOutcome(plan.get(v.check_id), v)) for v in sample.verdict.checks]
+
+
+def _fidelity_cells(checks: list[FidelityCheck]) -> list[dict[str, Any]]:
+    return [FIDELITY_COLUMNS.encode(c) for c in checks]
+
+
+def _fidelity_checks(cells: list[dict[str, Any]] | None) -> list[FidelityCheck]:
+    # None: a shard written before task-fidelity checks were recorded
+    return [FidelityCheck(**FIDELITY_COLUMNS.decode(c)) for c in cells or []]
 
 
 def _check_verdicts(cells: list[dict[str, Any]]) -> list[CheckVerdict]:
@@ -290,6 +311,7 @@ SAMPLE_COLUMNS = Columns(
     # each verdict is written with its plan check (from the whole sample); only the verdicts are read back
     Column("checks", pa.list_(CHECK_RESULT_TYPE), "verdict.checks", source=_check_cells, decode=_check_verdicts),
     Column("skipped_checks", _STR_LIST, "verdict.skipped", encode=list),
+    Column("fidelity", pa.list_(FIDELITY_TYPE), "verdict.fidelity", encode=_fidelity_cells, decode=_fidelity_checks),
     Column("all_pass", _BOOL, "verdict.all_pass"),
     Column("drfr", _F64, "verdict.drfr"),
     Column("raif", _F64, "verdict.raif"),

@@ -50,6 +50,7 @@ def test_kept_samples_score_100_percent_and_failed_rejects_do_not(tmp_path: Path
             "repair_rounds": 0,
             "compose": {"checkers": "code"},
             "models": {"responder": {"n": 4}, "rewriter": {"enabled": False}, "judge": {"enabled": False}},
+            "fidelity": {"enabled": False},  # scripted answers ignore the task; this test is about the checks
         }
     )
     tax = load_taxonomy(FIXTURE, check_checkers=False)
