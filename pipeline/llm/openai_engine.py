@@ -35,6 +35,11 @@ class RequestRejected(InferenceError):
         self.reason = reason
 
 
+# A failed model-name lookup (after all its retries) is the answer for this long: callers queued behind it
+# fail at once instead of each retrying the lookup again.
+MODEL_LOOKUP_FAILURE_TTL_S = 30.0
+
+
 def normalize_endpoint(url: str) -> str:
     """'http://h:8000/v1/' -> 'http://h:8000'; the engine appends the API paths itself."""
     url = url.strip().rstrip("/")
@@ -100,6 +105,7 @@ class OpenAIEngine:
         self._client: httpx.AsyncClient | None = None
         self._endpoints: list[_Endpoint] = []
         self._model_lock: asyncio.Lock | None = None
+        self._model_failure: tuple[float, InferenceError] | None = None  # when the lookup last failed, and how
 
     # ------------------------------------------------------------------ setup
 
@@ -130,7 +136,16 @@ class OpenAIEngine:
         assert self._model_lock is not None
         async with self._model_lock:
             if self._model is None:
-                data, _, _ = await self._call("GET", "/v1/models", None)
+                failed = self._model_failure
+                if failed is not None and time.monotonic() - failed[0] < MODEL_LOOKUP_FAILURE_TTL_S:
+                    # Every caller waiting here would otherwise retry the whole lookup in turn, one after the
+                    # other: with many requests queued that turns a dead endpoint into minutes of silence.
+                    raise InferenceError(str(failed[1]))
+                try:
+                    data, _, _ = await self._call("GET", "/v1/models", None)
+                except InferenceError as exc:
+                    self._model_failure = (time.monotonic(), exc)
+                    raise
                 models = [m.get("id") for m in data.get("data", [])]
                 if not models or not models[0]:
                     raise InferenceError(f"endpoints {', '.join(self._urls)} serve no model")

@@ -1,8 +1,12 @@
 """prefect.yaml for real: a local Prefect server, a process work pool, `prefect deploy --all`, a worker,
-and the `generate` deployment run with the smoke config against the session's vLLM worker."""
+and the `generate` deployment run with the smoke config against the shared vLLM worker.
+
+Each run is bounded by the smoke config: one Single sample per part, at most quota x attempts_factor
+instructions (see test_generate_e2e.worst_case): at most about a minute of generation per part."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -17,10 +21,16 @@ import pytest
 import yaml
 
 from pipeline import store
-from pipeline.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 PREFECT = [sys.executable, "-m", "prefect"]
+WATCH_TIMEOUT_S = 600  # a deployment run of the smoke config, flow-run process startup included
+
+
+def only_run(out: Path) -> store.RunPaths:
+    runs = store.list_runs(out)
+    assert len(runs) == 1, f"expected one run under {out}, found {[r.fingerprint for r in runs]}"
+    return runs[0]
 
 
 def free_port() -> int:
@@ -60,8 +70,7 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[st
             time.sleep(1)
         yield env
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=60)
+        stop(server, grace_s=60)
         log.close()
 
 
@@ -84,18 +93,27 @@ def deployed(prefect_server: dict[str, str]) -> dict[str, str]:
 
 
 def start_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    """A process worker; the flow runs it starts use a request cache of their test (real model calls)."""
     log = open(log_path, "w")
+    env = {**env, "COMPLEXIFY_REQUEST_CACHE": str(log_path.parent / "requests.sqlite")}
     return subprocess.Popen(
         [*PREFECT, "worker", "start", "--pool", "complexify"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
 
 
-def stop(proc: subprocess.Popen[bytes]) -> None:
+def stop(proc: subprocess.Popen[bytes], grace_s: float = 30) -> None:
+    """SIGTERM the worker's process group; SIGKILL it if it is not gone after `grace_s` (a Prefect worker
+    can take long to shut down on a busy machine), so no worker outlives the test either way."""
     os.killpg(proc.pid, signal.SIGTERM)
-    proc.wait(timeout=60)
+    try:
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
 
 
+@pytest.mark.timeout(WATCH_TIMEOUT_S + 120, func_only=True)
 def test_generate_deployment_runs_on_a_process_worker(vllm_endpoint, deployed, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     env = deployed
     cfg_data = yaml.safe_load((ROOT / "configs" / "smoke.yaml").read_text())
@@ -107,22 +125,35 @@ def test_generate_deployment_runs_on_a_process_worker(vllm_endpoint, deployed, t
     worker = start_worker(env, tmp_path / "worker.log")
     try:
         run = prefect(
-            env, "deployment", "run", "generate/nightly", "--param", f"config_path={cfg_path}", "--watch", "--watch-timeout", "900",
-            timeout=960,
+            env, "deployment", "run", "generate/nightly", "--param", f"config_path={cfg_path}", "--watch", "--watch-timeout", str(WATCH_TIMEOUT_S),
+            timeout=WATCH_TIMEOUT_S + 60,
         )  # fmt: skip
         assert "Completed" in run.stdout + run.stderr, run.stdout[-2000:]
     finally:
         stop(worker)
 
-    cfg = load_config(cfg_path)
-    stored = store.load_run(tmp_path / "out", cfg.fingerprint())
+    stored = only_run(tmp_path / "out")
     assert store.done_batches(stored)
     instructions = store.load_instructions(stored)
     assert instructions and all(i.category == "Single" for i in instructions)
     assert len(store.load_samples(stored)) <= 1
     assert store.verify_run(stored) == []
 
+    # the run's summary is visible in the Prefect UI: read the artifacts back through the API
+    api = env["PREFECT_API_URL"]
+    with httpx.Client(timeout=30, trust_env=False) as client:
+        found = client.post(f"{api}/artifacts/filter", json={"artifacts": {"key": {"any_": ["generate-summary", "generate-categories"]}}})
+        found.raise_for_status()
+    artifacts = {a["key"]: a for a in found.json()}
+    assert set(artifacts) == {"generate-summary", "generate-categories"}
+    assert artifacts["generate-summary"]["type"] == "markdown"
+    assert stored.fingerprint in artifacts["generate-summary"]["data"] and "| Single |" in artifacts["generate-summary"]["data"]
+    table = artifacts["generate-categories"]["data"]
+    rows = json.loads(table) if isinstance(table, str) else table
+    assert [r["category"] for r in rows] == ["Single"] and rows[0]["instructions"] == len(instructions)
 
+
+@pytest.mark.timeout(WATCH_TIMEOUT_S + 120, func_only=True)
 def test_two_workers_split_one_run_without_duplicates_or_gaps(vllm_endpoint, deployed, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     env = deployed
     cfg_data = yaml.safe_load((ROOT / "configs" / "smoke.yaml").read_text())
@@ -131,24 +162,28 @@ def test_two_workers_split_one_run_without_duplicates_or_gaps(vllm_endpoint, dep
     cfg_path = tmp_path / "split.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg_data))
     workers = [start_worker(env, tmp_path / f"worker-{k}.log") for k in range(2)]
+    runs: list[subprocess.Popen[str]] = []
     try:
-        runs = [
+        runs += [
             subprocess.Popen(
                 [*PREFECT, "deployment", "run", "generate/nightly", "--param", f"config_path={cfg_path}",
-                 "--param", f"part={k}", "--param", "parts=2", "--watch", "--watch-timeout", "900"],
+                 "--param", f"part={k}", "--param", "parts=2", "--watch", "--watch-timeout", str(WATCH_TIMEOUT_S)],
                 cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             )
             for k in range(2)
         ]
-        outputs = [r.communicate(timeout=960)[0] for r in runs]
+        outputs = [r.communicate(timeout=WATCH_TIMEOUT_S + 60)[0] for r in runs]
         for r, out in zip(runs, outputs, strict=True):
             assert r.returncode == 0 and "Completed" in out, out[-2000:]
     finally:
+        for r in runs:  # the watching clients, should the test fail before they end
+            if r.poll() is None:
+                r.kill()
+                r.wait()
         for w in workers:
             stop(w)
 
-    cfg = load_config(cfg_path)
-    stored = store.load_run(tmp_path / "out", cfg.fingerprint())
+    stored = only_run(tmp_path / "out")
     batches = store.done_batches(stored)
     assert {b % 2 for b in batches} == {0, 1}, "both parts wrote batches"
     kept = store.load_samples(stored)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,8 +12,9 @@ import httpx
 import pytest
 
 from pipeline.errors import InferenceError
-from pipeline.llm.engine import SyncEngine
+from pipeline.llm.engine import SyncEngine, open_engine
 from pipeline.llm.records import ChatRequest, SamplingParams
+from pipeline.llm.retry import RetryPolicy
 from pipeline.llm.workers import free_port
 from pipeline.verify.judge import LLMJudge
 from pipeline.verify.plan import JudgeQuery
@@ -112,16 +113,31 @@ def test_rerun_is_served_from_the_cache(make_engine: EngineFactory, tmp_path: Pa
     assert stats is not None and stats.hits == 7 and stats.misses == 0
 
 
-def test_unreachable_endpoint_fails_fast_and_names_it(make_engine: EngineFactory) -> None:
+@pytest.fixture()
+def engine_without_worker() -> Iterator[EngineFactory]:
+    """SyncEngines on endpoints only (no worker needed, so these tests run while the shared worker is down)."""
+    engines: list[SyncEngine] = []
+
+    def make(endpoints: list[str]) -> SyncEngine:
+        eng = open_engine(endpoints, "smollm2-135m-instruct", retry=RetryPolicy(max_attempts=4, base_delay_s=0.1, max_delay_s=1.0))
+        engines.append(eng)
+        return eng
+
+    yield make
+    for eng in engines:
+        eng.close()
+
+
+def test_unreachable_endpoint_fails_fast_and_names_it(engine_without_worker: EngineFactory) -> None:
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    eng = make_engine(endpoints=[url])
+    eng = engine_without_worker([url])
     t0 = time.monotonic()
     with pytest.raises(InferenceError, match=url):
         eng.generate([ask("hi", sampling=SHORT)])
     assert time.monotonic() - t0 < 10
 
 
-def test_malformed_endpoint_url_is_a_clear_error(make_engine: EngineFactory) -> None:
-    eng = make_engine(endpoints=["127.0.0.1:8000"])  # no scheme
+def test_malformed_endpoint_url_is_a_clear_error(engine_without_worker: EngineFactory) -> None:
+    eng = engine_without_worker(["127.0.0.1:8000"])  # no scheme
     with pytest.raises(InferenceError, match=r"127\.0\.0\.1:8000"):
         eng.generate([ask("hi", sampling=SHORT)])

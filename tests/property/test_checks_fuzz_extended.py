@@ -200,7 +200,10 @@ def test_exact_match_tolerates_case_space_and_full_stop(answer: str, pad: str) -
         st.integers() | st.text(max_size=10).filter(str.strip), lambda c: st.lists(c, min_size=1, max_size=3), max_leaves=5
     ),
     fence=st.sampled_from(["{}", " {} ", "```json\n{}\n```", "\n```\n{}\n```\n"]),
-    around=st.text(alphabet=st.characters(blacklist_characters="{"), min_size=1, max_size=30).filter(str.strip),
+    # prose: at least one letter or digit (invisible characters alone, e.g. a soft hyphen, are not prose)
+    around=st.text(alphabet=st.characters(blacklist_characters="{"), min_size=1, max_size=30).filter(
+        lambda t: any(ch.isalnum() for ch in t)
+    ),
 )
 def test_json_with_the_keys_passes_and_an_extra_key_fails(keys: list[str], values: Any, fence: str, around: str) -> None:
     obj = {k: values for k in keys}

@@ -9,7 +9,7 @@ import pytest
 from pipeline.errors import CheckerArgumentError
 from pipeline.taxonomy import load_taxonomy
 from pipeline.verify.checks.counting import STOP_WORDS, paragraphs, sentences, words
-from pipeline.verify.checks.registry import load_checkers, run_check
+from pipeline.verify.checks.registry import CHECKERS, CheckResult, checker, load_checkers, run_check, run_check_closed
 
 TEMPLATE = "Answer: <one sentence>\nReason: <why>\nConfidence: <low, medium or high>"
 FILLED = "Answer: Paris.\nReason: It is the capital.\nConfidence: high"
@@ -247,6 +247,10 @@ BAD_KWARGS: list[tuple[str, str, dict[str, Any]]] = [
     ("tpl-one-line", "template:fixed_labels", {"template": "Answer: <x>"}),
     ("tpl-duplicate-label", "template:fixed_labels", {"template": "A: <x>\na: <y>"}),
     ("unknown-kwarg", "punctuation:punctuation_dot", {"strict": True}),
+    ("sc-labels-string", "structure:selected_case", {"expected": "A", "labels": "AB"}),
+    ("sc-label-not-str", "structure:selected_case", {"expected": "A", "labels": ["A", 1]}),
+    ("sc-label-empty", "structure:selected_case", {"expected": "A", "labels": ["A", ""]}),
+    ("sc-expected-unknown", "structure:selected_case", {"expected": "C", "labels": ["A", "B"]}),
 ]
 
 
@@ -254,6 +258,37 @@ BAD_KWARGS: list[tuple[str, str, dict[str, Any]]] = [
 def test_malformed_kwargs_raise(cid: str, kwargs: dict[str, Any]) -> None:
     with pytest.raises(CheckerArgumentError, match=cid.split(":")[0]):
         run_check(cid, "Some response. Another one?", kwargs)
+
+
+def test_selected_case_names_the_argument_at_fault() -> None:
+    """An empty label list is reported as such, not as an `expected` that is missing from it."""
+    with pytest.raises(CheckerArgumentError, match="'labels' must be a non-empty list"):
+        run_check("structure:selected_case", "### Case A\nText.", {"expected": "A", "labels": []})
+
+
+def test_a_request_that_cannot_be_checked_is_a_failed_check() -> None:
+    """Unknown ids and malformed arguments become failed checks with the error as evidence, never passes."""
+    for cid, kwargs in (("count:no_such_id", {}), ("count:numbers", {"N": "three"}), ("count:numbers", {"M": 1})):
+        result = run_check_closed(cid, "One 2 three.", kwargs)
+        assert not result.passed and result.evidence.startswith("check error: "), (cid, kwargs, result)
+
+
+def test_the_registry_holds_checkers_to_their_contract() -> None:
+    """A checker must take `response` first; kwargs may be omitted; a verdict that is not a bool fails closed."""
+    with pytest.raises(TypeError, match="first parameter must be `response`"):
+        checker("t:text_first")(lambda text: CheckResult(True, "ok"))
+    assert run_check("punctuation:no_comma", "No commas here.").passed
+
+    @checker("t:int_verdict")
+    def int_verdict(response: str) -> CheckResult:
+        return CheckResult(1, "one is not a verdict")  # type: ignore[arg-type]
+
+    try:
+        result = run_check("t:int_verdict", "Anything.")
+        assert not result.passed and "not a CheckResult" in result.evidence
+    finally:
+        CHECKERS.pop("t:int_verdict", None)
+        CHECKERS.pop("t:text_first", None)
 
 
 def test_units() -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 from typing import Any
 
 import pytest
 
 from pipeline.errors import CheckerArgumentError
 from pipeline.verify.checks.registry import run_check
-from pipeline.verify.checks.rules import canon, first_json_object
+from pipeline.verify.checks.rules import canon, first_json_object, short
 
 KW = {"keywords": ["free coffee", "sunlight"]}
 FULL_LIST = {"allowed": [",", "."]}
@@ -204,6 +205,17 @@ def test_evidence_stays_short_on_huge_responses() -> None:
 
 def test_canon_maps_fullwidth_and_curly_forms_to_ascii() -> None:
     assert canon("！，。、“x”‘y’：（）") == "!,.,\"x\"'y':()"
+
+
+def test_first_json_object_at_the_very_start() -> None:
+    assert first_json_object('{"a": 1} and a tail') == ({"a": 1}, None)
+
+
+def test_evidence_excerpts_quote_at_most_40_characters() -> None:
+    """Evidence stays one short line: long excerpts are cut to 40 characters, ellipsis included."""
+    excerpt = ast.literal_eval(short("word " * 50))
+    assert len(excerpt) == 40 and excerpt.endswith("...")
+    assert ast.literal_eval(short("x" * 40)) == "x" * 40
 
 
 def test_first_json_object_reports_why() -> None:

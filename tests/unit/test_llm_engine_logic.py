@@ -10,6 +10,7 @@ import asyncio
 import json
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -289,3 +290,20 @@ def test_model_discovery_and_no_endpoints() -> None:
         assert eng.model == "served-name"
     with pytest.raises(InferenceError, match="no model endpoints"):
         OpenAIEngine([], "m")
+
+
+def test_a_failed_model_lookup_fails_every_queued_caller_at_once() -> None:
+    lookups = []
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        lookups.append(request.url.path)
+        raise httpx.ConnectError("refused")
+
+    # no model name given: every caller needs the lookup; each failed lookup costs the whole retry policy
+    eng = SyncEngine(OpenAIEngine([A], None, retry=RetryPolicy(max_attempts=3, base_delay_s=0.05, max_delay_s=0.05), transport=httpx.MockTransport(refuse)))
+    with eng, ThreadPoolExecutor(8) as pool:
+        futures = [pool.submit(eng.generate, [req()]) for _ in range(8)]
+        for fut in futures:
+            with pytest.raises(InferenceError, match=r"a\.test"):
+                fut.result(timeout=30)
+    assert lookups.count("/v1/models") == 3  # one lookup with its retries, not one per caller
