@@ -31,6 +31,7 @@ import random
 import re
 import subprocess
 import tempfile
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -396,8 +397,19 @@ def _trials_numpy(
 # --- public API -------------------------------------------------------------------------------------
 
 
+# langdetect initialises its global tables lazily and unguarded (the profile factory, NGram's character maps),
+# and the memos here keep whatever a racing thread saw: concurrent first calls gave empty or wrong languages.
+# Detection is fast, so it runs one at a time.
+_DETECT_LOCK = threading.Lock()
+
+
 def detect(text: str) -> str:
     """`langdetect.detect(text)` with seed 0: the language code, or 'unknown'; LangIdError if no features."""
+    with _DETECT_LOCK:
+        return _detect(text)
+
+
+def _detect(text: str) -> str:
     model = _model()
     row_list = _ngram_rows(_prepare(text, model), model)
     if not row_list:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import langdetect
 import pytest
@@ -154,3 +158,22 @@ def test_raises_exactly_where_langdetect_raises() -> None:
         with pytest.raises(langid.LangIdError):
             langid.detect(text)
     assert langid.detect_or_none("") is None
+
+
+@pytest.mark.parametrize("pure", [False, True], ids=["c-kernel", "numpy"])
+def test_first_calls_from_many_threads_agree(pure: bool) -> None:
+    # A fresh process, so the lazy loading of langdetect's tables happens under the race (verification runs
+    # in one thread per instruction); racing first calls used to get empty or wrong languages for good.
+    code = (
+        "from concurrent.futures import ThreadPoolExecutor\n"
+        "from pipeline.verify.langid import detect_or_none\n"
+        "with ThreadPoolExecutor(16) as pool:\n"
+        "    print(sorted(set(pool.map(detect_or_none, ['Describe a walk through a city park in spring.'] * 32))))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    if pure:
+        env["COMPLEXIFY_LANGID_PURE"] = "1"
+    for _ in range(3):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert out.stdout.strip() == "['en']"
