@@ -30,6 +30,7 @@ from pydantic import ValidationError
 
 from pipeline.errors import UserInputError
 from pipeline.models import Instruction, Verdict, VerificationPlan
+from pipeline.verify.checks.views import strip_reasoning_blocks
 from pipeline.verify.plan import JudgeFn, ScoreKind, plan_problems, score_value, verify_response
 
 GROUND_TRUTH_FORMAT = "complexify.plan/v1"
@@ -37,7 +38,6 @@ log = logging.getLogger(__name__)
 # Tags are matched ASCII-case-insensitively; every pattern is a literal or a bounded, possessive scan,
 # so one pass over the text is linear whatever it holds (a degenerate rollout must not stall training).
 _TAGS = re.IGNORECASE | re.ASCII
-_TAG_RE = re.compile(r"<(/?)(?:think|thinking|reasoning)>", _TAGS)
 _CHANNEL_RE = re.compile(r"<\|channel\|>", _TAGS)
 # A harmony message header: `<|channel|>NAME[ extra][<|constrain|>FORMAT]<|message|>`.
 _HEADER_RE = re.compile(r"<\|channel\|>([^<]*+)(?:<\|constrain\|>[^<]*+)?<\|message\|>", _TAGS)
@@ -111,22 +111,10 @@ def strip_reasoning(text: str) -> str:
     final = _harmony_final_message(text)
     if final is not None:
         text = final
-    # One pass over the tags: `start` follows the end of the last block (or of a closing tag with no block open),
-    # `outer_open` is where the outermost block that is still open began.
-    depth, start, outer_open, tagged = 0, 0, 0, False
-    for tag in _TAG_RE.finditer(text):
-        tagged = True
-        if not tag.group(1):
-            if depth == 0:
-                outer_open = tag.start()
-            depth += 1
-        else:
-            depth = max(depth - 1, 0)
-            if depth == 0:
-                start = tag.end()
-    if final is None and not tagged:
+    answer = strip_reasoning_blocks(text)  # one linear pass over the think, thinking and reasoning tags
+    if final is None and answer == text:  # no tags: returned exactly as given
         return text
-    return text[start : outer_open if depth else len(text)].strip()
+    return answer.strip()
 
 
 def _harmony_final_message(text: str) -> str | None:
