@@ -1,12 +1,15 @@
 """The generation run as a Prefect flow: thin wiring around pipeline.generate, pipeline.store and the workers.
 
 `complexify run --config FILE` calls `generate` in-process (a temporary local Prefect server); the
-`generate` deployment in prefect.yaml runs the same flow on a process work pool.
+`generate` deployment in prefect.yaml runs the same flow on a process work pool. With `runners=True` the
+flow is the run's coordinator: it plans, composes and saves every batch and hands the processing to
+runners (Prefect task workers, flows/runner.py) on any machine sharing the output root.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from prefect import flow, get_run_logger, task
@@ -15,23 +18,19 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
+from flows.runner import hand_out_to_runners, require_api_server, retry_unless_bad_input
 from pipeline.config import RunConfig, load_config, parse_config
-from pipeline.errors import UserInputError
+from pipeline.driver import DEFAULT_BATCH_DEADLINE_S, Pending
 from pipeline.generate import RunContext, open_run_context, run_batches
 from pipeline.proc import tie_prefect_temporary_server
 from pipeline.run_report import report_markdown
+from pipeline.runners import RunAddress
 from pipeline.stages import BatchResult, ComposedBatch
 from pipeline.stopping import stop_on_signals
 
 # A one-off local run starts Prefect's temporary API server on first use; tied to this process, a killed
 # run does not leave it behind. Registers a server class only: nothing starts here (see pipeline/proc.py).
 tie_prefect_temporary_server()
-
-
-def retry_unless_bad_input(task: Any, task_run: Any, state: Any) -> bool:
-    """Configuration and input errors fail the same way every time: retry only what may be transient."""
-    exc = state.data if isinstance(state.data, BaseException) else state.result(raise_on_failure=False)
-    return not isinstance(exc, UserInputError)
 
 
 @task(
@@ -64,29 +63,42 @@ def generate(
     config: dict[str, Any] | None = None,
     output_dir: str | None = None,
     show_progress: bool = False,
-    part: int = 0,
-    parts: int = 1,
+    runners: bool = False,
+    batch_deadline_s: float = DEFAULT_BATCH_DEADLINE_S,
 ) -> dict[str, Any]:
     """Produce the configured number of verified samples; resumes the run of the same config and inputs.
 
-    Batches run as tasks, `batches_in_flight` at a time, and are saved in order. Scale-out: start `parts`
-    runs of the same config (on any Prefect workers sharing the output root), each with its own `part`;
-    they write disjoint batches and split every quota between them.
+    Batches run as tasks, `batches_in_flight` at a time, and are saved in order. Scale-out (`runners`):
+    the batches go to runners (`complexify runner` with the same config, on any machine sharing the output
+    root and this Prefect server); a batch not finished `batch_deadline_s` after it was handed out (its
+    runner died, say) is handed out again, and the first result wins.
     """
     logger = get_run_logger()
     cfg = _resolve_config(config_path, config)
     if output_dir is not None:
         cfg = cfg.model_copy(update={"output_dir": output_dir})
+    if runners:
+        require_api_server("run --runners")  # before the run folder exists
     with (
         stop_on_signals(),
-        open_run_context(cfg, log=logger.info, show_progress=show_progress, part=part, parts=parts) as ctx,
+        open_run_context(cfg, log=logger.info, show_progress=show_progress, with_models=not runners) as ctx,
     ):
-        # quote(): the context holds engines and seeds; Prefect must not walk it looking for futures
-        for result in run_batches(ctx, lambda batch: run_batch.submit(batch, quote(ctx))):  # type: ignore[call-overload]
-            save_batch(result, quote(ctx))  # type: ignore[call-overload]
+        if runners:
+            address = RunAddress(ctx.run.root, ctx.run.fingerprint)
+            with hand_out_to_runners(address, ctx.provenance, deadline_s=batch_deadline_s, log=logger.info) as submit:
+                _save_all(ctx, submit)
+        else:
+            # quote(): the context holds engines and seeds; Prefect must not walk it looking for futures
+            _save_all(ctx, lambda batch: run_batch.submit(batch, quote(ctx)))  # type: ignore[call-overload]
         summary = ctx.finish()
     publish_summary_artifacts(summary)
     return summary
+
+
+def _save_all(ctx: RunContext, submit: Callable[[ComposedBatch], Pending[BatchResult]]) -> None:
+    """Drive the run with `submit` and save every finished batch, in order."""
+    for result in run_batches(ctx, submit):
+        save_batch(result, quote(ctx))  # type: ignore[call-overload]
 
 
 def publish_summary_artifacts(summary: dict[str, Any]) -> None:

@@ -8,11 +8,15 @@ import sys
 from collections import Counter
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from pipeline.driver import DEFAULT_BATCH_DEADLINE_S
 from pipeline.errors import ComplexifyError, UserInputError
+
+if TYPE_CHECKING:
+    from pipeline.config import RunConfig
 
 app = typer.Typer(
     name="complexify",
@@ -155,9 +159,16 @@ def compose(
     format: Annotated[OutputFormat, typer.Option("--format", help="jsonl (one Instruction per line) or pretty.")] = OutputFormat.pretty,
     checkers: Annotated[CheckerMode, typer.Option(help="'code' keeps only code-checkable constraints.")] = CheckerMode.any,
     and_size: Annotated[tuple[int, int], typer.Option(help="Constraints per And node: LO HI.")] = (2, 3),
+    renderings: Annotated[
+        str, typer.Option(help="Rendering weights, e.g. 'prose=1,numbered=2' or 'structured' ('default' = all three equally).")
+    ] = "default",
+    siblings: Annotated[
+        bool, typer.Option("--siblings", help="Print each instruction's counterfactual sibling group (Selection/Chain).")
+    ] = False,
 ) -> None:
     """Compose instructions with their verification plans and print them."""
     from pipeline.compose import DEFAULT_MIX, ComposeOptions, iter_compose, parse_category
+    from pipeline.renderings import DEFAULT_RENDERINGS
     from pipeline.taxonomy import load_taxonomy
 
     if (category is None) == (mix is None):
@@ -165,10 +176,16 @@ def compose(
     weights = {category: 1.0} if category is not None else _parse_mix(mix or "")
     for cat in weights:
         parse_category(cat)
-    opts = ComposeOptions(checkers=checkers.value, and_size=and_size)
+    if siblings and category is not None and not parse_category(category).required:
+        raise UserInputError(f"--siblings needs a category with a Selection or a Chain, got {category}; e.g. --category Selection_1")
+    layouts = _parse_mix(renderings, "--renderings", "structured=1,prose=1,numbered=1") or dict(DEFAULT_RENDERINGS)
+    opts = ComposeOptions(checkers=checkers.value, and_size=and_size, renderings=layouts)
     tax = load_taxonomy()
     pool = _seeds_for_compose(seed_text, seeds)
     for ins in iter_compose(pool, n, tax, mix=weights if weights else DEFAULT_MIX, random_seed=seed, options=opts):
+        if siblings:
+            _echo_siblings(ins, tax, jsonl=format is OutputFormat.jsonl)
+            continue
         if format is OutputFormat.jsonl:
             typer.echo(ins.model_dump_json())
         else:
@@ -180,26 +197,27 @@ def run(
     config: Annotated[Path, typer.Option("--config", "-c", help="Run configuration (YAML), e.g. configs/default.yaml.")],
     output_dir: Annotated[str | None, typer.Option(help="Write here instead of the config's output_dir.")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
-    part: Annotated[int, typer.Option(help="This worker's part when the run is split over --parts workers.", min=0)] = 0,
-    parts: Annotated[int, typer.Option(help="Number of workers sharing the run (disjoint batches).", min=1)] = 1,
+    runners: Annotated[
+        bool, typer.Option("--runners", help="Coordinate: hand batches to `complexify runner` processes (needs PREFECT_API_URL).")
+    ] = False,
+    batch_deadline: Annotated[
+        float, typer.Option(help="With --runners: seconds before a batch not yet finished is handed out again.", min=1)
+    ] = DEFAULT_BATCH_DEADLINE_S,
 ) -> None:
     """Run the generation flow once, locally: seeds -> compose -> rewrite -> respond -> verify -> gate -> store."""
-    from pipeline.config import load_config
-    from pipeline.preflight import preflight
-
-    if part >= parts:
-        raise UserInputError(f"--part must be below --parts ({parts}), got {part}")
-    cfg = load_config(config)  # fail fast on bad input, before Prefect starts
-    if output_dir is not None:
-        cfg = cfg.model_copy(update={"output_dir": output_dir})
-    try:
-        preflight(cfg)
-    except UserInputError as exc:
-        raise UserInputError(f"{config}: {exc}") from None
+    checked_config(config, output_dir)  # fail fast on bad input, before Prefect starts
     from flows.generate import generate
 
+    if runners:
+        from flows.runner import require_api_server
+
+        require_api_server("run --runners")
     summary = generate(
-        config_path=str(config), output_dir=output_dir, show_progress=progress and sys.stderr.isatty(), part=part, parts=parts
+        config_path=str(config),
+        output_dir=output_dir,
+        show_progress=progress and sys.stderr.isatty(),
+        runners=runners,
+        batch_deadline_s=batch_deadline,
     )
     typer.echo(f"kept {summary['kept']} of {summary['target']} samples in {summary['output_dir']}")
     if summary["kept"] < summary["target"]:
@@ -209,6 +227,34 @@ def run(
             err=True,
         )
         raise typer.Exit(EXIT_QUOTAS_NOT_MET)
+
+
+def checked_config(config: Path, output_dir: str | None) -> RunConfig:
+    """The run's config with `output_dir` applied, after the checks that need no model (`pipeline.preflight`)."""
+    from pipeline.config import load_config
+    from pipeline.preflight import preflight
+
+    cfg = load_config(config)
+    if output_dir is not None:
+        cfg = cfg.model_copy(update={"output_dir": output_dir})
+    try:
+        preflight(cfg)
+    except UserInputError as exc:
+        raise UserInputError(f"{config}: {exc}") from None
+    return cfg
+
+
+@app.command("runner")
+def runner(
+    config: Annotated[Path, typer.Option("--config", "-c", help="The run's configuration (YAML), as given to `run --runners`.")],
+    output_dir: Annotated[str | None, typer.Option(help="The run's output root, if `run` was given one.")] = None,
+    limit: Annotated[int, typer.Option(help="Batches this runner processes at once.", min=1)] = 2,
+) -> None:
+    """Process batches of the run of this config for its coordinator (`run --runners`) until stopped."""
+    cfg = checked_config(config, output_dir)
+    from flows.runner import serve_batches
+
+    serve_batches(cfg, limit=limit, log=lambda message: typer.echo(message, err=True))
 
 
 @app.command("publish")
@@ -242,8 +288,8 @@ def publish(
         typer.echo(f"pushed to {repo_id} ({result.pushed})")
 
 
-def _parse_mix(text: str) -> dict[str, float]:
-    """'And_1=2,Chain_2=1' -> weights; 'default' -> {} (the built-in mix)."""
+def _parse_mix(text: str, option: str = "--mix", example: str = "And_1=2,Chain_2=1") -> dict[str, float]:
+    """'And_1=2,Chain_2=1' -> weights; 'default' -> {} (the built-in mix). Also parses other NAME=WEIGHT options."""
     if text.strip() == "default":
         return {}
     out: dict[str, float] = {}
@@ -254,17 +300,35 @@ def _parse_mix(text: str) -> dict[str, float]:
         except ValueError:
             value = math.nan
         if not math.isfinite(value):
-            raise UserInputError(f"--mix: weight of {name.strip()!r} must be a finite number, got {weight!r}")
+            raise UserInputError(f"{option}: weight of {name.strip()!r} must be a finite number, got {weight!r}")
         out[name.strip()] = value
     if not out:
-        raise UserInputError("--mix is empty; write e.g. 'And_1=2,Chain_2=1'")
+        raise UserInputError(f"{option} is empty; write e.g. '{example}'")
     return out
+
+
+def _echo_siblings(ins: Any, tax: Any, *, jsonl: bool) -> None:
+    """Print the sibling group of `ins` (jsonl: one member per line); alone, with a note, when it has none."""
+    from pipeline.siblings import make_siblings, sibling_kind, variant_label
+
+    group = make_siblings(ins, tax)
+    if not group:
+        typer.echo(f"note: {ins.id} ({ins.category}) has no Selection or changeable Chain step: printed without siblings", err=True)
+    for k, member in enumerate(group or [ins]):
+        if jsonl:
+            typer.echo(member.model_dump_json())
+            continue
+        if group and k == 0:
+            labels = " | ".join(variant_label(m, group) for m in group)
+            typer.echo(f"sibling group {member.sibling_group}: {len(group)} {sibling_kind(ins)} siblings ({labels})")
+        typer.echo(_pretty(member) if not group else f"{_pretty(member)}\n  sibling {k + 1}/{len(group)}: {variant_label(member, group)}")
 
 
 def _pretty(ins: Any) -> str:
     lines = [
         "=" * 100,
-        f"{ins.id}  category={ins.category}  depth={ins.depth}  composition={','.join(ins.composition) or '-'}  seed={ins.seed_id}",
+        f"{ins.id}  category={ins.category}  depth={ins.depth}  composition={','.join(ins.composition) or '-'}  seed={ins.seed_id}"
+        f"  rendering={ins.rendering}",
         "-" * 100,
         ins.prompt,
         "-" * 100,

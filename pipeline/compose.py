@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -32,7 +33,9 @@ from pipeline.models import (
     fingerprint_of,
 )
 from pipeline.plans import compile_plan
-from pipeline.render import render_instruction, render_template
+from pipeline.render import render_template
+from pipeline.renderings import DEFAULT_RENDERINGS, check_rendering_weights, choose_rendering, render_prompt
+from pipeline.seed_tags import check_composition
 from pipeline.taxonomy import Taxonomy
 from pipeline.tree import (
     CATEGORIES as CATEGORIES,  # re-exported: the composer is where callers look for categories
@@ -66,8 +69,11 @@ class ComposeOptions:
     multiway_share: float = 0.2
     global_share: float = 0.3
     max_attempts: int = 40
+    # rendering name -> weight: how each instruction's text is laid out (pipeline/renderings.py)
+    renderings: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_RENDERINGS))
 
     def __post_init__(self) -> None:
+        check_rendering_weights(self.renderings)
         lo, hi = self.and_size
         if not 2 <= lo <= hi:
             raise CompositionError(f"and_size must satisfy 2 <= lo <= hi, got {self.and_size}")
@@ -262,6 +268,16 @@ class _Sampler:
         return out
 
 
+def draw_constraint(
+    taxonomy: Taxonomy, options: ComposeOptions, rng: random.Random, *, placement: str, path: Sequence[Constraint], task_text: str
+) -> Constraint | None:
+    """One constraint compatible with every constraint of `path` (conflict graph and lexical clashes), or None."""
+    try:
+        return _Sampler(taxonomy, options, rng).constraint(placement, path, task_text)
+    except _Dead:
+        return None
+
+
 # --- building trees ---------------------------------------------------------------------------------
 
 
@@ -361,6 +377,7 @@ def compose_instruction(
             f"graph allows at most {limit} here (checkers={opts.checkers}); lower and_size"
         )
     rng = random.Random(f"{random_seed}|{seed.id}|{category}")
+    redraws: Counter[str] = Counter()  # draws thrown away as infeasible or clashing with the seed, by reason
     for _ in range(opts.max_attempts):
         shape = _gen_shape(target.depth, target.required, target.required, rng, opts, root=True)
         builder = _Builder(_Sampler(taxonomy, opts, rng), rng)
@@ -372,8 +389,13 @@ def compose_instruction(
         got = tree_category(tree)
         if got != category:  # guard: the shape generator must hit the requested category
             raise AssertionError(f"sampled a {got} tree for category {category}")
+        problems = check_composition(seed, tree, taxonomy)
+        if problems:  # counts that cannot hold together, or constraints the seed's task cannot take: redraw
+            redraws[problems[0].reason] += 1
+            continue
         plan = compile_plan(tree, taxonomy)
-        prompt = render_instruction(tree, rng)
+        rendering = choose_rendering(opts.renderings, rng)
+        prompt = render_prompt(tree, rng, rendering)
         fp = fingerprint_of({"seed": seed.model_dump(), "tree": tree.model_dump(), "taxonomy": taxonomy.version})
         return Instruction(
             # the fingerprint names the content; the id also names the draw, so two draws never share an id
@@ -388,10 +410,13 @@ def compose_instruction(
             plan=plan,
             taxonomy_version=taxonomy.version,
             fingerprint=fp,
+            rendering=rendering,
+            redraws=dict(sorted(redraws.items())),
         )
+    thrown = f"; draws thrown away: {dict(sorted(redraws.items()))}" if redraws else ""
     raise CompositionError(
         f"could not compose a {category} instruction in {opts.max_attempts} attempts: the conflict graph leaves too few "
-        f"compatible constraints (checkers={opts.checkers}, and_size={opts.and_size}); loosen the options"
+        f"compatible constraints (checkers={opts.checkers}, and_size={opts.and_size}){thrown}; loosen the options"
     )
 
 
@@ -423,14 +448,17 @@ def compose_unique(
     seen: set[str],
     redraws: int = 8,
 ) -> Instruction:
-    """compose_instruction, redrawn (up to `redraws` times) while its content fingerprint is in `seen`; adds it."""
+    """compose_instruction, redrawn (up to `redraws` times) while its content fingerprint is in `seen`; adds it.
+    The instruction's `redraws` counts the infeasible draws of every attempt."""
+    thrown: Counter[str] = Counter()
     for attempt in range(redraws):
         suffix = "" if attempt == 0 else f":redraw{attempt}"
         ins = compose_instruction(seed, category, taxonomy, random_seed=f"{random_seed}{suffix}", options=options)
+        thrown.update(ins.redraws)
         if ins.fingerprint not in seen:
             break
     seen.add(ins.fingerprint)
-    return ins
+    return ins.model_copy(update={"redraws": dict(sorted(thrown.items()))}) if thrown != ins.redraws else ins
 
 
 def iter_compose(

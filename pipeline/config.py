@@ -8,11 +8,21 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from pipeline.compose import ComposeOptions
 from pipeline.errors import CompositionError, UserInputError
 from pipeline.models import fingerprint_of
+from pipeline.renderings import DEFAULT_RENDERINGS, RENDERINGS, rendering_weight_problems
 from pipeline.tree import CATEGORIES, DEFAULT_MIX, parse_category
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,19 +94,81 @@ class RoleConfig(ConfigModel):
     sampling: SamplingConfig = SamplingConfig()
 
 
+ReasoningMode = Literal["off", "prompted", "server"]
+
+
 class ResponderConfig(RoleConfig):
     n: int = Field(default=2, ge=1, le=64, description="candidates per instruction")
-    reasoning: bool = Field(default=False, description="keep <think> reasoning separately")
+    reasoning: ReasoningMode = Field(
+        default="off",
+        description="off: answer directly; prompted: asked to think in a <think> block first (prompts/reasoning.yaml); "
+        "server: the model reasons by itself (a vLLM reasoning parser's reasoning_content, or a leading <think> block)",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def normalize_reasoning(cls, data: Any) -> Any:
+        """The former boolean: `false` is `off`, `true` (keep the model's own reasoning apart) is `server`."""
+        if isinstance(data, dict) and isinstance(data.get("reasoning"), bool):
+            data = {**data, "reasoning": "server" if data["reasoning"] else "off"}
+        return data
+
+    @model_serializer(mode="wrap")
+    def serialize_reasoning_off_as_before(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """`off` is dumped as the former `false`, so configs from before the modes keep their fingerprints (and runs)."""
+        data: dict[str, Any] = handler(self)
+        if self.reasoning == "off":
+            data["reasoning"] = False
+        return data
+
+
+class StudentConfig(RoleConfig):
+    """The policy to be trained: its rollouts on each kept instruction measure how hard the instruction is for it."""
+
+    enabled: bool = Field(default=False, description="measure difficulty with student rollouts (off: runs do not change)")
+    rollouts: int = Field(default=2, ge=1, le=64, description="k: rollouts per instruction without reasoning (and k with)")
+    reasoning: bool = Field(default=False, description="also k rollouts prompted to think first, to contrast with the baseline")
+    sampling: SamplingConfig = SamplingConfig(temperature=1.0, max_tokens=512)
+
+
+JudgeRouteName = Literal["gate", "reward-only", "report-only", "auto"]
+
+
+class CalibrationConfig(ConfigModel):
+    """Judge calibration (pipeline/verify/judge_calibration.py) and what each dimension's judge checks may do."""
+
+    share: float = Field(default=0.2, ge=0, le=1, description="code checks also asked as a judge question; 0: off")
+    gold_file: str | None = Field(default=None, description="JSONL of judged soft-constraint examples, scored at run start")
+    default_route: JudgeRouteName = "gate"
+    routes: dict[str, JudgeRouteName] = Field(default_factory=dict, description="dimension -> route (else default_route)")
+    min_samples: int = Field(default=20, ge=1, description="auto: labelled questions a dimension needs before its numbers count")
+    min_precision: float = Field(default=0.9, ge=0, le=1, description="auto: judge precision needed to gate")
+    min_reward_precision: float = Field(default=0.7, ge=0, le=1, description="auto: below this, report-only")
+    untrusted_route: Literal["gate", "reward-only", "report-only"] = Field(
+        default="gate", description="auto: the route of a dimension with fewer than min_samples questions"
+    )
+
+    @model_validator(mode="after")
+    def validate_thresholds(self) -> CalibrationConfig:
+        if self.min_reward_precision > self.min_precision:
+            raise ValueError(
+                f"min_reward_precision ({self.min_reward_precision}) is above min_precision ({self.min_precision}); "
+                "a dimension precise enough to gate must be precise enough to count in rewards: lower it"
+            )
+        return self
 
 
 class JudgeConfig(RoleConfig):
     margin: float = Field(default=0.0, ge=0, description="log P(YES) must beat log P(NO) by this much")
+    calibration: CalibrationConfig = CalibrationConfig()
 
 
 class ModelsConfig(ConfigModel):
     rewriter: RoleConfig = RoleConfig(sampling=SamplingConfig(temperature=0.7, max_tokens=512))
     responder: ResponderConfig = ResponderConfig()
     judge: JudgeConfig = JudgeConfig()
+    # Left out of dumps while off, so configs from before the role keep their fingerprints (and runs).
+    student: StudentConfig = Field(default=StudentConfig(), exclude_if=lambda s: not s.enabled)
 
 
 class WorkersConfig(ConfigModel):
@@ -104,6 +176,11 @@ class WorkersConfig(ConfigModel):
 
     local: int = Field(default=1, ge=0, le=16)
     endpoints: list[str] = Field(default_factory=list)
+    model_endpoints: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="model -> endpoints that serve it, for roles on different servers (a reasoning expert and a "
+        "student, say); models not listed use `endpoints`",
+    )
     max_concurrency: int = Field(default=32, ge=1, le=4096, description="requests in flight per endpoint")
     request_timeout_s: float = Field(default=300, gt=0)
     startup_timeout_s: float = Field(default=900, gt=0)
@@ -117,11 +194,20 @@ class WorkersConfig(ConfigModel):
                 raise ValueError(f"endpoint {url!r} must start with http:// or https://")
         return v
 
+    @field_validator("model_endpoints")
+    @classmethod
+    def validate_model_urls(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        for model, urls in v.items():
+            if not urls:
+                raise ValueError(f"model {model!r} has no endpoints; list at least one URL or remove it")
+            cls.validate_urls(urls)
+        return v
+
     @model_validator(mode="after")
     def validate_some_worker(self) -> WorkersConfig:
-        if self.local == 0 and not self.endpoints:
+        if self.local == 0 and not self.endpoints and not self.model_endpoints:
             raise ValueError("no workers: set 'local' to at least 1 or list 'endpoints'")
-        if self.local and self.endpoints:
+        if self.local and (self.endpoints or self.model_endpoints):
             raise ValueError("use either local workers or endpoints, not both")
         return self
 
@@ -133,6 +219,46 @@ class GateConfig(ConfigModel):
     max_repetition: float = Field(default=0.5, gt=0, le=1, description="max share of repeated word 4-grams")
     reject_truncated: bool = True
     reject_refusals: bool = True
+    reject_shallow_reasoning: bool = Field(
+        default=False,
+        exclude_if=lambda on: not on,  # left out while off: configs from before the option keep their fingerprints
+        description="reject kept answers whose reasoning trace only restates the prompt (shallow_reasoning)",
+    )
+
+
+class DifficultyConfig(ConfigModel):
+    """The pass-rate band RL prompts must fall in, measured by the student's no-reasoning rollouts.
+
+    Both ends are inclusive: an instruction is kept when min_pass_rate <= pass rate <= max_pass_rate; below
+    the band its samples are dropped as too_hard, above it as too_easy. The default band [0, 1] drops nothing.
+    """
+
+    min_pass_rate: float = Field(default=0.0, ge=0, le=1, description="lower end, inclusive (below: too_hard)")
+    max_pass_rate: float = Field(default=1.0, ge=0, le=1, description="upper end, inclusive (above: too_easy)")
+
+    @model_validator(mode="after")
+    def validate_band(self) -> DifficultyConfig:
+        if self.min_pass_rate > self.max_pass_rate:
+            raise ValueError(f"min_pass_rate {self.min_pass_rate} is above max_pass_rate {self.max_pass_rate}; swap them")
+        return self
+
+    def filters(self) -> bool:
+        """True when the band can drop anything."""
+        return self.min_pass_rate > 0 or self.max_pass_rate < 1
+
+
+class HardeningConfig(ConfigModel):
+    """Hardening by measured difficulty (pipeline/hardening.py): an instruction whose measured pass rate is above
+    `threshold` gets one more compatible constraint and is answered and measured again, up to `rounds` times.
+
+    The pass rate is the student's no-reasoning baseline when the run has a student, else the share of the
+    responder's first answers that passed every check. A hardened instruction is a new instruction of the
+    category its tree now has; it counts toward that category's quota.
+    """
+
+    enabled: bool = False
+    threshold: float = Field(default=0.5, ge=0, lt=1, description="harden instructions whose pass rate is above this")
+    rounds: int = Field(default=1, ge=1, le=5, description="hardening rounds at most, from the composed instruction")
 
 
 class FidelityConfig(ConfigModel):
@@ -154,6 +280,15 @@ class ComposeConfig(ConfigModel):
     chain_steps: tuple[int, int] = (2, 3)
     multiway_share: float = Field(default=0.2, ge=0, le=1)
     global_share: float = Field(default=0.3, ge=0, le=1)
+    renderings: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_RENDERINGS),
+        description=f"rendering -> weight, drawn per instruction ({', '.join(RENDERINGS)}); one name alone: no variety",
+    )
+    siblings: bool = Field(
+        default=False,
+        description="each composed Selection/Chain instruction brings its counterfactual siblings (pipeline/siblings.py), "
+        "which take the batch's next slots of its category",
+    )
     # Excluded from dumps: it is folded into `checkers` below, so the fingerprint and run.json show the effective value.
     drop_judge_specs: bool = Field(
         default=False, strict=True, exclude=True, description="compose code-checked constraints only (checkers: code)"
@@ -168,8 +303,26 @@ class ComposeConfig(ConfigModel):
             data = {**data, "checkers": "code"}
         return data
 
+    @field_validator("renderings", mode="before")
+    @classmethod
+    def validate_renderings(cls, v: Any) -> Any:
+        """Known names, finite non-negative numbers (a YAML `true` is not a weight), at least one above zero."""
+        if isinstance(v, dict):
+            problems = rendering_weight_problems(v)
+            if problems:
+                raise ValueError("; ".join(problems))
+        return v
+
+    @model_serializer(mode="wrap")
+    def serialize_without_siblings_off(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Leave `siblings` out while it is off, so configs from before the key keep their fingerprints (and runs)."""
+        data: dict[str, Any] = handler(self)
+        if not self.siblings:
+            data.pop("siblings", None)
+        return data
+
     def options(self) -> ComposeOptions:
-        return ComposeOptions(**self.model_dump())
+        return ComposeOptions(**self.model_dump(exclude={"siblings"}))  # siblings are made after composing
 
 
 class RunConfig(ConfigModel):
@@ -183,7 +336,11 @@ class RunConfig(ConfigModel):
     models: ModelsConfig = ModelsConfig()
     workers: WorkersConfig = WorkersConfig()
     gate: GateConfig = GateConfig()
+    # Left out of dumps while it filters nothing, so configs from before the band keep their fingerprints (and runs).
+    difficulty: DifficultyConfig = Field(default=DifficultyConfig(), exclude_if=lambda band: not band.filters())
     fidelity: FidelityConfig = FidelityConfig()
+    # Left out of dumps while off, so configs from before the key keep their fingerprints (and runs).
+    hardening: HardeningConfig = Field(default=HardeningConfig(), exclude_if=lambda h: not h.enabled)
     repair_rounds: int = Field(default=1, ge=0, le=5)
     attempts_factor: float = Field(default=4.0, ge=1, description="at most quota x factor instructions per category")
     batch_size: int = Field(default=16, ge=1, le=10000, description="instructions per batch (one shard each)")
@@ -226,6 +383,16 @@ class RunConfig(ConfigModel):
                 "compose.checkers: 'any' composes judge-checked constraints but models.judge.enabled is false, so they "
                 "could never be verified; set models.judge.enabled: true, or compose.checkers: code, or "
                 "compose.drop_judge_specs: true to compose code-checked constraints only"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def validate_student_for_band(self) -> RunConfig:
+        # The band reads the student's pass rates; without rollouts it could only silently keep everything.
+        if self.difficulty.filters() and not self.models.student.enabled:
+            raise ValueError(
+                "difficulty: a pass-rate band needs student rollouts, but models.student.enabled is false; set "
+                "models.student.enabled: true, or remove difficulty.min_pass_rate / max_pass_rate"
             )
         return self
 

@@ -12,9 +12,10 @@ from pathlib import Path
 import yaml
 
 from pipeline.config import GateConfig
-from pipeline.models import Instruction, Response, Sample, Verdict
+from pipeline.models import Instruction, ReasoningQuality, Response, Sample, Verdict, VerificationPlan
 from pipeline.tree import iter_constraints
-from pipeline.verify.plan import score_value
+from pipeline.verify.checks.registry import CheckResult
+from pipeline.verify.plan import score, score_value
 
 PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
 # Openers of answers that decline the task instead of doing it.
@@ -65,9 +66,44 @@ def verdict_gate(verdict: Verdict, cfg: GateConfig) -> list[str]:
     return below + unverified
 
 
-def gate(response: Response, verdict: Verdict, cfg: GateConfig) -> tuple[bool, list[str]]:
-    """(kept, reasons): kept only when every text gate and the score gate pass."""
-    reasons = text_gates(response, cfg) + verdict_gate(verdict, cfg)
+def reasoning_gate(quality: ReasoningQuality | None, cfg: GateConfig) -> list[str]:
+    """shallow_reasoning when the option is on and the answer's reasoning trace was measured shallow."""
+    return ["shallow_reasoning"] if cfg.reject_shallow_reasoning and quality is not None and quality.shallow else []
+
+
+def gating_verdict(verdict: Verdict, plan: VerificationPlan, ungated: frozenset[str]) -> Verdict:
+    """The verdict the gate judges: without the `ungated` checks (judge checks of dimensions not routed to `gate`),
+    rescored, so such a check neither counts nor blocks the checks that depend on it. The stored verdict keeps them.
+    """
+    if not ungated:
+        return verdict
+    own = {v.check_id: v for v in verdict.checks}
+    checks = [
+        c.model_copy(update={"depends_on": [d for d in c.depends_on if d not in ungated]})
+        for c in plan.checks
+        if c.id not in ungated
+    ]
+    skipped = {c.id for c in checks if c.id not in own or own[c.id].skipped}
+    raw = {c.id: CheckResult(own[c.id].passed, own[c.id].evidence) for c in checks if c.id not in skipped}
+    return score(VerificationPlan(checks=checks, correct_branches=plan.correct_branches), raw, skipped)
+
+
+def routed_verdict_gate(verdict: Verdict, cfg: GateConfig, plan: VerificationPlan | None, ungated: frozenset[str]) -> list[str]:
+    """`verdict_gate` of the gating verdict: only checks of dimensions routed to `gate` decide (no_gating_checks
+    when an instruction has none left)."""
+    if plan is None or not ungated:
+        return verdict_gate(verdict, cfg)
+    gated = gating_verdict(verdict, plan, ungated)
+    return ["no_gating_checks"] if gated.n_checks == 0 else verdict_gate(gated, cfg)
+
+
+def gate(
+    response: Response, verdict: Verdict, cfg: GateConfig, *, plan: VerificationPlan | None = None,
+    ungated: frozenset[str] = frozenset(),
+) -> tuple[bool, list[str]]:
+    """(kept, reasons): kept only when every text gate and the score gate pass. With the `plan` and the ids of
+    its `ungated` judge checks (judge routing, see gating_verdict), only the other checks decide."""
+    reasons = text_gates(response, cfg) + routed_verdict_gate(verdict, cfg, plan, ungated)
     return not reasons, reasons
 
 

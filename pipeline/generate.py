@@ -2,7 +2,8 @@
 them through the stages with several in flight, save them in order, and summarise.
 
 No Prefect here: flows/generate.py submits each batch as a task (retries, concurrency) through `run_batches`,
-and `run_locally` does the same with a plain thread pool.
+or hands it to runners on other processes and machines (pipeline/runners.py, flows/runner.py), and
+`run_locally` does the same with a plain thread pool.
 """
 
 from __future__ import annotations
@@ -23,11 +24,22 @@ from pipeline import store
 from pipeline.config import ROOT, ConfigError, RunConfig
 from pipeline.driver import Pending, drive
 from pipeline.gate import QuotaTracker
+from pipeline.hardening import with_hardening
 from pipeline.identity import changed_inputs, role_models, run_fingerprint, run_inputs, template_hashes
+from pipeline.judge_report import judge_summary_lines, judge_summary_rows
+from pipeline.judge_routing import with_judge_routes
 from pipeline.models import Seed
 from pipeline.planning import plan_batch, rebuild_tracker, seed_order
 from pipeline.preflight import preflight
-from pipeline.run_report import category_report
+from pipeline.run_report import (
+    category_report,
+    hardening_lines,
+    hardening_report,
+    reasoning_lines,
+    reasoning_report,
+    student_lines,
+    student_report,
+)
 from pipeline.runlock import hold_run_lock
 from pipeline.seeds import prepare_seeds, seed_token_budget
 from pipeline.serving import serve_models
@@ -37,20 +49,19 @@ from pipeline.taxonomy import Taxonomy, load_taxonomy
 
 @dataclass
 class RunContext:
-    """One run (or one part of a split run) while it runs. Planning, composing and saving happen on the
-    driving thread only, so the quota state and the fingerprints seen need no lock; `process` runs anywhere."""
+    """One run while it runs. Planning, composing and saving happen on the driving thread only, so the quota
+    state and the fingerprints seen need no lock; `process` runs anywhere. A run whose batches go to runners
+    has no models of its own (`models` None): the runners process its batches."""
 
     cfg: RunConfig
     seeds: list[Seed]
     taxonomy: Taxonomy
-    models: Models
+    models: Models | None
     run: store.RunPaths
     provenance: Provenance
     tracker: QuotaTracker
     done: set[int]
     log: Callable[[str], None]
-    part: int = 0
-    parts: int = 1
     progress: Callable[[int], None] | None = None
     totals: Counter[str] = field(default_factory=Counter)
     seen: set[str] = field(default_factory=set)  # instruction fingerprints already in the run
@@ -60,8 +71,8 @@ class RunContext:
         self.order = seed_order(len(self.seeds), self.cfg.random_seed)
 
     def pending_indices(self) -> Iterator[int]:
-        """This part's batch indices that are not done yet, in order."""
-        return (i for i in count(self.part, self.parts) if i not in self.done)
+        """The run's batch indices that are not done yet, in order."""
+        return (i for i in count() if i not in self.done)
 
     def plan(self, index: int) -> ComposedBatch | None:
         """The batch at `index`, planned from the quota state and composed; None when nothing is left to do."""
@@ -72,6 +83,8 @@ class RunContext:
 
     def process(self, batch: ComposedBatch) -> BatchResult:
         """Rewrite, answer, verify, gate, repair and select one batch (the part that calls the models)."""
+        if self.models is None:
+            raise RuntimeError("this run hands its batches to runners; it has no models to process them itself")
         return process_batch(batch, self.cfg, self.models, self.provenance)
 
     def kept_so_far(self) -> int:
@@ -104,6 +117,8 @@ class RunContext:
         con = store.open_catalog(root, refresh=False)
         try:
             categories = category_report(con, self.run.fingerprint, quota)
+            calibration = judge_summary_rows(con, self.run.fingerprint, self.cfg.model_dump(mode="json"))
+            hardening = hardening_report(con, self.run.fingerprint)
         finally:
             con.close()
         summary = {
@@ -111,11 +126,15 @@ class RunContext:
             "config_fingerprint": self.cfg.fingerprint(),
             "run_fingerprint": self.run.fingerprint,  # the folder under runs/: config plus every input
             "output_dir": str(root),
-            "target": sum(self.tracker.quotas.values()),  # this part's share when the run is split
+            "target": sum(self.tracker.quotas.values()),
             "kept": sum(int(r["kept"]) for r in quota),
             "quota": quota,
             "categories": categories,
             "totals": dict(self.totals),
+            "student": student_report(self.cfg, self.totals),  # None without a student
+            "reasoning": reasoning_report(self.cfg, self.totals),  # None when the responder does not reason
+            "judge_calibration": calibration,  # per dimension; [] when no calibration question was asked
+            "hardening": hardening,  # per hardening round; [] when nothing was hardened
         }
         self.log(format_summary(summary))
         return summary
@@ -153,6 +172,9 @@ def format_summary(summary: dict[str, Any]) -> str:
         )
     lines.append(f"{'total':<24}{summary['target']:>7}{summary['kept']:>7}")
     lines.append("totals: " + ", ".join(f"{k}={v}" for k, v in sorted(summary["totals"].items())))
+    lines.extend(student_lines(summary.get("student")) + reasoning_lines(summary.get("reasoning")))
+    lines.extend(judge_summary_lines(summary.get("judge_calibration")))
+    lines.extend(hardening_lines(summary.get("hardening") or []))
     return "\n".join(lines)
 
 
@@ -196,16 +218,13 @@ def describe_sibling_runs(root: Path, fingerprint: str, inputs: dict[str, Any]) 
 
 @contextmanager
 def open_run_context(
-    cfg: RunConfig, *, log: Callable[[str], None] = print, show_progress: bool = False, part: int = 0, parts: int = 1
+    cfg: RunConfig, *, log: Callable[[str], None] = print, show_progress: bool = False, with_models: bool = True
 ) -> Iterator[RunContext]:
     """Everything a run needs, opened in order: seeds and taxonomy, checks, the run folder and its lock,
     resume state, then workers and engines. Nothing is created before the inputs pass their checks.
 
-    With `parts` > 1 this is one of several workers of the same run: it owns the batches whose index is
-    `part` modulo `parts` and that part's share of every quota, so workers never write the same shard.
+    `with_models=False` opens no workers or engines: the run's batches are processed by runners.
     """
-    if not 0 <= part < parts:
-        raise ConfigError(f"part must be in [0, {parts - 1}] for {parts} parts, got {part}")
     taxonomy = load_taxonomy()
     root = cfg.resolve(cfg.output_dir)
     inputs = run_inputs(cfg)
@@ -226,17 +245,19 @@ def open_run_context(
     run = store.open_run(root, fp, info)
     store.record_seeds(run, seeds, drops)  # once: a resumed run reads them back
     with ExitStack() as stack:
-        stack.enter_context(hold_run_lock(run.dir, part, parts))  # before reading what is done
-        for message in store.set_aside_damaged_batches(run, part=part, parts=parts):  # no longer done: redone
+        stack.enter_context(hold_run_lock(run.dir))  # before reading what is done
+        for message in store.set_aside_damaged_batches(run):  # no longer done: redone
             log(f"warning: {message}")
-        done = {i for i in store.done_batches(run) if i % parts == part}
-        tracker = rebuild_tracker(cfg, run, part, parts)
+        done = store.done_batches(run)
+        tracker = rebuild_tracker(cfg, run)
         if done:
             log(f"resuming run {run.run_id}: {len(done)} batches done, {sum(tracker.kept.values())} samples kept so far")
-        models = stack.enter_context(serve_models(cfg, log))
+        models = stack.enter_context(serve_models(cfg, log)) if with_models else None
+        if models is not None:  # the judge's routes per dimension, from the config and the gold file
+            models = with_hardening(with_judge_routes(cfg, taxonomy, models, log, run), cfg, taxonomy)
         progress = stack.enter_context(_progress_bar(show_progress, sum(tracker.quotas.values())))
         provenance = Provenance(run.run_id, run.fingerprint, role_models(cfg), template_hashes())
-        ctx = RunContext(cfg, seeds, taxonomy, models, run, provenance, tracker, done, log, part, parts, progress)
+        ctx = RunContext(cfg, seeds, taxonomy, models, run, provenance, tracker, done, log, progress)
         ctx.seen.update(store.instruction_fingerprints(run))
         if progress is not None:
             progress(ctx.kept_so_far())

@@ -38,6 +38,8 @@ def role_models(cfg: RunConfig) -> dict[str, str]:
         roles["rewriter"] = cfg.models.rewriter
     if cfg.models.judge.enabled:
         roles["judge"] = cfg.models.judge
+    if cfg.models.student.enabled:  # its rollouts decide which samples are kept (the difficulty band)
+        roles["student"] = cfg.models.student
     return {name: role.model for name, role in roles.items()}
 
 
@@ -65,7 +67,17 @@ def run_inputs(cfg: RunConfig) -> dict[str, Any]:
         "seeds": fingerprint_of(seed_digests(cfg)),
         "templates": fingerprint_of(template_hashes()),
         "models": fingerprint_of(role_models(cfg)),
+        **_judge_gold_digest(cfg),
     }
+
+
+def _judge_gold_digest(cfg: RunConfig) -> dict[str, str | None]:
+    """The judge's gold file decides `auto` judge routes, so its content is an input (absent: no entry, no change)."""
+    gold = cfg.models.judge.calibration.gold_file
+    if gold is None:
+        return {}
+    path = cfg.resolve(gold)
+    return {"judge_gold": _file_digest(path) if path.is_file() else None}
 
 
 def run_fingerprint(cfg: RunConfig, inputs: dict[str, Any] | None = None) -> str:

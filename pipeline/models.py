@@ -6,7 +6,7 @@ import hashlib
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer, model_validator
 
 JsonScalar = str | int | float | bool | None
 ParamValue = JsonScalar | list[str] | list[int] | list[float]
@@ -21,6 +21,28 @@ class Record(BaseModel):
 # --- seeds -----------------------------------------------------------------------------------
 
 
+# What a seed's answer is: the composer keeps constraints that clash with it away (pipeline/feasibility.py).
+SeedForm = Literal[
+    "haiku", "limerick", "poem", "short_text", "sentence_edit", "short_answer", "list", "story", "letter",
+    "speech", "dialogue", "explanation", "essay", "document", "code",
+]  # fmt: skip
+
+
+class SeedTags(Record):
+    """Optional tags of a seed: the form of its answer and the natural length of that answer in words."""
+
+    form: SeedForm | None = None
+    min_words: int | None = Field(default=None, ge=1)
+    max_words: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def validate_length_order(self) -> SeedTags:
+        """min_words <= max_words when both are given."""
+        if self.min_words is not None and self.max_words is not None and self.min_words > self.max_words:
+            raise ValueError(f"min_words ({self.min_words}) must not exceed max_words ({self.max_words})")
+        return self
+
+
 class Seed(Record):
     """A plain task (no format constraints) that the composer turns into a complex instruction."""
 
@@ -32,13 +54,16 @@ class Seed(Record):
     meta: dict[str, str] = Field(default_factory=dict)
     # The one right answer of a task that has one (a number or a short phrase; "|" separates accepted forms).
     answer: str | None = None
+    tags: SeedTags | None = None  # form and length hints, for the composer's seed-clash rules
 
     @model_serializer(mode="wrap")
     def serialize_without_absent_answer(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """Leave `answer` out when there is none, so instructions from seeds without one keep their fingerprints."""
+        """Leave `answer` and `tags` out when there are none, so instructions from seeds without them keep their
+        fingerprints."""
         data: dict[str, Any] = handler(self)
-        if self.answer is None:
-            data.pop("answer", None)
+        for name in ("answer", "tags"):
+            if getattr(self, name) is None:
+                data.pop(name, None)
         return data
 
 
@@ -207,6 +232,21 @@ class FidelityCheck(Record):
     skipped: bool = False  # the test does not apply here (e.g. a non-English task for the English embedding model)
 
 
+class JudgeProbe(Record):
+    """One judge calibration question: the judge's YES/NO log-probabilities on a check whose answer is known
+    (the code verdict of a code-checked constraint, or a gold label); never part of a verdict's scores."""
+
+    check_id: str
+    dimension: str
+    spec_id: str | None = None
+    question: str
+    logprob_yes: float
+    logprob_no: float
+    judged_yes: bool  # the judge's decision at the run's margin
+    label: bool
+    source: Literal["code", "gold"] = "code"
+
+
 class Verdict(Record):
     """All check outcomes of one response plus its scores (a skipped check counts as unsatisfied)."""
 
@@ -219,6 +259,8 @@ class Verdict(Record):
     skipped: list[str] = Field(default_factory=list)
     # Task-fidelity tests, outside the scores: they decide whether the answer is kept, not how well it follows.
     fidelity: list[FidelityCheck] = Field(default_factory=list)
+    # Judge calibration questions about this answer's code checks (pipeline/verify/judge_calibration.py).
+    calibration: list[JudgeProbe] = Field(default_factory=list)
 
     def failed(self) -> list[CheckVerdict]:
         return [c for c in self.checks if not c.skipped and not c.gated]
@@ -241,6 +283,12 @@ class Instruction(Record):
     template_prompt: str | None = None  # set when `prompt` is an accepted LLM rewrite of this template text
     rewrite_note: str = ""  # why a rewrite was rejected, if one was tried
     reference_answer: str | None = None  # the seed's `answer`, checked by the task-fidelity gate
+    sibling_group: str | None = None  # counterfactual siblings (pipeline/siblings.py) share this id
+    rendering: str = "structured"  # how the template prompt lays the tree out: structured, prose or numbered
+    parent_id: str | None = None  # the instruction this one hardens (pipeline/hardening.py)
+    hardening_round: int = 0  # 0: composed; k: hardened k times from its first ancestor
+    # draws discarded before this one, by reason ("infeasible:<rule>", "seed_clash:<rule>"; pipeline/feasibility.py)
+    redraws: dict[str, int] = Field(default_factory=dict)
 
 
 # --- generation -----------------------------------------------------------------------------
@@ -260,6 +308,47 @@ class Response(Record):
     round: int = 0  # 0 = first answer, k = k-th repair round
 
 
+class Rollout(Record):
+    """One student completion for an instruction, verified with the instruction's plan."""
+
+    text: str
+    reasoning: str | None = None
+    with_reasoning: bool = False  # the student was asked to think first
+    satisfied: int = 0  # checks passed (RAIF's follow score for this completion)
+    total: int = 0
+    passed: bool = False  # every check passed
+    completion_tokens: int = 0
+
+
+class RolloutSummary(Record):
+    """k rollouts of one kind (with or without reasoning) summarised."""
+
+    k: int
+    pass_rate: float  # share of rollouts that passed every check, in [0, 1]
+    mean_satisfied: float  # mean satisfied checks: RAIF's `follow_score_<model>`
+    best_satisfied: int
+
+
+class StudentEval(Record):
+    """The student's measured difficulty on one instruction: its no-reasoning baseline and, if measured, with reasoning."""
+
+    model: str
+    baseline: RolloutSummary
+    reasoning: RolloutSummary | None = None
+    outcome: Literal["helped", "tied", "hurt"] | None = None  # reasoning vs baseline mean satisfied
+    rollouts: list[Rollout] = Field(default_factory=list)
+
+
+class ReasoningQuality(Record):
+    """How much a reasoning trace works on the instruction rather than paraphrasing it."""
+
+    prompt_similarity: float  # cosine similarity of the trace to the prompt
+    addressed: int  # plan constraints whose parameters the trace engages with
+    addressable: int
+    words: int
+    shallow: bool
+
+
 class Sample(Record):
     """A verified candidate: kept when it passed every gate, otherwise a reject with its reasons."""
 
@@ -273,6 +362,8 @@ class Sample(Record):
     config_fingerprint: str
     models: dict[str, str] = Field(default_factory=dict)  # role -> model name
     template_hashes: dict[str, str] = Field(default_factory=dict)
+    student: StudentEval | None = None  # set when the run measures difficulty with student rollouts
+    reasoning_quality: ReasoningQuality | None = None  # set when the response carries reasoning
 
 
 def fingerprint_of(data: Any) -> str:

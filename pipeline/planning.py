@@ -6,22 +6,14 @@ import random
 
 from pipeline import store
 from pipeline.compose import allocate
-from pipeline.config import ConfigError, RunConfig
+from pipeline.config import RunConfig
 from pipeline.gate import QuotaTracker
 from pipeline.stages import BatchSpec
 
 
-def quotas_for(cfg: RunConfig, part: int = 0, parts: int = 1) -> dict[str, int]:
-    """Per-category quotas; with `parts` > 1, the share of part `part` (the shares add up to the whole)."""
-    if not 0 <= part < parts:
-        raise ConfigError(f"part must be in [0, {parts - 1}] for {parts} parts, got {part}")
-    whole = {c: k for c, k in allocate(cfg.samples, cfg.mix).items() if k > 0}
-    shares = {}
-    for i, (c, k) in enumerate(sorted(whole.items())):
-        # rotate who gets the remainders so small quotas spread over the parts
-        extra = 1 if (part - i) % parts < k % parts else 0
-        shares[c] = k // parts + extra
-    return {c: k for c, k in shares.items() if k > 0}
+def quotas_for(cfg: RunConfig) -> dict[str, int]:
+    """Per-category quotas of the whole run (categories with none left out)."""
+    return {c: k for c, k in allocate(cfg.samples, cfg.mix).items() if k > 0}
 
 
 def plan_batch(index: int, tracker: QuotaTracker, batch_size: int) -> BatchSpec | None:
@@ -53,12 +45,10 @@ def seed_order(n_seeds: int, random_seed: int) -> list[int]:
     return order
 
 
-def rebuild_tracker(cfg: RunConfig, run: store.RunPaths, part: int = 0, parts: int = 1) -> QuotaTracker:
-    """Quota state of one part from its batches already written: attempts = instructions, kept = kept samples."""
-    tracker = QuotaTracker(quotas_for(cfg, part, parts), cfg.attempts_factor)
+def rebuild_tracker(cfg: RunConfig, run: store.RunPaths) -> QuotaTracker:
+    """Quota state from the batches already written: attempts = instructions, kept = kept samples."""
+    tracker = QuotaTracker(quotas_for(cfg), cfg.attempts_factor)
     for manifest in store.manifests(run):
-        if manifest["batch"] % parts != part:
-            continue
         for cat, counts in manifest["categories"].items():
             if cat in tracker.quotas:
                 tracker.attempts[cat] += counts["instructions"]

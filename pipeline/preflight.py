@@ -13,6 +13,7 @@ from pathlib import Path
 from pipeline.compose import compose_instruction
 from pipeline.config import ConfigError, RunConfig
 from pipeline.errors import CompositionError, UserInputError
+from pipeline.judge_routing import check_calibration_config
 from pipeline.models import Seed
 from pipeline.taxonomy import Taxonomy, load_taxonomy
 
@@ -59,4 +60,6 @@ def preflight(cfg: RunConfig, *, taxonomy: Taxonomy | None = None, seeds: Sequen
     """All cheap, deterministic checks of a run's inputs; raises UserInputError naming the fix."""
     check_output_dir(cfg.resolve(cfg.output_dir))
     check_seed_paths(cfg)
-    check_composable(cfg, taxonomy or load_taxonomy(), seeds[0] if seeds else PROBE_SEED)
+    taxonomy = taxonomy or load_taxonomy()
+    check_composable(cfg, taxonomy, seeds[0] if seeds else PROBE_SEED)
+    check_calibration_config(cfg, taxonomy)  # judge routes name known dimensions; the gold file is valid

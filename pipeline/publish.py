@@ -1,5 +1,9 @@
-"""Publish a run as a Hugging Face dataset: `sft`, `rl` and `preference` configs, a dataset card with
-statistics and figures made from the data, and an upload in one commit (skipped when nothing changed)."""
+"""Publish a run as a Hugging Face dataset: `sft`, `rl`, `preference`, `tripwires`, `sft_reasoning` and `contrast`
+configs (the last two, and the `rl` baseline columns, from `pipeline.publish_rl`), a dataset card with statistics
+and figures made from the data, and an upload in one commit (skipped when nothing changed).
+
+A config without rows is not written (and not listed in the card's `configs:`): `datasets` cannot load an empty
+Parquet file, and `load_dataset(folder, name)` then names the configs there are. The card says why it is missing."""
 
 from __future__ import annotations
 
@@ -20,23 +24,34 @@ from pipeline import store
 from pipeline.card import dataset_card, dataset_stats, make_figures
 from pipeline.errors import ComplexifyError, UserInputError
 from pipeline.gate import preference_pairs
-from pipeline.models import Sample
+from pipeline.models import Sample, StudentEval
+from pipeline.publish_rl import (
+    BASELINE_FIELDS,
+    CONTRAST_SCHEMA,
+    MESSAGES,
+    SFT_REASONING_SCHEMA,
+    baseline_columns,
+    contrast_rows,
+    sft_reasoning_rows,
+    student_evals,
+)
+from pipeline.publish_rl import chat as _chat
+from pipeline.publish_rl import constraint_info as _constraint_info
+from pipeline.publish_siblings import SIBLINGS_SCHEMA, sibling_rows
 from pipeline.store import RunStats
-from pipeline.tree import iter_constraints
 from pipeline.verify.reward import ground_truth_for
 from pipeline.verify.tripwires import tripwire_rows
 
 DIGEST_FILE = "complexify.json"
 # Written into every folder build_dataset_folder makes: only a folder holding it may be replaced by a new build.
 MARKER_FILE = ".complexify-publish.json"
-CONFIGS = ("sft", "rl", "preference", "tripwires")
+CONFIGS = ("sft", "rl", "preference", "tripwires", "sft_reasoning", "contrast", "siblings")
 
 
 class PublishError(ComplexifyError):
     """Uploading failed; the local folder is complete and can be pushed again."""
 
 
-MESSAGES = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
 SCHEMAS: dict[str, pa.Schema] = {
     "sft": pa.schema(
         [
@@ -64,6 +79,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("dimensions", pa.list_(pa.string())),
             ("n_checks", pa.int32()),
             ("reference_response", pa.string()),
+            *BASELINE_FIELDS,
         ]
     ),
     "preference": pa.schema(
@@ -91,24 +107,10 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("known_weakness", pa.string()),
         ]
     ),
+    "sft_reasoning": SFT_REASONING_SCHEMA,
+    "contrast": CONTRAST_SCHEMA,
+    "siblings": SIBLINGS_SCHEMA,
 }
-
-
-def _constraint_info(s: Sample) -> tuple[list[str], list[str]]:
-    ids, dims = [], []
-    checks = {c.constraint_path: c for c in s.instruction.plan.checks}
-    for path, c in iter_constraints(s.instruction.tree):
-        if path in checks:  # constraints on the executed path only
-            ids.append(c.spec_id)
-            dims.append(checks[path].dimension or "")
-    return ids, dims
-
-
-def _chat(prompt: str, answer: str | None = None) -> list[dict[str, str]]:
-    msgs = [{"role": "user", "content": prompt}]
-    if answer is not None:
-        msgs.append({"role": "assistant", "content": answer})
-    return msgs
 
 
 def sft_rows(kept: Sequence[Sample]) -> list[dict[str, Any]]:
@@ -131,16 +133,20 @@ def sft_rows(kept: Sequence[Sample]) -> list[dict[str, Any]]:
     return rows
 
 
-def rl_rows(kept: Sequence[Sample]) -> list[dict[str, Any]]:
+def rl_rows(kept: Sequence[Sample], evals: dict[str, StudentEval] | None = None) -> list[dict[str, Any]]:
+    """RL rows with the student's baseline; when `evals` (the run's measurements) is non-empty, only measured ones."""
     rows = []
     for s in kept:
+        ev = (evals or {}).get(s.instruction.id)
+        if evals and ev is None:
+            continue  # a run that measured difficulty publishes measured instructions only (see publish_rl)
         ids, dims = _constraint_info(s)
         rows.append(
             {
                 "id": s.instruction.id,
                 "data_source": "complexify",
                 "prompt": _chat(s.instruction.prompt),
-                "ground_truth": ground_truth_for(s.instruction),
+                "ground_truth": ground_truth_for(s.instruction, ev.baseline.mean_satisfied if ev else None),
                 "category": s.instruction.category,
                 "composition": s.instruction.composition,
                 "depth": s.instruction.depth,
@@ -148,6 +154,7 @@ def rl_rows(kept: Sequence[Sample]) -> list[dict[str, Any]]:
                 "dimensions": dims,
                 "n_checks": len(s.instruction.plan.checks),
                 "reference_response": s.response.text,
+                **baseline_columns(ev),
             }
         )
     return rows
@@ -281,11 +288,15 @@ def build_dataset_folder(
     if not kept:
         raise UserInputError("nothing to publish: the run has no kept samples")
     target = check_publish_target(out, protect=protect)
+    evals = student_evals([*kept, *rejects])
     tables = {
         "sft": sft_rows(kept),
-        "rl": rl_rows(kept),
+        "rl": rl_rows(kept, evals),
         "preference": preference_rows([*kept, *rejects]),
         "tripwires": tripwire_rows(),
+        "sft_reasoning": sft_reasoning_rows(kept),
+        "contrast": contrast_rows(kept, evals),
+        "siblings": sibling_rows([*kept, *rejects]),
     }
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -296,6 +307,8 @@ def build_dataset_folder(
         ) from exc
     try:
         for name, rows in tables.items():
+            if not rows:
+                continue  # `datasets` cannot load an empty Parquet file: the config is left out (the card says so)
             _write_table(rows, SCHEMAS[name], tmp / "data" / name / f"{split}-00000-of-00001.parquet")
         digest = _data_digest(tmp)
         stats = stats or dataset_stats(kept, rejects)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import UserInputError
 from pipeline.models import Seed
+from pipeline.seed_tags import parse_tags
 
 if TYPE_CHECKING:
     import numpy as np
@@ -40,7 +41,7 @@ PROMPT_TOO_LONG = "prompt_too_long"  # same name as the engine's reason for a pr
 # (measured up to about 1,600 characters, ~400 tokens), the rewrite or repair template, the chat template.
 PROMPT_OVERHEAD_TOKENS = 512
 
-SEED_FIELDS = ("id", "text", "task_type", "language", "source", "meta", "answer")
+SEED_FIELDS = ("id", "text", "task_type", "language", "source", "meta", "answer", "tags")
 SEED_SUFFIXES = (".jsonl", ".csv", ".parquet")
 # Fields that hold the prompt text in the common benchmark files (IFEval, ComplexBench, InfoBench, ...).
 PROMPT_FIELDS = ("prompt", "instruction", "instruction_en", "question", "input", "text")
@@ -124,6 +125,7 @@ def row_to_seed(row: Mapping[str, Any], cols: dict[str, str], *, where: str, def
         source=_optional_str(row.get(cols["source"])) or source,
         meta=_meta(row.get(cols["meta"])),
         answer=_optional_str(row.get(cols["answer"])),  # a JSON number (42) reads as its text
+        tags=parse_tags(row.get(cols["tags"]), where),
     )
 
 

@@ -50,6 +50,18 @@ def engine_chat_fn(engines: dict[str, SyncEngine]) -> ChatFn:
     return chat
 
 
+def model_routes(cfg: RunConfig, wanted: dict[str, str]) -> dict[str, list[str]]:
+    """The endpoints of each role's model: its own (workers.model_endpoints) or the shared ones (workers.endpoints)."""
+    w = cfg.workers
+    routes = {m: list(w.model_endpoints.get(m) or w.endpoints) for m in wanted.values()}
+    missing = sorted({f"{role} ({m})" for role, m in wanted.items() if not routes[m]})
+    if missing:
+        raise ConfigError(
+            f"no endpoint serves {', '.join(missing)}: list it under workers.model_endpoints, or set workers.endpoints"
+        )
+    return routes
+
+
 @contextmanager
 def serve_models(cfg: RunConfig, log: Callable[[str], None]) -> Iterator[Models]:
     """Start local workers if the config asks for them, connect engines, and stop what was started."""
@@ -63,15 +75,15 @@ def serve_models(cfg: RunConfig, log: Callable[[str], None]) -> Iterator[Models]
             opts = WorkerOptions(model=distinct.pop(), max_model_len=w.max_model_len, startup_timeout_s=w.startup_timeout_s)
             log(f"starting {w.local} local vLLM worker(s) for {opts.model!r} (first start takes about a minute)")
             records = stack.enter_context(local_workers(w.local, opts))
-            endpoints = [r.url for r in records]
+            routes = {m: [r.url for r in records] for m in wanted.values()}
             served: dict[str, str | None] = {m: records[0].served_name for m in wanted.values()}
         else:
-            endpoints = list(w.endpoints)
+            routes = model_routes(cfg, wanted)
             served = {m: (None if m == DEFAULT_MODEL else m) for m in wanted.values()}
         engines: dict[str, SyncEngine] = {}
         for model, name in served.items():
             engine = open_engine(
-                endpoints, name, cache_path=default_cache_db(), max_concurrency=w.max_concurrency, request_timeout_s=w.request_timeout_s
+                routes[model], name, cache_path=default_cache_db(), max_concurrency=w.max_concurrency, request_timeout_s=w.request_timeout_s
             )
             stack.callback(engine.close)
             engines[model] = engine

@@ -1,5 +1,6 @@
 """The generation stages, each a function over a batch of records that returns its outputs and counts what
-it drops or notes, by reason: compose -> rewrite -> respond -> verify+gate+fidelity -> repair -> select -> cap.
+it drops or notes, by reason: compose -> rewrite -> respond -> verify+gate+fidelity+reasoning -> repair ->
+student rollouts -> select -> difficulty band -> cap.
 
 No Prefect, no store, no threads here: pipeline/generate.py plans batches and runs these in order, and the
 flow in flows/generate.py only adds retries and concurrency.
@@ -8,20 +9,24 @@ flow in flows/generate.py only adds retries and concurrency.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from pipeline.compose import compose_unique
 from pipeline.config import RoleConfig, RunConfig
-from pipeline.gate import QuotaTracker, gate, repair_messages
-from pipeline.models import CheckVerdict, Instruction, Response, Sample, Seed, Verdict
+from pipeline.difficulty import attach_student, band_filter, measure_student, with_reasoning_prompt
+from pipeline.gate import QuotaTracker, gate, reasoning_gate, repair_messages
+from pipeline.models import CheckVerdict, Instruction, ReasoningQuality, Response, Sample, Seed, StudentEval, Verdict
 from pipeline.render import apply_rewrite, rewrite_messages
+from pipeline.siblings import fill_slots
 from pipeline.taxonomy import Taxonomy
 from pipeline.verify.fidelity import RelevanceScorer, assess_fidelity, default_relevance, fidelity_reasons
 from pipeline.verify.judge import LLMJudge, YesNoScorer
+from pipeline.verify.judge_calibration import Route, probe_verdict, ungated_checks
 from pipeline.verify.plan import raif_reward, verify_response
+from pipeline.verify.reasoning_quality import measure_reasoning
 
 Messages = list[dict[str, str]]
 Drops = Counter[str]  # reason -> how many records a stage dropped or marked for it
@@ -52,6 +57,10 @@ class Models:
     chat: ChatFn
     judge: YesNoScorer | None
     relevance: RelevanceScorer | None = None
+    # dimension -> what its judge checks may do (gate, reward-only, report-only), decided at run start (judge_routing)
+    routes: Mapping[str, Route] = field(default_factory=dict)
+    # a harder child of an instruction the run measured as easy (pipeline/hardening.py); None: no hardening
+    harden: Callable[[Instruction], Instruction | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -100,18 +109,18 @@ def seed_for(global_index: int, order: Sequence[int], seeds: Sequence[Seed]) -> 
 def compose_stage(
     spec: BatchSpec, seeds: Sequence[Seed], order: Sequence[int], taxonomy: Taxonomy, cfg: RunConfig, seen: set[str]
 ) -> ComposedBatch:
-    """The batch's instructions; a draw whose content (fingerprint) is already in `seen` is redrawn a few times."""
+    """The batch's instructions; a draw whose content (fingerprint) is already in `seen` is redrawn a few times.
+    With `compose.siblings`, an instruction's counterfactual siblings take its category's next slots."""
     opts = cfg.compose.options()
-    return ComposedBatch(
-        spec.index,
-        tuple(
-            with_reference_answer(
-                compose_unique(seed, cat, taxonomy, random_seed=f"{cfg.random_seed}:{i}", options=opts, seen=seen), seed
-            )
-            for i, cat in spec.items
-            for seed in [seed_for(i, order, seeds)]
-        ),
-    )
+
+    def compose_one(i: int, cat: str) -> Instruction:
+        seed = seed_for(i, order, seeds)
+        ins = compose_unique(seed, cat, taxonomy, random_seed=f"{cfg.random_seed}:{i}", options=opts, seen=seen)
+        return with_reference_answer(ins, seed)
+
+    if cfg.compose.siblings:
+        return ComposedBatch(spec.index, tuple(fill_slots(spec.items, compose_one, taxonomy, seen)))
+    return ComposedBatch(spec.index, tuple(compose_one(i, cat) for i, cat in spec.items))
 
 
 def with_reference_answer(ins: Instruction, seed: Seed) -> Instruction:
@@ -145,10 +154,16 @@ def rewrite_stage(instructions: Sequence[Instruction], chat: ChatFn, cfg: RunCon
 Pair = tuple[Instruction, Response]
 
 
+def responder_conversation(messages: Messages, cfg: RunConfig) -> Messages:
+    """The conversation as the responder gets it: after the think-first system message when reasoning is prompted."""
+    return with_reasoning_prompt(messages) if cfg.models.responder.reasoning == "prompted" else messages
+
+
 def respond_stage(instructions: Sequence[Instruction], chat: ChatFn, cfg: RunConfig) -> list[Pair]:
     """`n` candidate answers per instruction (one failed Response where the server rejected the request)."""
     responder = cfg.models.responder
-    answers = chat([[{"role": "user", "content": i.prompt}] for i in instructions], responder, responder.n)
+    convs = [responder_conversation([{"role": "user", "content": i.prompt}], cfg) for i in instructions]
+    answers = chat(convs, responder, responder.n)
     return [(ins, r) for ins, rs in zip(instructions, answers, strict=True) for r in rs]
 
 
@@ -173,11 +188,13 @@ class Judged:
     verdict: Verdict
     kept: bool
     reasons: list[str]
+    reasoning_quality: ReasoningQuality | None = None
 
 
 def verify_stage(pairs: Sequence[Pair], models: Models, cfg: RunConfig) -> tuple[list[Judged], Drops]:
     """Verdict, gate decision and reject reasons per answer, then the task-fidelity gate (`fidelity_stage`); a
-    rejected request is a reject with its reason."""
+    rejected request is a reject with its reason. With a judge, a share of code checks is also asked as judge
+    questions (recorded in `verdict.calibration`), and only judge checks of dimensions routed to `gate` gate."""
     judge = LLMJudge(models.judge, margin=cfg.models.judge.margin) if (models.judge and cfg.models.judge.enabled) else None
     failures: Drops = Counter()
     out = []
@@ -185,13 +202,43 @@ def verify_stage(pairs: Sequence[Pair], models: Models, cfg: RunConfig) -> tuple
         failure = request_failure(resp)
         if failure is None:
             verdict = verify_response(resp.text, ins.plan, instruction=ins.prompt, judge=judge)
-            kept, reasons = gate(resp, verdict, cfg.gate)
+            if judge is not None and models.judge is not None and cfg.models.judge.calibration.share > 0:
+                # extra judge questions on code checks, beside the verdict: its checks and scores stay the code's
+                probes = probe_verdict(ins, resp.text, verdict, models.judge, share=cfg.models.judge.calibration.share, margin=judge.margin)
+                verdict = verdict.model_copy(update={"calibration": probes})
+            ungated = ungated_checks(ins.plan.checks, models.routes)
+            kept, reasons = gate(resp, verdict, cfg.gate, plan=ins.plan, ungated=ungated)
             out.append(Judged(ins, resp, verdict, kept, reasons))
         else:
             failures[failure] += 1
             out.append(Judged(ins, resp, unanswered_verdict(ins, failure), False, [failure]))
     out, unfaithful = fidelity_stage(out, models, cfg)
-    return out, failures + unfaithful
+    out, shallow = reasoning_stage(out, models, cfg)
+    return out, failures + unfaithful + shallow
+
+
+def reasoning_stage(judged: Sequence[Judged], models: Models, cfg: RunConfig) -> tuple[list[Judged], Drops]:
+    """The reasoning trace's quality for every kept candidate that carries one; with gate.reject_shallow_reasoning
+    a shallow trace makes the candidate a reject (shallow_reasoning). Counts those rejects, and notes how many
+    traces were measured and found shallow.
+
+    Kept candidates only, like the fidelity tests: the similarity costs an embedding per trace, and the
+    published reasoning SFT data is made of kept answers."""
+    relevance = models.relevance
+    similarity = (lambda a, b: relevance.similarities(a, [b])[0]) if relevance is not None else None
+    out = []
+    counts: Drops = Counter()
+    for j in judged:
+        if not j.kept or not (j.response.reasoning or "").strip():
+            out.append(j)
+            continue
+        quality = measure_reasoning(j.response.reasoning or "", j.instruction, similarity=similarity)
+        reasons = reasoning_gate(quality, cfg.gate)
+        counts.update(reasons)
+        counts["reasoning_measured"] += 1  # notes, so the summary can say how many traces there were at all
+        counts["reasoning_shallow"] += quality.shallow
+        out.append(Judged(j.instruction, j.response, j.verdict, not reasons, j.reasons + reasons, quality))
+    return out, counts
 
 
 def fidelity_stage(judged: Sequence[Judged], models: Models, cfg: RunConfig) -> tuple[list[Judged], Drops]:
@@ -228,7 +275,7 @@ def fidelity_stage(judged: Sequence[Judged], models: Models, cfg: RunConfig) -> 
             reasons = fidelity_reasons(checks)
             counts.update(reasons)
             verdict = j.verdict.model_copy(update={"fidelity": checks})
-            out[k] = Judged(j.instruction, j.response, verdict, not reasons, j.reasons + reasons)
+            out[k] = Judged(j.instruction, j.response, verdict, not reasons, j.reasons + reasons, j.reasoning_quality)
     return out, counts
 
 
@@ -248,12 +295,29 @@ def repair_stage(
             todo.append(max(answers, key=lambda j: (j.verdict.drfr, -j.response.candidate)))
     if not todo:
         return [], Counter()
-    convs = [repair_messages(j.instruction, j.response, j.verdict, j.reasons) for j in todo]
+    convs = [responder_conversation(repair_messages(j.instruction, j.response, j.verdict, j.reasons), cfg) for j in todo]
     fixed = models.chat(convs, cfg.models.responder, 1)
     pairs = [(j.instruction, r[0].model_copy(update={"round": round_, "candidate": 0})) for j, r in zip(todo, fixed, strict=True)]
     out, counts = verify_stage(pairs, models, cfg)
     counts.update("repaired" if j.kept else "repair_failed" for j in out)
     return out, counts
+
+
+# --- student rollouts -------------------------------------------------------------------------------------
+
+
+def student_stage(ins: Instruction, models: Models, cfg: RunConfig) -> tuple[StudentEval, Drops]:
+    """The student's rollouts on `ins` (pipeline/difficulty.py), each verified as the candidates are (judge
+    included); a rollout whose request the server rejected satisfies nothing (the student cannot take it)."""
+    judge = LLMJudge(models.judge, margin=cfg.models.judge.margin) if (models.judge and cfg.models.judge.enabled) else None
+
+    def verify(resp: Response) -> Verdict:
+        failure = request_failure(resp)
+        if failure is not None:
+            return unanswered_verdict(ins, failure)
+        return verify_response(resp.text, ins.plan, instruction=ins.prompt, judge=judge)
+
+    return measure_student(ins, cfg.models.student, models.chat, verify)
 
 
 # --- select and cap ---------------------------------------------------------------------------------------
@@ -272,6 +336,7 @@ def to_sample(j: Judged, provenance: Provenance) -> Sample:
         config_fingerprint=provenance.run_fingerprint,
         models=provenance.models,
         template_hashes=provenance.template_hashes,
+        reasoning_quality=j.reasoning_quality,
     )
 
 
@@ -293,7 +358,8 @@ def select_stage(
             if j is chosen:
                 kept.append(to_sample(j, provenance))
             elif j.kept:  # a second passing answer to the same instruction: recorded, not duplicated
-                rejects.append(to_sample(Judged(j.instruction, j.response, j.verdict, False, ["surplus_candidate"]), provenance))
+                surplus = Judged(j.instruction, j.response, j.verdict, False, ["surplus_candidate"], j.reasoning_quality)
+                rejects.append(to_sample(surplus, provenance))
             else:
                 rejects.append(to_sample(j, provenance))
         counts["resolved" if chosen else "unresolved"] += 1
@@ -320,8 +386,23 @@ def cap_to_quota(result: BatchResult, tracker: QuotaTracker) -> BatchResult:
 MAX_INSTRUCTION_THREADS = 256
 
 
-def process_instruction(ins: Instruction, cfg: RunConfig, models: Models) -> tuple[Instruction, list[Judged], Drops]:
-    """One instruction through rewrite, answer, verify+gate and the repair rounds (every stage on a batch of one)."""
+Processed = tuple[Instruction, list[Judged], Drops, StudentEval | None]
+
+
+def measured_pass_rate(judged: Sequence[Judged], ev: StudentEval | None) -> float | None:
+    """How easy the instruction proved: the student's no-reasoning pass rate when measured, else the share of the
+    responder's first answers (repairs aside) that passed every check; None when it has no first answer."""
+    if ev is not None:
+        return ev.baseline.pass_rate
+    first = [j for j in judged if j.response.round == 0]
+    return sum(j.verdict.all_pass for j in first) / len(first) if first else None
+
+
+def process_instruction(ins: Instruction, cfg: RunConfig, models: Models) -> list[Processed]:
+    """One instruction through rewrite, answer, verify+gate and the repair rounds (every stage on a batch of one),
+    then, if the run has a student and the instruction has a kept candidate, the student's rollouts; then, if the
+    run hardens and the instruction proved easy, its harder child the same way (that child first in what follows).
+    """
     stats: Drops = Counter()
     [instruction], notes = rewrite_stage([ins], models.chat, cfg)
     stats.update(notes)
@@ -333,7 +414,18 @@ def process_instruction(ins: Instruction, cfg: RunConfig, models: Models) -> tup
             break
         judged += repaired
         stats.update(counts)
-    return instruction, judged, stats
+    ev = None
+    if cfg.models.student.enabled and any(j.kept for j in judged):
+        ev, counts = student_stage(instruction, models, cfg)
+        stats.update(counts)
+    done: list[Processed] = [(instruction, judged, stats, ev)]
+    rate = measured_pass_rate(judged, ev)
+    if models.harden is not None and ins.hardening_round < cfg.hardening.rounds and rate is not None and rate > cfg.hardening.threshold:
+        child = models.harden(ins)  # from the composed instruction: the child is rendered (and rewritten) anew
+        stats["hardened" if child is not None else "hardening_no_fit"] += 1
+        if child is not None:
+            done += process_instruction(child, cfg, models)
+    return done
 
 
 def process_batch(batch: ComposedBatch, cfg: RunConfig, models: Models, provenance: Provenance) -> BatchResult:
@@ -347,10 +439,14 @@ def process_batch(batch: ComposedBatch, cfg: RunConfig, models: Models, provenan
         return BatchResult(index=batch.index, instructions=[], kept=[], rejects=[])
     workers = min(len(batch.instructions), MAX_INSTRUCTION_THREADS)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"batch{batch.index}") as pool:
-        done = list(pool.map(lambda ins: process_instruction(ins, cfg, models), batch.instructions))
-    instructions = [ins for ins, _, _ in done]
-    judged = [j for _, js, _ in done for j in js]
-    stats: Drops = sum((counts for _, _, counts in done), Counter())
+        done = [p for processed in pool.map(lambda ins: process_instruction(ins, cfg, models), batch.instructions) for p in processed]
+    instructions = [ins for ins, _, _, _ in done]
+    judged = [j for _, js, _, _ in done for j in js]
+    stats: Drops = sum((counts for _, _, counts, _ in done), Counter())
+    evals = {ins.id: ev for ins, _, _, ev in done if ev is not None}
     kept, rejects, counts = select_stage(instructions, judged, provenance)
     stats.update(counts)
+    # The band runs here, before cap_to_quota, so only in-band samples count toward the quotas.
+    kept, rejects, out_of_band = band_filter(attach_student(kept, evals), attach_student(rejects, evals), cfg.difficulty)
+    stats.update(out_of_band)
     return BatchResult(index=batch.index, instructions=instructions, kept=kept, rejects=rejects, stats=stats)

@@ -1,4 +1,5 @@
-"""`complexify stats`: yield per category, constraint dimension and checker, from the catalog's statistics query."""
+"""`complexify stats`: yield per category, constraint dimension and checker, and the student's difficulty and
+reasoning outcome when the run measured them, from the catalog's statistics query."""
 
 from __future__ import annotations
 
@@ -76,6 +77,63 @@ def _table(level: str, rows: list[StatsRow]) -> Table:
     return table
 
 
+def student_tables(stats: RunStats) -> list[Table]:
+    """The difficulty distribution (baseline pass-rate bands) and the reasoning outcome per category; [] if unmeasured."""
+    from rich.table import Table
+
+    from pipeline.store.stats import OUTCOMES
+
+    bands = stats.difficulty()
+    if not bands:
+        return []
+    n = sum(r.instructions for r in bands.values())
+    difficulty = Table(title="student difficulty (baseline pass rate without reasoning)", title_justify="left")
+    for name in ("baseline pass rate", "instructions", "share", "candidates", "kept"):
+        difficulty.add_column(name, justify="left" if name == "baseline pass rate" else "right")
+    for band, r in bands.items():
+        difficulty.add_row(band, str(r.instructions), _pct(r.instructions, n), str(r.candidates), str(r.kept))
+    difficulty.add_row("total", str(n), _pct(n, n), *(str(sum(getattr(r, k) for r in bands.values())) for k in ("candidates", "kept")))
+    tables = [difficulty]
+    categories = [*stats.level("category"), None]
+    per_category = {cat: stats.reasoning_outcomes(cat) for cat in categories}
+    if any(per_category.values()):
+        outcome = Table(title="reasoning outcome per category (measured instructions)", title_justify="left")
+        outcome.add_column("category")
+        for name in ("measured", *OUTCOMES):
+            outcome.add_column(name, justify="right")
+        for cat, rows in per_category.items():
+            if rows:
+                m = sum(r.instructions for r in rows.values())
+                cells = [f"{rows[o].instructions} ({_pct(rows[o].instructions, m).strip()})" for o in OUTCOMES]
+                outcome.add_row(cat or "total", str(m), *cells)
+        tables.append(outcome)
+    return tables
+
+
+def hardening_table(stats: RunStats) -> Table | None:
+    """Instructions, first-answer pass rate and kept samples per hardening round; None when nothing was hardened."""
+    from rich.table import Table
+
+    rounds = stats.hardening_rounds()
+    if not rounds:
+        return None
+    table = Table(title="pass rate by hardening round (responder's first answers)", title_justify="left")
+    for name in ("round", "instructions", "first answers", "pass rate", "kept"):
+        table.add_column(name, justify="right")
+    for k, r in rounds.items():
+        table.add_row(str(k), str(r.instructions), str(r.checks), _pct(r.passed, r.checks), str(r.kept))
+    return table
+
+
+def judge_calibration_table(root: Path, run: str | None, stats: RunStats) -> Table | None:
+    """Per dimension, the judge's precision, recall and 95%-precision margin, with the route the runs' thresholds suggest."""
+    from pipeline import store
+    from pipeline.judge_report import rich_table, rule_of
+
+    runs = [store.find_run(root, run)] if run else store.list_runs(root)
+    return rich_table(stats.calibration, rule_of(r.info for r in runs))
+
+
 def register(app: typer.Typer) -> None:
     """Add `complexify stats` to the app."""
 
@@ -86,12 +144,23 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option(help="Only this run: its config fingerprint (or a unique prefix).")
         ] = None,
     ) -> None:
-        """Print yield per category, per constraint dimension and per checker, from the DuckDB catalog."""
+        """Print yield per category, constraint dimension and checker, and the student's difficulty, from the catalog."""
         from rich.console import Console
 
         root = root.resolve()
-        rows = stats_rows(root, run)
+        stats = stats_for(root, run)
+        rows = {level: list(stats.level(level).values()) for level in _LEVELS}
         console = Console()
         console.print(f"catalog {root / 'catalog.duckdb'}" + (f"  run {run}" if run else "  (all runs)"))
         for level in _LEVELS:
             console.print(_table(level, rows[level]))
+        judge = judge_calibration_table(root, run, stats)
+        console.print(judge if judge is not None else "judge calibration: no calibration questions stored for these runs")
+        extra = student_tables(stats)
+        for table in extra:
+            console.print(table)
+        if not extra:
+            console.print("student difficulty: not measured (no student rollouts stored for these runs)")
+        hardening = hardening_table(stats)
+        if hardening is not None:
+            console.print(hardening)

@@ -3,30 +3,11 @@
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pipeline.llm.records import Completion, YesNo
-
-# A reasoning model may put its thoughts in a leading <think>...</think> block instead of the
-# separate `reasoning_content` field (when the server runs without a reasoning parser).
-_THINK = re.compile(r"^\s*<think>(.*?)</think>\s*", re.DOTALL)
-_OPEN_THINK = re.compile(r"^\s*<think>(.*)$", re.DOTALL)
-
-
-def split_reasoning(text: str) -> tuple[str | None, str]:
-    """`"<think>r</think>answer"` -> `("r", "answer")`; text without a leading block is all answer.
-
-    An unclosed leading `<think>` (generation cut by max_tokens) is all reasoning and no answer.
-    """
-    m = _THINK.match(text)
-    if m:
-        return m.group(1).strip(), text[m.end() :]
-    m = _OPEN_THINK.match(text)
-    if m:
-        return m.group(1).strip(), ""
-    return None, text
+from pipeline.reasoning import split_reasoning
 
 
 def parse_choice(choice: Mapping[str, Any]) -> Completion:
@@ -34,7 +15,7 @@ def parse_choice(choice: Mapping[str, Any]) -> Completion:
     message = choice.get("message") or {}
     content = message.get("content") or ""
     reasoning = message.get("reasoning_content") or message.get("reasoning")
-    if reasoning is None:
+    if reasoning is None:  # no reasoning parser on the server: the thoughts are in the content, in some format
         reasoning, content = split_reasoning(content)
     return Completion(text=content, reasoning=reasoning, finish_reason=choice.get("finish_reason"))
 

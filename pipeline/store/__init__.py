@@ -20,6 +20,7 @@ The modules, in the order data flows through them (each imports only those befor
 - `files`: atomic temp-write / fsync / rename, temp-file cleanup.
 - `runs`: run.json, batches, manifests, reading a run back.
 - `integrity`: shards checked against their manifests; damaged batches set aside on resume.
+- `judge`: the run's scored gold examples for judge calibration (`judge_gold.parquet`).
 - `stats`: the one statistics query over the catalog views.
 - `catalog`: the DuckDB catalog (views, tables, refresh under a lock, read-only open).
 
@@ -72,6 +73,7 @@ from pipeline.store.integrity import (
     shard_problem,
     verify_run,
 )
+from pipeline.store.judge import GOLD_FILE, read_judge_gold, write_judge_gold
 from pipeline.store.runs import (
     DONE_DIR,
     RUN_FILE,
@@ -118,6 +120,7 @@ __all__ = [
     "DAMAGED_SUFFIX",
     "DONE_DIR",
     "FORMAT_VERSION",
+    "GOLD_FILE",
     "INSTRUCTIONS_SCHEMA",
     "KINDS",
     "LEVELS",
@@ -159,6 +162,7 @@ __all__ = [
     "manifests",
     "open_catalog",
     "open_run",
+    "read_judge_gold",
     "read_manifest",
     "read_table",
     "record_seeds",
@@ -176,6 +180,7 @@ __all__ = [
     "verify_run",
     "write_batch",
     "write_json_atomic",
+    "write_judge_gold",
     "write_shard_atomic",
     "write_shard_hashed",
 ]

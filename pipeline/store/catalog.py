@@ -15,6 +15,8 @@
 Contents: views `instructions`, `samples`, `rejects` and `candidates` (samples and rejects); tables `runs`
 (one row per run.json), `shards` (one row per manifest and kind), `catalog_meta`, and `stats` (the
 statistics query of `pipeline.store.stats` for every run). `open_catalog` refreshes a stale catalog.
+Judge calibration: table `judge_gold` (every run's scored gold examples) and `judge_calibration` (per run
+and dimension: the judge's precision, recall and 95%-precision margin).
 """
 
 from __future__ import annotations
@@ -33,14 +35,15 @@ from pipeline.models import Instruction, Sample
 from pipeline.store.errors import CatalogBusyError, RunNotFoundError, StoreError
 from pipeline.store.files import fsync_dir, host, is_dead_local_temp, now, temp_path
 from pipeline.store.integrity import check_runs_intact
+from pipeline.store.judge import JUDGE_GOLD_SCHEMA, judge_gold_path, judge_gold_table
 from pipeline.store.runs import RUN_FILE, RunPaths, done_batches, list_runs, manifests, run_summary, shard_files
 from pipeline.store.schema import FORMAT_VERSION, KINDS, SCHEMAS, instructions_to_table, samples_to_table, to_json
-from pipeline.store.stats import create_stats_table
+from pipeline.store.stats import create_judge_calibration_table, create_stats_table
 
 CATALOG_NAME = "catalog.duckdb"
 LOCK_NAME = "catalog.lock"
 # Part of the catalog's signature: a catalog built by code with other views or tables is rebuilt on open.
-CATALOG_VERSION = 2
+CATALOG_VERSION = 4
 
 
 def catalog_path(root: str | Path) -> Path:
@@ -77,7 +80,8 @@ def _signature(runs: Sequence[RunPaths]) -> str:
     """What the catalog was built from and by: its version, every run.json and manifest with its mtime."""
     parts = [f"catalog version {CATALOG_VERSION}"]
     for run in runs:
-        for p in [run.dir / RUN_FILE, *(run.manifest(i) for i in sorted(done_batches(run)))]:
+        gold = [judge_gold_path(run)] if judge_gold_path(run).is_file() else []  # scored at run start
+        for p in [run.dir / RUN_FILE, *gold, *(run.manifest(i) for i in sorted(done_batches(run)))]:
             try:
                 parts.append(f"{p.relative_to(run.root)}@{p.stat().st_mtime_ns}")
             except FileNotFoundError:
@@ -160,7 +164,12 @@ def _create_views(con: duckdb.DuckDBPyConnection, files: Mapping[str, Sequence[P
         _create_table(con, f"_empty_{kind}", SCHEMAS[kind].empty_table())
         if files[kind]:
             listing = ", ".join(_sql_str(str(f)) for f in files[kind])
-            con.execute(f"CREATE VIEW {kind} AS SELECT * FROM read_parquet([{listing}], union_by_name = true)")
+            # unioned with the empty table of today's schema: shards written before a column was added read
+            # it as null, so queries naming it (the statistics' student columns) work on every run
+            con.execute(
+                f"CREATE VIEW {kind} AS SELECT * FROM _empty_{kind} "
+                f"UNION ALL BY NAME SELECT * FROM read_parquet([{listing}], union_by_name = true)"
+            )
         else:  # DuckDB's read_parquet refuses an empty file list: an empty run gets an empty typed view
             con.execute(f"CREATE VIEW {kind} AS SELECT * FROM _empty_{kind}")
     con.execute(_CANDIDATES_VIEW)
@@ -171,6 +180,8 @@ def _build_catalog(con: duckdb.DuckDBPyConnection, root: Path, runs: Sequence[Ru
     _create_table(con, "shards", _shards_table(runs))
     _create_views(con, {kind: [f for run in runs for f in shard_files(run, kind)] for kind in KINDS})
     create_stats_table(con, [run.fingerprint for run in runs])
+    _create_table(con, "judge_gold", judge_gold_table(runs))
+    create_judge_calibration_table(con, [run.fingerprint for run in runs])
     con.execute(
         "CREATE TABLE catalog_meta AS SELECT ? AS root, ? AS signature, ? AS refreshed_at, ? AS format_version",
         [str(root), _signature(runs), now(), FORMAT_VERSION],
@@ -276,4 +287,5 @@ def records_catalog(samples: Sequence[Sample]) -> duckdb.DuckDBPyConnection:
         _create_table(con, f"_{kind}_records", table)
         con.execute(f"CREATE VIEW {kind} AS SELECT * FROM _{kind}_records")
     con.execute(_CANDIDATES_VIEW)
+    _create_table(con, "judge_gold", JUDGE_GOLD_SCHEMA.empty_table())  # gold examples belong to a stored run
     return con

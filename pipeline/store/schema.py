@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 import pyarrow as pa
 
-from pipeline.models import Check, CheckVerdict, Constraint, FidelityCheck, Instruction, Sample
+from pipeline.models import Check, CheckVerdict, Constraint, FidelityCheck, Instruction, JudgeProbe, Sample
 from pipeline.tree import iter_constraints
 
 FORMAT_VERSION = 1
@@ -59,6 +59,14 @@ def to_json(data: Any) -> str:
 
 def _model_json(model: Any) -> str:
     return str(model.model_dump_json())
+
+
+def _optional_model_json(model: Any) -> str | None:
+    return None if model is None else str(model.model_dump_json())
+
+
+def _optional_json(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
 
 
 def _as_dict(value: Any) -> dict[str, str]:
@@ -228,6 +236,11 @@ CONSTRAINT_TYPE = CONSTRAINT_COLUMNS.struct()
 PLAN_CHECK_TYPE = PLAN_CHECK_COLUMNS.struct()
 CHECK_RESULT_TYPE = CHECK_RESULT_COLUMNS.struct()
 FIDELITY_TYPE = FIDELITY_COLUMNS.struct()
+JUDGE_PROBE_COLUMNS = Columns(  # a sample's judge calibration questions (verify/judge_calibration.py)
+    Column("check_id", _STR, "check_id"), Column("dimension", _STR, "dimension"), Column("spec_id", _STR, "spec_id"),
+    Column("question", _STR, "question", encode=clean_text), Column("logprob_yes", _F64, "logprob_yes"),
+    Column("logprob_no", _F64, "logprob_no"), Column("judged_yes", _BOOL, "judged_yes"), Column("label", _BOOL, "label"),
+    Column("source", _STR, "source"))  # fmt: skip
 
 
 def _constraint_cells(ins: Instruction) -> list[dict[str, Any]]:
@@ -275,7 +288,11 @@ def _instruction_columns(prefix: str) -> tuple[Column, ...]:
         Column("depth", _I32, f"{at}depth", derived=True),
         Column("prompt", _STR, f"{at}prompt", derived=True),
         Column("template_prompt", _STR, f"{at}template_prompt", derived=True),
+        Column("rendering", _STR, f"{at}rendering", derived=True),
         Column("taxonomy_version", _STR, f"{at}taxonomy_version", derived=True),
+        Column("sibling_group", _STR, f"{at}sibling_group", derived=True),
+        Column("parent_id", _STR, f"{at}parent_id", derived=True),
+        Column("hardening_round", _I32, f"{at}hardening_round", derived=True),
         Column("constraints", pa.list_(CONSTRAINT_TYPE), prefix, encode=_constraint_cells, derived=True),
     )
 
@@ -312,6 +329,9 @@ SAMPLE_COLUMNS = Columns(
     Column("checks", pa.list_(CHECK_RESULT_TYPE), "verdict.checks", source=_check_cells, decode=_check_verdicts),
     Column("skipped_checks", _STR_LIST, "verdict.skipped", encode=list),
     Column("fidelity", pa.list_(FIDELITY_TYPE), "verdict.fidelity", encode=_fidelity_cells, decode=_fidelity_checks),
+    Column("judge_calibration", pa.list_(JUDGE_PROBE_COLUMNS.struct()), "verdict.calibration",  # None: an older shard
+           encode=lambda ps: [JUDGE_PROBE_COLUMNS.encode(p) for p in ps],
+           decode=lambda cs: [JudgeProbe(**JUDGE_PROBE_COLUMNS.decode(c)) for c in cs or []]),
     Column("all_pass", _BOOL, "verdict.all_pass"),
     Column("drfr", _F64, "verdict.drfr"),
     Column("raif", _F64, "verdict.raif"),
@@ -324,6 +344,17 @@ SAMPLE_COLUMNS = Columns(
     Column("run_id", _STR, "run_id"),
     Column("config_fingerprint", _STR, "config_fingerprint"),
     Column("batch", _I64, None),
+    # the student's difficulty measurement and the reasoning trace's quality (null when not measured)
+    Column("student_model", _STR, "student.model", derived=True),
+    Column("baseline_rollouts", _I32, "student.baseline.k", derived=True),
+    Column("baseline_pass_rate", _F64, "student.baseline.pass_rate", derived=True),
+    Column("baseline_mean_satisfied", _F64, "student.baseline.mean_satisfied", derived=True),
+    Column("reasoning_pass_rate", _F64, "student.reasoning.pass_rate", derived=True),
+    Column("reasoning_mean_satisfied", _F64, "student.reasoning.mean_satisfied", derived=True),
+    Column("reasoning_outcome", _STR, "student.outcome", derived=True),
+    Column("student_json", _STR, "student", encode=_optional_model_json, decode=_optional_json),
+    Column("reasoning_shallow", _BOOL, "reasoning_quality.shallow", derived=True),
+    Column("reasoning_quality_json", _STR, "reasoning_quality", encode=_optional_model_json, decode=_optional_json),
     Column("plan_json", _STR, "instruction.plan", encode=_model_json, derived=True),
     Column("instruction_json", _STR, "instruction", encode=_model_json, decode=_parse_instruction),
 )

@@ -16,6 +16,8 @@ from pipeline import spans
 from pipeline.models import Check, CheckVerdict, Verdict, VerificationPlan
 from pipeline.verify.checks.registry import CheckResult, error_result, run_check_closed
 
+NO_ANSWER = "no final answer (the response is empty once its reasoning is split off)"
+
 ScoreKind = Literal["all_pass", "drfr", "raif"]
 
 
@@ -61,7 +63,14 @@ def judge_queries(plan: VerificationPlan, response: str, instruction: str) -> li
 def verify_response(
     response: str, plan: VerificationPlan, *, instruction: str = "", judge: JudgeFn | None = None
 ) -> Verdict:
-    """Evaluate every check; without a judge, judge checks are skipped and count as unsatisfied."""
+    """Evaluate every check; without a judge, judge checks are skipped and count as unsatisfied.
+
+    A response with no answer text (empty, or nothing left after its reasoning was split off) fails every
+    check with that reason, as in the IFEval reference: "no commas" or "at most 50 words" must not pass
+    on nothing.
+    """
+    if not response.strip():
+        return score(plan, {c.id: CheckResult(False, NO_ANSWER) for c in plan.checks}, set())
     raw: dict[str, CheckResult] = {}
     for c in plan.checks:
         if c.kind == "code":

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
-import re
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,43 +30,40 @@ from pydantic import ValidationError
 
 from pipeline.errors import UserInputError
 from pipeline.models import Instruction, Verdict, VerificationPlan
-from pipeline.verify.checks.views import strip_reasoning_blocks
+from pipeline.reasoning import split_reasoning, strip_reasoning
 from pipeline.verify.plan import JudgeFn, ScoreKind, plan_problems, score_value, verify_response
 
 GROUND_TRUTH_FORMAT = "complexify.plan/v1"
 log = logging.getLogger(__name__)
-# Tags are matched ASCII-case-insensitively; every pattern is a literal or a bounded, possessive scan,
-# so one pass over the text is linear whatever it holds (a degenerate rollout must not stall training).
-_TAGS = re.IGNORECASE | re.ASCII
-_CHANNEL_RE = re.compile(r"<\|channel\|>", _TAGS)
-# A harmony message header: `<|channel|>NAME[ extra][<|constrain|>FORMAT]<|message|>`.
-_HEADER_RE = re.compile(r"<\|channel\|>([^<]*+)(?:<\|constrain\|>[^<]*+)?<\|message\|>", _TAGS)
-_FINAL_RE = re.compile(r"\s*final(?:\s|$)", _TAGS)
-_MESSAGE_END_RE = re.compile(r"<\|(?:end|return|call|start|channel)\|>", _TAGS)
 
 
 class GroundTruthError(UserInputError):
     """A ground truth given to a reward function is malformed; the message says what to fix."""
 
 
-def ground_truth_for(instruction: Instruction) -> str:
-    """The ground-truth JSON string published in the `rl` rows for `instruction`."""
-    return json.dumps(
-        {
-            "format": GROUND_TRUTH_FORMAT,
-            "instruction_id": instruction.id,
-            "category": instruction.category,
-            "instruction": instruction.prompt,
-            "plan": instruction.plan.model_dump(mode="json"),
-        },
-        ensure_ascii=False,
-    )
+def ground_truth_for(instruction: Instruction, baseline_mean_satisfied: float | None = None) -> str:
+    """The ground-truth JSON string published in the `rl` rows for `instruction`.
+
+    `baseline_mean_satisfied` is the student's no-reasoning baseline (mean satisfied checks over its
+    rollouts), which the contrast rule compares reasoning completions with.
+    """
+    data: dict[str, Any] = {
+        "format": GROUND_TRUTH_FORMAT,
+        "instruction_id": instruction.id,
+        "category": instruction.category,
+        "instruction": instruction.prompt,
+        "plan": instruction.plan.model_dump(mode="json"),
+    }
+    if baseline_mean_satisfied is not None:
+        data["baseline_mean_satisfied"] = baseline_mean_satisfied
+    return json.dumps(data, ensure_ascii=False)
 
 
 @dataclass(frozen=True)
 class GroundTruth:
     plan: VerificationPlan
     instruction: str
+    baseline_mean_satisfied: float | None = None
 
 
 def parse_ground_truth(ground_truth: str | dict[str, Any]) -> GroundTruth:
@@ -86,49 +83,10 @@ def parse_ground_truth(ground_truth: str | dict[str, Any]) -> GroundTruth:
     problems = plan_problems(plan)
     if problems:
         raise GroundTruthError("ground_truth plan is invalid: " + "; ".join(problems))
-    return GroundTruth(plan=plan, instruction=str(data.get("instruction", "")))
-
-
-def strip_reasoning(text: str) -> str:
-    """The answer part of a model output, without its reasoning; linear time on any input.
-
-    Formats, with tags matched in any case:
-
-    - ``<think>``, ``<thinking>`` or ``<reasoning>`` blocks, nested or not (any of the names closes
-      one level): the answer is the text after the last block. Text before a block is dropped too.
-    - A closing tag with no block open: the chat template opened the block, so everything before it is
-      reasoning (DeepSeek-R1 style ``...</think>ANSWER``). With several, the **last** one wins: anything
-      before a closing tag may be reasoning, and reasoning must never be scored as answer text.
-    - An opening tag that is never closed: the rest of the output is reasoning, so the answer ends
-      there (``<think>unfinished`` has an empty answer).
-    - gpt-oss harmony channels: only the message of the last ``final`` channel is kept
-      (``<|channel|>analysis<|message|>...<|end|><|channel|>final<|message|>ANSWER``); harmony output
-      without a final channel has an empty answer.
-
-    The answer is stripped of surrounding whitespace; text with none of these markers is returned
-    unchanged. The result holds no marker, so stripping twice changes nothing.
-    """
-    final = _harmony_final_message(text)
-    if final is not None:
-        text = final
-    answer = strip_reasoning_blocks(text)  # one linear pass over the think, thinking and reasoning tags
-    if final is None and answer == text:  # no tags: returned exactly as given
-        return text
-    return answer.strip()
-
-
-def _harmony_final_message(text: str) -> str | None:
-    """The last `final` channel message of harmony-format output, "" if it has none; None if not harmony."""
-    if _CHANNEL_RE.search(text) is None:
-        return None
-    final = None
-    for header in _HEADER_RE.finditer(text):
-        if _FINAL_RE.match(header.group(1)):
-            final = header
-    if final is None:
-        return ""
-    end = _MESSAGE_END_RE.search(text, final.end())
-    return text[final.end() : end.start() if end is not None else len(text)]
+    baseline = data.get("baseline_mean_satisfied")
+    if baseline is not None and (isinstance(baseline, bool) or not isinstance(baseline, int | float) or not math.isfinite(baseline) or baseline < 0):
+        raise GroundTruthError(f"ground_truth baseline_mean_satisfied must be a finite number >= 0, got {baseline!r}")
+    return GroundTruth(plan=plan, instruction=str(data.get("instruction", "")), baseline_mean_satisfied=baseline)
 
 
 def completion_text(completion: str | Sequence[dict[str, Any]] | None) -> str:
@@ -149,6 +107,37 @@ class RewardResult:
     score: float
     verdict: Verdict
     judge_skipped: bool
+    has_reasoning: bool = False
+    contrast_masked: bool = False  # a reasoning completion below the no-reasoning baseline: its reward does not count
+
+
+def has_reasoning(response: str) -> bool:
+    """Whether a completion reasoned: it has a non-empty reasoning part (an empty think block forces a direct answer)."""
+    reasoning, _ = split_reasoning(response)
+    return bool(reasoning and reasoning.strip())
+
+
+def apply_contrast(
+    score: float, satisfied: int, baseline: float | None, *, reasoned: bool, answered: bool = True, masked_score: float = 0.0
+) -> tuple[float, bool]:
+    """RAIF's sample-wise contrast: a reasoning completion counts only if it satisfies at least the baseline's checks.
+
+    Returns the (possibly replaced) score and whether it was masked. Completions without reasoning are
+    scored as they are; a reasoning completion below `baseline` gets `masked_score` (0.0: no credit and,
+    on the raif scale, no penalty), since RAIF drops such samples from the policy update. A reasoning
+    completion with no final answer keeps its (lowest) score, as RAIF keeps badly formatted samples in
+    the update with their negative reward: failing to answer must not escape the penalty.
+    """
+    if not reasoned or not answered:
+        return score, False
+    if baseline is None:
+        raise GroundTruthError(
+            "the contrast rule needs the row's baseline_mean_satisfied in the ground truth; "
+            "publish from a run that measured student rollouts (models.student.enabled: true)"
+        )
+    if satisfied >= baseline:
+        return score, False
+    return masked_score, True
 
 
 def score_response(
@@ -158,26 +147,44 @@ def score_response(
     score: ScoreKind = "raif",
     strip_think: bool = True,
     judge: JudgeFn | None = None,
+    contrast: bool = False,
+    masked_score: float = 0.0,
 ) -> RewardResult:
     """Verify one response against its ground truth and return the score with the full verdict.
 
-    A None response is scored as the empty answer (every check fails) instead of raising.
+    A None response is scored as the empty answer (every check fails) instead of raising. With
+    `contrast`, RAIF's sample-wise contrast rule applies (`apply_contrast`).
     """
     gt = parse_ground_truth(ground_truth)
     response = response or ""
     text = strip_reasoning(response) if strip_think else response
     verdict = verify_response(text, gt.plan, instruction=gt.instruction, judge=judge)
-    return RewardResult(score=score_value(verdict, score), verdict=verdict, judge_skipped=bool(verdict.skipped))
+    value, reasoned, masked = score_value(verdict, score), has_reasoning(response), False
+    if contrast:
+        value, masked = apply_contrast(
+            value, verdict.n_passed, gt.baseline_mean_satisfied,
+            reasoned=reasoned, answered=bool(text.strip()), masked_score=masked_score,
+        )  # fmt: skip
+    return RewardResult(value, verdict, bool(verdict.skipped), has_reasoning=reasoned, contrast_masked=masked)
 
 
 class TRLReward:
     """A TRL-style reward function object (GRPOTrainer calls it with the dataset columns as kwargs)."""
 
-    def __init__(self, score: ScoreKind = "raif", strip_think: bool = True, judge: JudgeFn | None = None) -> None:
+    def __init__(
+        self,
+        score: ScoreKind = "raif",
+        strip_think: bool = True,
+        judge: JudgeFn | None = None,
+        contrast: bool = False,
+        masked_score: float = 0.0,
+    ) -> None:
         self.score = score
         self.strip_think = strip_think
         self.judge = judge
-        self.__name__ = f"complexify_{score}"
+        self.contrast = contrast
+        self.masked_score = masked_score
+        self.__name__ = f"complexify_{score}" + ("_contrast" if contrast else "")
         self._warned = False
 
     def __call__(
@@ -187,7 +194,10 @@ class TRLReward:
             raise UserInputError(f"{len(completions)} completions but {len(ground_truth)} ground truths")
         out = []
         for completion, gt in zip(completions, ground_truth, strict=True):
-            result = score_response(completion_text(completion), gt, score=self.score, strip_think=self.strip_think, judge=self.judge)
+            result = score_response(
+                completion_text(completion), gt, score=self.score, strip_think=self.strip_think, judge=self.judge,
+                contrast=self.contrast, masked_score=self.masked_score,
+            )  # fmt: skip
             if result.judge_skipped and not self._warned:
                 log.warning("judge checks skipped: no judge configured; they count as unsatisfied in every score")
                 self._warned = True
@@ -195,9 +205,15 @@ class TRLReward:
         return out
 
 
-def make_trl_reward(score: ScoreKind = "raif", strip_think: bool = True, judge: JudgeFn | None = None) -> TRLReward:
-    """Build a TRL reward function with the given score kind, reasoning stripping and judge."""
-    return TRLReward(score=score, strip_think=strip_think, judge=judge)
+def make_trl_reward(
+    score: ScoreKind = "raif",
+    strip_think: bool = True,
+    judge: JudgeFn | None = None,
+    contrast: bool = False,
+    masked_score: float = 0.0,
+) -> TRLReward:
+    """Build a TRL reward function with the given score kind, reasoning stripping, judge and contrast rule."""
+    return TRLReward(score=score, strip_think=strip_think, judge=judge, contrast=contrast, masked_score=masked_score)
 
 
 reward = TRLReward()
@@ -206,9 +222,20 @@ reward = TRLReward()
 def compute_score(
     data_source: str, solution_str: str | None, ground_truth: str, extra_info: dict[str, Any] | None = None
 ) -> float:
-    """verl-style reward. `extra_info` may set `score` (all_pass|drfr|raif) and `strip_think` (bool); None scores as ""."""
+    """verl-style reward; None scores as "".
+
+    `extra_info` may set `score` (all_pass|drfr|raif), `strip_think` (bool), `contrast` (bool: RAIF's
+    sample-wise contrast rule against the ground truth's baseline) and `masked_score` (what a masked
+    reasoning completion gets, 0.0 by default).
+    """
     info = extra_info or {}
     kind = info.get("score", "raif")
     if kind not in ("all_pass", "drfr", "raif"):
         raise UserInputError(f"extra_info['score'] must be all_pass, drfr or raif, got {kind!r}")
-    return score_response(solution_str, ground_truth, score=kind, strip_think=bool(info.get("strip_think", True))).score
+    masked = info.get("masked_score", 0.0)
+    if isinstance(masked, bool) or not isinstance(masked, int | float) or not math.isfinite(masked):
+        raise UserInputError(f"extra_info['masked_score'] must be a finite number, got {masked!r}")
+    return score_response(
+        solution_str, ground_truth, score=kind, strip_think=bool(info.get("strip_think", True)),
+        contrast=bool(info.get("contrast", False)), masked_score=float(masked),
+    ).score  # fmt: skip

@@ -7,7 +7,9 @@ under a cache folder, and that folder is put first on `nltk.data.path`. Everythi
 first use, so no setup step is needed.
 
 Expensive analyses (sentence split, word tokens, language id) are memoised per text: the same response
-is usually checked by several constraints and by the 8 loose-mode variants.
+is usually checked by several constraints and by the 8 loose-mode variants. Punkt and the Treebank word
+tokenizer run through `pipeline.verify.tokenize_fast`, exact equivalents that memoise per sentence-end
+context and per word, so words seen in earlier responses cost a dict lookup.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ import tempfile
 import threading
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+
+from pipeline.verify.tokenize_fast import FastPunkt, FastTreebank
 
 PUNKT_FILES = ("abbrev_types.txt", "collocations.tab", "sent_starters.txt", "ortho_context.tab")
 _WORD_RE = re.compile(r"\w+", re.UNICODE | re.MULTILINE | re.DOTALL)  # nltk RegexpTokenizer(r"\w+")
@@ -98,32 +101,40 @@ def ensure_nltk_data() -> Path:
 
 
 @lru_cache(maxsize=1)
-def _sentence_tokenizer() -> Any:
+def _sentence_tokenizer() -> FastPunkt:
     ensure_nltk_data()
     from nltk.tokenize.punkt import PunktTokenizer
 
-    # The object `nltk.data.load("tokenizers/punkt/english.pickle")` returns in NLTK 3.9.1.
-    return PunktTokenizer("english")
+    # The object `nltk.data.load("tokenizers/punkt/english.pickle")` returns in NLTK 3.9.1, wrapped in
+    # its exact memoised equivalent.
+    return FastPunkt(PunktTokenizer("english"))
 
 
 def count_words(text: str) -> int:
     """IFEval word count: runs of \\w characters."""
-    return sum(1 for _ in _WORD_RE.finditer(text))
+    return len(_WORD_RE.findall(text))
 
 
 @lru_cache(maxsize=1)
-def _word_tokenizer() -> Any:
+def _word_tokenizer() -> FastTreebank:
     ensure_nltk_data()
     from nltk.tokenize import NLTKWordTokenizer
 
-    # The Treebank tokenizer `nltk.word_tokenize` applies to each Punkt sentence (NLTK 3.9.1).
-    return NLTKWordTokenizer()
+    # The Treebank tokenizer `nltk.word_tokenize` applies to each Punkt sentence (NLTK 3.9.1), wrapped in
+    # its exact memoised equivalent.
+    return FastTreebank(NLTKWordTokenizer())
+
+
+def clear_token_memos() -> None:
+    """Forget the per-context and per-word memos of the fast tokenizers (for cold-start timings)."""
+    _sentence_tokenizer().clear()
+    _word_tokenizer().clear()
 
 
 @lru_cache(maxsize=_CACHE_SIZE)
 def sentences(text: str) -> tuple[str, ...]:
     """NLTK Punkt (English) sentences, shared by the sentence count and `word_tokenize`."""
-    return tuple(_sentence_tokenizer().tokenize(text))
+    return tuple(_sentence_tokenizer().sentences(text))
 
 
 @lru_cache(maxsize=_CACHE_SIZE)
@@ -146,6 +157,18 @@ def word_tokens(text: str) -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=_CACHE_SIZE)
+def _sentence_capitals(sentence: str) -> int:
+    # Loose-mode variants of one response share most sentences; count each once.
+    return _word_tokenizer().count_upper(sentence)
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def count_capital_words(text: str) -> int:
+    """How many tokens of `nltk.word_tokenize(text)` are all-capital (`str.isupper`), without building them."""
+    return sum(map(_sentence_capitals, sentences(text)))
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
 def detect_language(text: str) -> str | None:
     """langdetect's language code for `text` (seed 0), or None when langdetect cannot decide (it raises).
 
@@ -154,3 +177,11 @@ def detect_language(text: str) -> str | None:
     from pipeline.verify import langid
 
     return langid.detect_or_none(text)
+
+
+def clear_memos() -> None:
+    """Forget every memoised analysis, including the fast tokenizers' per-word and per-context memos."""
+    for fn in (sentences, count_sentences, _sentence_words, word_tokens, _sentence_capitals, count_capital_words,
+               detect_language):  # fmt: skip
+        fn.cache_clear()
+    clear_token_memos()

@@ -1,8 +1,9 @@
 """prefect.yaml for real: a local Prefect server, a process work pool, `prefect deploy --all`, a worker,
 and the `generate` deployment run with the smoke config against the shared vLLM worker.
 
-Each run is bounded by the smoke config: one Single sample per part, at most quota x attempts_factor
-instructions (see test_generate_e2e.worst_case): at most about a minute of generation per part."""
+The run is bounded by the smoke config: one Single sample, at most quota x attempts_factor instructions
+(see test_generate_e2e.worst_case): at most about a minute of generation. Scale-out over several runners
+is tested in test_scale_out.py, which reuses this module's Prefect server fixture."""
 
 from __future__ import annotations
 
@@ -151,51 +152,3 @@ def test_generate_deployment_runs_on_a_process_worker(vllm_endpoint, deployed, t
     table = artifacts["generate-categories"]["data"]
     rows = json.loads(table) if isinstance(table, str) else table
     assert [r["category"] for r in rows] == ["Single"] and rows[0]["instructions"] == len(instructions)
-
-
-@pytest.mark.timeout(WATCH_TIMEOUT_S + 120, func_only=True)
-def test_two_workers_split_one_run_without_duplicates_or_gaps(vllm_endpoint, deployed, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    env = deployed
-    cfg_data = yaml.safe_load((ROOT / "configs" / "smoke.yaml").read_text())
-    cfg_data.update({"workers": {"local": 0, "endpoints": [vllm_endpoint.url]}, "output_dir": str(tmp_path / "out")})
-    cfg_data.update({"samples": 2, "mix": {"Single": 1}, "batch_size": 2})
-    cfg_path = tmp_path / "split.yaml"
-    cfg_path.write_text(yaml.safe_dump(cfg_data))
-    workers = [start_worker(env, tmp_path / f"worker-{k}.log") for k in range(2)]
-    runs: list[subprocess.Popen[str]] = []
-    try:
-        runs += [
-            subprocess.Popen(
-                [*PREFECT, "deployment", "run", "generate/nightly", "--param", f"config_path={cfg_path}",
-                 "--param", f"part={k}", "--param", "parts=2", "--watch", "--watch-timeout", str(WATCH_TIMEOUT_S)],
-                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            )
-            for k in range(2)
-        ]
-        outputs = [r.communicate(timeout=WATCH_TIMEOUT_S + 60)[0] for r in runs]
-        for r, out in zip(runs, outputs, strict=True):
-            assert r.returncode == 0 and "Completed" in out, out[-2000:]
-    finally:
-        for r in runs:  # the watching clients, should the test fail before they end
-            if r.poll() is None:
-                r.kill()
-                r.wait()
-        for w in workers:
-            stop(w)
-
-    stored = only_run(tmp_path / "out")
-    batches = store.done_batches(stored)
-    assert {b % 2 for b in batches} == {0, 1}, "both parts wrote batches"
-    kept = store.load_samples(stored)
-    ids = [s.id for s in kept]
-    assert len(ids) == len(set(ids)) and len(ids) <= 2
-    instructions = store.load_instructions(stored)
-    assert len({i.id for i in instructions}) == len(instructions)
-    kept_per_part = [0, 0]
-    for m in store.manifests(stored):
-        kept_per_part[m["batch"] % 2] += sum(c["kept"] for c in m["categories"].values())
-    assert sum(kept_per_part) == len(kept) and max(kept_per_part) <= 1  # each part fills its own share only
-    assert store.verify_run(stored) == []
-    con = store.open_catalog(tmp_path / "out")
-    assert con.execute("select count(*) from samples").fetchone()[0] == len(kept)
-    con.close()

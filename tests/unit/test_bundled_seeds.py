@@ -1,4 +1,4 @@
-"""The bundled seed file: size, valid fields, task-type coverage, no duplicates."""
+"""The bundled seed files: size, valid fields, task-type coverage, no duplicates, tags for the clash rules."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.models import SeedTags
 from pipeline.seeds import dedup_exact, load_seed_file, normalize_text
 
 BUNDLED = Path(__file__).resolve().parents[2] / "seeds" / "complexify-seeds.jsonl"
+ANSWER_SEEDS = BUNDLED.with_name("complexify-answer-seeds.jsonl")
 TASK_TYPES = {
     "Fundamental Language Ability",
     "Advanced Chinese Understanding",
@@ -43,7 +45,7 @@ def test_at_least_500_seeds_that_load(rows: list[dict]) -> None:
 
 def test_fields_are_valid(rows: list[dict]) -> None:
     for r in rows:
-        assert set(r) <= {"id", "text", "task_type", "language", "source", "meta"}, r["id"]
+        assert set(r) <= {"id", "text", "task_type", "language", "source", "meta", "tags"}, r["id"]
         assert re.fullmatch(r"cx-\d{4}", r["id"]), r["id"]
         assert r["task_type"] in TASK_TYPES, r["id"]
         assert r["language"] in LANGUAGES, r["id"]
@@ -76,3 +78,24 @@ def test_ids_unique_and_no_exact_duplicates(rows: list[dict]) -> None:
 def test_logical_reasoning_seeds_carry_their_answer(rows: list[dict]) -> None:
     lr = [r for r in rows if r["task_type"] == "Logical Reasoning"]
     assert lr and all(r.get("meta", {}).get("answer") for r in lr)
+
+
+@pytest.mark.parametrize("path", [BUNDLED, ANSWER_SEEDS], ids=["seeds", "answer-seeds"])
+def test_every_seed_is_tagged_with_a_form(path: Path) -> None:
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    for r in rows:
+        tags = SeedTags.model_validate(r["tags"])  # unknown tags or forms raise
+        assert tags.form is not None, r["id"]
+    assert all(s.tags is not None for s in load_seed_file(path))
+
+
+def test_tags_follow_the_task(rows: list[dict]) -> None:
+    forms = Counter(r["tags"]["form"] for r in rows)
+    assert len(forms) >= 8, forms  # the clash rules see a spread of answer forms
+    for r in rows:
+        form, text = r["tags"]["form"], r["text"].lower()
+        if form in ("poem", "haiku", "limerick"):
+            assert re.search(r"poem|poema|lullaby|haiku|limerick|sonnet|诗", text), r["id"]
+            assert r["tags"].get("max_words"), r["id"]  # verse is short: long-answer constraints clash with it
+        if r["task_type"] == "Logical Reasoning":
+            assert form == "short_answer" and r["tags"]["max_words"] <= 300, r["id"]

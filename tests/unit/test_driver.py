@@ -7,12 +7,13 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from itertools import count
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.driver import drive
+from pipeline.driver import AttemptStatus, BatchLostError, Resubmitter, drive
 
 
 def simulate(window: int, delays: list[float], quota: int) -> tuple[list[tuple[int, int]], int]:
@@ -82,3 +83,105 @@ def test_a_failed_batch_raises_to_the_caller() -> None:
 def test_window_must_be_positive() -> None:
     with pytest.raises(ValueError, match="window"):
         list(drive(iter(range(3)), lambda i: i, lambda i: None, window=0))  # type: ignore[arg-type,return-value]
+
+
+# --- handing batches to runners that may die ---------------------------------------------------------------
+
+
+class Clock:
+    """Fake time: `sleep` advances it, so deadlines pass without waiting."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class FakeAttempt:
+    """A hand-out that finishes (or fails, or is lost) at a given fake time, or never (a killed runner)."""
+
+    def __init__(self, clock: Clock, value: int, *, at: float | None, outcome: AttemptStatus = AttemptStatus.DONE) -> None:
+        self.clock, self.value, self.at, self.outcome = clock, value, at, outcome
+
+    def status(self) -> AttemptStatus:
+        return AttemptStatus.WAITING if self.at is None or self.clock() < self.at else self.outcome
+
+    def result(self) -> int:
+        if self.outcome is AttemptStatus.FAILED:
+            raise RuntimeError(f"hand-out {self.value} failed")
+        return self.value
+
+
+class Runners:
+    """Scripted runners: hand-out k of batch i goes as `script[(i, k)]` says (finish after some seconds by default)."""
+
+    def __init__(self, clock: Clock, script: dict[tuple[int, int], tuple[float | None, AttemptStatus]]) -> None:
+        self.clock, self.script = clock, script
+        self.handed: list[tuple[int, float]] = []  # (batch, when)
+
+    def hand_out(self, batch: int) -> FakeAttempt:
+        k = sum(1 for b, _ in self.handed if b == batch)
+        self.handed.append((batch, self.clock()))
+        after, outcome = self.script.get((batch, k), (5.0, AttemptStatus.DONE))
+        return FakeAttempt(self.clock, batch * 10 + k, at=None if after is None else self.clock() + after, outcome=outcome)
+
+
+def run_with(script: dict[tuple[int, int], tuple[float | None, AttemptStatus]], **kwargs: Any) -> tuple[list[tuple[int, int]], Runners, list[str]]:
+    clock, log = Clock(), list[str]()
+    runners = Runners(clock, script)
+    handed = Resubmitter(runners.hand_out, label=lambda b: f"batch {b}", log=log.append, clock=clock, sleep=clock.sleep, **kwargs)
+    finished = [(d.spec, d.result) for d in drive(iter(range(4)), lambda i: i, handed.submit, window=2)]
+    return finished, runners, log
+
+
+def test_a_batch_whose_runner_died_is_handed_out_again_at_its_deadline_and_counts_once() -> None:
+    # batch 1's first runner never answers (SIGKILLed); its second hand-out finishes
+    finished, runners, log = run_with({(1, 0): (None, AttemptStatus.WAITING)}, deadline_s=30)
+    assert [b for b, _ in finished] == [0, 1, 2, 3]  # each batch once, in order
+    assert dict(finished)[1] == 11  # the result of the second hand-out
+    again = [when for b, when in runners.handed if b == 1]
+    assert len(again) == 2 and again[1] - again[0] == pytest.approx(30, abs=1.01)
+    assert len(runners.handed) == 5 and any("batch 1: not finished 30 s" in m for m in log)
+
+
+def test_the_first_result_wins_and_a_late_one_is_ignored() -> None:
+    # batch 0's first runner is slow (40 s): handed out again at 30 s, but the slow one still finishes first
+    finished, runners, _ = run_with({(0, 0): (40.0, AttemptStatus.DONE), (0, 1): (60.0, AttemptStatus.DONE)}, deadline_s=30)
+    assert dict(finished)[0] == 0 and [b for b, _ in finished] == [0, 1, 2, 3]
+    assert [b for b, _ in runners.handed].count(0) == 2
+
+
+def test_a_crashed_attempt_is_handed_out_again_at_once() -> None:
+    finished, runners, log = run_with({(2, 0): (1.0, AttemptStatus.LOST)}, deadline_s=1000)
+    assert dict(finished)[2] == 21
+    first, second = (when for b, when in runners.handed if b == 2)
+    assert second - first < 3  # not after the deadline
+    assert any("batch 2: its runner crashed" in m for m in log)
+
+
+def test_every_batch_of_a_dead_runner_is_handed_out_again_while_waiting_for_the_first() -> None:
+    # batches 0 and 1 went to the same runner, which died: both are handed out again at the same deadline
+    dead = (None, AttemptStatus.WAITING)
+    _, runners, _ = run_with({(0, 0): dead, (1, 0): dead}, deadline_s=30)
+    again = {b: when for b, when in runners.handed if when > 0}
+    assert again[0] == pytest.approx(30, abs=1.01) and again[1] == pytest.approx(30, abs=1.01)
+
+
+def test_a_failed_batch_fails_the_run_with_its_error() -> None:
+    with pytest.raises(RuntimeError, match="hand-out 10 failed"):  # batch 1, first hand-out
+        run_with({(1, 0): (2.0, AttemptStatus.FAILED)}, deadline_s=30)
+
+
+def test_a_batch_no_runner_finishes_stops_the_run_after_its_attempts() -> None:
+    never = (None, AttemptStatus.WAITING)
+    with pytest.raises(BatchLostError, match=r"batch 0: no runner finished it in 3 attempt\(s\).*complexify runner"):
+        run_with({(0, k): never for k in range(3)}, deadline_s=10, max_attempts=3)
+
+
+def test_resubmitter_rejects_nonsense_settings() -> None:
+    with pytest.raises(ValueError, match="deadline_s > 0"):
+        Resubmitter(lambda b: FakeAttempt(Clock(), 0, at=0), label=str, log=print, deadline_s=0)

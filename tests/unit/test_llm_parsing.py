@@ -16,7 +16,8 @@ from pipeline.llm.parsing import parse_choice, split_reasoning, yes_no_from_choi
         ("  <think>\nstep 1\nstep 2\n</think>\n\nThe answer is 4.", "step 1\nstep 2", "The answer is 4."),
         ("<think>cut off by max_tokens", "cut off by max_tokens", ""),
         ("The answer is 4.", None, "The answer is 4."),
-        ("Use <think> tags like <think>x</think>", None, "Use <think> tags like <think>x</think>"),
+        # the same split the verifier scores by: an unclosed block (here the outer one) ends the answer
+        ("Use <think> tags like <think>x</think>", "tags like x", "Use"),
         ("<think></think>done", "", "done"),
     ],
     ids=["simple", "whitespace", "unclosed", "none", "not-leading", "empty-block"],

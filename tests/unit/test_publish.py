@@ -59,7 +59,8 @@ def test_folder_loads_with_datasets_and_rl_ground_truth_scores_kept_answers(samp
     import datasets
 
     built = build_dataset_folder(samples.kept, samples.rejects, tmp_path / "ds", repo_id="org/cx", run_info={"run_id": "run-x", "models": {"responder": "scripted"}})
-    assert built.counts == {"sft": 4, "rl": 4, "preference": 4, "tripwires": len(tripwire_rows())}
+    counts = {k: built.counts[k] for k in ("sft", "rl", "preference", "tripwires", "sft_reasoning", "contrast")}
+    assert counts == {"sft": 4, "rl": 4, "preference": 4, "tripwires": len(tripwire_rows()), "sft_reasoning": 0, "contrast": 0}
     sft = datasets.load_dataset(str(built.folder), "sft", split="train", cache_dir=str(tmp_path / "hf-cache"))
     assert len(sft) == 4 and sft[0]["messages"][0]["role"] == "user" and sft[0]["messages"][1]["content"] == "a plain lowercase answer"
     rl = datasets.load_dataset(str(built.folder), "rl", split="train", cache_dir=str(tmp_path / "hf-cache"))

@@ -9,6 +9,7 @@ import pytest
 
 import tests.helpers.fixture_checkers  # noqa: F401  (registers t:* checkers)
 from pipeline.errors import UserInputError
+from pipeline.verify.plan import NO_ANSWER
 from pipeline.verify.reward import (
     GROUND_TRUTH_FORMAT,
     GroundTruthError,
@@ -116,7 +117,7 @@ def test_none_completion_scores_as_the_empty_answer() -> None:
     chat_without_content = [[{"role": "user", "content": "x"}, {"role": "assistant", "content": None}]]
     assert reward(["p"], chat_without_content, [GT]) == [-2.0]
     result = score_response(None, GT)
-    assert result.verdict.checks[0].evidence == "empty text"
+    assert result.verdict.checks[0].evidence == NO_ANSWER
 
 
 DANGLING = ground_truth(RIVER, {"id": "c2", "kind": "code", "checker": "t:lower", "depends_on": ["c9"]})

@@ -219,16 +219,6 @@ def test_second_holder_of_a_run_is_refused_naming_pid_and_host(tmp_path: Path) -
         pass
 
 
-def test_parts_of_a_split_run_lock_each_part_and_exclude_a_whole_run(tmp_path: Path) -> None:
-    with hold_run_lock(tmp_path, 0, 2), hold_run_lock(tmp_path, 1, 2):
-        with pytest.raises(RunLockedError, match="part 1 of 2"):
-            with hold_run_lock(tmp_path, 1, 2):
-                pass
-        with pytest.raises(RunLockedError):
-            with hold_run_lock(tmp_path):
-                pass
-
-
 def test_lock_held_by_another_process_and_released_when_it_dies(tmp_path: Path) -> None:
     code = (
         "import sys, time; from pathlib import Path; from pipeline.runlock import hold_run_lock\n"

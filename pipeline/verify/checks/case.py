@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pipeline.verify.checks.registry import CheckResult, checker
 from pipeline.verify.ifeval_args import need, relation_holds, want_int, want_relation
-from pipeline.verify.text import detect_language, word_tokens
+from pipeline.verify.text import count_capital_words, detect_language
 
 
 @checker("change_case:capital_word_frequency")
@@ -13,7 +13,7 @@ def check_capital_word_frequency(response: str, *, capital_frequency: int, capit
     cid = "change_case:capital_word_frequency"
     threshold = want_int(cid, "capital_frequency", capital_frequency)
     rel = want_relation(cid, "capital_relation", capital_relation)
-    count = sum(1 for token in word_tokens(response) if token.isupper())
+    count = count_capital_words(response)
     return CheckResult(relation_holds(rel, count, threshold), f"found {count} all-capital word(s), {need(rel, threshold)}")
 
 

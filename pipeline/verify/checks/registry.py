@@ -119,9 +119,14 @@ def run_check(checker_id: str, response: str, kwargs: Mapping[str, Any] | None =
     Raises CheckerNotFoundError or CheckerArgumentError for an unknown id or malformed kwargs; every other
     failure is returned as a failed check (see the module docstring).
     """
-    if kwargs is not None and not isinstance(kwargs, Mapping):
+    if type(kwargs) is dict:  # the usual case: skips the ABC check and the copy (** unpacking copies anyway)
+        kw = kwargs
+    elif kwargs is None:
+        kw = {}
+    elif isinstance(kwargs, Mapping):
+        kw = dict(kwargs)
+    else:
         raise CheckerArgumentError(f"checker {checker_id!r}: kwargs must be a mapping, got {type(kwargs).__name__}")
-    kw = dict(kwargs) if kwargs else {}
     key = (checker_id, tuple(kw))
     chk = _VALID.get(key)
     if chk is None:

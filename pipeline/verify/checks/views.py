@@ -31,13 +31,14 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 
+from pipeline.reasoning import split_tagged
+
 # Characters that render as nothing (Unicode format controls, fillers, selectors): they split or glue
 # words invisibly. ZWNJ/ZWJ are among them; dropping them only merges or splits, never hides text.
 _INVISIBLE = re.compile(
     "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f"
     "\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff9-\ufffb\U000e0000-\U000e0fff]"
 )
-_REASONING_TAG = re.compile(r"<(/?)(?:think|thinking|reasoning)>", re.IGNORECASE | re.ASCII)
 
 # Letters of other scripts that look like Latin letters; small capitals map to capitals, which is what
 # they look like (so "ᴛʜɪs" is not all lowercase once folded).
@@ -91,20 +92,7 @@ def strip_reasoning_blocks(text: str) -> str:
     means the template opened one, so everything before it is reasoning); a block left open ends the
     answer where it starts.
     """
-    depth, start, outer_open, tagged = 0, 0, 0, False
-    for tag in _REASONING_TAG.finditer(text):
-        tagged = True
-        if not tag.group(1):
-            if depth == 0:
-                outer_open = tag.start()
-            depth += 1
-        else:
-            depth = max(depth - 1, 0)
-            if depth == 0:
-                start = tag.end()
-    if not tagged:
-        return text
-    return text[start : outer_open if depth else len(text)]
+    return split_tagged(text)[1]
 
 
 def strip_comments(text: str) -> str:

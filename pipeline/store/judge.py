@@ -1,0 +1,53 @@
+"""The run's scored gold examples for judge calibration: `runs/<fingerprint>/judge_gold.parquet`, written once at
+run start (before any batch), read by the catalog's `judge_gold` table. Calibration pairs of code checks live in
+the sample shards instead (`judge_calibration` column), since they belong to one answer each."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.models import JudgeProbe
+from pipeline.store.files import write_shard_atomic
+from pipeline.store.runs import RunPaths
+from pipeline.store.schema import _STR, JUDGE_PROBE_COLUMNS, Column, Columns
+
+GOLD_FILE = "judge_gold.parquet"
+# The probe columns plus the run they belong to (the catalog's `judge_gold` table holds every run's).
+JUDGE_GOLD_COLUMNS = Columns(*JUDGE_PROBE_COLUMNS, Column("config_fingerprint", _STR, None))
+JUDGE_GOLD_SCHEMA = JUDGE_GOLD_COLUMNS.schema("judge_gold")
+
+
+def judge_gold_to_table(probes: Sequence[JudgeProbe], *, config_fingerprint: str) -> pa.Table:
+    """Scored gold examples as a table of the judge_gold schema."""
+    given = {"config_fingerprint": config_fingerprint}
+    return pa.Table.from_pydict({c.name: [c.cell(p, given) for p in probes] for c in JUDGE_GOLD_COLUMNS}, schema=JUDGE_GOLD_SCHEMA)
+
+
+def judge_gold_from_table(table: pa.Table) -> list[JudgeProbe]:
+    """Scored gold examples back from their table."""
+    return [JudgeProbe(**row) for row in JUDGE_GOLD_COLUMNS.decode_table(table)]
+
+
+def judge_gold_path(run: RunPaths) -> Path:
+    return run.dir / GOLD_FILE
+
+
+def write_judge_gold(run: RunPaths, probes: Sequence[JudgeProbe]) -> None:
+    """Store the scored gold examples of the run (atomically; a resumed run reads them back instead of asking again)."""
+    write_shard_atomic(judge_gold_path(run), judge_gold_to_table(probes, config_fingerprint=run.fingerprint))
+
+
+def read_judge_gold(run: RunPaths) -> list[JudgeProbe] | None:
+    """The run's scored gold examples, or None when it has none stored."""
+    path = judge_gold_path(run)
+    return judge_gold_from_table(pq.read_table(path)) if path.is_file() else None
+
+
+def judge_gold_table(runs: Sequence[RunPaths]) -> pa.Table:
+    """Every run's scored gold examples in one table (empty, of the right schema, when there are none)."""
+    tables = [pq.read_table(p, schema=JUDGE_GOLD_SCHEMA) for run in runs if (p := judge_gold_path(run)).is_file()]
+    return pa.concat_tables([JUDGE_GOLD_SCHEMA.empty_table(), *tables])

@@ -1,0 +1,166 @@
+"""configs/raif-smoke.yaml end to end through the CLI on the shared real worker: student rollouts with and
+without reasoning, the pass-rate band, prompted reasoning and the shallow-reasoning gate, all stored.
+
+Bounded by the config, not by luck: `worst_case` below adds the student's rollouts to the generation
+test's bound (at most quota x attempts_factor instructions, each with its answers, repairs and, when one
+is kept, 2k student rollouts); the timeout is derived from it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+import yaml
+
+from pipeline import store
+from pipeline.config import RunConfig, load_config
+from pipeline.difficulty import compare
+from pipeline.gate import QuotaTracker
+from pipeline.models import Sample
+from pipeline.planning import quotas_for
+
+if TYPE_CHECKING:
+    from tests.integration.conftest import VLLMEndpoint
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+RAIF_SMOKE = ROOT / "configs" / "raif-smoke.yaml"
+SLOW_TOKENS_PER_S = 60.0  # a single stream on a busy 2-core machine; batches run several times faster
+OVERHEAD_S = 120.0  # Prefect server, imports, seeds, the embedding model and the catalog around the model calls
+
+
+def worst_case(cfg: RunConfig) -> tuple[int, int]:
+    """(instructions, generated tokens) the config can cost at most, student rollouts included."""
+    m = cfg.models
+    tracker = QuotaTracker(quotas_for(cfg), cfg.attempts_factor)
+    limits = [tracker.limit(c) for c in tracker.quotas]
+    rewrite = m.rewriter.sampling.max_tokens if m.rewriter.enabled else 0
+    answers = m.responder.sampling.max_tokens * (m.responder.n + cfg.repair_rounds)
+    kinds = 2 if m.student.reasoning else 1
+    student = m.student.sampling.max_tokens * m.student.rollouts * kinds if m.student.enabled else 0
+    instructions = sum(limits)
+    return instructions, instructions * (rewrite + answers + student)
+
+
+def budget_s() -> float:
+    return 2 * (worst_case(load_config(RAIF_SMOKE))[1] / SLOW_TOKENS_PER_S + OVERHEAD_S)
+
+
+def test_raif_smoke_config_is_bounded_and_exercises_every_part() -> None:
+    cfg = load_config(RAIF_SMOKE)
+    instructions, tokens = worst_case(cfg)
+    assert instructions <= 12 and tokens <= 10_000, (instructions, tokens)
+    assert set(cfg.mix) <= {"Single", "And_1"} and cfg.compose.checkers == "code" and not cfg.models.judge.enabled
+    student, responder = cfg.models.student, cfg.models.responder
+    assert student.enabled and student.reasoning and student.rollouts == 2 and student.model == responder.model
+    assert responder.reasoning == "prompted" and cfg.gate.reject_shallow_reasoning and cfg.difficulty.filters()
+
+
+def totals_line(output: str) -> dict[str, int]:
+    """The counters of the run summary's `totals:` line (logged through Prefect, so after a log prefix)."""
+    [line] = [x.split("totals: ", 1)[1] for x in output.splitlines() if "totals: " in x]
+    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", line)}
+
+
+# The 135M model keeps an answer for roughly a third of the instructions, so a run of at most 9 leaves the
+# student nothing to measure a few times in a hundred; a second and third run with other seeds make that
+# about one in a million, and cost nothing when the first run measured something.
+RANDOM_SEEDS = (1, 2, 3)
+
+
+def run_raif_smoke(endpoint: str, prefect_api: str, tmp_path: Path, random_seed: int) -> tuple[RunConfig, Path, int, str, str]:
+    """One run of the config on `endpoint` through the CLI: (config, output root, exit code, stdout, stderr)."""
+    out = tmp_path / f"out-{random_seed}"
+    data = yaml.safe_load(RAIF_SMOKE.read_text())
+    data["workers"] = {"local": 0, "endpoints": [endpoint]}
+    data["output_dir"] = str(out)
+    data["random_seed"] = random_seed
+    cfg_path = tmp_path / f"raif-smoke-{random_seed}.yaml"
+    cfg_path.write_text(yaml.safe_dump(data))
+    env = {**os.environ, "PREFECT_API_URL": prefect_api, "COMPLEXIFY_REQUEST_CACHE": str(tmp_path / "requests.sqlite")}
+    cmd = [sys.executable, "-m", "pipeline.cli", "run", "--config", str(cfg_path), "--no-progress"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=budget_s() - 30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate()
+        pytest.fail(f"the run did not finish within its bound:\n{stderr[-3000:]}")
+    return load_config(cfg_path), out, proc.returncode, stdout, stderr
+
+
+@pytest.mark.timeout(len(RANDOM_SEEDS) * budget_s(), func_only=True)
+def test_raif_smoke_run_stores_student_evals_band_drops_and_reasoning(
+    vllm_endpoint: VLLMEndpoint, prefect_api: str, tmp_path: Path
+) -> None:
+    from pipeline.cli import EXIT_QUOTAS_NOT_MET
+
+    for random_seed in RANDOM_SEEDS:
+        cfg, out, returncode, stdout, stderr = run_raif_smoke(vllm_endpoint.url, prefect_api, tmp_path, random_seed)
+        assert returncode in (0, EXIT_QUOTAS_NOT_MET), stderr[-3000:]
+        [run] = store.list_runs(out)
+        kept, rejects = store.load_samples(run), store.load_samples(run, kept=False)
+        if returncode == EXIT_QUOTAS_NOT_MET:
+            assert len(kept) < cfg.samples and "not met" in stdout + stderr
+        else:
+            assert len(kept) == cfg.samples
+        # every instruction with a kept answer was measured; every sample of it carries the same StudentEval
+        by_ins: dict[str, list[Sample]] = {}
+        for s in [*kept, *rejects]:
+            by_ins.setdefault(s.instruction.id, []).append(s)
+        measured = {i: group for i, group in by_ins.items() if any(s.student is not None for s in group)}
+        if measured:
+            break
+    assert measured, f"no instruction kept an answer in {len(RANDOM_SEEDS)} runs, so the student never ran"
+    k = cfg.models.student.rollouts
+    for group in measured.values():
+        ev = group[0].student
+        assert ev is not None and all(s.student == ev for s in group)
+        n_checks = group[0].verdict.n_checks
+        assert ev.model == cfg.models.student.model and ev.reasoning is not None and len(ev.rollouts) == 2 * k
+        for summary, rollouts in ((ev.baseline, ev.rollouts[:k]), (ev.reasoning, ev.rollouts[k:])):
+            assert summary.k == k and 0 <= summary.pass_rate <= 1 and 0 <= summary.mean_satisfied <= n_checks
+            assert summary.pass_rate == sum(r.passed for r in rollouts) / k
+            assert all(r.total == n_checks and r.satisfied <= n_checks for r in rollouts)
+        assert ev.outcome == compare(ev.rollouts[:k], ev.rollouts[k:])
+    for s in kept:
+        assert s.student is not None and s.instruction.id in measured
+        assert cfg.difficulty.min_pass_rate <= s.student.baseline.pass_rate <= cfg.difficulty.max_pass_rate
+    band_drops = [s for s in rejects if s.reject_reasons in (["too_easy"], ["too_hard"])]
+    for s in band_drops:
+        assert s.student is not None and s.verdict.all_pass
+        assert (s.student.baseline.pass_rate < cfg.difficulty.min_pass_rate) == (s.reject_reasons == ["too_hard"])
+
+    # the summary counts what the store holds, and says how little a 135M student with k=2 shows
+    output = stdout + stderr
+    totals = totals_line(output)
+    assert totals["student_instructions"] == len(measured) and totals["student_rollouts"] == 2 * k * len(measured)
+    assert totals.get("too_hard", 0) + totals.get("too_easy", 0) == len(band_drops)
+    evals = [ev for group in measured.values() if (ev := group[0].student) is not None]
+    assert totals["student_completion_tokens"] == sum(r.completion_tokens for ev in evals for r in ev.rollouts)
+    assert "note: the student is the bundled 135M model" in output and "steps of 1/2" in output
+    traces = [s for s in [*kept, *rejects] if s.reasoning_quality is not None]
+    assert totals.get("reasoning_measured", 0) == len(traces)
+    if not traces:  # the bundled model ignores the think-first prompt; the summary must say so
+        assert "no kept answer carried a reasoning trace" in output
+    assert all(s.reasoning_quality is None or not s.reasoning_quality.shallow for s in kept)  # the gate is on
+
+    # the flat columns the publish side reads agree with the records
+    con = store.open_catalog(out)
+    try:
+        rows = con.execute(
+            "select sample_id, student_model, baseline_rollouts, baseline_pass_rate, reasoning_outcome from samples"
+        ).fetchall()
+    finally:
+        con.close()
+    assert sorted(r[0] for r in rows) == sorted(s.id for s in kept)
+    by_id = {s.id: s for s in kept}
+    for sample_id, model, rollouts, rate, outcome in rows:
+        ev = by_id[sample_id].student
+        assert ev is not None and (model, rollouts, rate, outcome) == (ev.model, k, ev.baseline.pass_rate, ev.outcome)
