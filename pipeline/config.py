@@ -94,7 +94,7 @@ class RoleConfig(ConfigModel):
     sampling: SamplingConfig = SamplingConfig()
 
 
-ReasoningMode = Literal["off", "prompted", "server"]
+ReasoningMode = Literal["off", "prompted", "plan_first", "server"]
 
 
 class ResponderConfig(RoleConfig):
@@ -102,6 +102,8 @@ class ResponderConfig(RoleConfig):
     reasoning: ReasoningMode = Field(
         default="off",
         description="off: answer directly; prompted: asked to think in a <think> block first (prompts/reasoning.yaml); "
+        "plan_first: one request writes a plan (the reasoning), a second the answer with the plan in view (for models "
+        "that ignore the think-first instruction); "
         "server: the model reasons by itself (a vLLM reasoning parser's reasoning_content, or a leading <think> block)",
     )
 
@@ -128,6 +130,9 @@ class StudentConfig(RoleConfig):
     enabled: bool = Field(default=False, description="measure difficulty with student rollouts (off: runs do not change)")
     rollouts: int = Field(default=2, ge=1, le=64, description="k: rollouts per instruction without reasoning (and k with)")
     reasoning: bool = Field(default=False, description="also k rollouts prompted to think first, to contrast with the baseline")
+    reasoning_style: Literal["prompted", "plan_first"] = Field(
+        default="prompted", description="how the reasoning rollouts reason (see models.responder.reasoning)"
+    )
     sampling: SamplingConfig = SamplingConfig(temperature=1.0, max_tokens=512)
 
 

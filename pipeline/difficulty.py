@@ -18,12 +18,12 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 
 from pipeline.config import DifficultyConfig, StudentConfig
-from pipeline.models import Instruction, Response, Rollout, RolloutSummary, Sample, StudentEval, Verdict
+from pipeline.models import FAILED_PREFIX, Instruction, Response, Rollout, RolloutSummary, Sample, StudentEval, Verdict
 
 PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
 Outcome = Literal["helped", "tied", "hurt"]
@@ -37,6 +37,44 @@ def reasoning_template() -> dict[str, str]:
 def with_reasoning_prompt(messages: Sequence[Mapping[str, str]]) -> list[dict[str, str]]:
     """The conversation with the think-first system message before it (prompted reasoning)."""
     return [{"role": "system", "content": reasoning_template()["system"]}, *(dict(m) for m in messages)]
+
+
+Chat = Callable[[Sequence[list[dict[str, str]]], Any, int], list[list[Response]]]
+
+
+def plan_first_answers(chat: Chat, prompts: Sequence[str], role: Any, n: int) -> list[list[Response]]:
+    """`n` answers per prompt, each from two requests: a plan (prompts/reasoning.yaml `plan_system`), kept as the
+    answer's reasoning, then the answer written with that plan in view (`answer_system`). For models that ignore
+    a think-first instruction: every answer gets a trace. A plan request the server rejected stands as it is."""
+    tpl = reasoning_template()
+    plans = chat([[{"role": "system", "content": tpl["plan_system"]}, {"role": "user", "content": p}] for p in prompts], role, n)
+    todo = [(i, plan) for i, per in enumerate(plans) for plan in per if not plan.finish_reason.startswith(FAILED_PREFIX)]
+    convs = [
+        [{"role": "system", "content": tpl["answer_system"].format(plan=plan.text.strip())}, {"role": "user", "content": prompts[i]}]
+        for i, plan in todo
+    ]
+    answers = iter(chat(convs, role, 1) if convs else [])
+    out: list[list[Response]] = []
+    for per in plans:
+        row = []
+        for k, plan in enumerate(per):
+            if plan.finish_reason.startswith(FAILED_PREFIX):
+                row.append(plan)
+                continue
+            answer = next(answers)[0]
+            row.append(
+                answer.model_copy(
+                    update={
+                        "reasoning": plan.text.strip(),
+                        "prompt_tokens": plan.prompt_tokens + answer.prompt_tokens,
+                        "completion_tokens": plan.completion_tokens + answer.completion_tokens,
+                        "latency_s": plan.latency_s + answer.latency_s,
+                        "candidate": k,
+                    }
+                )
+            )
+        out.append(row)
+    return out
 
 
 def student_conversation(prompt: str, reasoning: bool) -> list[dict[str, str]]:
@@ -107,7 +145,11 @@ def measure_student(
     with the instruction's plan, summarised; counts the instruction, its rollouts, their generated tokens,
     the reasoning outcome and how many reasoning rollouts wrote a trace at all."""
     kinds = [False, True] if student.reasoning else [False]
-    answers = chat([student_conversation(ins.prompt, r) for r in kinds], student, student.rollouts)
+    if student.reasoning and student.reasoning_style == "plan_first":
+        answers = [*chat([student_conversation(ins.prompt, False)], student, student.rollouts)]
+        answers += plan_first_answers(chat, [ins.prompt], student, student.rollouts)
+    else:
+        answers = chat([student_conversation(ins.prompt, r) for r in kinds], student, student.rollouts)
     per_kind = [
         [to_rollout(resp, verify(resp), with_reasoning=reasoning) for resp in responses]
         for reasoning, responses in zip(kinds, answers, strict=True)

@@ -294,6 +294,10 @@ class Instruction(Record):
 # --- generation -----------------------------------------------------------------------------
 
 
+# finish_reason of the one Response that stands in for a request the server rejected, e.g. "failed:prompt_too_long".
+FAILED_PREFIX = "failed:"
+
+
 class Response(Record):
     """One candidate answer from the responder model."""
 

@@ -16,9 +16,19 @@ from typing import Protocol
 
 from pipeline.compose import compose_unique
 from pipeline.config import RoleConfig, RunConfig
-from pipeline.difficulty import attach_student, band_filter, measure_student, with_reasoning_prompt
+from pipeline.difficulty import attach_student, band_filter, measure_student, plan_first_answers, with_reasoning_prompt
 from pipeline.gate import QuotaTracker, gate, reasoning_gate, repair_messages
-from pipeline.models import CheckVerdict, Instruction, ReasoningQuality, Response, Sample, Seed, StudentEval, Verdict
+from pipeline.models import (
+    FAILED_PREFIX,
+    CheckVerdict,
+    Instruction,
+    ReasoningQuality,
+    Response,
+    Sample,
+    Seed,
+    StudentEval,
+    Verdict,
+)
 from pipeline.render import apply_rewrite, rewrite_messages
 from pipeline.siblings import fill_slots
 from pipeline.taxonomy import Taxonomy
@@ -31,8 +41,6 @@ from pipeline.verify.reasoning_quality import measure_reasoning
 Messages = list[dict[str, str]]
 Drops = Counter[str]  # reason -> how many records a stage dropped or marked for it
 
-# finish_reason of the one Response that stands in for a request the server rejected, e.g. "failed:prompt_too_long".
-FAILED_PREFIX = "failed:"
 
 
 def request_failure(resp: Response) -> str | None:
@@ -162,6 +170,9 @@ def responder_conversation(messages: Messages, cfg: RunConfig) -> Messages:
 def respond_stage(instructions: Sequence[Instruction], chat: ChatFn, cfg: RunConfig) -> list[Pair]:
     """`n` candidate answers per instruction (one failed Response where the server rejected the request)."""
     responder = cfg.models.responder
+    if responder.reasoning == "plan_first":
+        answers = plan_first_answers(chat, [i.prompt for i in instructions], responder, responder.n)
+        return [(ins, r) for ins, rs in zip(instructions, answers, strict=True) for r in rs]
     convs = [responder_conversation([{"role": "user", "content": i.prompt}], cfg) for i in instructions]
     answers = chat(convs, responder, responder.n)
     return [(ins, r) for ins, rs in zip(instructions, answers, strict=True) for r in rs]

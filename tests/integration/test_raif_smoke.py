@@ -1,5 +1,6 @@
 """configs/raif-smoke.yaml end to end through the CLI on the shared real worker: student rollouts with and
-without reasoning, the pass-rate band, prompted reasoning and the shallow-reasoning gate, all stored.
+without reasoning, the pass-rate band, plan-first reasoning and its shallow-reasoning measures, all stored, then
+published: `rl` with its baseline columns, and `sft_reasoning` / `contrast` when the run produced rows for them.
 
 Bounded by the config, not by luck: `worst_case` below adds the student's rollouts to the generation
 test's bound (at most quota x attempts_factor instructions, each with its answers, repairs and, when one
@@ -16,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import datasets
 import pytest
 import yaml
 
@@ -41,8 +43,10 @@ def worst_case(cfg: RunConfig) -> tuple[int, int]:
     tracker = QuotaTracker(quotas_for(cfg), cfg.attempts_factor)
     limits = [tracker.limit(c) for c in tracker.quotas]
     rewrite = m.rewriter.sampling.max_tokens if m.rewriter.enabled else 0
-    answers = m.responder.sampling.max_tokens * (m.responder.n + cfg.repair_rounds)
-    kinds = 2 if m.student.reasoning else 1
+    per_answer = 2 if m.responder.reasoning == "plan_first" else 1  # a plan request, then the answer
+    answers = m.responder.sampling.max_tokens * (m.responder.n * per_answer + cfg.repair_rounds)
+    per_reasoning_rollout = 2 if m.student.reasoning_style == "plan_first" else 1
+    kinds = 1 + (per_reasoning_rollout if m.student.reasoning else 0)
     student = m.student.sampling.max_tokens * m.student.rollouts * kinds if m.student.enabled else 0
     instructions = sum(limits)
     return instructions, instructions * (rewrite + answers + student)
@@ -55,11 +59,12 @@ def budget_s() -> float:
 def test_raif_smoke_config_is_bounded_and_exercises_every_part() -> None:
     cfg = load_config(RAIF_SMOKE)
     instructions, tokens = worst_case(cfg)
-    assert instructions <= 12 and tokens <= 10_000, (instructions, tokens)
+    assert instructions <= 12 and tokens <= 13_000, (instructions, tokens)
     assert set(cfg.mix) <= {"Single", "And_1"} and cfg.compose.checkers == "code" and not cfg.models.judge.enabled
     student, responder = cfg.models.student, cfg.models.responder
     assert student.enabled and student.reasoning and student.rollouts == 2 and student.model == responder.model
-    assert responder.reasoning == "prompted" and cfg.gate.reject_shallow_reasoning and cfg.difficulty.filters()
+    assert responder.reasoning == "plan_first" and student.reasoning_style == "plan_first"
+    assert cfg.difficulty.filters() and not cfg.gate.reject_shallow_reasoning  # see the config's header
 
 
 def totals_line(output: str) -> dict[str, int]:
@@ -147,9 +152,10 @@ def test_raif_smoke_run_stores_student_evals_band_drops_and_reasoning(
     assert "note: the student is the bundled 135M model" in output and "steps of 1/2" in output
     traces = [s for s in [*kept, *rejects] if s.reasoning_quality is not None]
     assert totals.get("reasoning_measured", 0) == len(traces)
-    if not traces:  # the bundled model ignores the think-first prompt; the summary must say so
+    if not traces:  # no kept answer, so no trace was measured: the summary must say so
         assert "no kept answer carried a reasoning trace" in output
-    assert all(s.reasoning_quality is None or not s.reasoning_quality.shallow for s in kept)  # the gate is on
+    # plan-first: every kept answer carries a trace, measured (the gate is off here, so shallow ones stay)
+    assert all(s.response.reasoning and s.reasoning_quality is not None for s in kept)
 
     # the flat columns the publish side reads agree with the records
     con = store.open_catalog(out)
@@ -164,3 +170,23 @@ def test_raif_smoke_run_stores_student_evals_band_drops_and_reasoning(
     for sample_id, model, rollouts, rate, outcome in rows:
         ev = by_id[sample_id].student
         assert ev is not None and (model, rollouts, rate, outcome) == (ev.model, k, ev.baseline.pass_rate, ev.outcome)
+
+    # published: rl carries the four baseline columns; sft_reasoning and contrast load when the run made rows
+    if not kept:
+        return
+    folder, cache = tmp_path / "hub", tmp_path / "datasets-cache"
+    cmd = [sys.executable, "-m", "pipeline.cli", "publish", "--root", str(out), "--run", run.fingerprint,
+           "--repo-id", "org/raif-smoke", "--out", str(folder), "--dry-run"]  # fmt: skip
+    published = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert published.returncode == 0, published.stderr[-3000:]
+    rl = datasets.load_dataset(str(folder), "rl", split="train", cache_dir=str(cache))
+    assert len(rl) == len(kept)
+    assert set(rl["baseline_model"]) == {cfg.models.student.model} and set(rl["baseline_rollouts"]) == {k}
+    assert all(0 <= rate <= 1 for rate in rl["baseline_pass_rate"])
+    assert sorted(rl["baseline_pass_rate"]) == sorted(s.student.baseline.pass_rate for s in kept if s.student)
+    if (folder / "data" / "sft_reasoning").exists():
+        sft = datasets.load_dataset(str(folder), "sft_reasoning", split="train", cache_dir=str(cache))
+        assert all(row["messages"][-1]["content"].startswith("<think>") for row in sft)
+    if (folder / "data" / "contrast").exists():
+        contrast = datasets.load_dataset(str(folder), "contrast", split="train", cache_dir=str(cache))
+        assert all(c > r for c, r in zip(contrast["chosen_score"], contrast["rejected_score"], strict=True))

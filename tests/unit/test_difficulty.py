@@ -109,7 +109,7 @@ def test_configs_without_the_new_keys_dump_as_before_so_their_fingerprints_stay(
     [
         ({"difficulty": {"max_pass_rate": 0.5}}, "needs student rollouts, but models.student.enabled is false"),
         ({"difficulty": {"min_pass_rate": 0.6, "max_pass_rate": 0.5}, "models": {"student": {"enabled": True}}}, "swap them"),
-        ({"models": {"responder": {"reasoning": "maybe"}}}, "'off', 'prompted' or 'server'"),
+        ({"models": {"responder": {"reasoning": "maybe"}}}, "'off', 'prompted', 'plan_first' or 'server'"),
         ({"models": {"student": {"rollouts": 0}}}, "rollouts"),
     ],
 )
