@@ -76,6 +76,8 @@ def with_judge_routes(
             log(f"judge gold file: {len(stored)} examples scored")
         gold = stored
     routes = judge_routes(cfg, taxonomy.dimensions, gold)
+    if run is not None and cfg.models.judge.enabled:  # publish reads them: report-only checks leave the rewards
+        store.write_judge_routes(run, dict(routes))
     not_gating = {d: r for d, r in routes.items() if r != "gate"}
     if not_gating and models.judge is not None:
         log("judge routes (not gating): " + ", ".join(f"{d}: {r}" for d, r in not_gating.items()))

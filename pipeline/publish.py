@@ -12,7 +12,7 @@ import json
 import os
 import secrets
 import shutil
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ from pipeline.publish_rl import chat as _chat
 from pipeline.publish_rl import constraint_info as _constraint_info
 from pipeline.publish_siblings import SIBLINGS_SCHEMA, sibling_rows
 from pipeline.store import RunStats
+from pipeline.verify.plan import without_checks
 from pipeline.verify.reward import ground_truth_for
 from pipeline.verify.tripwires import tripwire_rows
 
@@ -133,26 +134,34 @@ def sft_rows(kept: Sequence[Sample]) -> list[dict[str, Any]]:
     return rows
 
 
-def rl_rows(kept: Sequence[Sample], evals: dict[str, StudentEval] | None = None) -> list[dict[str, Any]]:
-    """RL rows with the student's baseline; when `evals` (the run's measurements) is non-empty, only measured ones."""
+def rl_rows(
+    kept: Sequence[Sample], evals: dict[str, StudentEval] | None = None, report_only: Collection[str] = ()
+) -> list[dict[str, Any]]:
+    """RL rows with the student's baseline; when `evals` (the run's measurements) is non-empty, only measured ones.
+
+    Judge checks of `report_only` dimensions (the run's judge routes) leave the published plan, so the
+    rewards never count them."""
     rows = []
     for s in kept:
         ev = (evals or {}).get(s.instruction.id)
         if evals and ev is None:
             continue  # a run that measured difficulty publishes measured instructions only (see publish_rl)
+        plan = without_checks(s.instruction.plan, lambda c: c.kind == "judge" and c.dimension in report_only)
         ids, dims = _constraint_info(s)
         rows.append(
             {
                 "id": s.instruction.id,
                 "data_source": "complexify",
                 "prompt": _chat(s.instruction.prompt),
-                "ground_truth": ground_truth_for(s.instruction, ev.baseline.mean_satisfied if ev else None),
+                "ground_truth": ground_truth_for(
+                    s.instruction.model_copy(update={"plan": plan}), ev.baseline.mean_satisfied if ev else None
+                ),
                 "category": s.instruction.category,
                 "composition": s.instruction.composition,
                 "depth": s.instruction.depth,
                 "constraint_ids": ids,
                 "dimensions": dims,
-                "n_checks": len(s.instruction.plan.checks),
+                "n_checks": len(plan.checks),
                 "reference_response": s.response.text,
                 **baseline_columns(ev),
             }
@@ -277,6 +286,7 @@ def build_dataset_folder(
     split: str = "train",
     protect: Sequence[str | Path] = (),
     stats: RunStats | None = None,
+    judge_routes: Mapping[str, str] | None = None,
 ) -> BuiltDataset:
     """Write the Hub-layout folder (data/{config}/{split}-00000-of-00001.parquet, README.md, figures).
 
@@ -291,7 +301,7 @@ def build_dataset_folder(
     evals = student_evals([*kept, *rejects])
     tables = {
         "sft": sft_rows(kept),
-        "rl": rl_rows(kept, evals),
+        "rl": rl_rows(kept, evals, {d for d, r in (judge_routes or {}).items() if r == "report-only"}),
         "preference": preference_rows([*kept, *rejects]),
         "tripwires": tripwire_rows(),
         "sft_reasoning": sft_reasoning_rows(kept),
@@ -414,6 +424,7 @@ def publish_run(
         stats = store.run_stats(con, run.fingerprint)
     run_info = {**run.info, "run_id": run.run_id}
     built = build_dataset_folder(
-        kept, rejects, target, repo_id=repo_id, run_info=run_info, protect=[root], stats=stats
-    )
+        kept, rejects, target, repo_id=repo_id, run_info=run_info, protect=[root], stats=stats,
+        judge_routes=store.read_judge_routes(run),
+    )  # fmt: skip
     return PublishResult(built=built, pushed=None if dry_run else push_folder(built, repo_id, private=private))

@@ -73,7 +73,7 @@ from pipeline.store.integrity import (
     shard_problem,
     verify_run,
 )
-from pipeline.store.judge import GOLD_FILE, read_judge_gold, write_judge_gold
+from pipeline.store.judge import GOLD_FILE, read_judge_gold, read_judge_routes, write_judge_gold, write_judge_routes
 from pipeline.store.runs import (
     DONE_DIR,
     RUN_FILE,
@@ -163,6 +163,7 @@ __all__ = [
     "open_catalog",
     "open_run",
     "read_judge_gold",
+    "read_judge_routes",
     "read_manifest",
     "read_table",
     "record_seeds",
@@ -181,6 +182,7 @@ __all__ = [
     "write_batch",
     "write_json_atomic",
     "write_judge_gold",
+    "write_judge_routes",
     "write_shard_atomic",
     "write_shard_hashed",
 ]

@@ -4,6 +4,7 @@ the sample shards instead (`judge_calibration` column), since they belong to one
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,11 +12,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.models import JudgeProbe
-from pipeline.store.files import write_shard_atomic
+from pipeline.store.files import create_json_once, write_shard_atomic
 from pipeline.store.runs import RunPaths
 from pipeline.store.schema import _STR, JUDGE_PROBE_COLUMNS, Column, Columns
 
 GOLD_FILE = "judge_gold.parquet"
+ROUTES_FILE = "judge_routes.json"  # dimension -> gate / reward-only / report-only, as the run decided at start
 # The probe columns plus the run they belong to (the catalog's `judge_gold` table holds every run's).
 JUDGE_GOLD_COLUMNS = Columns(*JUDGE_PROBE_COLUMNS, Column("config_fingerprint", _STR, None))
 JUDGE_GOLD_SCHEMA = JUDGE_GOLD_COLUMNS.schema("judge_gold")
@@ -45,6 +47,17 @@ def read_judge_gold(run: RunPaths) -> list[JudgeProbe] | None:
     """The run's scored gold examples, or None when it has none stored."""
     path = judge_gold_path(run)
     return judge_gold_from_table(pq.read_table(path)) if path.is_file() else None
+
+
+def write_judge_routes(run: RunPaths, routes: dict[str, str]) -> None:
+    """Record the run's judge routes once (every process of a run decides the same routes; the first one writes)."""
+    create_json_once(run.dir / ROUTES_FILE, dict(sorted(routes.items())))
+
+
+def read_judge_routes(run: RunPaths) -> dict[str, str]:
+    """The run's judge routes by dimension; {} for a run that recorded none (no judge, or from before routes)."""
+    path = run.dir / ROUTES_FILE
+    return dict(json.loads(path.read_text(encoding="utf-8"))) if path.is_file() else {}
 
 
 def judge_gold_table(runs: Sequence[RunPaths]) -> pa.Table:

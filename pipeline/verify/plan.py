@@ -89,6 +89,15 @@ def verify_response(
     return score(plan, raw, skipped)
 
 
+def without_checks(plan: VerificationPlan, drop: Callable[[Check], bool]) -> VerificationPlan:
+    """The plan without the checks `drop` selects; the remaining checks no longer depend on them."""
+    gone = {c.id for c in plan.checks if drop(c)}
+    if not gone:
+        return plan
+    kept = [c.model_copy(update={"depends_on": [d for d in c.depends_on if d not in gone]}) for c in plan.checks if c.id not in gone]
+    return plan.model_copy(update={"checks": kept})
+
+
 def plan_problems(plan: VerificationPlan) -> list[str]:
     """Why a plan cannot be run: duplicate ids, missing checker or question, prerequisites that are not earlier checks."""
     problems = []
