@@ -123,8 +123,9 @@ def repair_messages(instruction: Instruction, response: Response, verdict: Verdi
         what = _check_description(instruction, c.constraint_path) or c.question or c.checker or c.id
         lines.append(f"- {what}{where}: {v.evidence}")
     for r in reasons:
-        if r in tpl:
-            lines.append(f"- {tpl[r]}")
+        key = r if r in tpl else r.split(":", 1)[0]  # off_task:embedding and off_task:judge share one line
+        if key in tpl and key != "feedback":
+            lines.append(f"- {tpl[key].format(task=instruction.seed_text.strip())}")
     feedback = tpl["feedback"].format(problems="\n".join(lines) or "- the answer did not meet the instruction")
     return [
         {"role": "user", "content": instruction.prompt},
