@@ -45,21 +45,23 @@ def make_figures(stats: RunStats, folder: Path) -> list[str]:
     ax.set_title("Instructions and kept samples per category")
     ax.tick_params(axis="x", rotation=35)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(folder / "categories.png", dpi=110)
-    plt.close(fig)
-    made.append("figures/categories.png")
+    made.append(_save(fig, plt, folder, "categories"))
     dims = _dimension_counts(stats)
     if dims:
         fig, ax = plt.subplots(figsize=(8, 4))
         ax.barh(list(dims)[::-1], list(dims.values())[::-1], color="#3b6db3")
         ax.set_title("Constraints per dimension (kept samples)")
-        fig.tight_layout()
-        fig.savefig(folder / "dimensions.png", dpi=110)
-        plt.close(fig)
-        made.append("figures/dimensions.png")
+        made.append(_save(fig, plt, folder, "dimensions"))
     made += _student_figures(stats, folder, plt)
     return made
+
+
+def _save(fig: Any, plt: Any, folder: Path, name: str) -> str:
+    """Write a figure as `folder/NAME.png`, close it, and return its path as the card links it."""
+    fig.tight_layout()
+    fig.savefig(folder / f"{name}.png", dpi=110)
+    plt.close(fig)
+    return f"figures/{name}.png"
 
 
 def outcome_shares(stats: RunStats) -> dict[str, dict[str, float]]:
@@ -84,10 +86,7 @@ def _student_figures(stats: RunStats, folder: Path, plt: Any) -> list[str]:
         ax.set_xlabel("pass rate of the student's rollouts")
         ax.set_ylabel("instructions")
         ax.tick_params(axis="x", rotation=20)
-        fig.tight_layout()
-        fig.savefig(folder / "difficulty.png", dpi=110)
-        plt.close(fig)
-        made.append("figures/difficulty.png")
+        made.append(_save(fig, plt, folder, "difficulty"))
     shares = outcome_shares(stats)
     if shares:
         fig, ax = plt.subplots(figsize=(8, 1.2 + 0.45 * len(shares)))
@@ -100,10 +99,7 @@ def _student_figures(stats: RunStats, folder: Path, plt: Any) -> list[str]:
         ax.set_xlim(0, 1)
         ax.set_title("Did reasoning help the student? (share of measured instructions)")
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-        fig.tight_layout()
-        fig.savefig(folder / "reasoning_outcome.png", dpi=110)
-        plt.close(fig)
-        made.append("figures/reasoning_outcome.png")
+        made.append(_save(fig, plt, folder, "reasoning_outcome"))
     return made
 
 
