@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from pipeline.errors import CompositionError
-from pipeline.models import And, Chain, Constraint, Node, Task
+from pipeline.models import And, Chain, Constraint, Node, Selection, Task
 
 CATEGORIES = [
     "Single", "And_1", "Chain_1", "Chain_2", "Chain_3", "Selection_1", "Selection_2", "Selection_3",
@@ -114,3 +114,19 @@ def iter_constraints(node: Node | None, path: str = "tree") -> Iterator[tuple[st
             yield from iter_constraints(b.body, f"{path}.branches[{i}].body")
 
 
+def iter_selections(node: Node | None) -> Iterator[Selection]:
+    """Every Selection in the tree, outer before inner, untaken branches included."""
+    if node is None or isinstance(node, Constraint):
+        return
+    if isinstance(node, Selection):
+        yield node
+        for branch in node.branches:
+            yield from iter_selections(branch.body)
+    elif isinstance(node, Task):
+        yield from iter_selections(node.body)
+    elif isinstance(node, Chain):
+        for step in node.steps:
+            yield from iter_selections(step)
+    else:
+        for child in node.children:
+            yield from iter_selections(child)

@@ -18,11 +18,11 @@ nearly the prompt itself.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 
-from pipeline.models import And, Chain, Instruction, Node, ReasoningQuality, Selection, Task
-from pipeline.tree import iter_constraints
+from pipeline.models import Instruction, ReasoningQuality
+from pipeline.tree import iter_constraints, iter_selections
 from pipeline.verify.fidelity import default_relevance, numbers_in
 
 Similarity = Callable[[str, str], float]
@@ -58,23 +58,6 @@ def _number_cues(value: object) -> list[Decimal]:
     return [number] if number is not None else []
 
 
-def _selections(node: Node | None) -> Iterator[Selection]:
-    if node is None:
-        return
-    if isinstance(node, Selection):
-        yield node
-        for branch in node.branches:
-            yield from _selections(branch.body)
-    elif isinstance(node, Task):
-        yield from _selections(node.body)
-    elif isinstance(node, Chain):
-        for step in node.steps:
-            yield from _selections(step)
-    elif isinstance(node, And):
-        for child in node.children:
-            yield from _selections(child)
-
-
 def addressable_cues(instruction: Instruction) -> list[tuple[list[str], list[Decimal]]]:
     """Per addressable item (a constraint with parameters, or a Selection): its text cues and number cues."""
     items: list[tuple[list[str], list[Decimal]]] = []
@@ -83,7 +66,7 @@ def addressable_cues(instruction: Instruction) -> list[tuple[list[str], list[Dec
         numbers = [n for value in constraint.params.values() for n in _number_cues(value)]
         if texts or numbers:
             items.append((texts, numbers))
-    for selection in _selections(instruction.tree):
+    for selection in iter_selections(instruction.tree):
         # the condition: its facts (the word and letter, the number to compare...); the outcome: the case it selects
         facts = list(selection.condition.facts.values())
         condition = ([cue for fact in facts for cue in _text_cues(fact) if len(cue) > 1], [n for fact in facts for n in _number_cues(fact)])
