@@ -42,14 +42,14 @@ from pipeline.tree import (
 )
 from pipeline.tree import (
     DEFAULT_MIX,
+    allocate,
     composition_types,
     parse_category,
+    taken_constraints,
     tree_category,
     tree_depth,
 )
-from pipeline.tree import (
-    iter_constraints as iter_constraints,
-)
+from pipeline.tree import iter_constraints as iter_constraints
 
 PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
 # Dimensions whose constraints make sense over a whole multi-part response.
@@ -71,6 +71,8 @@ class ComposeOptions:
     max_attempts: int = 40
     # rendering name -> weight: how each instruction's text is laid out (pipeline/renderings.py)
     renderings: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_RENDERINGS))
+    # a grid cell's dimension: drawn first on every output without one, and required on the taken path
+    favour_dimension: str | None = None
 
     def __post_init__(self) -> None:
         check_rendering_weights(self.renderings)
@@ -250,7 +252,9 @@ class _Sampler:
         pick_judge = bool(judge) and (not code or self.rng.random() < self.opts.judge_share)
         group = judge if pick_judge else code
         dims_avail = sorted({s.dimension for s in group})
-        dim = self.rng.choice(dims_avail)  # uniform over dimensions keeps rare dimensions visible
+        favour, placed = self.opts.favour_dimension, {self.tax.specs[c.spec_id].dimension for c in path}
+        # uniform over dimensions keeps rare dimensions visible
+        dim = favour if favour in dims_avail and favour not in placed else self.rng.choice(dims_avail)
         specs = [s for s in group if s.dimension == dim]
         for _ in range(8):
             spec = self.rng.choice(specs)
@@ -393,6 +397,10 @@ def compose_instruction(
         if problems:  # counts that cannot hold together, or constraints the seed's task cannot take: redraw
             redraws[problems[0].reason] += 1
             continue
+        taken_dims = {taxonomy.specs[c.spec_id].dimension for c in taken_constraints(tree)}
+        if opts.favour_dimension and opts.favour_dimension not in taken_dims:
+            redraws["favoured_dimension_missing"] += 1
+            continue
         plan = compile_plan(tree, taxonomy)
         rendering = choose_rendering(opts.renderings, rng)
         prompt = render_prompt(tree, rng, rendering)
@@ -418,24 +426,6 @@ def compose_instruction(
         f"could not compose a {category} instruction in {opts.max_attempts} attempts: the conflict graph leaves too few "
         f"compatible constraints (checkers={opts.checkers}, and_size={opts.and_size}){thrown}; loosen the options"
     )
-
-
-def allocate(n: int, mix: Mapping[str, float]) -> dict[str, int]:
-    """Split n over categories by weight (largest remainder); raises on unknown categories or bad weights."""
-    if n < 0:
-        raise CompositionError(f"number of instructions must be >= 0, got {n}")
-    for cat, w in mix.items():
-        parse_category(cat)
-        if w < 0:
-            raise CompositionError(f"category weight for {cat!r} must be >= 0, got {w}")
-    total = sum(mix.values())
-    if total <= 0:
-        raise CompositionError("the category mix needs at least one positive weight")
-    exact = {c: n * w / total for c, w in mix.items()}
-    counts = {c: int(v) for c, v in exact.items()}
-    for c in sorted(exact, key=lambda c: (counts[c] - exact[c], c))[: n - sum(counts.values())]:
-        counts[c] += 1
-    return counts
 
 
 def compose_unique(

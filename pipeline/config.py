@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Hashable
+from itertools import count
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 import yaml
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
     ValidationError,
@@ -20,41 +18,20 @@ from pydantic import (
 )
 
 from pipeline.compose import ComposeOptions
-from pipeline.errors import CompositionError, UserInputError
+
+# Re-exported: callers take every piece of the configuration from this module.
+from pipeline.config_base import DEFAULT_MODEL as DEFAULT_MODEL
+from pipeline.config_base import ROOT as ROOT
+from pipeline.config_base import ConfigError as ConfigError
+from pipeline.config_base import ConfigModel, log
+from pipeline.config_models import CalibrationConfig as CalibrationConfig
+from pipeline.config_models import ModelsConfig, WorkersConfig
+from pipeline.config_models import RoleConfig as RoleConfig
+from pipeline.config_models import StudentConfig as StudentConfig
+from pipeline.errors import CompositionError
 from pipeline.models import fingerprint_of
 from pipeline.renderings import DEFAULT_RENDERINGS, RENDERINGS, rendering_weight_problems
-from pipeline.tree import CATEGORIES, DEFAULT_MIX, parse_category
-
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_MODEL = "default"  # the bundled SmolLM2-135M-Instruct, prepared by `complexify model prepare`
-log = logging.getLogger(__name__)
-
-
-class ConfigError(UserInputError):
-    """The run configuration is invalid; the message lists every problem with its YAML path."""
-
-
-class ConfigModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-    @model_validator(mode="before")
-    @classmethod
-    def reject_bools_for_numbers(cls, data: Any) -> Any:
-        """YAML's `true` must not pass as the number 1 (pydantic's lax mode would accept it)."""
-        if isinstance(data, dict):
-            for name, value in data.items():
-                field = cls.model_fields.get(name)
-                if isinstance(value, bool) and field is not None and not _allows_bool(field.annotation):
-                    raise ValueError(f"{name}: expected {_type_name(field.annotation)}, got the boolean {str(value).lower()}")
-        return data
-
-
-def _allows_bool(annotation: Any) -> bool:
-    return annotation is bool or bool in get_args(annotation) or annotation is Any
-
-
-def _type_name(annotation: Any) -> str:
-    return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+from pipeline.tree import CATEGORIES, DEFAULT_MIX, allocate, parse_category
 
 
 class SeedSource(ConfigModel):
@@ -80,141 +57,6 @@ class SeedsConfig(ConfigModel):
     select: int | None = Field(default=None, ge=1, description="keep this many seeds by k-center diversity")
     decontaminate: list[str] = Field(default_factory=list, description="benchmark prompt files (JSONL/text)")
     max_seeds: int | None = Field(default=None, ge=1)
-
-
-class SamplingConfig(ConfigModel):
-    temperature: float = Field(default=0.7, ge=0, le=2)
-    top_p: float = Field(default=1.0, gt=0, le=1, description="< 1 halves vLLM CPU throughput (measured)")
-    max_tokens: int = Field(default=512, ge=1, le=32768)
-
-
-class RoleConfig(ConfigModel):
-    model: str = DEFAULT_MODEL
-    enabled: bool = True
-    sampling: SamplingConfig = SamplingConfig()
-
-
-ReasoningMode = Literal["off", "prompted", "plan_first", "server"]
-
-
-class ResponderConfig(RoleConfig):
-    n: int = Field(default=2, ge=1, le=64, description="candidates per instruction")
-    reasoning: ReasoningMode = Field(
-        default="off",
-        description="off: answer directly; prompted: asked to think in a <think> block first (prompts/reasoning.yaml); "
-        "plan_first: one request writes a plan (the reasoning), a second the answer with the plan in view (for models "
-        "that ignore the think-first instruction); "
-        "server: the model reasons by itself (a vLLM reasoning parser's reasoning_content, or a leading <think> block)",
-    )
-
-    @model_validator(mode="before")
-    @classmethod
-    def normalize_reasoning(cls, data: Any) -> Any:
-        """The former boolean: `false` is `off`, `true` (keep the model's own reasoning apart) is `server`."""
-        if isinstance(data, dict) and isinstance(data.get("reasoning"), bool):
-            data = {**data, "reasoning": "server" if data["reasoning"] else "off"}
-        return data
-
-    @model_serializer(mode="wrap")
-    def serialize_reasoning_off_as_before(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """`off` is dumped as the former `false`, so configs from before the modes keep their fingerprints (and runs)."""
-        data: dict[str, Any] = handler(self)
-        if self.reasoning == "off":
-            data["reasoning"] = False
-        return data
-
-
-class StudentConfig(RoleConfig):
-    """The policy to be trained: its rollouts on each kept instruction measure how hard the instruction is for it."""
-
-    enabled: bool = Field(default=False, description="measure difficulty with student rollouts (off: runs do not change)")
-    rollouts: int = Field(default=2, ge=1, le=64, description="k: rollouts per instruction without reasoning (and k with)")
-    reasoning: bool = Field(default=False, description="also k rollouts prompted to think first, to contrast with the baseline")
-    reasoning_style: Literal["prompted", "plan_first"] = Field(
-        default="prompted", description="how the reasoning rollouts reason (see models.responder.reasoning)"
-    )
-    sampling: SamplingConfig = SamplingConfig(temperature=1.0, max_tokens=512)
-
-
-JudgeRouteName = Literal["gate", "reward-only", "report-only", "auto"]
-
-
-class CalibrationConfig(ConfigModel):
-    """Judge calibration (pipeline/verify/judge_calibration.py) and what each dimension's judge checks may do."""
-
-    share: float = Field(default=0.2, ge=0, le=1, description="code checks also asked as a judge question; 0: off")
-    gold_file: str | None = Field(default=None, description="JSONL of judged soft-constraint examples, scored at run start")
-    default_route: JudgeRouteName = "gate"
-    routes: dict[str, JudgeRouteName] = Field(default_factory=dict, description="dimension -> route (else default_route)")
-    min_samples: int = Field(default=20, ge=1, description="auto: labelled questions a dimension needs before its numbers count")
-    min_precision: float = Field(default=0.9, ge=0, le=1, description="auto: judge precision needed to gate")
-    min_reward_precision: float = Field(default=0.7, ge=0, le=1, description="auto: below this, report-only")
-    untrusted_route: Literal["gate", "reward-only", "report-only"] = Field(
-        default="gate", description="auto: the route of a dimension with fewer than min_samples questions"
-    )
-
-    @model_validator(mode="after")
-    def validate_thresholds(self) -> CalibrationConfig:
-        if self.min_reward_precision > self.min_precision:
-            raise ValueError(
-                f"min_reward_precision ({self.min_reward_precision}) is above min_precision ({self.min_precision}); "
-                "a dimension precise enough to gate must be precise enough to count in rewards: lower it"
-            )
-        return self
-
-
-class JudgeConfig(RoleConfig):
-    margin: float = Field(default=0.0, ge=0, description="log P(YES) must beat log P(NO) by this much")
-    calibration: CalibrationConfig = CalibrationConfig()
-
-
-class ModelsConfig(ConfigModel):
-    rewriter: RoleConfig = RoleConfig(sampling=SamplingConfig(temperature=0.7, max_tokens=512))
-    responder: ResponderConfig = ResponderConfig()
-    judge: JudgeConfig = JudgeConfig()
-    # Left out of dumps while off, so configs from before the role keep their fingerprints (and runs).
-    student: StudentConfig = Field(default=StudentConfig(), exclude_if=lambda s: not s.enabled)
-
-
-class WorkersConfig(ConfigModel):
-    """Local vLLM servers started by the run, or endpoints of servers that already run."""
-
-    local: int = Field(default=1, ge=0, le=16)
-    endpoints: list[str] = Field(default_factory=list)
-    model_endpoints: dict[str, list[str]] = Field(
-        default_factory=dict,
-        description="model -> endpoints that serve it, for roles on different servers (a reasoning expert and a "
-        "student, say); models not listed use `endpoints`",
-    )
-    max_concurrency: int = Field(default=32, ge=1, le=4096, description="requests in flight per endpoint")
-    request_timeout_s: float = Field(default=300, gt=0)
-    startup_timeout_s: float = Field(default=900, gt=0)
-    max_model_len: int = Field(default=2048, ge=256)
-
-    @field_validator("endpoints")
-    @classmethod
-    def validate_urls(cls, v: list[str]) -> list[str]:
-        for url in v:
-            if not url.startswith(("http://", "https://")):
-                raise ValueError(f"endpoint {url!r} must start with http:// or https://")
-        return v
-
-    @field_validator("model_endpoints")
-    @classmethod
-    def validate_model_urls(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
-        for model, urls in v.items():
-            if not urls:
-                raise ValueError(f"model {model!r} has no endpoints; list at least one URL or remove it")
-            cls.validate_urls(urls)
-        return v
-
-    @model_validator(mode="after")
-    def validate_some_worker(self) -> WorkersConfig:
-        if self.local == 0 and not self.endpoints and not self.model_endpoints:
-            raise ValueError("no workers: set 'local' to at least 1 or list 'endpoints'")
-        if self.local and (self.endpoints or self.model_endpoints):
-            raise ValueError("use either local workers or endpoints, not both")
-        return self
 
 
 class GateConfig(ConfigModel):
@@ -252,9 +94,62 @@ class DifficultyConfig(ConfigModel):
         return self.min_pass_rate > 0 or self.max_pass_rate < 1
 
 
+class GridConfig(ConfigModel):
+    """Quotas over cells finer than the category (pipeline/grid.py): each category's quota is split evenly over
+    every combination of the axes given here. An empty axis is not part of the grid.
+
+    A sample fills a cell when its instruction has the cell's category, a constraint of the cell's dimension on
+    the path its answer takes, a measured pass rate in the cell's band (the student's baseline, else the share of
+    the responder's first answers that passed) and the cell's rendering. Each cell gets at most its quota x
+    `attempts_factor` instructions.
+    """
+
+    dimensions: list[str] = Field(default_factory=list, description="taxonomy dimensions, e.g. Length, Keywords")
+    # name -> [low, high] pass rate, both inclusive; a rate inside two bands goes to the first one listed
+    bands: dict[str, tuple[float, float]] = Field(default_factory=dict)
+    renderings: list[str] = Field(default_factory=list, description="structured, prose, numbered")
+
+    @field_validator("dimensions", "renderings")
+    @classmethod
+    def validate_unique(cls, v: list[str]) -> list[str]:
+        repeated = sorted({x for x in v if v.count(x) > 1})
+        if repeated:
+            raise ValueError(f"listed twice: {', '.join(repeated)}")
+        if any(not x.strip() or "/" in x for x in v):
+            raise ValueError("names must be non-empty and cannot contain '/'")
+        return v
+
+    @field_validator("renderings")
+    @classmethod
+    def validate_renderings(cls, v: list[str]) -> list[str]:
+        unknown = [r for r in v if r not in RENDERINGS]
+        if unknown:
+            raise ValueError(f"unknown rendering {', '.join(map(repr, unknown))}; known: {', '.join(RENDERINGS)}")
+        return v
+
+    @field_validator("bands")
+    @classmethod
+    def validate_bands(cls, v: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+        for name, (lo, hi) in v.items():
+            if not name.strip() or "/" in name:
+                raise ValueError(f"band name {name!r} must be non-empty and cannot contain '/'")
+            if not 0 <= lo <= hi <= 1:
+                raise ValueError(f"band {name!r}: [{lo}, {hi}] must satisfy 0 <= low <= high <= 1")
+        return v
+
+    def enabled(self) -> bool:
+        return bool(self.dimensions or self.bands or self.renderings)
+
+    def cells_per_category(self) -> int:
+        return max(1, len(self.dimensions)) * max(1, len(self.bands)) * max(1, len(self.renderings))
+
+
+HardeningMove = Literal["constraint", "chain_step", "selection_level"]
+
+
 class HardeningConfig(ConfigModel):
     """Hardening by measured difficulty (pipeline/hardening.py): an instruction whose measured pass rate is above
-    `threshold` gets one more compatible constraint and is answered and measured again, up to `rounds` times.
+    `threshold` is made harder by one of `moves` and is answered and measured again, up to `rounds` times.
 
     The pass rate is the student's no-reasoning baseline when the run has a student, else the share of the
     responder's first answers that passed every check. A hardened instruction is a new instruction of the
@@ -264,6 +159,12 @@ class HardeningConfig(ConfigModel):
     enabled: bool = False
     threshold: float = Field(default=0.5, ge=0, lt=1, description="harden instructions whose pass rate is above this")
     rounds: int = Field(default=1, ge=1, le=5, description="hardening rounds at most, from the composed instruction")
+    # How a tree may be hardened, tried in a random order until one fits: one more constraint on an output, an And
+    # split into the steps of a Chain, or an extra Selection level. Left out of dumps at its default, so configs
+    # from before the key keep their fingerprints (and runs).
+    moves: list[HardeningMove] = Field(
+        default_factory=lambda: list[HardeningMove](["constraint"]), min_length=1, exclude_if=lambda m: m == ["constraint"]
+    )
 
 
 class FidelityConfig(ConfigModel):
@@ -346,6 +247,8 @@ class RunConfig(ConfigModel):
     fidelity: FidelityConfig = FidelityConfig()
     # Left out of dumps while off, so configs from before the key keep their fingerprints (and runs).
     hardening: HardeningConfig = Field(default=HardeningConfig(), exclude_if=lambda h: not h.enabled)
+    # Left out of dumps while it has no axis, so configs from before the key keep their fingerprints (and runs).
+    grid: GridConfig = Field(default=GridConfig(), exclude_if=lambda g: not g.enabled())
     repair_rounds: int = Field(default=1, ge=0, le=5)
     attempts_factor: float = Field(default=4.0, ge=1, description="at most quota x factor instructions per category")
     batch_size: int = Field(default=16, ge=1, le=10000, description="instructions per batch (one shard each)")
@@ -378,6 +281,21 @@ class RunConfig(ConfigModel):
             self.compose.options()
         except CompositionError as exc:
             raise ValueError(f"compose: {exc}") from None
+        return self
+
+    @model_validator(mode="after")
+    def validate_grid_fits(self) -> RunConfig:
+        # An empty cell could never be met or reported; say how many samples give every cell at least one.
+        per_cat = self.grid.cells_per_category()
+        if per_cat == 1:
+            return self
+        short = sorted(c for c, q in allocate(self.samples, self.mix).items() if 0 < q < per_cat)
+        if short:
+            need = next(n for n in count(self.samples) if all(q == 0 or q >= per_cat for q in allocate(n, self.mix).values()))
+            raise ValueError(
+                f"grid: each category is split into {per_cat} cells, but with samples: {self.samples} "
+                f"{', '.join(short)} would have fewer samples than cells; set samples to at least {need}, or drop axis values"
+            )
         return self
 
     @model_validator(mode="after")

@@ -33,6 +33,8 @@ from pipeline.planning import plan_batch, rebuild_tracker, seed_order
 from pipeline.preflight import preflight
 from pipeline.run_report import (
     category_report,
+    grid_lines,
+    grid_report,
     hardening_lines,
     hardening_report,
     reasoning_lines,
@@ -43,7 +45,16 @@ from pipeline.run_report import (
 from pipeline.runlock import hold_run_lock
 from pipeline.seeds import prepare_seeds, seed_token_budget
 from pipeline.serving import serve_models
-from pipeline.stages import BatchResult, ComposedBatch, Models, Provenance, cap_to_quota, compose_stage, process_batch
+from pipeline.stages import (
+    BatchResult,
+    ComposedBatch,
+    Models,
+    Provenance,
+    cap_to_grid,
+    cap_to_quota,
+    compose_stage,
+    process_batch,
+)
 from pipeline.taxonomy import Taxonomy, load_taxonomy
 
 
@@ -65,6 +76,7 @@ class RunContext:
     progress: Callable[[int], None] | None = None
     totals: Counter[str] = field(default_factory=Counter)
     seen: set[str] = field(default_factory=set)  # instruction fingerprints already in the run
+    targets: dict[str, str] = field(default_factory=dict)  # instruction id -> the grid cell it was composed for
     started: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
@@ -79,7 +91,10 @@ class RunContext:
         spec = plan_batch(index, self.tracker, self.cfg.batch_size)
         if spec is None:
             return None
-        return compose_stage(spec, self.seeds, self.order, self.taxonomy, self.cfg, self.seen)
+        batch = compose_stage(spec, self.seeds, self.order, self.taxonomy, self.cfg, self.seen)
+        if self.cfg.grid.enabled():  # one instruction per planned slot, in slot order
+            self.targets.update((ins.id, key) for ins, (_, key) in zip(batch.instructions, spec.items, strict=True))
+        return batch
 
     def process(self, batch: ComposedBatch) -> BatchResult:
         """Rewrite, answer, verify, gate, repair and select one batch (the part that calls the models)."""
@@ -91,15 +106,22 @@ class RunContext:
         return sum(min(self.tracker.kept[c], q) for c, q in self.tracker.quotas.items())
 
     def save(self, result: BatchResult) -> dict[str, int]:
-        """Cap to quota and write the batch's shards atomically; one progress line per batch."""
-        capped = cap_to_quota(result, self.tracker)
-        store.write_batch(self.run, capped.index, capped.instructions, capped.kept, capped.rejects)
+        """Cap to quota (or to the grid's cells) and write the batch's shards atomically; one progress line per batch."""
+        cells = None
+        if self.cfg.grid.enabled():
+            capped, cells = cap_to_grid(result, self.tracker, self.targets, self.cfg, self.taxonomy)
+        else:
+            capped = cap_to_quota(result, self.tracker)
+        store.write_batch(self.run, capped.index, capped.instructions, capped.kept, capped.rejects, cells)
         self.done.add(capped.index)
         stats = {"instructions": len(capped.instructions), "kept": len(capped.kept), "rejected": len(capped.rejects)}
         self.totals.update(stats)
         self.totals.update(capped.stats)
         kept, target = self.kept_so_far(), sum(self.tracker.quotas.values())
-        per_cat = ", ".join(f"{c} {min(self.tracker.kept[c], q)}/{q}" for c, q in sorted(self.tracker.quotas.items()))
+        per_cat = ", ".join(f"{r['category']} {r['kept']}/{r['quota']}" for r in sorted(self.tracker.summary(), key=str))
+        if self.cfg.grid.enabled():
+            rows = self.tracker.cells()
+            per_cat += f"; grid cells met {sum(bool(r['met']) for r in rows)}/{len(rows)}"
         minutes, seconds = divmod(int(time.monotonic() - self.started), 60)
         self.log(
             f"batch {capped.index}: kept {len(capped.kept)} of {len(capped.instructions)} instructions; "
@@ -121,6 +143,7 @@ class RunContext:
             hardening = hardening_report(con, self.run.fingerprint)
         finally:
             con.close()
+        grid = grid_report(self.tracker.cells(), store.manifests(self.run)) if self.cfg.grid.enabled() else []
         summary = {
             "run_id": self.run.run_id,
             "config_fingerprint": self.cfg.fingerprint(),
@@ -135,6 +158,7 @@ class RunContext:
             "reasoning": reasoning_report(self.cfg, self.totals),  # None when the responder does not reason
             "judge_calibration": calibration,  # per dimension; [] when no calibration question was asked
             "hardening": hardening,  # per hardening round; [] when nothing was hardened
+            "grid": grid,  # per grid cell: quota, kept, attempts of its budget and what it cost; [] without a grid
         }
         self.log(format_summary(summary))
         return summary
@@ -175,6 +199,7 @@ def format_summary(summary: dict[str, Any]) -> str:
     lines.extend(student_lines(summary.get("student")) + reasoning_lines(summary.get("reasoning")))
     lines.extend(judge_summary_lines(summary.get("judge_calibration")))
     lines.extend(hardening_lines(summary.get("hardening") or []))
+    lines.extend(grid_lines(summary.get("grid") or []))
     return "\n".join(lines)
 
 

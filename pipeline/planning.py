@@ -5,19 +5,22 @@ from __future__ import annotations
 import random
 
 from pipeline import store
-from pipeline.compose import allocate
 from pipeline.config import RunConfig
 from pipeline.gate import QuotaTracker
+from pipeline.grid import cell_quotas
 from pipeline.stages import BatchSpec
+from pipeline.tree import allocate, split_by_weight
 
 
 def quotas_for(cfg: RunConfig) -> dict[str, int]:
-    """Per-category quotas of the whole run (categories with none left out)."""
+    """Per-category quotas of the whole run (categories with none left out), or per grid cell with a grid."""
+    if cfg.grid.enabled():
+        return cell_quotas(cfg)
     return {c: k for c, k in allocate(cfg.samples, cfg.mix).items() if k > 0}
 
 
 def plan_batch(index: int, tracker: QuotaTracker, batch_size: int) -> BatchSpec | None:
-    """The next batch: open categories get instructions in proportion to what they still lack.
+    """The next batch: open categories (or grid cells) get instructions in proportion to what they still lack.
 
     Attempts are counted when planned, so a category never exceeds quota x attempts_factor instructions.
     """
@@ -26,7 +29,7 @@ def plan_batch(index: int, tracker: QuotaTracker, batch_size: int) -> BatchSpec 
         return None
     deficit = {c: tracker.quotas[c] - tracker.kept[c] for c in open_cats}
     room = {c: tracker.limit(c) - tracker.attempts[c] for c in open_cats}
-    counts = allocate(min(batch_size, sum(room.values())), deficit)
+    counts = split_by_weight(min(batch_size, sum(room.values())), deficit)
     counts = {c: min(k, room[c]) for c, k in counts.items()}
     if sum(counts.values()) == 0:  # tiny batches: give the slot to the neediest open category
         neediest = max(open_cats, key=lambda c: (deficit[c], c))
@@ -46,10 +49,12 @@ def seed_order(n_seeds: int, random_seed: int) -> list[int]:
 
 
 def rebuild_tracker(cfg: RunConfig, run: store.RunPaths) -> QuotaTracker:
-    """Quota state from the batches already written: attempts = instructions, kept = kept samples."""
+    """Quota state from the batches already written: attempts = instructions, kept = kept samples (per grid
+    cell with a grid: instructions composed for the cell, samples kept in it)."""
     tracker = QuotaTracker(quotas_for(cfg), cfg.attempts_factor)
     for manifest in store.manifests(run):
-        for cat, counts in manifest["categories"].items():
+        counted = manifest.get("cells", {}) if cfg.grid.enabled() else manifest["categories"]
+        for cat, counts in counted.items():
             if cat in tracker.quotas:
                 tracker.attempts[cat] += counts["instructions"]
                 tracker.kept[cat] += counts["kept"]

@@ -13,6 +13,7 @@ from pathlib import Path
 from pipeline.compose import compose_instruction
 from pipeline.config import ConfigError, RunConfig
 from pipeline.errors import CompositionError, UserInputError
+from pipeline.grid import grid_cells, options_for
 from pipeline.judge_routing import check_calibration_config
 from pipeline.models import Seed
 from pipeline.taxonomy import Taxonomy, load_taxonomy
@@ -56,10 +57,43 @@ def check_composable(cfg: RunConfig, taxonomy: Taxonomy, seed: Seed = PROBE_SEED
         raise ConfigError("the run cannot compose its categories:\n  - " + "\n  - ".join(problems))
 
 
+def check_grid(cfg: RunConfig, taxonomy: Taxonomy, seed: Seed = PROBE_SEED) -> None:
+    """Grid dimensions the taxonomy has, and one trial instruction per cell composed for it: a dimension no
+    output of a category can take (a judge-checked one with checkers: code, say) fails here."""
+    if not cfg.grid.enabled():
+        return
+    known = sorted({s.dimension for s in taxonomy.specs.values()})
+    unknown = [d for d in cfg.grid.dimensions if d not in known]
+    if unknown:
+        raise ConfigError(f"grid.dimensions: unknown {', '.join(map(repr, unknown))}; the taxonomy has: {', '.join(known)}")
+    if cfg.compose.checkers == "code":
+        judged_only = [d for d in cfg.grid.dimensions if not any(s.is_code for s in taxonomy.specs.values() if s.dimension == d)]
+        if judged_only:
+            raise ConfigError(
+                f"grid.dimensions: {', '.join(map(repr, judged_only))} only has judge-checked constraints, but "
+                "compose.checkers is code; drop it from the grid, or set compose.checkers: any with a judge"
+            )
+    base, problems, tried = cfg.compose.options(), [], set()
+    for key, cell in grid_cells(cfg).items():
+        if (cell.category, cell.dimension) in tried:
+            continue  # the band is measured and the rendering is layout: neither changes what can be composed
+        tried.add((cell.category, cell.dimension))
+        try:
+            compose_instruction(seed, cell.category, taxonomy, random_seed=f"preflight:{cfg.random_seed}", options=options_for(key, cfg, base))
+        except CompositionError as exc:
+            problems.append(f"grid cell {key}: {exc}")
+    if problems:
+        raise ConfigError(
+            "the run cannot compose some grid cells (drop their dimension from grid.dimensions, or allow more "
+            "constraints, e.g. compose.checkers: any):\n  - " + "\n  - ".join(problems)
+        )
+
+
 def preflight(cfg: RunConfig, *, taxonomy: Taxonomy | None = None, seeds: Sequence[Seed] = ()) -> None:
     """All cheap, deterministic checks of a run's inputs; raises UserInputError naming the fix."""
     check_output_dir(cfg.resolve(cfg.output_dir))
     check_seed_paths(cfg)
     taxonomy = taxonomy or load_taxonomy()
     check_composable(cfg, taxonomy, seeds[0] if seeds else PROBE_SEED)
+    check_grid(cfg, taxonomy, seeds[0] if seeds else PROBE_SEED)
     check_calibration_config(cfg, taxonomy)  # judge routes name known dimensions; the gold file is valid

@@ -3,6 +3,7 @@ reject reasons and the generated tokens each kept sample cost. Shown at the end 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -60,7 +61,7 @@ def report_markdown(summary: dict[str, Any], rows: Sequence[dict[str, Any]]) -> 
             f"| {r['category']} | {r['quota']} | {r['kept']} | {'yes' if r['met'] else 'no'} | {r['instructions']} "
             f"| {r['yield']:.1%} | {per_kept} | {top} |"
         )
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + grid_markdown(summary.get("grid") or [])
 
 
 # Below this many rollouts per instruction a pass rate moves in coarse steps (1/k) and says little on its own.
@@ -175,3 +176,62 @@ def hardening_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:
         for r in rows
     )
     return [f"pass rate by hardening round: {per_round}"]
+
+
+def grid_report(cells: Sequence[Mapping[str, Any]], manifests: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One row per grid cell: its quota row (quota, kept, attempts, budget, met) plus what the cell cost, summed
+    over the batch manifests: instructions composed for it, hardened children, candidates, generated tokens
+    (candidates and student rollouts) in all and per kept sample."""
+    spent: dict[str, Counter[str]] = {}
+    for m in manifests:
+        for key, counts in (m.get("cells") or {}).items():
+            spent.setdefault(key, Counter()).update(counts)
+    rows = []
+    for cell in cells:
+        cost = spent.get(str(cell["cell"]), Counter())
+        kept = int(cell["kept"])
+        rows.append(
+            {
+                **cell,
+                "hardened": cost["hardened"],
+                "candidates": cost["candidates"],
+                "completion_tokens": cost["completion_tokens"],
+                "tokens_per_kept": round(cost["completion_tokens"] / kept) if kept else None,
+            }
+        )
+    return rows
+
+
+def grid_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The plain-text summary's grid table (none without a grid): per cell quota, kept, attempts of its budget,
+    candidates, generated tokens and tokens per kept sample."""
+    if not rows:
+        return []
+    width = max(24, *(len(str(r["cell"])) + 2 for r in rows))
+    lines = [f"{'grid cell':<{width}}{'quota':>7}{'kept':>7}{'attempts':>14}{'candidates':>12}{'tokens':>10}{'tok/kept':>10}  met"]
+    for r in rows:
+        per_kept = "-" if r["tokens_per_kept"] is None else r["tokens_per_kept"]
+        attempts = f"{r['attempts']}/{r['budget']}"
+        lines.append(
+            f"{r['cell']:<{width}}{r['quota']:>7}{r['kept']:>7}{attempts:>14}{r['candidates']:>12}"
+            f"{r['completion_tokens']:>10}{per_kept:>10}  {'yes' if r['met'] else 'NO'}"
+        )
+    return lines
+
+
+def grid_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The grid table of the Markdown run report ("" without a grid)."""
+    if not rows:
+        return ""
+    lines = [
+        "",
+        "| grid cell | quota | kept | met | attempts (budget) | candidates | tokens | tokens per kept |",
+        "|---|---:|---:|:---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        per_kept = "-" if r["tokens_per_kept"] is None else str(r["tokens_per_kept"])
+        lines.append(
+            f"| {r['cell']} | {r['quota']} | {r['kept']} | {'yes' if r['met'] else 'no'} | {r['attempts']} ({r['budget']}) "
+            f"| {r['candidates']} | {r['completion_tokens']} | {per_kept} |"
+        )
+    return "\n".join(lines) + "\n"

@@ -17,7 +17,8 @@ from typing import Protocol
 from pipeline.compose import compose_unique
 from pipeline.config import RoleConfig, RunConfig
 from pipeline.difficulty import attach_student, band_filter, measure_student, plan_first_answers, with_reasoning_prompt
-from pipeline.gate import QuotaTracker, gate, reasoning_gate, repair_messages
+from pipeline.gate import QuotaTracker, category_of, gate, reasoning_gate, repair_messages
+from pipeline.grid import assign_cells, batch_targets, cell_costs, options_for
 from pipeline.models import (
     FAILED_PREFIX,
     CheckVerdict,
@@ -117,13 +118,15 @@ def seed_for(global_index: int, order: Sequence[int], seeds: Sequence[Seed]) -> 
 def compose_stage(
     spec: BatchSpec, seeds: Sequence[Seed], order: Sequence[int], taxonomy: Taxonomy, cfg: RunConfig, seen: set[str]
 ) -> ComposedBatch:
-    """The batch's instructions; a draw whose content (fingerprint) is already in `seen` is redrawn a few times.
-    With `compose.siblings`, an instruction's counterfactual siblings take its category's next slots."""
+    """The batch's instructions, one per planned slot; a draw whose content (fingerprint) is already in `seen` is
+    redrawn a few times. With `compose.siblings`, an instruction's counterfactual siblings take its category's
+    next slots. A slot planned for a grid cell is composed for it (pipeline/grid.py)."""
     opts = cfg.compose.options()
 
-    def compose_one(i: int, cat: str) -> Instruction:
+    def compose_one(i: int, key: str) -> Instruction:
         seed = seed_for(i, order, seeds)
-        ins = compose_unique(seed, cat, taxonomy, random_seed=f"{cfg.random_seed}:{i}", options=opts, seen=seen)
+        options = options_for(key, cfg, opts)
+        ins = compose_unique(seed, category_of(key), taxonomy, random_seed=f"{cfg.random_seed}:{i}", options=options, seen=seen)
         return with_reference_answer(ins, seed)
 
     if cfg.compose.siblings:
@@ -388,6 +391,21 @@ def cap_to_quota(result: BatchResult, tracker: QuotaTracker) -> BatchResult:
         else:
             rejects.append(s.model_copy(update={"kept": False, "reject_reasons": ["quota_full"]}))
     return BatchResult(index=result.index, instructions=result.instructions, kept=kept, rejects=rejects, stats=result.stats)
+
+
+def cap_to_grid(
+    result: BatchResult, tracker: QuotaTracker, targets: Mapping[str, str], cfg: RunConfig, taxonomy: Taxonomy
+) -> tuple[BatchResult, dict[str, dict[str, int]]]:
+    """cap_to_quota for a grid: kept samples no open cell takes move to the rejects (quota_full, outside_grid);
+    the tracker counts what each cell kept. Also returns what the batch cost per cell."""
+    targets = batch_targets(result.instructions, targets)
+    candidates = [*result.kept, *result.rejects]
+    assignment = assign_cells(result.kept, candidates, targets, tracker.quotas, tracker.kept, cfg, taxonomy)
+    away = assignment.turned_away
+    kept = [s for s in result.kept if s.id not in away]
+    rejects = [*result.rejects, *(s.model_copy(update={"kept": False, "reject_reasons": [away[s.id]]}) for s in result.kept if s.id in away)]
+    capped = BatchResult(index=result.index, instructions=result.instructions, kept=kept, rejects=rejects, stats=result.stats)
+    return capped, cell_costs(result.instructions, candidates, targets, assignment.cells)
 
 
 # --- one batch, stage after stage -------------------------------------------------------------------------

@@ -4,7 +4,7 @@ category, constraints). No sampling here, so render, verify and store can use it
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from pipeline.errors import CompositionError
@@ -23,6 +23,17 @@ _CATEGORY_RE = re.compile(r"^(Single|And|Chain|Selection|Selection_and_Chain)(?:
 
 
 # --- categories --------------------------------------------------------------------------------------
+
+
+def split_by_weight(n: int, weights: Mapping[str, float]) -> dict[str, int]:
+    """Split n over keys by positive weight total (largest remainder, ties by key): categories, or grid cells."""
+    total = sum(weights.values())
+    exact = {k: n * w / total for k, w in weights.items()}
+    counts = {k: int(v) for k, v in exact.items()}
+    for k in sorted(exact, key=lambda k: (counts[k] - exact[k], k))[: n - sum(counts.values())]:
+        counts[k] += 1
+    return counts
+
 
 
 @dataclass(frozen=True)
@@ -53,6 +64,19 @@ def parse_category(category: str) -> CategoryTarget:
     if len(required) > depth:
         raise CompositionError(f"category {category!r}: Selection and Chain together need depth >= 2")
     return CategoryTarget(depth, frozenset(required))
+
+
+def allocate(n: int, mix: Mapping[str, float]) -> dict[str, int]:
+    """Split n over categories by weight (largest remainder); raises on unknown categories or bad weights."""
+    if n < 0:
+        raise CompositionError(f"number of instructions must be >= 0, got {n}")
+    for cat, w in mix.items():
+        parse_category(cat)
+        if w < 0:
+            raise CompositionError(f"category weight for {cat!r} must be >= 0, got {w}")
+    if sum(mix.values()) <= 0:
+        raise CompositionError("the category mix needs at least one positive weight")
+    return split_by_weight(n, mix)
 
 
 def tree_depth(node: Node | None) -> int:
@@ -130,3 +154,23 @@ def iter_selections(node: Node | None) -> Iterator[Selection]:
     else:
         for child in node.children:
             yield from iter_selections(child)
+
+
+def taken_constraints(node: Node | None) -> Iterator[Constraint]:
+    """The constraints an answer must meet: every one in the tree but those of Selection cases that do not apply."""
+    if node is None:
+        return
+    if isinstance(node, Constraint):
+        yield node
+    elif isinstance(node, Task):
+        yield from taken_constraints(node.body)
+    elif isinstance(node, And):
+        for child in node.children:
+            yield from taken_constraints(child)
+    elif isinstance(node, Chain):
+        for step in node.steps:
+            yield from taken_constraints(step)
+    else:
+        for branch in node.branches:
+            if branch.label == node.correct:
+                yield from taken_constraints(branch.body)

@@ -226,10 +226,13 @@ def write_batch(
     instructions: Sequence[Instruction],
     samples: Sequence[Sample],
     rejects: Sequence[Sample],
+    cells: Mapping[str, Mapping[str, int]] | None = None,
 ) -> dict[str, Any]:
     """Write a batch's three shards, then its manifest (last, so the batch is done only when all are there).
 
-    Rewriting a batch (a resumed crash) replaces the same files: it never duplicates rows. Returns the manifest.
+    Rewriting a batch (a resumed crash) replaces the same files: it never duplicates rows. A grid run's `cells`
+    (per cell: instructions composed for it, what they cost, samples kept in it) go in the manifest too, so a
+    resumed run knows its cells without reading a shard. Returns the manifest.
     """
     if index < 0:
         raise StoreError(f"batch index must be >= 0, got {index}")
@@ -253,6 +256,7 @@ def write_batch(
         "batch": index,
         "files": files,
         "categories": _category_counts(instructions, samples, rejects),
+        **({"cells": {k: dict(v) for k, v in cells.items()}} if cells is not None else {}),
         "written_at": now(),
         "writer": {"host": host(), "pid": os.getpid()},
     }

@@ -1,0 +1,80 @@
+"""Properties of grid quotas: composing for a cell hits it, and the planner ends every cell met or out of budget."""
+
+from __future__ import annotations
+
+import random
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pipeline.config import parse_config
+from pipeline.feasibility import is_feasible
+from pipeline.gate import QuotaTracker
+from pipeline.grid import cell_quotas, grid_cells, options_for, taken_dimensions
+from pipeline.models import Seed
+from pipeline.planning import plan_batch
+from pipeline.stages import BatchSpec, compose_stage
+from pipeline.taxonomy import load_taxonomy
+from pipeline.tree import CATEGORIES, tree_category
+
+TAX = load_taxonomy()
+CODE_DIMENSIONS = sorted({s.dimension for s in TAX.specs.values() if s.is_code})
+SEEDS = [Seed(id=f"s{i}", text=f"Write a short note about topic number {i} for a class newsletter.") for i in range(5)]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    category=st.sampled_from(CATEGORIES),
+    dimension=st.sampled_from(CODE_DIMENSIONS),
+    rendering=st.sampled_from(["structured", "prose", "numbered"]),
+    random_seed=st.integers(0, 10_000),
+)
+def test_an_instruction_composed_for_a_cell_belongs_to_it(category: str, dimension: str, rendering: str, random_seed: int) -> None:
+    cfg = parse_config(
+        {"samples": 1, "mix": {category: 1}, "compose": {"checkers": "code"}, "random_seed": random_seed,
+         "grid": {"dimensions": [dimension], "renderings": [rendering]}}
+    )  # fmt: skip
+    [key] = grid_cells(cfg)
+
+    batch = compose_stage(BatchSpec(0, ((random_seed, key),)), SEEDS, list(range(len(SEEDS))), TAX, cfg, set())
+    [ins] = batch.instructions
+    assert ins.category == category == tree_category(ins.tree) and ins.rendering == rendering
+    assert dimension in taken_dimensions(ins, TAX) and is_feasible(ins.tree)
+    assert options_for(key, cfg, cfg.compose.options()).favour_dimension == dimension
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    quotas=st.lists(st.integers(1, 4), min_size=1, max_size=8),
+    factor=st.sampled_from([1.0, 1.5, 3.0]),
+    batch_size=st.integers(1, 6),
+    keep_rate=st.floats(0, 1),
+    rng_seed=st.integers(0, 1000),
+)
+def test_the_planner_ends_with_every_cell_met_or_out_of_budget(
+    quotas: list[int], factor: float, batch_size: int, keep_rate: float, rng_seed: int
+) -> None:
+    tracker = QuotaTracker({f"Single/d{i}": q for i, q in enumerate(quotas)}, factor)
+    rng = random.Random(rng_seed)
+    index = 0
+    while (spec := plan_batch(index, tracker, batch_size)) is not None:
+        assert 1 <= len(spec.items) <= batch_size
+        for _, key in spec.items:  # a gate keeps some answers; a full cell keeps no more
+            if rng.random() < keep_rate and tracker.kept[key] < tracker.quotas[key]:
+                tracker.kept[key] += 1
+        index += 1
+        assert index < 1000
+    for key, q in tracker.quotas.items():
+        assert tracker.attempts[key] <= tracker.limit(key)
+        assert tracker.kept[key] >= q or tracker.attempts[key] == tracker.limit(key)
+
+
+def test_cell_quotas_of_a_grid_with_every_axis() -> None:
+    cfg = parse_config(
+        {"samples": 24, "mix": {"Single": 1, "And_1": 1}, "compose": {"checkers": "code"},
+         "grid": {"dimensions": ["Length", "Keywords"], "bands": {"easy": [0.5, 1], "hard": [0, 0.49]},
+                  "renderings": ["prose", "numbered", "structured"]}}
+    )  # fmt: skip
+    quotas = cell_quotas(cfg)
+    assert len(quotas) == 24 and set(quotas.values()) == {1}
+    assert "And_1/Keywords/hard/structured" in quotas

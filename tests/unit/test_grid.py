@@ -1,0 +1,177 @@
+"""Grid quotas: cells over dimension x band x rendering, composing for a cell, capping kept samples to cells, and a
+whole run on a scripted model with the real store (pure logic: no model server)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import tests.helpers.fixture_checkers  # noqa: F401
+from pipeline import store
+from pipeline.config import ConfigError, RoleConfig, RunConfig, parse_config
+from pipeline.generate import RunContext, format_summary, run_locally
+from pipeline.grid import assign_cells, band_of, cell_quotas, grid_cells, options_for, taken_dimensions
+from pipeline.identity import role_models, template_hashes
+from pipeline.models import Response, Seed
+from pipeline.planning import rebuild_tracker
+from pipeline.preflight import check_grid
+from pipeline.run_report import report_markdown
+from pipeline.stages import BatchSpec, Models, Provenance
+from pipeline.taxonomy import Taxonomy, load_taxonomy
+from pipeline.tree import allocate
+from tests.helpers.batches import compose_spec
+
+FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "taxonomy"
+SEEDS = [Seed(id=f"s{i}", text=f"Describe object number {i}.") for i in range(7)]
+ANSWER = "all lowercase words here"  # passes t:lower; fails t:upper, and t:words when it asks for many words
+
+
+@pytest.fixture(scope="module")
+def tax() -> Taxonomy:
+    return load_taxonomy(FIXTURE, check_checkers=False)
+
+
+def config(tmp: Path | None = None, **over: Any) -> RunConfig:
+    data: dict[str, Any] = {
+        "samples": 4, "mix": {"Single": 1},
+        "compose": {"checkers": "code"},
+        "models": {"responder": {"n": 2}, "rewriter": {"enabled": False}},
+        "fidelity": {"enabled": False}, "repair_rounds": 0, "attempts_factor": 3, "batch_size": 2,
+        "batches_in_flight": 1,
+        "grid": {"dimensions": ["Language Style", "Length"], "renderings": ["prose", "numbered"]},
+        "output_dir": str(tmp or "out"),
+    }  # fmt: skip
+    data.update(over)
+    return parse_config(data)
+
+
+def test_cells_split_each_category_quota_evenly_and_keep_the_category_totals() -> None:
+    cfg = config(samples=13, mix={"Single": 2, "And_1": 1})
+    quotas = cell_quotas(cfg)
+    assert len(quotas) == 8 and all(q >= 1 for q in quotas.values())
+    per_cat = Counter[str]()
+    for key, q in quotas.items():
+        per_cat[key.split("/")[0]] += q
+    assert dict(per_cat) == {c: k for c, k in allocate(13, cfg.mix).items() if k}
+    assert max(quotas.values()) - min(q for k, q in quotas.items() if k.startswith("Single")) <= 1
+    assert "Single/Language Style/prose" in quotas and grid_cells(cfg)["And_1/Length/numbered"].rendering == "numbered"
+
+
+def test_a_grid_off_config_keeps_its_fingerprint_and_cells_are_the_categories() -> None:
+    plain = parse_config({"samples": 4, "mix": {"Single": 1}})
+    assert "grid" not in plain.model_dump() and list(grid_cells(plain)) == ["Single"]
+
+
+def test_too_few_samples_for_the_cells_is_a_config_error_naming_the_fix() -> None:
+    with pytest.raises(ConfigError, match=r"split into 4 cells.*And_1.*at least 14"):
+        config(samples=8, mix={"Single": 3, "And_1": 1})
+    with pytest.raises(ConfigError, match="unknown rendering 'fancy'"):
+        config(grid={"renderings": ["fancy"]})
+    with pytest.raises(ConfigError, match="0 <= low <= high <= 1"):
+        config(grid={"bands": {"hard": [0.6, 0.2]}})
+
+
+def test_preflight_names_unknown_and_judge_only_dimensions(tax: Taxonomy) -> None:
+    with pytest.raises(ConfigError, match="unknown 'Lenght'"):
+        check_grid(config(grid={"dimensions": ["Lenght"]}), tax)
+    with pytest.raises(ConfigError, match="'Sentiment' only has judge-checked constraints"):
+        check_grid(config(grid={"dimensions": ["Sentiment"]}), tax)
+    check_grid(config(), tax)
+
+
+def test_band_of_takes_the_first_band_holding_the_rate() -> None:
+    bands = {"hard": (0.0, 0.5), "easy": (0.5, 1.0)}
+    assert [band_of(r, bands) for r in (0.0, 0.5, 0.75, None)] == ["hard", "hard", "easy", None]
+    assert band_of(0.9, {"hard": (0.0, 0.5)}) is None
+
+
+def test_composing_for_a_cell_fixes_rendering_and_puts_its_dimension_on_the_taken_path(tax: Taxonomy) -> None:
+
+
+    cfg = config(mix={"Single": 1, "Selection_1": 1}, samples=8)
+    keys = list(cell_quotas(cfg))
+    spec = BatchSpec(index=0, items=tuple((i, k) for i, k in enumerate(keys * 5)))
+    for (_, key), ins in zip(spec.items, compose_spec(spec, SEEDS, tax, cfg), strict=True):
+        cell = grid_cells(cfg)[key]
+        assert ins.category == cell.category and ins.rendering == cell.rendering
+        assert cell.dimension in taken_dimensions(ins, tax)
+    base = cfg.compose.options()
+    assert options_for("Single", parse_config({"samples": 1, "mix": {"Single": 1}}), base) is base
+
+
+def scripted_chat(text: str):  # type: ignore[no-untyped-def]
+    def chat(conversations: Sequence[list[dict[str, str]]], role: RoleConfig, n: int) -> list[list[Response]]:
+        return [[Response(text=text, candidate=k, model="scripted", completion_tokens=5) for k in range(n)] for _ in conversations]
+
+    return chat
+
+
+def open_context(cfg: RunConfig, tax: Taxonomy, logs: list[str]) -> RunContext:
+    root = cfg.resolve(cfg.output_dir)
+    run = store.open_run(root, cfg.fingerprint(), {"name": cfg.name, "config": cfg.model_dump(mode="json")})
+    provenance = Provenance(run.run_id, run.fingerprint, role_models(cfg), template_hashes())
+    models = Models(chat=scripted_chat(ANSWER), judge=None)
+    return RunContext(cfg, SEEDS, tax, models, run, provenance, rebuild_tracker(cfg, run), store.done_batches(run), logs.append)
+
+
+BANDS = {"easy": [0.5, 1.0], "hard": [0.0, 0.49]}
+
+
+def grid_run(tmp: Path, tax: Taxonomy, bands: dict[str, list[float]]) -> tuple[RunContext, dict[str, Any], list[str]]:
+    grid = {"dimensions": ["Language Style", "Length"], "renderings": ["prose", "numbered"], "bands": bands}
+    cfg = config(tmp / "out", grid=grid, samples=4 * len(bands))
+    logs: list[str] = []
+    ctx = open_context(cfg, tax, logs)
+    return ctx, run_locally(ctx), logs
+
+
+def test_a_grid_run_fills_cells_it_can_spends_the_budget_of_the_others_and_reports_the_cost(tmp_path: Path, tax: Taxonomy) -> None:
+    ctx, summary, logs = grid_run(tmp_path, tax, BANDS)
+    rows = {r["cell"]: r for r in summary["grid"]}
+    assert len(rows) == 8 and all(r["quota"] == 1 for r in rows.values())
+    # A constant answer and no repair: a kept answer's instruction passed every first answer, so it is easy.
+    # Every easy cell fills; no hard cell can, and the planner gives each of them its whole budget, then stops.
+    for key, r in rows.items():
+        if "/easy/" in key:
+            assert r["met"] and r["kept"] == 1 and 1 <= r["attempts"] <= r["budget"]
+        else:
+            assert not r["met"] and r["kept"] == 0 and r["attempts"] == r["budget"] == 3
+            assert r["candidates"] == 2 * 3 and r["completion_tokens"] == 5 * 2 * 3 and r["tokens_per_kept"] is None
+    kept_cells = Counter[str]()
+    for m in store.manifests(ctx.run):
+        for key, cost in m["cells"].items():
+            kept_cells[key] += cost["kept"]
+            assert cost["candidates"] == 2 * (cost["instructions"] + cost["hardened"])  # n=2, no repair
+            assert cost["completion_tokens"] == 5 * cost["candidates"]
+    samples = store.load_samples(ctx.run)
+    assert sum(kept_cells.values()) == len(samples) == summary["kept"] == 4
+    assert all(kept_cells[k] == 1 for k in rows if "/easy/" in k)
+    for s in samples:  # each kept sample has a constraint of a grid dimension on its path and a grid rendering
+        assert taken_dimensions(s.instruction, tax) & {"Language Style", "Length"}
+        assert s.instruction.rendering in {"prose", "numbered"}
+    # a resumed run rebuilds the same quota state from the manifests alone
+    again = rebuild_tracker(ctx.cfg, ctx.run)
+    assert again.kept == ctx.tracker.kept and again.attempts == ctx.tracker.attempts
+    text = format_summary(summary)
+    assert "grid cell" in text and "Single/Length/hard/numbered" in text
+    assert "| Single/Length/hard/numbered | 1 | 0 | no | 3 (3) |" in report_markdown(summary, summary["categories"])
+    assert any("grid cells met 4/8" in line for line in logs)
+
+
+def test_kept_samples_no_cell_takes_are_turned_away_with_the_reason(tmp_path: Path, tax: Taxonomy) -> None:
+    ctx, summary, _ = grid_run(tmp_path, tax, {"hard": [0.0, 0.49]})
+    assert summary["kept"] == 0 and all(r["attempts"] == r["budget"] for r in summary["grid"])
+    away = [r for r in store.load_samples(ctx.run, kept=False) if r.reject_reasons == ["outside_grid"]]
+    assert away and all(r.verdict.all_pass for r in away)  # they passed every check, but are easy
+    # the same sample, twice, for a cell with room for one: the second is quota_full
+    s = away[0]
+    twin = s.model_copy(update={"id": s.id + "-twin"})
+    cfg = config(tmp_path / "x", grid={"dimensions": sorted(taken_dimensions(s.instruction, tax))[:1], "renderings": [s.instruction.rendering]})
+    quotas = cell_quotas(cfg)
+    key = next(k for k in quotas if k.startswith("Single/"))
+    got = assign_cells([s, twin], [s, twin], {}, {key: 1}, Counter(), cfg, tax)
+    assert got.cells == {s.id: key} and got.turned_away == {twin.id: "quota_full"}
