@@ -2,7 +2,9 @@
 
 Every rendering states each constraint's sentence whole, every Chain part and Selection case heading line
 (`### Part 2`, `### Case B`) and the Selection condition word for word, so the fidelity gate's code check
-(`render.required_fragments`) holds for each of them. Wording lives in prompts/renderings.yaml.
+(`render.required_fragments`) holds for each of them. Wording lives in prompts/renderings.yaml: large pools
+drawn from the instruction's rng, each heading line named once, and prose connectors only on some sentences,
+so that surface variety spreads a run's prompts apart instead of adding wording they all share.
 """
 
 from __future__ import annotations
@@ -81,10 +83,6 @@ def render_prompt(tree: Task, rng: random.Random, rendering: str = "structured")
     return "\n\n".join(p for p in (head, body) if p).strip()
 
 
-def _quoted_markers(ids: list[str]) -> str:
-    return ", ".join(f'"{spans.part_marker(p)}"' for p in ids)
-
-
 def _part_ids(scope: str, n: int) -> list[str]:
     return [spans.part_scope(scope, i).removeprefix("part:") for i in range(1, n + 1)]
 
@@ -94,8 +92,15 @@ def _task_sentence(task: Task) -> str:
     return sentence(task.task) if task.task and task.task.strip() else ""
 
 
-def _case_list(node: Selection) -> str:
-    return " or ".join(f'"{spans.case_marker(b.label)}"' for b in node.branches)
+def outcome_phrases(node: Selection, rng: random.Random) -> dict[str, str]:
+    """How each outcome of the Selection is introduced ("If so", "If not", "If you get 2"), drawn from the
+    `outcomes` pools; a remainder's cases share one wording, so they read as a series."""
+    pools = rendering_templates()["outcomes"]
+    defaults = outcome_intros(node.condition, len(node.branches))
+    if all(when in ("yes", "no") for when, _ in defaults):
+        return {when: str(rng.choice(pools[when])) for when, _ in defaults}
+    wording = str(rng.choice(pools["remainder"]))
+    return {when: wording.format(r=when) for when, _ in defaults}
 
 
 class _Prose:
@@ -115,7 +120,9 @@ class _Prose:
             if i == 0:
                 joint = self.pick("first_rule") if lead else ""
             else:
-                joint = self.pick("last_rule" if i == len(constraints) - 1 and i >= 2 else "next_rule")
+                key = "last_rule" if i == len(constraints) - 1 and i >= 2 else "next_rule"
+                # a connector on some sentences only: on every one it is wording all prompts share
+                joint = self.pick(key) if self.rng.random() < self.t[f"{key}_share"] else ""
             out.append(f"{joint} {sentence(c.text)}".strip())
         return " ".join(out)
 
@@ -145,16 +152,16 @@ class _Prose:
     def chain(self, node: Chain, scope: str) -> str:
         ids = _part_ids(scope, len(node.steps))
         intro = "chain_intro" if scope == spans.RESPONSE else "subchain_intro"
-        out = [self.pick(intro, n=len(ids), markers=_quoted_markers(ids))]
+        out = [self.pick(intro, n=len(ids))]  # each part names its heading line where it is told
         for i, (pid, step) in enumerate(zip(ids, node.steps, strict=True)):
             key = "step_first" if i == 0 else "step_last" if i == len(ids) - 1 else "step_middle"
-            lead = self.pick(key, marker=spans.part_marker(pid), ordinal=_ORDINALS[i])
+            lead = self.pick(key, marker=spans.part_marker(pid), ordinal=_ORDINALS[i], part=pid)
             what = self.task(step, spans.part_scope(scope, i + 1)) or self.t["case_empty"]
             out.append(f"{lead} {what}")
         return " ".join(out)
 
     def selection(self, node: Selection, scope: str) -> str:
-        intros = dict(outcome_intros(node.condition, len(node.branches)))
+        intros = outcome_phrases(node, self.rng)
         key = "case" if scope == spans.RESPONSE else "case_part"
         out = [self.pick("selection_intro", condition=node.condition.text)]
         for b in node.branches:
@@ -162,7 +169,7 @@ class _Prose:
             out.append(
                 f"{self.pick(key, intro=intros[b.when], label=b.label, marker=spans.case_marker(b.label))} {what}"
             )
-        out.append(self.pick("selection_outro", cases=_case_list(node)))
+        out.append(self.pick("selection_outro"))
         return " ".join(out)
 
 
@@ -239,14 +246,14 @@ class _Numbered:
                 steps.append(_Item(f"{head} {task}", body))
             else:
                 steps.append(_nest(head, body))
-        return _Item(self.pick(key, n=len(ids), markers=_quoted_markers(ids)), steps)
+        return _Item(self.pick(key, n=len(ids)), steps)
 
     def selection(self, node: Selection, scope: str) -> _Item:
-        intros = dict(outcome_intros(node.condition, len(node.branches)))
+        intros = outcome_phrases(node, self.rng)
         key = "selection" if scope == spans.RESPONSE else "selection_part"
         case = self.rng.choice(self.t["case"])  # one wording for all cases of a list
         cases = []
         for b in node.branches:
             head = case.format(intro=intros[b.when], label=b.label, marker=spans.case_marker(b.label))
             cases.append(_nest(head, self.items(b.body, scope) or [_Item(self.t["case_empty"])]))
-        return _Item(self.pick(key, condition=node.condition.text, cases=_case_list(node)), cases)
+        return _Item(self.pick(key, condition=node.condition.text), cases)

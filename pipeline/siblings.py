@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pipeline.compose import sample_params
 from pipeline.conditions import BINARY, MULTIWAY, ConditionDraw
 from pipeline.errors import CompositionError
+from pipeline.feasibility import is_feasible
 from pipeline.models import (
     And,
     Branch,
@@ -42,6 +43,9 @@ MAX_REDRAWS = 2000
 # Parameter kinds a Chain sibling may change: numbers and choices. Words stay, so no new word can clash with a
 # forbidden one elsewhere in the tree.
 CHANGEABLE = frozenset({"int", "float", "choice"})
+# Redraws of one constraint for a Chain sibling, each under its own derived key, before that constraint is passed
+# over: a redraw rarely breaks the tree's joint feasibility, so a few tries almost always find one that fits.
+FEASIBLE_TRIES = 8
 _DRAWS: dict[str, Callable[[random.Random], ConditionDraw]] = {f.__name__: f for f in [*BINARY, *MULTIWAY]}
 Outcome = dict[str, str]  # Selection path -> label of its correct branch, for the Selections a response executes
 
@@ -206,6 +210,24 @@ def _replace(node: Node | None, path: str, target: str, new: Constraint) -> Node
     return node.model_copy(update={"branches": branches})
 
 
+def feasible_change(tree: Task, cpath: str, taxonomy: Taxonomy, task_text: str, key: str) -> Task | None:
+    """`tree` with the constraint at `cpath` redrawn by `changed_constraint` so that the whole tree stays jointly
+    feasible (pipeline/feasibility.py `is_feasible`, as the composer and hardening require); None if the constraint
+    cannot change or none of FEASIBLE_TRIES redraws fits. Deterministic: the first try uses `key` itself (so a
+    feasible sibling is the one drawn before this check existed), later tries keys derived from it."""
+    c = dict(iter_constraints(tree)).get(cpath)
+    if c is None:
+        raise CompositionError(f"no constraint at {cpath!r} in the tree")
+    for attempt in range(FEASIBLE_TRIES):
+        new = changed_constraint(c, taxonomy, task_text, key if attempt == 0 else f"{key}|try{attempt}")
+        if new is None:
+            return None  # nothing to change (no number or choice, or a text no phrasing renders to)
+        changed = _task(_replace(tree, "tree", cpath, new))
+        if is_feasible(changed):
+            return changed
+    return None
+
+
 def _first_chain(node: Node | None, path: str) -> tuple[str, Chain] | None:
     if node is None or isinstance(node, Constraint | Selection):
         return None
@@ -221,8 +243,9 @@ def chain_siblings(ins: Instruction, taxonomy: Taxonomy, *, limit: int = SIBLING
 
     Each sibling changes one code-checked constraint of one step (its numbers or choices, same phrasing), so an
     answer that keeps to the other requirement fails that step's check and, through the Chain's dependencies,
-    every later step's checks. Earlier steps come first (more checks depend on them); the last step is used
-    only when no earlier one can change.
+    every later step's checks. Every sibling is jointly feasible (`feasible_change`): a step whose first
+    changeable constraint has no feasible redraw tries its next one, and gets no sibling if none has. Earlier
+    steps come first (more checks depend on them); the last step is used only when no earlier one can change.
     """
     found = _first_chain(ins.tree, "tree")
     if found is None:
@@ -231,18 +254,17 @@ def chain_siblings(ins: Instruction, taxonomy: Taxonomy, *, limit: int = SIBLING
         raise CompositionError(f"a sibling group needs at least 2 members, got limit={limit}")
     path, chain = found
     gid = group_id(ins)
-    changes: list[tuple[int, str, Constraint]] = []
+    changes: list[tuple[int, Task]] = []
     for i, step in enumerate(chain.steps):
         task_text = step.task or ins.seed_text
-        for cpath, c in iter_constraints(step, f"{path}.steps[{i}]"):
-            new = changed_constraint(c, taxonomy, task_text, f"{gid}|{cpath}")
-            if new is not None:
-                changes.append((i, cpath, new))
+        for cpath, _ in iter_constraints(step, f"{path}.steps[{i}]"):
+            tree = feasible_change(ins.tree, cpath, taxonomy, task_text, f"{gid}|{cpath}")
+            if tree is not None:
+                changes.append((i, tree))
                 break
     last = len(chain.steps) - 1
     early = [ch for ch in changes if ch[0] < last]
-    picked = (early or changes)[: limit - 1]
-    trees = [ins.tree] + [_task(_replace(ins.tree, "tree", cpath, new)) for _, cpath, new in picked]
+    trees = [ins.tree] + [tree for _, tree in (early or changes)[: limit - 1]]
     return _group(ins, trees, taxonomy, gid) if len(trees) > 1 else []
 
 

@@ -1,5 +1,6 @@
 """Property tests of counterfactual siblings: every sibling has exactly one correct branch, no two siblings of a
-group share one, and siblings differ from the instruction only in condition facts (or one Chain step's requirement)."""
+group share one, siblings differ from the instruction only in condition facts (or one Chain step's requirement),
+and every sibling is jointly feasible, as every composed instruction is."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.compose import ComposeOptions, compose_instruction
+from pipeline.feasibility import infeasibilities
+from pipeline.hardening import harden_instruction
 from pipeline.models import Condition, Constraint, Instruction, Node, Seed, Selection, Task
 from pipeline.plans import compile_plan
-from pipeline.siblings import chain_siblings, selection_siblings
+from pipeline.siblings import chain_siblings, make_siblings, selection_siblings, sibling_kind
 from pipeline.taxonomy import load_taxonomy
 from pipeline.tree import iter_constraints
 from tests.helpers.tree_properties import assert_instruction_invariants
@@ -161,3 +164,28 @@ def test_chain_siblings_change_one_step_requirement_that_later_steps_depend_on(
         assert all(changed.id in c.depends_on for c in later)
         assert without_conditions(g.tree) != without_conditions(ins.tree)
     assert len(set(changed_paths)) == len(changed_paths), "one sibling per step"
+
+
+@pytest.mark.parametrize("which", sorted(TAXONOMIES))
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    category=st.sampled_from(SELECTION_CATEGORIES + CHAIN_CATEGORIES),
+    random_seed=st.integers(0, 2**32),
+    opts=options,
+    rounds=st.integers(0, 3),
+    limit=st.integers(2, 8),
+)
+def test_every_sibling_is_jointly_feasible(
+    which: str, category: str, random_seed: int, opts: ComposeOptions, rounds: int, limit: int
+) -> None:
+    tax = TAXONOMIES[which]()
+    ins = compose_instruction(Seed(id="p", text="Describe a lighthouse."), category, tax, random_seed=random_seed, options=opts)
+    for k in range(rounds):  # hardened trees carry more constraints, so a redrawn one clashes more easily
+        ins = harden_instruction(ins, tax, options=opts, random_seed=k) or ins
+    assert not infeasibilities(ins.tree)
+    group = make_siblings(ins, tax, limit=limit)
+    assert (group == [] and sibling_kind(ins) != "selection") or 2 <= len(group) <= limit
+    for g in group:
+        assert not infeasibilities(g.tree), f"sibling {g.id} of {ins.id}"
+        assert_instruction_invariants(g, tax, ins.category)
+    assert make_siblings(ins, tax, limit=limit) == group  # deterministic

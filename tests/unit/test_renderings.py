@@ -16,7 +16,7 @@ from pipeline.config import ConfigError, parse_config
 from pipeline.errors import CompositionError
 from pipeline.models import Instruction, Seed, Task
 from pipeline.render import fidelity_problems, required_fragments, sentence
-from pipeline.renderings import RENDERINGS, choose_rendering, render_prompt
+from pipeline.renderings import RENDERINGS, choose_rendering, render_prompt, rendering_templates
 from pipeline.seeds import load_seed_file
 from pipeline.store.schema import instructions_to_table
 from pipeline.taxonomy import Taxonomy, load_taxonomy
@@ -104,17 +104,40 @@ def test_a_chain_is_told_as_ordered_sentences_and_a_selection_as_if_otherwise(ta
     chain = compose_instruction(seed, "Chain_1", tax, random_seed=3, options=ComposeOptions(renderings={"prose": 1}))
     assert chain.rendering == "prose"
     n = len(chain.plan.checks)  # Chain_1 of single constraints: one part per check
-    told = chain.prompt.index(f'"### Part {n}"') + 1  # the intro lists every heading; the parts are told after it
-    starts = [chain.prompt.index(f'"### Part {k}"', told) for k in range(1, n + 1)]
+    # each part names its heading line once, where it is told, and the parts are told in order
+    assert all(chain.prompt.count(f'"### Part {k}"') == 1 for k in range(1, n + 1))
+    starts = [chain.prompt.index(f'"### Part {k}"') for k in range(1, n + 1)]
     assert starts == sorted(starts)
+    outcomes = rendering_templates()["outcomes"]
+    seen_yes, seen_no = set(), set()
     for i in range(200):
         sel = compose_instruction(
             seed, "Selection_1", tax, random_seed=i, options=ComposeOptions(renderings={"prose": 1})
         )
-        if len(sel.plan.checks[0].kwargs["labels"]) == 2:  # type: ignore[arg-type]
-            break
-    assert "If so," in sel.prompt and "Otherwise," in sel.prompt
-    assert sel.prompt.index("If so,") < sel.prompt.index("Otherwise,")
+        if len(sel.plan.checks[0].kwargs["labels"]) != 2:  # type: ignore[arg-type]
+            continue
+        yes = [p for p in outcomes["yes"] if f"{p}," in sel.prompt]
+        no = [p for p in outcomes["no"] if f"{p}," in sel.prompt]
+        assert yes and no, sel.prompt  # the "if so" case, then the "otherwise" case
+        assert sel.prompt.index(f"{yes[0]},") < sel.prompt.index(f"{no[0]},")
+        assert all(sel.prompt.count(f'"### Case {x}"') == 1 for x in "AB")
+        seen_yes.update(yes)
+        seen_no.update(no)
+    assert len(seen_yes) >= 4 and len(seen_no) >= 4  # the outcome wording varies between instructions
+
+
+def test_the_pools_vary_the_wording_between_instructions(sweep: dict[str, list[Task]]) -> None:
+    """Scaffolding drawn from large pools: across a category's prompts, the wording around the constraints
+    (the prompt with the task and every constraint sentence taken out) is rarely repeated whole."""
+    for rendering, share in (("prose", 0.5), ("numbered", 0.2)):  # a list's frame is its intro and item heads
+        for cat in ("And_1", "Chain_1", "Selection_1", "Selection_and_Chain_2"):
+            frames = []
+            for i, tree in enumerate(sweep[cat][:200]):
+                frame = render_prompt(tree, random.Random(i), rendering).removeprefix((tree.task or "").strip())
+                for _, c in iter_constraints(tree):
+                    frame = frame.replace(sentence(c.text), "")
+                frames.append(frame)
+            assert len(set(frames)) >= share * len(frames), (rendering, cat, Counter(frames).most_common(3))
 
 
 def test_the_rendering_is_drawn_per_instruction_by_weight_and_recorded(tax: Taxonomy) -> None:

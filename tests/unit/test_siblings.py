@@ -14,15 +14,32 @@ from pathlib import Path
 import pytest
 
 import tests.helpers.fixture_checkers  # noqa: F401  (registers t:* checkers)
+from pipeline import siblings as siblings_module
 from pipeline import store
 from pipeline.compose import ComposeOptions, compose_instruction
 from pipeline.config import RoleConfig, RunConfig, parse_config
-from pipeline.models import Chain, Constraint, Instruction, Node, Response, Sample, Seed, Selection, Task
+from pipeline.feasibility import is_feasible
+from pipeline.models import (
+    And,
+    Chain,
+    Constraint,
+    Instruction,
+    Node,
+    ParamValue,
+    Response,
+    Sample,
+    Seed,
+    Selection,
+    Task,
+)
+from pipeline.plans import compile_plan
 from pipeline.publish import build_dataset_folder
 from pipeline.publish_siblings import sibling_rows
-from pipeline.siblings import chain_siblings
+from pipeline.render import render_template
+from pipeline.siblings import chain_siblings, changed_constraint, group_id
 from pipeline.stages import BatchResult, BatchSpec, Models
 from pipeline.taxonomy import Taxonomy, load_taxonomy
+from pipeline.tree import iter_constraints
 from pipeline.verify.plan import verify_response
 from pipeline.verify.reward import compute_score
 from tests.helpers.batches import compose_spec, run_spec
@@ -240,3 +257,58 @@ def test_chain_siblings_pair_an_answer_that_keeps_the_old_step_requirement_as_re
         assert failed  # the changed requirement (two, between two changed siblings)
         gated = {v.check_id: v.gated for v in verdict.checks}
         assert all(not gated[c.id] for c in plan.checks if failed & set(c.depends_on))
+
+
+# --- Chain siblings stay jointly feasible ------------------------------------------------------------------
+
+
+def _words(tax: Taxonomy, relation: str, n: int) -> Constraint:
+    params: dict[str, ParamValue] = {"relation": relation, "num_words": n}
+    phrasing = tax.spec("length_constraints:number_words").phrasings[0]
+    return Constraint(spec_id="length_constraints:number_words", params=params, text=render_template(phrasing, params))
+
+
+def _tight_chain(tax: Taxonomy, random_seed: int) -> Instruction:
+    """A Chain_1 instruction whose first part needs at least 100 words while the whole response stays under 101:
+    feasible as drawn, but most redraws of the part's count (100..500 words, "at least") are not."""
+    ins = compose_instruction(SEEDS[0], "Chain_1", load_taxonomy(), random_seed=random_seed)
+    chain = Chain(steps=[Task(task="Write a story.", body=_words(tax, "at least", 100)), Task(task="Give it a title.")])
+    tree = Task(task=SEEDS[0].text, body=And(children=[chain, _words(tax, "less than", 101)]))
+    assert is_feasible(tree)
+    return ins.model_copy(update={"tree": tree, "plan": compile_plan(tree, tax)})
+
+
+def test_chain_siblings_are_jointly_feasible_where_a_plain_redraw_would_not_be() -> None:
+    tax = load_taxonomy()
+    part = "tree.body.children[0].steps[0].body"
+    unchecked_infeasible = 0
+    for r in range(12):
+        ins = _tight_chain(tax, r)
+        # what the redraw alone gives (the first try's key): often more words than the whole response may have
+        plain = changed_constraint(_words(tax, "at least", 100), tax, "Write a story.", f"{group_id(ins)}|{part}")
+        assert plain is not None
+        bare = siblings_module._replace(ins.tree, "tree", part, plain)
+        assert bare is not None
+        unchecked_infeasible += not is_feasible(bare)
+        group = chain_siblings(ins, tax)
+        assert len(group) == 2 and group[0].tree == ins.tree
+        assert all(is_feasible(g.tree) for g in group)
+        sibling = dict(iter_constraints(group[1].tree))[part]
+        assert sibling.params != {"relation": "at least", "num_words": 100}
+        assert chain_siblings(ins, tax) == group  # deterministic
+    assert unchecked_infeasible >= 3  # the check mattered: these would have been infeasible siblings
+
+
+def test_chain_siblings_give_up_on_a_step_with_no_feasible_redraw(monkeypatch: pytest.MonkeyPatch) -> None:
+    tax = load_taxonomy()
+    ins = _tight_chain(tax, 0)
+    tries: list[Task] = []
+
+    def never(tree: Node) -> bool:
+        tries.append(tree)  # type: ignore[arg-type]
+        return False
+
+    monkeypatch.setattr(siblings_module, "is_feasible", never)
+    assert chain_siblings(ins, tax) == []  # no sibling rather than an infeasible one
+    # each try is a new draw (derived keys), and there are only FEASIBLE_TRIES of them
+    assert len(tries) == siblings_module.FEASIBLE_TRIES == len({t.model_dump_json() for t in tries})
