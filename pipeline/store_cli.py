@@ -1,5 +1,6 @@
 """`complexify stats`: yield per category, constraint dimension and checker, and the student's difficulty and
-reasoning outcome when the run measured them, from the catalog's statistics query."""
+reasoning outcome when the run measured them, from the catalog's statistics query; a grid run's cells and their
+cost from its batch manifests."""
 
 from __future__ import annotations
 
@@ -134,6 +135,34 @@ def judge_calibration_table(root: Path, run: str | None, stats: RunStats) -> Tab
     return rich_table(stats.calibration, rule_of(r.info for r in runs))
 
 
+def grid_tables(root: Path, run: str | None) -> list[Table]:
+    """Per run with grid quotas, a table of its cells: quota, kept, attempts of the budget, and what each cost."""
+    from rich.table import Table
+
+    from pipeline import store
+    from pipeline.config import parse_config
+    from pipeline.planning import rebuild_tracker
+    from pipeline.run_report import grid_report
+
+    tables = []
+    for r in [store.find_run(root, run)] if run else store.list_runs(root):
+        if not (r.info.get("config") or {}).get("grid"):
+            continue
+        cfg = parse_config(r.info["config"], f"{r.dir / 'run.json'} config")
+        rows = grid_report(rebuild_tracker(cfg, r).cells(), store.manifests(r))
+        table = Table(title=f"grid cells of run {r.fingerprint}", title_justify="left")
+        for col in ("cell", "quota", "kept", "attempts / budget", "candidates", "tokens", "tokens per kept", "met"):
+            table.add_column(col, justify="left" if col == "cell" else "right")
+        for row in rows:
+            per_kept = "-" if row["tokens_per_kept"] is None else str(row["tokens_per_kept"])
+            table.add_row(
+                str(row["cell"]), str(row["quota"]), str(row["kept"]), f"{row['attempts']} / {row['budget']}",
+                str(row["candidates"]), str(row["completion_tokens"]), per_kept, "yes" if row["met"] else "no",
+            )  # fmt: skip
+        tables.append(table)
+    return tables
+
+
 def register(app: typer.Typer) -> None:
     """Add `complexify stats` to the app."""
 
@@ -164,3 +193,5 @@ def register(app: typer.Typer) -> None:
         hardening = hardening_table(stats)
         if hardening is not None:
             console.print(hardening)
+        for table in grid_tables(root, run):
+            console.print(table)

@@ -69,6 +69,8 @@ class WorkerRecord(BaseModel):
     started_at: float
     start_ticks: int | None = None  # /proc start time: tells our process from a later one reusing its PID
     pgid: int | None = None  # process group of the server and everything it spawned (None in old state files: the pid)
+    # The process a run's worker dies with; None for one started by `workers up`, which any run may use.
+    owner_pid: int | None = None
 
     @property
     def group(self) -> int:
@@ -219,6 +221,7 @@ def _spawn(model: ResolvedModel, opts: WorkerOptions, log_dir: Path, port: int |
         started_at=time.time(),
         start_ticks=ticks,
         pgid=proc.pid,
+        owner_pid=os.getpid() if tied else None,
     )
 
 
@@ -286,6 +289,16 @@ def read_state(path: Path | None = None) -> WorkerState:
 # ---------------------------------------------------------------------- public API
 
 
+def reusable(w: WorkerRecord, model_source: str, wanted_ports: Sequence[int] | None) -> bool:
+    """A recorded worker this process may use: same model, a wanted port, and not tied to another process (a run's
+    worker stops when that run ends, whoever else is using it)."""
+    return (
+        w.model_source == model_source
+        and (wanted_ports is None or w.port in wanted_ports)
+        and w.owner_pid in (None, os.getpid())
+    )
+
+
 def start_workers(
     n: int, opts: WorkerOptions | None = None, *, state_file: Path | None = None, tied: bool = False
 ) -> list[WorkerRecord]:
@@ -308,8 +321,7 @@ def start_workers(
         state.workers = [w for w in state.workers if is_alive(w)]  # forget the dead
         reuse = [
             w for w in state.workers
-            if w.model_source == model.source and (wanted_ports is None or w.port in wanted_ports)
-            and check_health(w.url, w.served_name)
+            if reusable(w, model.source, wanted_ports) and check_health(w.url, w.served_name)
         ][:n]  # fmt: skip
         if wanted_ports is None:
             ports: list[int | None] = [None] * (n - len(reuse))

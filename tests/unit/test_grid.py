@@ -175,3 +175,17 @@ def test_kept_samples_no_cell_takes_are_turned_away_with_the_reason(tmp_path: Pa
     key = next(k for k in quotas if k.startswith("Single/"))
     got = assign_cells([s, twin], [s, twin], {}, {key: 1}, Counter(), cfg, tax)
     assert got.cells == {s.id: key} and got.turned_away == {twin.id: "quota_full"}
+
+
+def test_stats_shows_a_grid_runs_cells_from_its_manifests(tmp_path: Path, tax: Taxonomy) -> None:
+    from rich.console import Console
+
+    from pipeline.store_cli import grid_tables
+
+    ctx, summary, _ = grid_run(tmp_path, tax, BANDS)
+    [table] = grid_tables(ctx.cfg.resolve(ctx.cfg.output_dir), None)
+    assert table.row_count == len(summary["grid"]) == 8
+    console = Console(record=True, width=160)
+    console.print(table)
+    text = console.export_text()
+    assert "Single/Length/hard/numbered" in text and "3 / 3" in text

@@ -142,3 +142,16 @@ def test_a_reused_group_id_is_not_our_worker(tmp_path: Path) -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_a_worker_tied_to_another_run_is_not_reused() -> None:
+    from pipeline.llm.workers import reusable
+
+    base = WorkerRecord(
+        pid=1, port=8000, url="http://127.0.0.1:8000", model_source="m", served_name="m", log_path="x", started_at=0.0
+    )
+    assert reusable(base, "m", None) and reusable(base, "m", [8000])  # started by `workers up`: anyone's
+    assert not reusable(base, "other", None) and not reusable(base, "m", [8001])
+    assert reusable(base.model_copy(update={"owner_pid": os.getpid()}), "m", None)  # this process's own
+    # another run's worker stops when that run ends, so using it would fail this run halfway
+    assert not reusable(base.model_copy(update={"owner_pid": os.getpid() + 1}), "m", None)
