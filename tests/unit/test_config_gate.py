@@ -100,3 +100,14 @@ def test_quota_tracker_gives_low_yield_categories_more_attempts_within_bound() -
     assert q.done()
     summary = {row["category"]: row for row in q.summary()}
     assert summary["Chain_2"]["attempts"] == 3 and summary["Chain_2"]["met"] is False and summary["And_1"]["met"] is True
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_bundled_config_loads_and_can_compose_what_it_asks_for(path: Path) -> None:
+    from pipeline.preflight import check_composable, check_grid
+    from pipeline.taxonomy import load_taxonomy
+
+    cfg = load_config(path)
+    taxonomy = load_taxonomy()
+    check_composable(cfg, taxonomy)
+    check_grid(cfg, taxonomy)
