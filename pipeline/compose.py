@@ -146,7 +146,8 @@ class _Dead(Exception):
 
 
 @cache
-def _chain_steps_text() -> dict[str, list[str]]:
+def chain_steps_text() -> dict[str, list[str]]:
+    """How Chain steps are worded (prompts/chain_steps.yaml): openers of the first step and of the ones after it."""
     data = yaml.safe_load((PROMPTS_DIR / "chain_steps.yaml").read_text(encoding="utf-8"))
     return {"first": list(data["first"]), "follow": list(data["follow"])}
 
@@ -309,7 +310,7 @@ class _Builder:
         return self.selection(shape, path, task_text, scope)
 
     def chain(self, shape: _ChainShape, path: Sequence[Constraint], task_text: str, scope: str, first: str | None = None) -> Chain:
-        ops = _chain_steps_text()
+        ops = chain_steps_text()
         steps: list[Task] = []
         follow = self.rng.sample(ops["follow"], len(ops["follow"]))
         for i, child in enumerate(shape.steps, start=1):

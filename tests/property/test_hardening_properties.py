@@ -1,19 +1,26 @@
-"""Hardening: a hardened instruction asks strictly more of the answer, stays compatible and feasible, and says where it came from."""
+"""Hardening: a hardened instruction asks strictly more of the answer, stays compatible and feasible, loses nothing of
+its parent, renders faithfully and says where it came from."""
 
 from __future__ import annotations
 
+import random
+from collections import Counter
 from functools import cache
 
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.compose import compose_instruction
 from pipeline.errors import CompositionError
 from pipeline.feasibility import is_feasible
-from pipeline.hardening import harden_instruction
-from pipeline.models import Instruction, Seed
+from pipeline.hardening import MOVES, harden_instruction
+from pipeline.models import And, Chain, Constraint, Instruction, Node, Seed, Task
+from pipeline.plans import DECISION_CHECKER, compile_plan
+from pipeline.render import fidelity_problems, required_fragments
+from pipeline.renderings import RENDERINGS, render_prompt
 from pipeline.taxonomy import Taxonomy, load_taxonomy
-from pipeline.tree import CATEGORIES, iter_constraints
+from pipeline.tree import CATEGORIES, iter_constraints, iter_selections, parse_category
+from tests.helpers.tree_properties import assert_instruction_invariants
 
 
 @cache
@@ -65,3 +72,80 @@ def test_rounds_count_up_from_the_composed_instruction(seed: int) -> None:
             return
         assert child.hardening_round == expected_round and child.parent_id == current.id
         current = child
+
+
+def chains(node: Node | None) -> int:
+    """How many Chain nodes a tree holds (untaken Selection cases included)."""
+    if node is None or isinstance(node, Constraint):
+        return 0
+    if isinstance(node, Task):
+        return chains(node.body)
+    if isinstance(node, And):
+        return sum(chains(c) for c in node.children)
+    if isinstance(node, Chain):
+        return 1 + sum(chains(s) for s in node.steps)
+    return sum(chains(b.body) for b in node.branches)
+
+
+def constraint_multiset(ins: Instruction) -> Counter[str]:
+    return Counter(c.model_dump_json() for _, c in iter_constraints(ins.tree))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(category=st.sampled_from(CATEGORIES), seed=st.integers(0, 10_000), move=st.sampled_from(MOVES))
+def test_every_move_gives_a_valid_feasible_child_that_keeps_every_constraint_and_renders_faithfully(
+    category: str, seed: int, move: str
+) -> None:
+    parent = compose(category, seed)
+    if parent is None:
+        return
+    child = harden_instruction(parent, taxonomy(), random_seed=seed, moves=[move])
+    if child is None:
+        return
+    parse_category(child.category)  # a valid category: no move goes past the deepest one
+    assert_instruction_invariants(child, taxonomy(), child.category)  # plan follows the tree, no conflict on an output
+    assert child.plan == compile_plan(child.tree, taxonomy()) and is_feasible(child.tree)
+    assert child.depth >= parent.depth
+    assert (child.parent_id, child.hardening_round) == (parent.id, parent.hardening_round + 1)
+    assert child.fingerprint != parent.fingerprint and child.id != parent.id
+    before, after = constraint_multiset(parent), constraint_multiset(child)
+    assert before <= after, "a constraint of the parent was lost"
+    added = [Constraint.model_validate_json(c) for c in (after - before).elements()]
+    assert added or move == "chain_step"  # a Chain step may only regroup what was there
+    olds = [c.spec_id for _, c in iter_constraints(parent.tree)]
+    for new in added:  # conservative: every new constraint is compatible with every constraint of the parent
+        assert taxonomy().compatible(new.spec_id, olds), f"{new.spec_id} conflicts with one of {olds}"
+    assert parent.plan.correct_branches.items() <= child.plan.correct_branches.items()  # the same cases still apply
+    decisions = [sum(c.checker == DECISION_CHECKER for c in i.plan.checks) for i in (parent, child)]
+    if move == "constraint":
+        assert len(added) == 1 and len(child.plan.checks) == len(parent.plan.checks) + 1
+    elif move == "chain_step":
+        assert chains(child.tree) == chains(parent.tree) + 1 and decisions[1] == decisions[0]
+        assert len(child.plan.checks) >= len(parent.plan.checks)
+    else:
+        assert len(list(iter_selections(child.tree))) == len(list(iter_selections(parent.tree))) + 1
+        assert decisions[1] == decisions[0] + 1  # the new Selection is on the taken path
+        labels = [b.label for s in iter_selections(child.tree) for b in s.branches]
+        assert len(labels) == len(set(labels))  # one response marks every case it follows: labels never repeat
+    assert fidelity_problems(child.tree, child.prompt, child.prompt) == []
+    structured = render_prompt(child.tree, random.Random(seed), "structured")
+    for rendering in RENDERINGS:
+        prompt = render_prompt(child.tree, random.Random(seed), rendering)
+        assert fidelity_problems(child.tree, structured, prompt) == [], (rendering, prompt)
+        assert all(f.lower() in prompt.lower() for f in required_fragments(child.tree))
+    assert harden_instruction(parent, taxonomy(), random_seed=seed, moves=[move]) == child  # deterministic
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(category=st.sampled_from(CATEGORIES), seed=st.integers(0, 10_000), order=st.permutations(MOVES))
+def test_the_order_of_moves_is_drawn_per_instruction_not_taken_from_the_config(
+    category: str, seed: int, order: list[str]
+) -> None:
+    parent = compose(category, seed)
+    if parent is None:
+        return
+    child = harden_instruction(parent, taxonomy(), random_seed=seed, moves=order)
+    assert child == harden_instruction(parent, taxonomy(), random_seed=seed, moves=list(MOVES))
+    if child is not None:
+        parse_category(child.category)
+        assert is_feasible(child.tree) and constraint_multiset(parent) <= constraint_multiset(child)

@@ -109,3 +109,13 @@ def test_the_statistics_report_pass_rate_by_round(tax: Taxonomy, tmp_path: Path)
         assert (row.instructions, row.candidates, row.kept) == (1, len(mine), sum(s.kept for s in mine))
         assert (row.checks, row.passed) == (len(first), sum(s.verdict.all_pass for s in first))
     assert rounds[0].pass_rate == 1.0  # the parent was easy: that is why it was hardened
+
+
+@pytest.mark.parametrize(("moves", "category"), [(["chain_step"], "Chain_1"), (["selection_level"], "Selection_1")])
+def test_the_configured_moves_shape_the_harder_child(tax: Taxonomy, moves: list[str], category: str) -> None:
+    result = run(tax, config({"enabled": True, "threshold": 0.5, "rounds": 1, "moves": moves}))
+    parent, child = result.instructions  # the Single t:lower parent, hardened by the only move allowed
+    assert (child.category, child.parent_id, child.hardening_round) == (category, parent.id, 1)
+    assert parent.plan.checks[0].kwargs == next(c for c in child.plan.checks if c.spec_id == "t:lower").kwargs
+    answered = {s.instruction.id for s in [*result.kept, *result.rejects]}
+    assert answered == {parent.id, child.id}
