@@ -184,7 +184,7 @@ def compose(
     pool = _seeds_for_compose(seed_text, seeds)
     for ins in iter_compose(pool, n, tax, mix=weights if weights else DEFAULT_MIX, random_seed=seed, options=opts):
         if siblings:
-            _echo_siblings(ins, tax, jsonl=format is OutputFormat.jsonl)
+            _echo_siblings(ins, tax, jsonl=format is OutputFormat.jsonl, seed=next((s for s in pool if s.id == ins.seed_id), None))
             continue
         if format is OutputFormat.jsonl:
             typer.echo(ins.model_dump_json())
@@ -307,11 +307,11 @@ def _parse_mix(text: str, option: str = "--mix", example: str = "And_1=2,Chain_2
     return out
 
 
-def _echo_siblings(ins: Any, tax: Any, *, jsonl: bool) -> None:
+def _echo_siblings(ins: Any, tax: Any, *, jsonl: bool, seed: Any = None) -> None:
     """Print the sibling group of `ins` (jsonl: one member per line); alone, with a note, when it has none."""
     from pipeline.siblings import make_siblings, sibling_kind, variant_label
 
-    group = make_siblings(ins, tax)
+    group = make_siblings(ins, tax, seed=seed)
     if not group:
         typer.echo(f"note: {ins.id} ({ins.category}) has no Selection or changeable Chain step: printed without siblings", err=True)
     for k, member in enumerate(group or [ins]):

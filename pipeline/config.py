@@ -285,6 +285,16 @@ class RunConfig(ConfigModel):
 
     @model_validator(mode="after")
     def validate_grid_fits(self) -> RunConfig:
+        # A pass rate is k/m over m answers (student rollouts, else the responder's first answers): a band holding
+        # no such value is a cell no sample can ever fill.
+        student = self.models.student
+        m, what = (student.rollouts, "models.student.rollouts") if student.enabled else (self.models.responder.n, "models.responder.n")
+        for name, (lo, hi) in self.grid.bands.items():
+            if not any(lo <= k / m <= hi for k in range(m + 1)):
+                raise ValueError(
+                    f"grid.bands.{name}: [{lo}, {hi}] holds no pass rate measured over {m} answers (steps of 1/{m}); "
+                    f"widen the band or raise {what}"
+                )
         # An empty cell could never be met or reported; say how many samples give every cell at least one.
         per_cat = self.grid.cells_per_category()
         if per_cat == 1:

@@ -279,7 +279,7 @@ def open_run_context(
             log(f"resuming run {run.run_id}: {len(done)} batches done, {sum(tracker.kept.values())} samples kept so far")
         models = stack.enter_context(serve_models(cfg, log)) if with_models else None
         if models is not None:  # the judge's routes per dimension, from the config and the gold file
-            models = with_hardening(with_judge_routes(cfg, taxonomy, models, log, run), cfg, taxonomy)
+            models = with_hardening(with_judge_routes(cfg, taxonomy, models, log, run), cfg, taxonomy, seeds)
         progress = stack.enter_context(_progress_bar(show_progress, sum(tracker.quotas.values())))
         provenance = Provenance(run.run_id, run.fingerprint, role_models(cfg), template_hashes())
         ctx = RunContext(cfg, seeds, taxonomy, models, run, provenance, tracker, done, log, progress)

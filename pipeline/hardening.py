@@ -30,9 +30,10 @@ from pipeline.conditions import draw_condition
 from pipeline.config import RunConfig
 from pipeline.errors import CompositionError
 from pipeline.feasibility import is_feasible
-from pipeline.models import And, Branch, Chain, Constraint, Instruction, Node, Selection, Task, fingerprint_of
+from pipeline.models import And, Branch, Chain, Constraint, Instruction, Node, Seed, Selection, Task, fingerprint_of
 from pipeline.plans import compile_plan
 from pipeline.renderings import render_prompt
+from pipeline.seed_tags import check_composition
 from pipeline.stages import Models
 from pipeline.taxonomy import Taxonomy
 from pipeline.tree import (
@@ -130,13 +131,14 @@ def leaf_constraints(body: Node | None) -> list[Constraint] | None:
     return None
 
 
-def fits(tree: Task) -> bool:
-    """A hardened tree is kept only in a valid category (not past the deepest one) and jointly feasible."""
+def fits(tree: Task, taxonomy: Taxonomy, seed: Seed | None = None) -> bool:
+    """A hardened tree is kept only in a valid category (not past the deepest one), jointly feasible and, when its
+    seed is known, with no constraint its seed's task cannot take (a haiku of 300 words: seed_tags)."""
     try:
         parse_category(tree_category(tree))
     except CompositionError:
         return False
-    return is_feasible(tree)
+    return not check_composition(seed, tree, taxonomy) if seed is not None else is_feasible(tree)
 
 
 # --- moves: each returns the hardened tree or None when it does not fit --------------------------------------
@@ -149,6 +151,7 @@ class _Draw:
     taxonomy: Taxonomy
     options: ComposeOptions
     rng: random.Random
+    seed: Seed | None = None  # the instruction's seed, when known: its tags rule out clashing constraints
 
     def constraints(self, n: int, path: Sequence[Constraint], task_text: str) -> list[Constraint] | None:
         """n part constraints, each compatible with `path` and the ones drawn before it; None if one does not fit."""
@@ -173,7 +176,7 @@ def add_constraint(tree: Task, draw: _Draw) -> Task | None:
             if new is None:
                 break  # nothing compatible fits this output
             hardened = rebuild(new)
-            if fits(hardened):
+            if fits(hardened, draw.taxonomy, draw.seed):
                 return hardened
     return None
 
@@ -261,7 +264,7 @@ def _reshape_some_output(tree: Task, draw: _Draw, reshape: Reshape) -> Task | No
             if task is None:
                 break  # nothing compatible fits this output
             hardened = out.rebuild(task)
-            if fits(hardened):
+            if fits(hardened, draw.taxonomy, draw.seed):
                 return hardened
     return None
 
@@ -282,7 +285,12 @@ MOVE_FUNCTIONS: dict[str, Callable[[Task, _Draw], Task | None]] = {
 
 
 def harden_tree(
-    tree: Task, taxonomy: Taxonomy, options: ComposeOptions, rng: random.Random, moves: Sequence[str] = ("constraint",)
+    tree: Task,
+    taxonomy: Taxonomy,
+    options: ComposeOptions,
+    rng: random.Random,
+    moves: Sequence[str] = ("constraint",),
+    seed: Seed | None = None,
 ) -> Task | None:
     """The tree made harder by the first of `moves` (in an order drawn from `rng`) that fits; None if none does.
     Only the set of moves counts, not how a config lists them."""
@@ -291,7 +299,7 @@ def harden_tree(
         raise CompositionError(f"unknown hardening move {unknown[0]!r}; known: {', '.join(MOVES)}")
     order = [MOVE_FUNCTIONS[name] for name in MOVES if name in moves]
     rng.shuffle(order)  # one move draws nothing, so a run with only "constraint" hardens as it always did
-    draw = _Draw(taxonomy, options, rng)
+    draw = _Draw(taxonomy, options, rng, seed)
     for move in order:
         hardened = move(tree, draw)
         if hardened is not None:
@@ -306,10 +314,12 @@ def harden_instruction(
     options: ComposeOptions | None = None,
     random_seed: int | str = 0,
     moves: Sequence[str] = ("constraint",),
+    seed: Seed | None = None,
 ) -> Instruction | None:
-    """A harder child of `ins` (one of `moves` applied), or None when no move fits; deterministic."""
+    """A harder child of `ins` (one of `moves` applied), or None when no move fits; deterministic. With its `seed`,
+    no new constraint clashes with the seed's tags."""
     rng = random.Random(f"harden|{random_seed}|{ins.fingerprint}")
-    tree = harden_tree(ins.tree, taxonomy, options or ComposeOptions(), rng, moves)
+    tree = harden_tree(ins.tree, taxonomy, options or ComposeOptions(), rng, moves, seed)
     if tree is None:
         return None
     fp = fingerprint_of({"hardened_from": ins.fingerprint, "tree": tree.model_dump()})
@@ -332,14 +342,17 @@ def harden_instruction(
     )
 
 
-def with_hardening(models: Models, cfg: RunConfig, taxonomy: Taxonomy) -> Models:
-    """The run's models with the hardener its config asks for (unchanged when hardening is off)."""
+def with_hardening(models: Models, cfg: RunConfig, taxonomy: Taxonomy, seeds: Sequence[Seed] = ()) -> Models:
+    """The run's models with the hardener its config asks for (unchanged when hardening is off); the run's `seeds`
+    let it keep each child within what its seed's task can take."""
     if not cfg.hardening.enabled:
         return models
     options = cfg.compose.options()
     moves = tuple(cfg.hardening.moves)
+    by_id = {s.id: s for s in seeds}
 
     def harden(ins: Instruction) -> Instruction | None:
-        return harden_instruction(ins, taxonomy, options=options, random_seed=cfg.random_seed, moves=moves)
+        seed = by_id.get(ins.seed_id)
+        return harden_instruction(ins, taxonomy, options=options, random_seed=cfg.random_seed, moves=moves, seed=seed)
 
     return replace(models, harden=harden)

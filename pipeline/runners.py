@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pipeline.config import RunConfig
 from pipeline.errors import UserInputError
+from pipeline.generate import select_seeds
 from pipeline.hardening import with_hardening
 from pipeline.identity import run_fingerprint
 from pipeline.judge_routing import existing_run, with_judge_routes
@@ -75,8 +76,11 @@ def serve_run(cfg: RunConfig, log: Callable[[str], None]) -> Iterator[RunAddress
     with serve_models(cfg, log) as served:
         # the run's judge routes, by the gold numbers the coordinator stored (or scored here when it has not yet)
         taxonomy = load_taxonomy()
-        models = with_judge_routes(cfg, taxonomy, served, log, existing_run(address.root, address.fingerprint))
-        models = with_hardening(models, cfg, taxonomy)
+        run = existing_run(address.root, address.fingerprint)
+        models = with_judge_routes(cfg, taxonomy, served, log, run)
+        # the run's seeds, as the coordinator has them (recorded, or selected the same way), keep hardening alike
+        seeds = select_seeds(cfg, run, log)[0] if cfg.hardening.enabled else []
+        models = with_hardening(models, cfg, taxonomy, seeds)
         _SERVED[address.fingerprint] = BatchProcessor(cfg, models)
         try:
             yield address

@@ -38,7 +38,7 @@ def engine_chat_fn(engines: dict[str, SyncEngine]) -> ChatFn:
                         finish_reason=c.finish_reason or "stop",
                         model=name,
                         prompt_tokens=res.prompt_tokens // per,
-                        completion_tokens=res.completion_tokens // per,
+                        completion_tokens=c.completion_tokens,  # recorded with the answer: replays count too
                         latency_s=res.latency_s,
                         candidate=k,
                     )

@@ -26,6 +26,7 @@ from pipeline.models import (
     Instruction,
     Node,
     ParamValue,
+    Seed,
     Selection,
     Task,
     fingerprint_of,
@@ -33,6 +34,7 @@ from pipeline.models import (
 from pipeline.plans import compile_plan
 from pipeline.render import render_template
 from pipeline.renderings import render_prompt
+from pipeline.seed_tags import check_composition
 from pipeline.taxonomy import Taxonomy
 from pipeline.tree import iter_constraints
 
@@ -64,13 +66,16 @@ def sibling_kind(ins: Instruction) -> str | None:
     return None
 
 
-def make_siblings(ins: Instruction, taxonomy: Taxonomy, *, limit: int = SIBLING_LIMIT) -> list[Instruction]:
-    """Selection siblings for a tree with a Selection, else Chain siblings for one with a Chain, else []."""
+def make_siblings(
+    ins: Instruction, taxonomy: Taxonomy, *, limit: int = SIBLING_LIMIT, seed: Seed | None = None
+) -> list[Instruction]:
+    """Selection siblings for a tree with a Selection, else Chain siblings for one with a Chain, else []. With the
+    instruction's `seed`, a Chain sibling's changed constraint never clashes with the seed's tags."""
     kind = sibling_kind(ins)
     if kind == "selection":
         return selection_siblings(ins, taxonomy, limit=limit)
     if kind == "chain":
-        return chain_siblings(ins, taxonomy, limit=limit)
+        return chain_siblings(ins, taxonomy, limit=limit, seed=seed)
     return []
 
 
@@ -210,7 +215,9 @@ def _replace(node: Node | None, path: str, target: str, new: Constraint) -> Node
     return node.model_copy(update={"branches": branches})
 
 
-def feasible_change(tree: Task, cpath: str, taxonomy: Taxonomy, task_text: str, key: str) -> Task | None:
+def feasible_change(
+    tree: Task, cpath: str, taxonomy: Taxonomy, task_text: str, key: str, seed: Seed | None = None
+) -> Task | None:
     """`tree` with the constraint at `cpath` redrawn by `changed_constraint` so that the whole tree stays jointly
     feasible (pipeline/feasibility.py `is_feasible`, as the composer and hardening require); None if the constraint
     cannot change or none of FEASIBLE_TRIES redraws fits. Deterministic: the first try uses `key` itself (so a
@@ -223,7 +230,7 @@ def feasible_change(tree: Task, cpath: str, taxonomy: Taxonomy, task_text: str, 
         if new is None:
             return None  # nothing to change (no number or choice, or a text no phrasing renders to)
         changed = _task(_replace(tree, "tree", cpath, new))
-        if is_feasible(changed):
+        if (not check_composition(seed, changed, taxonomy)) if seed is not None else is_feasible(changed):
             return changed
     return None
 
@@ -238,7 +245,9 @@ def _first_chain(node: Node | None, path: str) -> tuple[str, Chain] | None:
     return next((f for i, c in enumerate(node.children) if (f := _first_chain(c, f"{path}.children[{i}]"))), None)
 
 
-def chain_siblings(ins: Instruction, taxonomy: Taxonomy, *, limit: int = SIBLING_LIMIT) -> list[Instruction]:
+def chain_siblings(
+    ins: Instruction, taxonomy: Taxonomy, *, limit: int = SIBLING_LIMIT, seed: Seed | None = None
+) -> list[Instruction]:
     """The group of `ins` (first) and one sibling per Chain step whose output requirement can change.
 
     Each sibling changes one code-checked constraint of one step (its numbers or choices, same phrasing), so an
@@ -258,7 +267,7 @@ def chain_siblings(ins: Instruction, taxonomy: Taxonomy, *, limit: int = SIBLING
     for i, step in enumerate(chain.steps):
         task_text = step.task or ins.seed_text
         for cpath, _ in iter_constraints(step, f"{path}.steps[{i}]"):
-            tree = feasible_change(ins.tree, cpath, taxonomy, task_text, f"{gid}|{cpath}")
+            tree = feasible_change(ins.tree, cpath, taxonomy, task_text, f"{gid}|{cpath}", seed)
             if tree is not None:
                 changes.append((i, tree))
                 break
@@ -311,14 +320,19 @@ def variant_label(ins: Instruction, group: Sequence[Instruction]) -> str:
 
 
 def fill_slots(
-    items: Sequence[tuple[int, str]], compose_one: Callable[[int, str], Instruction], taxonomy: Taxonomy, seen: set[str]
+    items: Sequence[tuple[int, str]],
+    compose_one: Callable[[int, str], Instruction],
+    taxonomy: Taxonomy,
+    seen: set[str],
+    seed_at: Callable[[int], Seed] | None = None,
 ) -> Iterator[Instruction]:
     """A run's batch with siblings: each composed instruction's siblings take the batch's next slots of its category.
 
     The batch keeps its planned size and per-category counts, so quotas, attempt limits and resumed runs count
     siblings like any instruction. A group gets as many members as its category has slots left in the batch
     (at least 2, else the instruction goes alone); siblings are never redrawn as duplicates of each other, and
-    their fingerprints join `seen` so later draws do not repeat them.
+    their fingerprints join `seen` so later draws do not repeat them. `seed_at(i)` is the seed of slot i, so a
+    sibling's changed constraint keeps within that seed's tags.
     """
     left = {c: sum(1 for _, x in items if x == c) for _, c in items}
     queued: dict[str, list[Instruction]] = {}
@@ -329,7 +343,8 @@ def fill_slots(
             continue
         ins = compose_one(i, cat)
         room = left[cat] + 1
-        group = make_siblings(ins, taxonomy, limit=min(room, SIBLING_LIMIT)) if room >= 2 else []
+        seed = seed_at(i) if seed_at is not None else None
+        group = make_siblings(ins, taxonomy, limit=min(room, SIBLING_LIMIT), seed=seed) if room >= 2 else []
         if len(group) < 2:
             yield ins
             continue

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Protocol
 
 from pipeline.compose import compose_unique
@@ -130,7 +131,8 @@ def compose_stage(
         return with_reference_answer(ins, seed)
 
     if cfg.compose.siblings:
-        return ComposedBatch(spec.index, tuple(fill_slots(spec.items, compose_one, taxonomy, seen)))
+        seed_at = partial(seed_for, order=order, seeds=seeds)  # a sibling's changes keep within its seed's tags
+        return ComposedBatch(spec.index, tuple(fill_slots(spec.items, compose_one, taxonomy, seen, seed_at)))
     return ComposedBatch(spec.index, tuple(compose_one(i, cat) for i, cat in spec.items))
 
 

@@ -65,6 +65,12 @@ class _Endpoint:
     peak_inflight: int = 0
 
 
+def split_tokens(total: int, n: int) -> list[int]:
+    """A request's generated tokens shared over its n answers (the server reports only the total), summing to it."""
+    share, extra = divmod(total, n)
+    return [share + (k < extra) for k in range(n)]
+
+
 class OpenAIEngine:
     """Chat generation and YES/NO scoring over one model served by one or more OpenAI-compatible endpoints.
 
@@ -275,11 +281,14 @@ class OpenAIEngine:
         choices = sorted(data.get("choices", []), key=lambda c: c.get("index", 0))
         if len(choices) != wire_n:
             raise InferenceError(f"{url} returned {len(choices)} choices for n={wire_n}")
-        parsed = [parse_choice(c) for c in choices] * (len(missing) if greedy else 1)
+        usage = data.get("usage") or {}
+        shares = split_tokens(int(usage.get("completion_tokens") or 0), wire_n)
+        parsed = [
+            parse_choice(c).model_copy(update={"completion_tokens": t}) for c, t in zip(choices, shares, strict=True)
+        ] * (len(missing) if greedy else 1)
         fresh = dict(zip(missing, parsed, strict=True))
         if self.cache is not None:
             self.cache.put_many((k, c.model_dump()) for k, c in fresh.items())
-        usage = data.get("usage") or {}
         completions = tuple(fresh[k] if k in fresh else Completion(**cached[k]) for k in keys)
         return ChatResult(
             completions=completions,

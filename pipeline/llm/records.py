@@ -74,6 +74,9 @@ class Completion(BaseModel):
     text: str
     reasoning: str | None = None
     finish_reason: str | None = None
+    # This answer's share of its request's generated tokens, recorded with it: a replay from the request cache
+    # still says what the answer cost to generate (the request's own counts are those of calls made now).
+    completion_tokens: int = 0
 
 
 class ChatResult(BaseModel):

@@ -26,7 +26,10 @@ BANDS = {"easy": (0.5, 1.0), "hard": (0.0, 0.49)}
 
 
 @pytest.mark.timeout(600, func_only=True)
-def test_a_grid_run_on_the_real_worker_ends_every_cell_met_or_spent(vllm_endpoint: VLLMEndpoint, tmp_path: Path) -> None:
+def test_a_grid_run_on_the_real_worker_ends_every_cell_met_or_spent(
+    vllm_endpoint: VLLMEndpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COMPLEXIFY_REQUEST_CACHE", str(tmp_path / "requests.sqlite"))  # every answer generated here
     cfg = parse_config(
         {
             "name": "grid-smoke", "samples": 4, "mix": {"Single": 1},

@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from functools import cache
+from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -149,3 +150,33 @@ def test_the_order_of_moves_is_drawn_per_instruction_not_taken_from_the_config(
     if child is not None:
         parse_category(child.category)
         assert is_feasible(child.tree) and constraint_multiset(parent) <= constraint_multiset(child)
+
+
+@cache
+def short_form_seeds() -> list[Seed]:
+    """Bundled seeds whose tags rule constraints out (short answers, sentence edits, poems): hardening must respect them."""
+    from pipeline.seeds import load_seed_file
+
+    seeds = load_seed_file(Path(__file__).resolve().parents[2] / "seeds" / "complexify-seeds.jsonl")
+    return [s for s in seeds if s.tags is not None and s.tags.form in ("sentence_edit", "short_answer", "poem", "short_text")]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(index=st.integers(0, 10_000), category=st.sampled_from(["Single", "And_1", "Chain_1", "Selection_1"]))
+def test_a_child_never_clashes_with_its_seeds_tags(index: int, category: str) -> None:
+    from pipeline.compose import ComposeOptions
+    from pipeline.seed_tags import check_composition
+
+    seeds = short_form_seeds()
+    seed = seeds[index % len(seeds)]
+    opts = ComposeOptions(checkers="code")
+    try:
+        ins = compose_instruction(seed, category, taxonomy(), random_seed=index, options=opts)
+    except CompositionError:
+        return
+    for _ in range(2):
+        child = harden_instruction(ins, taxonomy(), options=opts, random_seed=index, moves=MOVES, seed=seed)
+        if child is None:
+            return
+        assert check_composition(seed, child.tree, taxonomy()) == []
+        ins = child

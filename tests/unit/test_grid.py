@@ -189,3 +189,10 @@ def test_stats_shows_a_grid_runs_cells_from_its_manifests(tmp_path: Path, tax: T
     console.print(table)
     text = console.export_text()
     assert "Single/Length/hard/numbered" in text and "3 / 3" in text
+
+
+def test_a_band_no_measured_pass_rate_can_fall_in_is_a_config_error() -> None:
+    # n=2 first answers measure 0, 0.5 or 1: a band strictly between them could never be filled
+    with pytest.raises(ConfigError, match=r"grid.bands.middle: \[0.6, 0.9\] holds no pass rate measured over 2 answers.*models.responder.n"):
+        config(grid={"bands": {"middle": [0.6, 0.9]}})
+    config(grid={"bands": {"middle": [0.6, 0.9]}}, models={"responder": {"n": 4}, "rewriter": {"enabled": False}})  # 0.75
