@@ -165,6 +165,9 @@ def compose(
     siblings: Annotated[
         bool, typer.Option("--siblings", help="Print each instruction's counterfactual sibling group (Selection/Chain).")
     ] = False,
+    dimension: Annotated[
+        str | None, typer.Option(help="Put a constraint of this dimension on the answer's path, as for a grid cell.")
+    ] = None,
 ) -> None:
     """Compose instructions with their verification plans and print them."""
     from pipeline.compose import DEFAULT_MIX, ComposeOptions, iter_compose, parse_category
@@ -179,8 +182,11 @@ def compose(
     if siblings and category is not None and not parse_category(category).required:
         raise UserInputError(f"--siblings needs a category with a Selection or a Chain, got {category}; e.g. --category Selection_1")
     layouts = _parse_mix(renderings, "--renderings", "structured=1,prose=1,numbered=1") or dict(DEFAULT_RENDERINGS)
-    opts = ComposeOptions(checkers=checkers.value, and_size=and_size, renderings=layouts)
+    opts = ComposeOptions(checkers=checkers.value, and_size=and_size, renderings=layouts, favour_dimension=dimension)
     tax = load_taxonomy()
+    known = sorted({s.dimension for s in tax.specs.values()})
+    if dimension is not None and dimension not in known:
+        raise UserInputError(f"--dimension {dimension!r} is not a taxonomy dimension; known: {', '.join(known)}")
     pool = _seeds_for_compose(seed_text, seeds)
     for ins in iter_compose(pool, n, tax, mix=weights if weights else DEFAULT_MIX, random_seed=seed, options=opts):
         if siblings:

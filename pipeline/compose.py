@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 import re
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -36,7 +36,7 @@ from pipeline.plans import compile_plan
 from pipeline.render import render_template
 from pipeline.renderings import DEFAULT_RENDERINGS, check_rendering_weights, choose_rendering, render_prompt
 from pipeline.seed_tags import check_composition
-from pipeline.taxonomy import Taxonomy
+from pipeline.taxonomy import Taxonomy, max_compatible
 from pipeline.tree import (
     CATEGORIES as CATEGORIES,  # re-exported: the composer is where callers look for categories
 )
@@ -338,35 +338,7 @@ class _Builder:
         return Selection(condition=draw.condition, branches=branches, correct=correct)
 
 
-# --- verification plan -------------------------------------------------------------------------------
-
-
 # --- the public entry points -------------------------------------------------------------------------
-
-
-_max_compatible_cache: dict[tuple[str, str, str, str, int], int] = {}
-
-
-def max_compatible(taxonomy: Taxonomy, placement: str, checkers: str, tries: int = 64) -> int:
-    """Size of the largest conflict-free constraint set found by randomized greedy search (cached)."""
-    key = (str(taxonomy.root), taxonomy.version, placement, checkers, tries)
-    if key not in _max_compatible_cache:
-        _max_compatible_cache[key] = _greedy_max_compatible(taxonomy, placement, checkers, tries)
-    return _max_compatible_cache[key]
-
-
-def _greedy_max_compatible(taxonomy: Taxonomy, placement: str, checkers: str, tries: int) -> int:
-    rng = random.Random(0)
-    ids = [s.id for s in taxonomy.specs.values() if placement in s.placement and (checkers == "any" or s.is_code)]
-    best = 0
-    for _ in range(tries):
-        rng.shuffle(ids)
-        chosen: list[str] = []
-        for sid in ids:
-            if taxonomy.compatible(sid, chosen):
-                chosen.append(sid)
-        best = max(best, len(chosen))
-    return best
 
 
 def compose_instruction(
@@ -473,9 +445,27 @@ def iter_compose(
     rng.shuffle(order)
     seen: set[str] = set()
     for i, cat in enumerate(categories):
-        yield compose_unique(
-            order[i % len(order)], cat, taxonomy, random_seed=f"{random_seed}:{i}", options=options, seen=seen
-        )
+        candidates = (order[(i + k) % len(order)] for k in range(SEED_TRIES))
+        yield compose_on_seeds(candidates, cat, taxonomy, random_seed=f"{random_seed}:{i}", options=options, seen=seen)[0]
+
+
+# Seeds tried for one instruction, the planned one first: a seed whose task cannot take what is asked (a poem
+# cannot hold a JSON object, say, when a grid cell wants that dimension) gives way to the next ones.
+SEED_TRIES = 16
+
+
+def compose_on_seeds(
+    candidates: Iterable[Seed], category: str, taxonomy: Taxonomy, *, random_seed: str, options: ComposeOptions | None,
+    seen: set[str],
+) -> tuple[Instruction, Seed]:
+    """compose_unique on the first candidate seed it succeeds on, and that seed; the last seed's error if none."""
+    error = CompositionError("no candidate seeds to compose from")
+    for seed in candidates:
+        try:
+            return compose_unique(seed, category, taxonomy, random_seed=random_seed, options=options, seen=seen), seed
+        except CompositionError as exc:
+            error = exc
+    raise error
 
 
 def compose_batch(

@@ -324,15 +324,15 @@ def fill_slots(
     compose_one: Callable[[int, str], Instruction],
     taxonomy: Taxonomy,
     seen: set[str],
-    seed_at: Callable[[int], Seed] | None = None,
+    seed_of: Callable[[str], Seed | None] | None = None,
 ) -> Iterator[Instruction]:
     """A run's batch with siblings: each composed instruction's siblings take the batch's next slots of its category.
 
     The batch keeps its planned size and per-category counts, so quotas, attempt limits and resumed runs count
     siblings like any instruction. A group gets as many members as its category has slots left in the batch
     (at least 2, else the instruction goes alone); siblings are never redrawn as duplicates of each other, and
-    their fingerprints join `seen` so later draws do not repeat them. `seed_at(i)` is the seed of slot i, so a
-    sibling's changed constraint keeps within that seed's tags.
+    their fingerprints join `seen` so later draws do not repeat them. `seed_of(id)` is the seed an instruction was
+    composed on, so a sibling's changed constraint keeps within that seed's tags.
     """
     left = {c: sum(1 for _, x in items if x == c) for _, c in items}
     queued: dict[str, list[Instruction]] = {}
@@ -343,7 +343,7 @@ def fill_slots(
             continue
         ins = compose_one(i, cat)
         room = left[cat] + 1
-        seed = seed_at(i) if seed_at is not None else None
+        seed = seed_of(ins.id) if seed_of is not None else None
         group = make_siblings(ins, taxonomy, limit=min(room, SIBLING_LIMIT), seed=seed) if room >= 2 else []
         if len(group) < 2:
             yield ins

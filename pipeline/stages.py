@@ -12,10 +12,9 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Protocol
 
-from pipeline.compose import compose_unique
+from pipeline.compose import SEED_TRIES, compose_on_seeds
 from pipeline.config import RoleConfig, RunConfig
 from pipeline.difficulty import attach_student, band_filter, measure_student, plan_first_answers, with_reasoning_prompt
 from pipeline.gate import QuotaTracker, category_of, gate, reasoning_gate, repair_messages
@@ -123,16 +122,17 @@ def compose_stage(
     redrawn a few times. With `compose.siblings`, an instruction's counterfactual siblings take its category's
     next slots. A slot planned for a grid cell is composed for it (pipeline/grid.py)."""
     opts = cfg.compose.options()
+    used: dict[str, Seed] = {}  # instruction id -> the seed it was composed on
 
     def compose_one(i: int, key: str) -> Instruction:
-        seed = seed_for(i, order, seeds)
+        candidates = (seed_for(i + k, order, seeds) for k in range(SEED_TRIES))  # the planned seed first
         options = options_for(key, cfg, opts)
-        ins = compose_unique(seed, category_of(key), taxonomy, random_seed=f"{cfg.random_seed}:{i}", options=options, seen=seen)
+        ins, seed = compose_on_seeds(candidates, category_of(key), taxonomy, random_seed=f"{cfg.random_seed}:{i}", options=options, seen=seen)
+        used[ins.id] = seed
         return with_reference_answer(ins, seed)
 
-    if cfg.compose.siblings:
-        seed_at = partial(seed_for, order=order, seeds=seeds)  # a sibling's changes keep within its seed's tags
-        return ComposedBatch(spec.index, tuple(fill_slots(spec.items, compose_one, taxonomy, seen, seed_at)))
+    if cfg.compose.siblings:  # a sibling's changes keep within its seed's tags
+        return ComposedBatch(spec.index, tuple(fill_slots(spec.items, compose_one, taxonomy, seen, used.get)))
     return ComposedBatch(spec.index, tuple(compose_one(i, cat) for i, cat in spec.items))
 
 

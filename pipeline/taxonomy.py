@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 import string
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -433,3 +434,28 @@ def _build_graph(
             if a != b:
                 g.add_edge(a, b, relation="conflicts_with")
     return g
+
+
+_max_compatible_cache: dict[tuple[str, str, str, str, int], int] = {}
+
+
+def max_compatible(taxonomy: Taxonomy, placement: str, checkers: str, tries: int = 64) -> int:
+    """Size of the largest conflict-free constraint set found by randomized greedy search (cached)."""
+    key = (str(taxonomy.root), taxonomy.version, placement, checkers, tries)
+    if key not in _max_compatible_cache:
+        _max_compatible_cache[key] = _greedy_max_compatible(taxonomy, placement, checkers, tries)
+    return _max_compatible_cache[key]
+
+
+def _greedy_max_compatible(taxonomy: Taxonomy, placement: str, checkers: str, tries: int) -> int:
+    rng = random.Random(0)
+    ids = [s.id for s in taxonomy.specs.values() if placement in s.placement and (checkers == "any" or s.is_code)]
+    best = 0
+    for _ in range(tries):
+        rng.shuffle(ids)
+        chosen: list[str] = []
+        for sid in ids:
+            if taxonomy.compatible(sid, chosen):
+                chosen.append(sid)
+        best = max(best, len(chosen))
+    return best

@@ -71,6 +71,23 @@ def test_compose_pretty_shows_prompt_and_plan() -> None:
     assert "### Part 1" in out.stdout and "verification plan:" in out.stdout
 
 
+def test_compose_for_a_grid_cell_puts_its_dimension_on_the_answers_path() -> None:
+    from pipeline.models import Instruction
+    from pipeline.taxonomy import load_taxonomy
+    from pipeline.tree import taken_constraints
+
+    args = ["compose", "--category", "Selection_1", "-n", "5", "--checkers", "code", "--renderings", "numbered", "--format", "jsonl"]
+    out = run(*args, "--dimension", "JSON Format")
+    assert out.returncode == 0, out.stderr
+    tax = load_taxonomy()
+    for line in out.stdout.splitlines():
+        ins = Instruction.model_validate_json(line)
+        assert ins.rendering == "numbered"
+        assert "JSON Format" in {tax.specs[c.spec_id].dimension for c in taken_constraints(ins.tree)}
+    bad = run(*args, "--dimension", "Lenght")
+    assert bad.returncode == 2 and "'Lenght' is not a taxonomy dimension" in bad.stderr and "Length" in bad.stderr
+
+
 def test_unknown_category_exits_2() -> None:
     out = run("compose", "--category", "Chain_9", "--seed-text", "x")
     assert out.returncode == 2

@@ -12,12 +12,11 @@ from pipeline.compose import (
     allocate,
     compose_batch,
     compose_instruction,
-    max_compatible,
     parse_category,
 )
 from pipeline.errors import CompositionError
 from pipeline.models import Seed
-from pipeline.taxonomy import load_taxonomy
+from pipeline.taxonomy import load_taxonomy, max_compatible
 from tests.helpers.tree_properties import assert_instruction_invariants
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "taxonomy"

@@ -13,6 +13,7 @@ import pytest
 import tests.helpers.fixture_checkers  # noqa: F401
 from pipeline import store
 from pipeline.config import ConfigError, RoleConfig, RunConfig, parse_config
+from pipeline.errors import CompositionError
 from pipeline.generate import RunContext, format_summary, run_locally
 from pipeline.grid import assign_cells, band_of, cell_quotas, grid_cells, options_for, taken_dimensions
 from pipeline.identity import role_models, template_hashes
@@ -196,3 +197,22 @@ def test_a_band_no_measured_pass_rate_can_fall_in_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match=r"grid.bands.middle: \[0.6, 0.9\] holds no pass rate measured over 2 answers.*models.responder.n"):
         config(grid={"bands": {"middle": [0.6, 0.9]}})
     config(grid={"bands": {"middle": [0.6, 0.9]}}, models={"responder": {"n": 4}, "rewriter": {"enabled": False}})  # 0.75
+
+
+def test_a_seed_that_cannot_take_the_cells_dimension_gives_way_to_the_next_seed() -> None:
+    from pipeline.seeds import load_seed_file
+    from pipeline.stages import compose_stage
+
+    real = load_taxonomy()
+    bundled = load_seed_file(Path(__file__).resolve().parents[2] / "seeds" / "complexify-seeds.jsonl")
+    poem = next(s for s in bundled if s.tags is not None and s.tags.form == "poem")
+    essay = next(s for s in bundled if s.tags is not None and s.tags.form == "essay")
+    cfg = parse_config({"samples": 1, "mix": {"Selection_1": 1}, "compose": {"checkers": "code"},
+                        "grid": {"dimensions": ["JSON Format"]}})  # fmt: skip
+    [key] = grid_cells(cfg)
+    # the slot's planned seed is the poem, which no JSON constraint fits (structure_in_verse): the essay stands in
+    batch = compose_stage(BatchSpec(0, ((0, key),)), [poem, essay], [0, 1], real, cfg, set())
+    [ins] = batch.instructions
+    assert ins.seed_id == essay.id and "JSON Format" in taken_dimensions(ins, real)
+    with pytest.raises(CompositionError, match="structure_in_verse"):  # with nothing to stand in, the reason is named
+        compose_stage(BatchSpec(0, ((0, key),)), [poem], [0], real, cfg, set())
