@@ -3,7 +3,7 @@ from them, and README.md with the Hub's YAML front matter."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +11,7 @@ from pipeline import store
 from pipeline.judge_report import card_lines as judge_card_lines
 from pipeline.judge_report import rule_of
 from pipeline.models import Sample
+from pipeline.run_report import grid_markdown
 from pipeline.store import RunStats
 from pipeline.store.stats import OUTCOMES
 
@@ -164,8 +165,8 @@ def _hardening_section(stats: RunStats) -> list[str]:
         return []
     lines = [
         "", "## Hardening", "",
-        "Instructions whose measured pass rate was above the run's threshold got one more compatible constraint and "
-        "were answered again (round k = hardened k times). Pass rate: the responder's first answers that passed every "
+        "Instructions whose measured pass rate was above the run's threshold were made harder (one more compatible "
+        "constraint, or a new Chain or Selection level) and answered again (round k = hardened k times). Pass rate: the responder's first answers that passed every "
         "check.", "",
         "| round | instructions | first answers | pass rate | kept |", "|---:|---:|---:|---:|---:|",
     ]  # fmt: skip
@@ -174,7 +175,13 @@ def _hardening_section(stats: RunStats) -> list[str]:
 
 
 def dataset_card(
-    repo_id: str, tables: dict[str, list[dict[str, Any]]], stats: RunStats, run_info: dict[str, Any], figures: list[str], split: str
+    repo_id: str,
+    tables: dict[str, list[dict[str, Any]]],
+    stats: RunStats,
+    run_info: dict[str, Any],
+    figures: list[str],
+    split: str,
+    grid: Sequence[Mapping[str, Any]] = (),
 ) -> str:
     """README.md with YAML front matter (`configs:` so `load_dataset(repo, config)` works) and a readable report."""
     front = ["---", "license: apache-2.0", "task_categories:", "- text-generation", "tags:", "- synthetic", "- instruction-following", "- complexify", "configs:"]
@@ -249,6 +256,8 @@ def dataset_card(
     lines += judge_card_lines(stats.calibration, rule_of([run_info]))
     lines += _student_sections(stats, [f for f in figures if f in STUDENT_FIGURES])
     lines += _hardening_section(stats)
+    if grid:  # the run's quotas per dimension x band x rendering cell, and what each cost
+        lines += ["", "## Grid cells", "", "Kept samples per quota cell (category/dimension/band/rendering).", grid_markdown(grid)]
     return "\n".join(front) + "\n\n" + "\n".join(lines) + "\n"
 
 

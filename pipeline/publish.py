@@ -38,6 +38,7 @@ from pipeline.publish_rl import (
 from pipeline.publish_rl import chat as _chat
 from pipeline.publish_rl import constraint_info as _constraint_info
 from pipeline.publish_siblings import SIBLINGS_SCHEMA, sibling_rows
+from pipeline.run_report import stored_grid_report
 from pipeline.store import RunStats
 from pipeline.verify.plan import without_checks
 from pipeline.verify.reward import ground_truth_for
@@ -287,6 +288,7 @@ def build_dataset_folder(
     protect: Sequence[str | Path] = (),
     stats: RunStats | None = None,
     judge_routes: Mapping[str, str] | None = None,
+    grid: Sequence[Mapping[str, Any]] = (),
 ) -> BuiltDataset:
     """Write the Hub-layout folder (data/{config}/{split}-00000-of-00001.parquet, README.md, figures).
 
@@ -323,7 +325,7 @@ def build_dataset_folder(
         digest = _data_digest(tmp)
         stats = stats or dataset_stats(kept, rejects)
         figures = make_figures(stats, tmp / "figures")
-        (tmp / "README.md").write_text(dataset_card(repo_id, tables, stats, run_info, figures, split), encoding="utf-8")
+        (tmp / "README.md").write_text(dataset_card(repo_id, tables, stats, run_info, figures, split, grid), encoding="utf-8")
         (tmp / DIGEST_FILE).write_text(json.dumps({"digest": digest, "run": run_info.get("run_id")}, indent=2) + "\n")
         marker = {"complexify_publish": 1, "repo_id": repo_id, "run": run_info.get("run_id"), "digest": digest}
         (tmp / MARKER_FILE).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
@@ -425,6 +427,6 @@ def publish_run(
     run_info = {**run.info, "run_id": run.run_id}
     built = build_dataset_folder(
         kept, rejects, target, repo_id=repo_id, run_info=run_info, protect=[root], stats=stats,
-        judge_routes=store.read_judge_routes(run),
+        judge_routes=store.read_judge_routes(run), grid=stored_grid_report(run),
     )  # fmt: skip
     return PublishResult(built=built, pushed=None if dry_run else push_folder(built, repo_id, private=private))

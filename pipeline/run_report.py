@@ -10,7 +10,7 @@ from typing import Any
 import duckdb
 
 from pipeline.config import DEFAULT_MODEL, RunConfig
-from pipeline.store import StatsRow, run_stats
+from pipeline.store import RunPaths, StatsRow, manifests, run_stats
 
 
 def category_report(
@@ -200,6 +200,17 @@ def grid_report(cells: Sequence[Mapping[str, Any]], manifests: Sequence[Mapping[
             }
         )
     return rows
+
+
+def stored_grid_report(run: RunPaths) -> list[dict[str, Any]]:
+    """grid_report of a stored run, from its recorded config and batch manifests; [] for a run without a grid."""
+    from pipeline.config import parse_config
+    from pipeline.planning import rebuild_tracker  # planning needs the stages; a report without a grid does not
+
+    if not (run.info.get("config") or {}).get("grid"):
+        return []
+    cfg = parse_config(run.info["config"], f"{run.dir / 'run.json'} config")
+    return grid_report(rebuild_tracker(cfg, run).cells(), manifests(run))
 
 
 def grid_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:

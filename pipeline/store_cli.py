@@ -140,16 +140,13 @@ def grid_tables(root: Path, run: str | None) -> list[Table]:
     from rich.table import Table
 
     from pipeline import store
-    from pipeline.config import parse_config
-    from pipeline.planning import rebuild_tracker
-    from pipeline.run_report import grid_report
+    from pipeline.run_report import stored_grid_report
 
     tables = []
     for r in [store.find_run(root, run)] if run else store.list_runs(root):
-        if not (r.info.get("config") or {}).get("grid"):
+        rows = stored_grid_report(r)
+        if not rows:
             continue
-        cfg = parse_config(r.info["config"], f"{r.dir / 'run.json'} config")
-        rows = grid_report(rebuild_tracker(cfg, r).cells(), store.manifests(r))
         table = Table(title=f"grid cells of run {r.fingerprint}", title_justify="left")
         for col in ("cell", "quota", "kept", "attempts / budget", "candidates", "tokens", "tokens per kept", "met"):
             table.add_column(col, justify="left" if col == "cell" else "right")

@@ -216,3 +216,15 @@ def test_a_seed_that_cannot_take_the_cells_dimension_gives_way_to_the_next_seed(
     assert ins.seed_id == essay.id and "JSON Format" in taken_dimensions(ins, real)
     with pytest.raises(CompositionError, match="structure_in_verse"):  # with nothing to stand in, the reason is named
         compose_stage(BatchSpec(0, ((0, key),)), [poem], [0], real, cfg, set())
+
+
+def test_the_dataset_card_of_a_grid_run_shows_its_cells(tmp_path: Path, tax: Taxonomy) -> None:
+    from pipeline.publish import publish_run
+
+    ctx, summary, _ = grid_run(tmp_path, tax, BANDS)
+    root = ctx.cfg.resolve(ctx.cfg.output_dir)
+    result = publish_run(root, ctx.run.fingerprint, "org/grid", out=tmp_path / "hub", dry_run=True)
+    card = (result.built.folder / "README.md").read_text(encoding="utf-8")
+    assert "## Grid cells" in card
+    for row in summary["grid"]:  # one table row per cell, with what it kept and cost
+        assert f"| {row['cell']} | {row['quota']} | {row['kept']} | {'yes' if row['met'] else 'no'} |" in card
