@@ -42,6 +42,13 @@ def with_reasoning_prompt(messages: Sequence[Mapping[str, str]]) -> list[dict[st
 Chat = Callable[[Sequence[list[dict[str, str]]], Any, int], list[list[Response]]]
 
 
+def with_plan(plan: str | None) -> list[dict[str, str]]:
+    """The system message an answer is written under with its plan in view (`answer_system`); none without a plan."""
+    if plan is None:
+        return []
+    return [{"role": "system", "content": reasoning_template()["answer_system"].format(plan=plan.strip())}]
+
+
 def plan_first_answers(chat: Chat, prompts: Sequence[str], role: Any, n: int) -> list[list[Response]]:
     """`n` answers per prompt, each from two requests: a plan (prompts/reasoning.yaml `plan_system`), kept as the
     answer's reasoning, then the answer written with that plan in view (`answer_system`). For models that ignore
@@ -49,10 +56,7 @@ def plan_first_answers(chat: Chat, prompts: Sequence[str], role: Any, n: int) ->
     tpl = reasoning_template()
     plans = chat([[{"role": "system", "content": tpl["plan_system"]}, {"role": "user", "content": p}] for p in prompts], role, n)
     todo = [(i, plan) for i, per in enumerate(plans) for plan in per if not plan.finish_reason.startswith(FAILED_PREFIX)]
-    convs = [
-        [{"role": "system", "content": tpl["answer_system"].format(plan=plan.text.strip())}, {"role": "user", "content": prompts[i]}]
-        for i, plan in todo
-    ]
+    convs = [[*with_plan(plan.text), {"role": "user", "content": prompts[i]}] for i, plan in todo]
     answers = iter(chat(convs, role, 1) if convs else [])
     out: list[list[Response]] = []
     for per in plans:

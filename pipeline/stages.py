@@ -16,7 +16,14 @@ from typing import Protocol
 
 from pipeline.compose import SEED_TRIES, compose_on_seeds
 from pipeline.config import RoleConfig, RunConfig
-from pipeline.difficulty import attach_student, band_filter, measure_student, plan_first_answers, with_reasoning_prompt
+from pipeline.difficulty import (
+    attach_student,
+    band_filter,
+    measure_student,
+    plan_first_answers,
+    with_plan,
+    with_reasoning_prompt,
+)
 from pipeline.gate import QuotaTracker, category_of, gate, reasoning_gate, repair_messages
 from pipeline.grid import assign_cells, batch_targets, cell_costs, options_for
 from pipeline.models import (
@@ -311,9 +318,15 @@ def repair_stage(
             todo.append(max(answers, key=lambda j: (j.verdict.drfr, -j.response.candidate)))
     if not todo:
         return [], Counter()
-    convs = [responder_conversation(repair_messages(j.instruction, j.response, j.verdict, j.reasons), cfg) for j in todo]
-    fixed = models.chat(convs, cfg.models.responder, 1)
-    pairs = [(j.instruction, r[0].model_copy(update={"round": round_, "candidate": 0})) for j, r in zip(todo, fixed, strict=True)]
+    # A plan-first answer is revised under the plan it was written from (the same system message as when it was
+    # written) and keeps that plan as its reasoning, so every answer of such a run carries a trace.
+    plan_first = cfg.models.responder.reasoning == "plan_first"
+    convs = [repair_messages(j.instruction, j.response, j.verdict, j.reasons) for j in todo]
+    convs = [[*with_plan(j.response.reasoning), *c] if plan_first else responder_conversation(c, cfg) for j, c in zip(todo, convs, strict=True)]
+    pairs = []
+    for j, r in zip(todo, models.chat(convs, cfg.models.responder, 1), strict=True):
+        kept_plan = {"reasoning": j.response.reasoning} if plan_first else {}
+        pairs.append((j.instruction, r[0].model_copy(update={"round": round_, "candidate": 0, **kept_plan})))
     out, counts = verify_stage(pairs, models, cfg)
     counts.update("repaired" if j.kept else "repair_failed" for j in out)
     return out, counts

@@ -58,3 +58,40 @@ def test_the_students_plan_first_rollouts_have_traces() -> None:
     assert all(r.reasoning is None and not r.with_reasoning for r in plain)
     assert all(r.with_reasoning and r.reasoning and r.reasoning.startswith("plan ") for r in reasoned)
     assert counts["student_reasoning_traces"] == 2 and ev.outcome == "tied"
+
+
+def test_a_repaired_plan_first_answer_is_revised_under_its_plan_and_keeps_it_as_reasoning() -> None:
+    from pathlib import Path
+
+    import tests.helpers.fixture_checkers  # noqa: F401
+    from pipeline.config import parse_config
+    from pipeline.stages import BatchSpec, Models
+    from tests.helpers.batches import compose_spec, run_spec
+
+    tax = load_taxonomy(Path(__file__).resolve().parent.parent / "fixtures" / "taxonomy", check_checkers=False)
+    cfg = parse_config({
+        "samples": 1, "mix": {"Single": 1}, "repair_rounds": 1, "fidelity": {"enabled": False},
+        "models": {"rewriter": {"enabled": False}, "responder": {"n": 1, "reasoning": "plan_first"}},
+    })  # fmt: skip
+    seeds = [Seed(id=f"s{i}", text=f"Describe object number {i}.") for i in range(7)]
+    specs = (BatchSpec(0, ((i, "Single"),)) for i in range(300))  # a Single whose one check is t:lower
+    spec = next(s for s in specs if [c.spec_id for c in compose_spec(s, seeds, tax, cfg)[0].plan.checks] == ["t:lower"])
+    calls: list[list[dict[str, str]]] = []
+
+    def chat(conversations: Sequence[list[dict[str, str]]], role: object, n: int) -> list[list[Response]]:
+        calls.extend(list(c) for c in conversations)
+        out = []
+        for conv in conversations:
+            if conv[0]["content"] == reasoning_template()["plan_system"]:
+                out.append([Response(text="the plan", candidate=k) for k in range(n)])
+            elif any(m["role"] == "assistant" for m in conv):  # the repair turn: a lowercase answer passes t:lower
+                out.append([Response(text="a quiet lowercase answer") for _ in range(n)])
+            else:
+                out.append([Response(text="A SHOUTED ANSWER") for _ in range(n)])
+        return out
+
+    result = run_spec(spec, seeds, tax, cfg, Models(chat=chat, judge=None), run_id="r")
+    [kept] = result.kept
+    assert kept.response.round == 1 and kept.response.reasoning == "the plan"
+    [repair] = [c for c in calls if any(m["role"] == "assistant" for m in c)]
+    assert repair[0] == {"role": "system", "content": reasoning_template()["answer_system"].format(plan="the plan")}
