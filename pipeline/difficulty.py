@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import yaml
 
@@ -207,3 +207,22 @@ def band_filter(
             counts[reason] += 1
             out.append(s.model_copy(update={"kept": False, "reject_reasons": [reason]}))
     return inside, out, counts
+
+
+class Answered(Protocol):
+    """A verified answer: a candidate being judged (stages.Judged) or a stored one (Sample)."""
+
+    @property
+    def response(self) -> Response: ...
+
+    @property
+    def verdict(self) -> Verdict: ...
+
+
+def measured_pass_rate(answers: Sequence[Answered], ev: StudentEval | None) -> float | None:
+    """How easy an instruction proved: the student's no-reasoning pass rate when measured, else the share of the
+    responder's first answers (repairs aside) among `answers` that passed every check; None with no first answer."""
+    if ev is not None:
+        return ev.baseline.pass_rate
+    first = [a for a in answers if a.response.round == 0]
+    return sum(a.verdict.all_pass for a in first) / len(first) if first else None

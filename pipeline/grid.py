@@ -15,7 +15,7 @@ from itertools import product
 
 from pipeline.compose import ComposeOptions
 from pipeline.config import RunConfig
-from pipeline.difficulty import rollout_tokens
+from pipeline.difficulty import measured_pass_rate, rollout_tokens
 from pipeline.models import Instruction, Sample
 from pipeline.taxonomy import Taxonomy
 from pipeline.tree import allocate, taken_constraints
@@ -79,12 +79,8 @@ def taken_dimensions(ins: Instruction, taxonomy: Taxonomy) -> set[str]:
 
 
 def sample_pass_rate(sample: Sample, candidates: Sequence[Sample]) -> float | None:
-    """How easy the sample's instruction proved: the student's baseline when measured, else the share of the
-    responder's first answers among `candidates` (every candidate of the instruction) that passed every check."""
-    if sample.student is not None:
-        return sample.student.baseline.pass_rate
-    first = [s for s in candidates if s.response.round == 0]
-    return sum(s.verdict.all_pass for s in first) / len(first) if first else None
+    """The measured pass rate of the sample's instruction, from every candidate of it (`candidates`)."""
+    return measured_pass_rate(candidates, sample.student)
 
 
 def fits(cell: Cell, ins: Instruction, dims: set[str], band: str | None) -> bool:

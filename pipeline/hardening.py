@@ -29,11 +29,10 @@ from pipeline.compose import ComposeOptions, chain_steps_text, draw_constraint
 from pipeline.conditions import draw_condition
 from pipeline.config import RunConfig
 from pipeline.errors import CompositionError
-from pipeline.feasibility import is_feasible
 from pipeline.models import And, Branch, Chain, Constraint, Instruction, Node, Seed, Selection, Task, fingerprint_of
 from pipeline.plans import compile_plan
 from pipeline.renderings import render_prompt
-from pipeline.seed_tags import check_composition
+from pipeline.seed_tags import keeps_to_seed
 from pipeline.stages import Models
 from pipeline.taxonomy import Taxonomy
 from pipeline.tree import (
@@ -138,7 +137,7 @@ def fits(tree: Task, taxonomy: Taxonomy, seed: Seed | None = None) -> bool:
         parse_category(tree_category(tree))
     except CompositionError:
         return False
-    return not check_composition(seed, tree, taxonomy) if seed is not None else is_feasible(tree)
+    return keeps_to_seed(tree, taxonomy, seed)
 
 
 # --- moves: each returns the hardened tree or None when it does not fit --------------------------------------

@@ -175,3 +175,9 @@ def seed_clashes(seed: Seed, tree: Node, taxonomy: Taxonomy) -> list[Infeasibili
 def check_composition(seed: Seed, tree: Node, taxonomy: Taxonomy) -> list[Infeasibility]:
     """Infeasibilities first, then seed clashes: the reasons a composed draw is redrawn (empty: keep it)."""
     return infeasibilities(tree) + seed_clashes(seed, tree, taxonomy)
+
+
+def keeps_to_seed(tree: Node, taxonomy: Taxonomy, seed: Seed | None) -> bool:
+    """A changed tree (hardened, or a sibling) may stand: jointly feasible and, when its seed is known, asking nothing
+    the seed's tags rule out."""
+    return not (check_composition(seed, tree, taxonomy) if seed is not None else infeasibilities(tree))

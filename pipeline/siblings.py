@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator, Sequence
 from pipeline.compose import sample_params
 from pipeline.conditions import BINARY, MULTIWAY, ConditionDraw
 from pipeline.errors import CompositionError
-from pipeline.feasibility import is_feasible
 from pipeline.models import (
     And,
     Branch,
@@ -34,7 +33,7 @@ from pipeline.models import (
 from pipeline.plans import compile_plan
 from pipeline.render import render_template
 from pipeline.renderings import render_prompt
-from pipeline.seed_tags import check_composition
+from pipeline.seed_tags import keeps_to_seed
 from pipeline.taxonomy import Taxonomy
 from pipeline.tree import iter_constraints
 
@@ -219,7 +218,7 @@ def feasible_change(
     tree: Task, cpath: str, taxonomy: Taxonomy, task_text: str, key: str, seed: Seed | None = None
 ) -> Task | None:
     """`tree` with the constraint at `cpath` redrawn by `changed_constraint` so that the whole tree stays jointly
-    feasible (pipeline/feasibility.py `is_feasible`, as the composer and hardening require); None if the constraint
+    feasible and, with its `seed`, within the seed's tags (seed_tags `keeps_to_seed`, as hardening requires); None if the constraint
     cannot change or none of FEASIBLE_TRIES redraws fits. Deterministic: the first try uses `key` itself (so a
     feasible sibling is the one drawn before this check existed), later tries keys derived from it."""
     c = dict(iter_constraints(tree)).get(cpath)
@@ -230,7 +229,7 @@ def feasible_change(
         if new is None:
             return None  # nothing to change (no number or choice, or a text no phrasing renders to)
         changed = _task(_replace(tree, "tree", cpath, new))
-        if (not check_composition(seed, changed, taxonomy)) if seed is not None else is_feasible(changed):
+        if keeps_to_seed(changed, taxonomy, seed):
             return changed
     return None
 

@@ -20,6 +20,7 @@ from pipeline.difficulty import (
     attach_student,
     band_filter,
     measure_student,
+    measured_pass_rate,
     plan_first_answers,
     with_plan,
     with_reasoning_prompt,
@@ -431,15 +432,6 @@ MAX_INSTRUCTION_THREADS = 256
 
 
 Processed = tuple[Instruction, list[Judged], Drops, StudentEval | None]
-
-
-def measured_pass_rate(judged: Sequence[Judged], ev: StudentEval | None) -> float | None:
-    """How easy the instruction proved: the student's no-reasoning pass rate when measured, else the share of the
-    responder's first answers (repairs aside) that passed every check; None when it has no first answer."""
-    if ev is not None:
-        return ev.baseline.pass_rate
-    first = [j for j in judged if j.response.round == 0]
-    return sum(j.verdict.all_pass for j in first) / len(first) if first else None
 
 
 def process_instruction(ins: Instruction, cfg: RunConfig, models: Models) -> list[Processed]:

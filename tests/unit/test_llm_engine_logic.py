@@ -237,6 +237,9 @@ def test_only_missing_samples_are_requested(tmp_path: Path) -> None:
         more = eng.generate([req(sampling=sampling, n=4)])[0]
         stats = eng.cache_stats()
     assert again.cached and again.texts == first.texts and again.completion_tokens == 0
+    # each answer records its share of the generated tokens (3 apiece here), and a replay keeps it
+    assert [c.completion_tokens for c in first.completions] == [3, 3] == [c.completion_tokens for c in again.completions]
+    assert first.completion_tokens == 6
     assert [body["n"] for _, body in fake.calls] == [2, 2]  # nothing sent for the rerun; 2 new samples for n=4
     assert more.texts[:2] == first.texts and not more.cached and more.completion_tokens == 6
     assert stats is not None and (stats.hits, stats.misses) == (4, 2)
@@ -309,16 +312,7 @@ def test_a_failed_model_lookup_fails_every_queued_caller_at_once() -> None:
     assert lookups.count("/v1/models") == 3  # one lookup with its retries, not one per caller
 
 
-def test_each_answer_records_its_share_of_the_generated_tokens_and_a_replay_keeps_it(tmp_path: Path) -> None:
+def test_a_requests_tokens_are_shared_over_its_answers_summing_to_the_total() -> None:
     from pipeline.llm.openai_engine import split_tokens
 
     assert split_tokens(7, 2) == [4, 3] and split_tokens(6, 3) == [2, 2, 2] and split_tokens(0, 2) == [0, 0]
-    fake = FakeServers({"a.test": completion})  # 3 tokens per answer
-    cache_path = tmp_path / "c.sqlite"
-    sampling = SamplingParams(temperature=0.9, max_tokens=8)
-    with engine(fake, [A], cache=RequestCache(cache_path)) as eng:
-        first = eng.generate([req(sampling=sampling, n=2)])[0]
-    with engine(fake, [A], cache=RequestCache(cache_path)) as eng:
-        again = eng.generate([req(sampling=sampling, n=2)])[0]
-    assert [c.completion_tokens for c in first.completions] == [3, 3] == [c.completion_tokens for c in again.completions]
-    assert first.completion_tokens == 6 and again.completion_tokens == 0  # the request: calls made now

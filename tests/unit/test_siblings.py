@@ -304,11 +304,11 @@ def test_chain_siblings_give_up_on_a_step_with_no_feasible_redraw(monkeypatch: p
     ins = _tight_chain(tax, 0)
     tries: list[Task] = []
 
-    def never(tree: Node) -> bool:
+    def never(tree: Node, taxonomy: Taxonomy, seed: object) -> bool:
         tries.append(tree)  # type: ignore[arg-type]
         return False
 
-    monkeypatch.setattr(siblings_module, "is_feasible", never)
+    monkeypatch.setattr(siblings_module, "keeps_to_seed", never)
     assert chain_siblings(ins, tax) == []  # no sibling rather than an infeasible one
     # each try is a new draw (derived keys), and there are only FEASIBLE_TRIES of them
     assert len(tries) == siblings_module.FEASIBLE_TRIES == len({t.model_dump_json() for t in tries})
