@@ -39,12 +39,14 @@ class SyncEngine:
         self._thread = threading.Thread(target=self._loop.run_forever, name="complexify-llm", daemon=True)
         self._thread.start()
         self._closed = False
+        self._lock = threading.Lock()  # taking a request and closing exclude each other
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
-        if self._closed:
-            coro.close()
-            raise RuntimeError("engine is closed")
-        fut: Future[T] = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        with self._lock:
+            if self._closed:
+                coro.close()
+                raise RuntimeError("engine is closed")
+            fut: Future[T] = asyncio.run_coroutine_threadsafe(coro, self._loop)
         try:
             return fut.result()
         except KeyboardInterrupt:
@@ -73,15 +75,28 @@ class SyncEngine:
         return self.engine.cache.stats() if self.engine.cache is not None else None
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._run(self.engine.aclose())
-        self._closed = True
-        self._loop.call_soon_threadsafe(self._loop.stop)
+        """End what is still in flight (its callers get CancelledError), close the HTTP client, stop the loop."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        try:
+            asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result()
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
         self._loop.close()
         if self.engine.cache is not None:
             self.engine.cache.close()
+
+    async def _shutdown(self) -> None:
+        # Another thread may still wait on a request (a batch retrying a dead endpoint while the run fails): on a
+        # stopped loop its future would never resolve and that thread would wait forever.
+        pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        await self.engine.aclose()
 
     def __enter__(self) -> SyncEngine:
         return self

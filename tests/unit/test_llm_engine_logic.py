@@ -316,3 +316,36 @@ def test_a_requests_tokens_are_shared_over_its_answers_summing_to_the_total() ->
     from pipeline.llm.openai_engine import split_tokens
 
     assert split_tokens(7, 2) == [4, 3] and split_tokens(6, 3) == [2, 2, 2] and split_tokens(0, 2) == [0, 0]
+
+
+def test_closing_the_engine_ends_a_request_another_thread_is_waiting_on() -> None:
+    # A run that fails closes its engines while other batches may still wait on requests (retrying a dead
+    # endpoint, say); their threads must get an error, not wait forever on a stopped event loop.
+    import concurrent.futures
+    import threading
+
+    started = threading.Event()
+
+    async def never(request: httpx.Request) -> httpx.Response:
+        started.set()
+        await asyncio.sleep(3600)
+        return completion({})
+
+    eng = SyncEngine(OpenAIEngine([A], "m", request_timeout_s=3600, transport=httpx.MockTransport(never)))
+    outcome: list[BaseException | object] = []
+
+    def wait_for_answer() -> None:
+        try:
+            outcome.append(eng.generate([req()]))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    waiter = threading.Thread(target=wait_for_answer, daemon=True)  # daemon: a hang fails the test, not the suite
+    waiter.start()
+    assert started.wait(5)
+    eng.close()
+    waiter.join(5)
+    assert not waiter.is_alive(), "the waiting thread still hangs after close"
+    assert len(outcome) == 1 and isinstance(outcome[0], concurrent.futures.CancelledError | RuntimeError)
+    with pytest.raises(RuntimeError, match="engine is closed"):  # and nothing new is taken after close
+        eng.generate([req()])
