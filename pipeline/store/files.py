@@ -15,7 +15,7 @@ import re
 import secrets
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -118,6 +118,27 @@ def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON at `path` atomically (temp, fsync, rename, fsync the directory)."""
     blob = _json_bytes(data)
     _replace(_write_temp(path, lambda f: f.write(blob)), path)
+
+
+def write_files_atomic(files: Mapping[Path, bytes]) -> None:
+    """Write several files so that each is its old self or whole new: all go to fsync'd temps beside them
+    first and are renamed into place only once every one is written. A failure while writing (a full disk)
+    removes every temp and changes no file; a rename that fails removes the temps not yet renamed."""
+    temps: list[tuple[Path, Path]] = []
+    try:
+        for path, blob in files.items():
+            temps.append((_write_temp(path, lambda f, b=blob: f.write(b)), path))
+    except BaseException:
+        for tmp, _ in temps:
+            tmp.unlink(missing_ok=True)
+        raise
+    for k, (tmp, path) in enumerate(temps):
+        try:
+            _replace(tmp, path)
+        except BaseException:
+            for rest, _ in temps[k + 1 :]:
+                rest.unlink(missing_ok=True)
+            raise
 
 
 def create_json_once(path: Path, data: Any) -> bool:
