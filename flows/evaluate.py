@@ -35,7 +35,8 @@ def make_suite(name: str, per_category: int, seed: int, out: Path, exclude_roots
 @task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=30)
 def answer_and_score(suite: Path, out: Path, settings: AnswerSettings, endpoint: str | None, model: str | None, local: bool) -> dict[str, Any]:
     """Answer the suite with the endpoint, verify, and write the report; returns report.json's content."""
-    return run_suite(suite, out, settings, endpoint=endpoint, model=model, local=local, log=get_run_logger().info).report
+    # the nightly run replaces its own folder's previous results
+    return run_suite(suite, out, settings, endpoint=endpoint, model=model, local=local, log=get_run_logger().info, force=True).report
 
 
 @flow(name="evaluate", log_prints=True)

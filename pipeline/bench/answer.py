@@ -15,12 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pipeline.errors import UserInputError
+from pipeline.errors import InferenceError, UserInputError
 from pipeline.llm.cache import RequestCache
 from pipeline.llm.openai_engine import OpenAIEngine
 from pipeline.llm.records import ChatRequest, ChatResult, SamplingParams
 from pipeline.llm.workers import WorkerOptions, local_workers
 from pipeline.models import Record
+from pipeline.verify.checks.registry import CheckResult
+from pipeline.verify.plan import JudgeFn, JudgeQuery
 
 T = TypeVar("T")
 Progress = Callable[[int], None]  # called with the number of requests that just finished
@@ -143,10 +145,28 @@ async def _generate(
     return [t.result() for t in tasks], model
 
 
+# What reading a malformed server response raises (JSON that is not JSON, a list where an object belongs, text
+# where a number belongs, nesting too deep to parse): the engine passes these on as they are.
+MALFORMED_RESPONSE = (ValueError, TypeError, KeyError, AttributeError, IndexError, RecursionError)
+
+
+def malformed_response(endpoints: Sequence[str], exc: BaseException) -> InferenceError:
+    """The one-line error for an endpoint whose answer is not an OpenAI-compatible response."""
+    detail = " ".join(f"{type(exc).__name__}: {exc}".split())
+    detail = detail if len(detail) <= 200 else detail[:197] + "..."
+    return InferenceError(
+        f"endpoint {', '.join(endpoints)} sent a response that is not OpenAI-compatible JSON ({detail}); "
+        "check that it is an OpenAI-compatible server (GET /v1/models, POST /v1/chat/completions)"
+    )
+
+
 def generate(
     prompts: Sequence[str], settings: AnswerSettings, engine: EngineSettings, *, progress: Progress | None = None
 ) -> Generation:
-    """Ask for `settings.samples` answers to each prompt (one user turn each); results in prompt order."""
+    """Ask for `settings.samples` answers to each prompt (one user turn each); results in prompt order.
+
+    A server that answers with something other than an OpenAI-compatible response is an InferenceError
+    naming it (exit 1), not a traceback."""
     requests = [
         ChatRequest.of([{"role": "user", "content": p}], sampling=settings.sampling(), n=settings.samples, seed=settings.seed)
         for p in prompts
@@ -166,6 +186,8 @@ def generate(
             return _generate(eng, requests, progress)
 
         results, model = run_coroutine(make)
+    except MALFORMED_RESPONSE as exc:
+        raise malformed_response(engine.endpoints, exc) from exc
     finally:
         if cache is not None:
             cache.close()
@@ -213,6 +235,18 @@ def serve(
         yield (records[0].url,), records[0].served_name
 
 
-def write_answers(path: Path, answers: Sequence[Answer]) -> None:
-    """responses.jsonl: one answer per line (the format `bench score --responses` reads)."""
-    path.write_text("".join(a.model_dump_json() + "\n" for a in answers), encoding="utf-8")
+def answers_bytes(answers: Sequence[Answer]) -> bytes:
+    """responses.jsonl's content: one answer per line (the format `bench score --responses` reads)."""
+    return "".join(a.model_dump_json() + "\n" for a in answers).encode()
+
+
+def guarded_judge(judge: JudgeFn, endpoint: str) -> JudgeFn:
+    """`judge`, with a malformed answer of its endpoint turned into an InferenceError naming it."""
+
+    def ask(queries: Sequence[JudgeQuery]) -> Sequence[CheckResult]:
+        try:
+            return judge(queries)
+        except MALFORMED_RESPONSE as exc:
+            raise malformed_response([endpoint], exc) from exc
+
+    return ask

@@ -47,12 +47,13 @@ def _judge(endpoint: str | None, model: str | None) -> Iterator[Any]:
     if endpoint is None:
         yield None
         return
+    from pipeline.bench.answer import guarded_judge
     from pipeline.llm.engine import open_engine
     from pipeline.llm.paths import default_cache_db
     from pipeline.verify.judge import LLMJudge
 
     with open_engine([endpoint], model, cache_path=default_cache_db()) as engine:
-        yield LLMJudge(engine)
+        yield guarded_judge(LLMJudge(engine), endpoint)
 
 
 def _echo_done(outcome: Any) -> None:
@@ -109,6 +110,7 @@ def register(app: typer.Typer) -> None:
         judge_endpoint: Annotated[str | None, typer.Option(help="Server for the yes/no judge of judge checks (default: skip them).")] = None,
         judge_model: Annotated[str | None, typer.Option(help="Judge model name on --judge-endpoint.")] = None,
         progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+        force: Annotated[bool, typer.Option("--force", help="Replace the results an earlier command left in --out.")] = False,
     ) -> None:
         """Answer a suite with a model endpoint, verify the answers, write the report."""
         from pipeline.bench.answer import AnswerSettings
@@ -121,7 +123,7 @@ def register(app: typer.Typer) -> None:
             outcome = run_suite(
                 suite, out, settings, endpoint=endpoint, model=model, local=local, use_cache=cache,
                 max_concurrency=concurrency, judge=judge, progress=_progress(progress),
-                log=lambda m: typer.echo(m, err=True),
+                log=lambda m: typer.echo(m, err=True), force=force,
             )  # fmt: skip
         gen = outcome.report["meta"]["generation"]
         typer.echo(
@@ -141,6 +143,7 @@ def register(app: typer.Typer) -> None:
         judge_endpoint: Annotated[str | None, typer.Option(help="Server for the yes/no judge of judge checks (default: skip them).")] = None,
         judge_model: Annotated[str | None, typer.Option(help="Judge model name on --judge-endpoint.")] = None,
         progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+        force: Annotated[bool, typer.Option("--force", help="Replace the results an earlier command left in --out.")] = False,
     ) -> None:
         """Score answers produced anywhere else against a suite; same report as `bench run`."""
         from pipeline.bench.evaluate import score_files
@@ -148,7 +151,7 @@ def register(app: typer.Typer) -> None:
         with _judge(judge_endpoint, judge_model) as judge:
             outcome = score_files(
                 suite, responses, out, reasoning=reasoning, model=model, judge=judge, progress=_progress(progress),
-                log=lambda m: typer.echo(m, err=True),
+                log=lambda m: typer.echo(m, err=True), force=force,
             )  # fmt: skip
         _echo_done(outcome)
 
@@ -156,27 +159,23 @@ def register(app: typer.Typer) -> None:
     def compare(
         folders: Annotated[list[Path], typer.Argument(help="Result folders of `bench run`/`bench score`; the first is the baseline.")],
         out: Annotated[Path | None, typer.Option("--out", help="Also write compare.md, compare.json and compare.png here.")] = None,
+        force: Annotated[bool, typer.Option("--force", help="Replace the comparison an earlier command left in --out.")] = False,
     ) -> None:
         """Side-by-side per-category rates with paired differences, bootstrap intervals and sign tests."""
-        import json
-
-        from pipeline.bench.compare import compare_sides, comparison_markdown, load_side
-        from pipeline.bench.figures import category_figure
+        from pipeline.bench.compare import compare_sides, comparison_files, comparison_markdown, load_side
+        from pipeline.bench.files import COMPARE_FILES, check_no_results, write_results
         from pipeline.preflight import check_output_dir
 
         if len(folders) < 2:
             raise UserInputError("give at least two result folders: DIR_A DIR_B [...]")
         if out is not None:
             check_output_dir(out, "--out")
+            check_no_results(out, COMPARE_FILES, force=force)
         sides = [load_side(f) for f in folders]
         result = compare_sides(sides)
-        text = comparison_markdown(result)
-        typer.echo(text)
+        typer.echo(comparison_markdown(result))
         if out is None:
             typer.echo("(pass --out DIR to save the table and the per-category figure)", err=True)
             return
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "compare.md").write_text(text, encoding="utf-8")
-        (out / "compare.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-        png = category_figure([s.report for s in sides], [s.label for s in sides], out / "compare.png")
-        typer.echo(f"wrote {out / 'compare.md'}, {out / 'compare.json'} and {png}", err=True)
+        write_results(out, comparison_files(result, sides))
+        typer.echo(f"wrote {', '.join(str(out / name) for name in COMPARE_FILES)}", err=True)

@@ -15,6 +15,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ValidationError
+
+from pipeline.bench.figures import category_png
+from pipeline.bench.files import COMPARE_FILES, REPORT_JSON, VERDICTS, first_error, parse_json
 from pipeline.bench.report import ItemScore, item_scores, pct
 from pipeline.bench.score import ScoredAnswer, read_verdicts
 from pipeline.bench.stats import paired_difference
@@ -26,25 +30,69 @@ METRICS = (("all_pass", "all-pass"), ("drfr", "DRFR"))
 
 @dataclass
 class Side:
-    """One result folder: its label, report and scored answers."""
+    """One result folder: its label, report, scored answers and the sha256 of the suite file they answer."""
 
     label: str
     folder: Path
     report: dict[str, Any]
     scored: list[ScoredAnswer]
+    suite_sha256: str = ""
+
+
+class _Estimate(BaseModel):
+    value: float
+    low: float
+    high: float
+
+
+class _Row(BaseModel):
+    name: str
+    items: int
+    all_pass: _Estimate
+    drfr: _Estimate
+
+
+class _Meta(BaseModel):
+    suite_sha256: str
+    model: str | None = None
+
+
+class _Report(BaseModel):
+    """What `bench compare` reads of a report.json (other fields are left as they are)."""
+
+    meta: _Meta
+    overall: _Row
+    categories: list[_Row]
 
 
 def load_side(folder: Path) -> Side:
-    """Read a folder written by `bench run` or `bench score`."""
-    report_path, verdicts_path = folder / "report.json", folder / "verdicts.parquet"
+    """Read a folder written by `bench run` or `bench score`; a file that is not one is a one-line error."""
+    report_path, verdicts_path = folder / REPORT_JSON, folder / VERDICTS
+    fix = "give folders written by `bench run` or `bench score`"
     for path in (report_path, verdicts_path):
         if not path.is_file():
-            raise UserInputError(f"{folder}: {path.name} not found; give folders written by `bench run` or `bench score`")
+            raise UserInputError(f"{folder}: {path.name} not found; {fix}")
     try:
-        report = json.loads(report_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise UserInputError(f"{report_path}: not a readable report ({exc})") from None
-    return Side(str(report.get("meta", {}).get("model") or folder.name), folder, report, read_verdicts(verdicts_path))
+        text = report_path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserInputError(f"{report_path}: not a readable report ({exc}); {fix}") from None
+    report = parse_json(text, str(report_path), fix)
+    try:
+        meta = _Report.model_validate(report).meta
+    except ValidationError as exc:
+        raise UserInputError(f"{report_path}: not a bench report ({first_error(exc)}); {fix}") from None
+    return Side(meta.model or folder.name, folder, report, read_verdicts(verdicts_path), meta.suite_sha256)
+
+
+def check_same_suite(sides: Sequence[Side]) -> None:
+    """Refuse results of different suite files: their items may share ids, categories and check counts only."""
+    base = sides[0]
+    for side in sides[1:]:
+        if side.suite_sha256 != base.suite_sha256:
+            raise UserInputError(
+                f"{base.folder} and {side.folder} hold results of different suites (suite sha256 {base.suite_sha256} "
+                f"vs {side.suite_sha256}); compare results of the same suite file"
+            )
 
 
 def label_sides(sides: Sequence[Side]) -> None:
@@ -108,12 +156,23 @@ def compare_sides(sides: Sequence[Side], *, seed: int = 0) -> dict[str, Any]:
     """Every later side against the first."""
     if len(sides) < 2:
         raise UserInputError("give at least two result folders to compare")
+    check_same_suite(sides)
     label_sides(sides)
     return {
         "baseline": sides[0].label,
         "labels": [s.label for s in sides],
         "folders": [str(s.folder) for s in sides],
         "comparisons": [compare_pair(sides[0], s, seed=seed) for s in sides[1:]],
+    }
+
+
+def comparison_files(result: dict[str, Any], sides: Sequence[Side]) -> dict[str, bytes]:
+    """The contents of compare.md, compare.json and compare.png (the per-category figure)."""
+    md, js, png = COMPARE_FILES
+    return {
+        md: comparison_markdown(result).encode(),
+        js: (json.dumps(result, indent=2) + "\n").encode(),
+        png: category_png([s.report for s in sides], [s.label for s in sides]),
     }
 
 

@@ -1,7 +1,8 @@
 """The benchmark commands as library calls: make a suite, answer and score it, score outside answers.
 
 Each writes its outputs into one folder: responses.jsonl (from `run_suite`), verdicts.parquet, report.json and
-report.md. The CLI and the Prefect flow (flows/evaluate.py) both call these.
+report.md, each whole or not at all, and never over those of an earlier command unless `force` (see
+`pipeline.bench.files`). The CLI and the Prefect flow (flows/evaluate.py) both call these.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.bench.answer import AnswerSettings, EngineSettings, answers_of, generate, serve, write_answers
+from pipeline.bench.answer import AnswerSettings, EngineSettings, answers_bytes, answers_of, generate, serve
 from pipeline.bench.exclusion import RunIndex, index_runs
-from pipeline.bench.report import build_report, write_report
-from pipeline.bench.score import ScoredAnswer, read_responses, score_answers, write_verdicts
+from pipeline.bench.files import RESPONSES, RUN_FILES, SCORE_FILES, VERDICTS, check_no_results, write_results
+from pipeline.bench.report import build_report, report_files
+from pipeline.bench.score import ScoredAnswer, read_responses, score_answers, verdicts_bytes
 from pipeline.bench.suite import SuiteItem, SuiteResult, make_suite, read_suite, write_suite
 from pipeline.errors import UserInputError
 from pipeline.llm.paths import default_cache_db
@@ -57,7 +59,11 @@ def make(
     checkers: str = "code",
 ) -> SuiteResult:
     """Build a suite (excluding the runs under `exclude_roots`) and write it to `out`."""
-    seeds, _ = drop_empty(load_seed_file(seeds_path))
+    try:
+        seeds, _ = drop_empty(load_seed_file(seeds_path))
+    except RecursionError:
+        fix = 'seed lines are JSON objects like {"id": "s1", "text": "<task>"}'
+        raise UserInputError(f"{seeds_path}: JSON nested too deeply to read; {fix}") from None
     if not seeds:
         raise UserInputError(f"{seeds_path} holds no seed with text; fill in the 'text' field")
     index: RunIndex | None = index_runs(exclude_roots) if exclude_roots else None
@@ -81,9 +87,8 @@ def _warn_unjudged(items: Sequence[SuiteItem], judge: JudgeFn | None, log: Log) 
 
 
 def _finish(folder: Path, scored: list[ScoredAnswer], meta: dict[str, Any]) -> Outcome:
-    write_verdicts(folder / "verdicts.parquet", scored)
     report = build_report(scored, meta)
-    write_report(folder, report)
+    write_results(folder, {VERDICTS: verdicts_bytes(scored), **report_files(report)})
     return Outcome(folder, report, scored)
 
 
@@ -100,10 +105,14 @@ def run_suite(
     judge: JudgeFn | None = None,
     progress: ProgressFactory = no_progress,
     log: Log = print,
+    force: bool = False,
 ) -> Outcome:
-    """Answer every suite item through the engine, verify the answers and write the report into `out`."""
+    """Answer every suite item through the engine, verify the answers and write the report into `out`.
+
+    `out` holding results of an earlier command is refused unless `force` (before any request is sent)."""
     items = read_suite(suite_path)
     check_output_dir(out, "--out")
+    check_no_results(out, RUN_FILES, force=force)
     _warn_unjudged(items, judge, log)
     with serve(endpoint, model, local=local, log=log) as (endpoints, served):
         engine = EngineSettings(
@@ -112,8 +121,7 @@ def run_suite(
         with progress("answering", len(items)) as step:
             generation = generate([i.instruction.prompt for i in items], settings, engine, progress=step)
     answers = answers_of([i.id for i in items], generation, settings.samples)
-    out.mkdir(parents=True, exist_ok=True)
-    write_answers(out / "responses.jsonl", answers)
+    write_results(out, {RESPONSES: answers_bytes(answers)})  # kept even if verifying fails: they cost the most
     with progress("verifying", len(answers)) as step:
         scored = score_answers(items, answers, reasoning=settings.reasoning, judge=judge, progress=step)
     meta = {
@@ -144,13 +152,16 @@ def score_files(
     judge: JudgeFn | None = None,
     progress: ProgressFactory = no_progress,
     log: Log = print,
+    force: bool = False,
 ) -> Outcome:
-    """Score answers produced anywhere (JSONL with `id` and `response` per line) against the suite."""
+    """Score answers produced anywhere (JSONL with `id` and `response` per line) against the suite.
+
+    `out` holding results of an earlier command is refused unless `force`."""
     items = read_suite(suite_path)
     answers = read_responses(responses_path, items)
     check_output_dir(out, "--out")
+    check_no_results(out, SCORE_FILES, force=force)
     _warn_unjudged(items, judge, log)
-    out.mkdir(parents=True, exist_ok=True)
     with progress("verifying", len(answers)) as step:
         scored = score_answers(items, answers, reasoning=reasoning, judge=judge, progress=step)
     meta = {

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -11,8 +11,8 @@ import numpy as np
 from pipeline.bench.report import estimate_of
 
 
-def category_figure(reports: Sequence[dict[str, Any]], labels: Sequence[str], path: Path) -> Path:
-    """Grouped bars: all-pass rate (top) and DRFR (bottom) per category and overall, one bar per report."""
+def category_png(reports: Sequence[dict[str, Any]], labels: Sequence[str]) -> bytes:
+    """Grouped bars as PNG bytes: all-pass rate (top) and DRFR (bottom) per category and overall, one bar per report."""
     import matplotlib
 
     matplotlib.use("Agg")  # must precede pyplot: files only, no display (as pipeline.publish draws its figures)
@@ -47,6 +47,9 @@ def category_figure(reports: Sequence[dict[str, Any]], labels: Sequence[str], pa
     axes[0].legend(fontsize=8)
     axes[1].set_xticks(x, names, rotation=35, ha="right")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    sink = io.BytesIO()
+    try:
+        fig.savefig(sink, format="png", dpi=110)
+    finally:
+        plt.close(fig)
+    return sink.getvalue()

@@ -12,9 +12,9 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from pipeline.bench.files import REPORT_JSON, REPORT_MD
 from pipeline.bench.score import ScoredAnswer
 from pipeline.bench.stats import Estimate, bootstrap_ratio
 from pipeline.compose import CATEGORIES
@@ -204,12 +204,12 @@ def summary_line(report: dict[str, Any]) -> str:
     )
 
 
-def write_report(folder: Path, report: dict[str, Any]) -> tuple[Path, Path]:
-    """report.json and report.md in `folder`."""
-    json_path, md_path = folder / "report.json", folder / "report.md"
-    json_path.write_text(json.dumps(report, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    md_path.write_text(report_markdown(report), encoding="utf-8")
-    return json_path, md_path
+def report_files(report: dict[str, Any]) -> dict[str, bytes]:
+    """The contents of report.json and report.md."""
+    return {
+        REPORT_JSON: (json.dumps(report, indent=2, sort_keys=False) + "\n").encode(),
+        REPORT_MD: report_markdown(report).encode(),
+    }
 
 
 def estimate_of(row: dict[str, Any], metric: str) -> Estimate:

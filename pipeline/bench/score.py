@@ -8,7 +8,7 @@ names the line and the fix, so a report never silently covers fewer items than t
 
 from __future__ import annotations
 
-import json
+import io
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.bench.answer import Answer
+from pipeline.bench.files import parse_json
 from pipeline.bench.suite import SuiteItem
 from pipeline.errors import UserInputError
 from pipeline.models import Verdict
@@ -151,11 +152,8 @@ def score_answers(
 
 
 def _answer_from_line(path: Path, n: int, line: str, next_sample: Counter[str]) -> Answer:
-    try:
-        row = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise UserInputError(f"{path}:{n}: not valid JSON ({exc.msg}, column {exc.colno})") from None
     hint = 'each line must be a JSON object like {"id": "<suite item id>", "response": "<answer text>"}'
+    row = parse_json(line, f"{path}:{n}", hint)
     if not isinstance(row, dict):
         raise UserInputError(f"{path}:{n}: {hint}, got {type(row).__name__}")
     item_id, response = row.get("id"), row.get("response")
@@ -221,9 +219,11 @@ def _row(s: ScoredAnswer) -> dict[str, Any]:
     return row
 
 
-def write_verdicts(path: Path, scored: Sequence[ScoredAnswer]) -> None:
-    """One row per answer, the checks as a list of structs."""
-    pq.write_table(pa.Table.from_pylist([_row(s) for s in scored], schema=SCHEMA), path)
+def verdicts_bytes(scored: Sequence[ScoredAnswer]) -> bytes:
+    """verdicts.parquet's content: one row per answer, the checks as a list of structs."""
+    sink = io.BytesIO()
+    pq.write_table(pa.Table.from_pylist([_row(s) for s in scored], schema=SCHEMA), sink)
+    return sink.getvalue()
 
 
 def read_verdicts(path: Path) -> list[ScoredAnswer]:

@@ -7,8 +7,6 @@ byte for byte the same, so a suite file can be rebuilt instead of shipped.
 
 from __future__ import annotations
 
-import json
-import os
 import random
 from collections import Counter
 from collections.abc import Sequence
@@ -18,10 +16,12 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from pipeline.bench.exclusion import RunIndex
+from pipeline.bench.files import first_error, parse_json, write_whole
 from pipeline.compose import CATEGORIES, ComposeOptions, compose_instruction
-from pipeline.errors import UserInputError
+from pipeline.errors import CheckerNotFoundError, UserInputError
 from pipeline.models import Instruction, Record, Seed
 from pipeline.taxonomy import Taxonomy
+from pipeline.verify.checks.registry import get_checker
 from pipeline.verify.plan import plan_problems
 
 # Draws per item before giving up: each failed draw moves to the next seed of the pool.
@@ -128,18 +128,39 @@ def suite_text(items: Sequence[SuiteItem]) -> str:
 
 
 def write_suite(path: Path, items: Sequence[SuiteItem]) -> None:
-    """Write the suite atomically (a temporary file renamed into place)."""
+    """Write the suite atomically (a temporary file renamed into place): a failure leaves an earlier file whole."""
     if path.is_dir():
         raise UserInputError(f"--out {path} is a folder; name a .jsonl file")
     if not path.parent.is_dir():
         raise UserInputError(f"--out {path}: folder {path.parent} does not exist; create it first")
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(suite_text(items), encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise UserInputError(f"--out {path}: cannot write ({exc.strerror}); choose a writable path") from None
+    write_whole({path: suite_text(items).encode()})
+
+
+def item_problems(item: SuiteItem) -> list[str]:
+    """Why `item` cannot be scored: an unknown category, no checks, an invalid plan, an unknown checker or argument."""
+    problems = []
+    if item.category not in CATEGORIES:
+        problems.append(f"unknown category {item.category!r} (known: {', '.join(CATEGORIES)})")
+    elif item.instruction.category != item.category:
+        problems.append(f"category {item.category!r} differs from its instruction's {item.instruction.category!r}")
+    checks = item.instruction.plan.checks
+    if not checks:
+        problems.append("no checks: an item is scored by its plan's checks, so it needs at least one")
+    problems += plan_problems(item.instruction.plan)
+    for c in checks:
+        if c.kind != "code" or not c.checker:
+            continue
+        try:
+            chk = get_checker(c.checker)
+        except CheckerNotFoundError as exc:
+            problems.append(f"check {c.id!r}: {str(exc).rstrip('.')}")
+            continue
+        unknown, missing = sorted(set(c.kwargs) - chk.params), sorted(chk.required - set(c.kwargs))
+        if unknown:
+            problems.append(f"check {c.id!r}: checker {c.checker!r} has no argument {unknown[0]!r} (it takes {sorted(chk.params)})")
+        elif missing:
+            problems.append(f"check {c.id!r}: checker {c.checker!r} needs the argument {missing[0]!r}")
+    return problems
 
 
 def read_suite(path: Path) -> list[SuiteItem]:
@@ -152,24 +173,22 @@ def read_suite(path: Path) -> list[SuiteItem]:
         raise UserInputError(f"suite {path}: cannot read it as UTF-8 text ({exc})") from None
     items: list[SuiteItem] = []
     ids: set[str] = set()
+    fix = "suite lines come from `complexify bench make` (make the suite again)"
     for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
+        data = parse_json(line, f"{path}:{n}", fix)
         try:
-            item = SuiteItem.model_validate(json.loads(line))
-        except json.JSONDecodeError as exc:
-            raise UserInputError(f"{path}:{n}: not valid JSON ({exc.msg}, column {exc.colno})") from None
+            item = SuiteItem.model_validate(data)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise UserInputError(
-                f"{path}:{n}: not a suite item ({where}: {first['msg']}); suite lines come from `complexify bench make`"
-            ) from None
+            raise UserInputError(f"{path}:{n}: not a suite item ({first_error(exc)}); {fix}") from None
+        except RecursionError:
+            raise UserInputError(f"{path}:{n}: not a suite item (nested too deeply); {fix}") from None
         if item.id in ids:
             raise UserInputError(f"{path}:{n}: item id {item.id!r} appears twice; item ids must be unique")
-        problems = plan_problems(item.instruction.plan)
+        problems = item_problems(item)
         if problems:
-            raise UserInputError(f"{path}:{n}: item {item.id!r} has an invalid plan: {problems[0]}")
+            raise UserInputError(f"{path}:{n}: item {item.id!r}: {problems[0]}; {fix}")
         ids.add(item.id)
         items.append(item)
     if not items:
