@@ -27,6 +27,7 @@ from typing import Any
 from pipeline.errors import CheckerArgumentError, CheckerNotFoundError, UserInputError
 from pipeline.verify.checks.registry import CheckResult, run_check
 from pipeline.verify.ifeval_compat import Resolved, Verdict, resolve
+from pipeline.verify.patterns import PatternTooSlow, shared_budget
 
 STRICT_FILE = "eval_results_strict.jsonl"
 LOOSE_FILE = "eval_results_loose.jsonl"
@@ -109,12 +110,23 @@ def check_instruction(
     kw = clean_kwargs(kwargs)
 
     def decide(text: str) -> CheckResult:
-        return verdict(text) if verdict is not None else run_check(instruction_id, text, kw)
+        if verdict is None:
+            return run_check(instruction_id, text, kw)
+        try:
+            with shared_budget():
+                return verdict(text)
+        except PatternTooSlow as exc:
+            return CheckResult(False, f"pattern too slow: {exc}")
 
     if not loose:  # strict fast path: same calls and results as the loop below with one variant
         result = decide(response)  # runs on blank text too: it validates the kwargs
         return result if response and not response.isspace() else CheckResult(False, "empty response")
-    variants = loose_variants(response)
+    with shared_budget():  # the 8 variants share one check's time budget for argument patterns
+        return _first_loose_pass(decide, loose_variants(response))
+
+
+def _first_loose_pass(decide: Callable[[str], CheckResult], variants: list[str]) -> CheckResult:
+    """The first passing variant's result, else the first variant's failure (blank variants never pass)."""
     first: CheckResult | None = None
     for i, text in enumerate(variants):
         if not text.strip():

@@ -6,7 +6,6 @@ Where IFEval's reference silently replaces a missing or negative argument by a r
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from pipeline.errors import CheckerArgumentError
@@ -53,14 +52,6 @@ def want_str_list(checker_id: str, name: str, value: Any) -> list[str]:
     for item in value:
         want_str(checker_id, f"{name}[]", item)
     return list(value)
-
-
-def compile_pattern(checker_id: str, name: str, pattern: str, flags: int = 0) -> re.Pattern[str]:
-    """Compile a pattern built from an argument; IFEval uses keywords as regexes, unescaped, so we do too."""
-    try:
-        return re.compile(pattern, flags)
-    except re.error as exc:
-        raise fail(checker_id, f"{name!r} is used as a regular expression (as in IFEval) and is invalid: {exc}") from None
 
 
 def relation_holds(relation: str, count: int, threshold: int) -> bool:

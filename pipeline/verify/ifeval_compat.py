@@ -44,6 +44,7 @@ from pipeline.verify.checks.language import IFEVAL_LANGUAGES
 from pipeline.verify.checks.length import paragraph_first_word
 from pipeline.verify.checks.registry import CheckResult
 from pipeline.verify.ifeval_args import RELATIONS, relation_holds
+from pipeline.verify.patterns import arg_pattern
 
 Verdict = Callable[[str], CheckResult]
 KEYWORD_POOL_FILE = Path(__file__).resolve().parents[2] / "taxonomy" / "constraints" / "ifeval.yaml"
@@ -175,7 +176,8 @@ def _blank_items(value: Any) -> bool:
 
 def _regex_all(words: list[str]) -> Verdict:
     def verdict(text: str) -> CheckResult:
-        missing = [w for w in words if not re.search(w, text, flags=re.IGNORECASE)]
+        cid = "keywords:existence"
+        missing = [w for w in words if not arg_pattern(cid, "keywords", w, flags=re.IGNORECASE).search(text)]
         return CheckResult(not missing, f"missing keyword(s) {missing!r}" if missing else "found every keyword")
 
     return verdict
@@ -183,7 +185,8 @@ def _regex_all(words: list[str]) -> Verdict:
 
 def _regex_none(words: list[str]) -> Verdict:
     def verdict(text: str) -> CheckResult:
-        found = [w for w in words if re.search(r"\b" + w + r"\b", text, flags=re.IGNORECASE)]
+        cid = "keywords:forbidden_words"
+        found = [w for w in words if arg_pattern(cid, "forbidden_words", w, r"\b" + w + r"\b", re.IGNORECASE).search(text)]
         return CheckResult(not found, f"contains {found!r}" if found else "no forbidden word")
 
     return verdict

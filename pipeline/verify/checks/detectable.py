@@ -11,7 +11,8 @@ import json
 import re
 
 from pipeline.verify.checks.registry import CheckResult, checker
-from pipeline.verify.ifeval_args import compile_pattern, want_int, want_str
+from pipeline.verify.ifeval_args import want_int, want_str
+from pipeline.verify.patterns import ArgPattern, arg_pattern
 
 _NON_SPACE = re.compile(r"\S")
 _HIGHLIGHT = re.compile(r"\*[^\n\*]*\*")
@@ -93,6 +94,24 @@ def has_title(text: str) -> bool:
     return False
 
 
+def _custom_postscript(cid: str, marker: str, text: str) -> bool:
+    """The reference's findall(r"\\s*" + marker + r".*$", MULTILINE) finds something.
+
+    For a plain marker (no repetition or alternation, see `patterns`) that holds exactly when the marker
+    itself occurs: the leading `\\s*` can match nothing and `.*$` always matches to the end of the line.
+    Searching for the marker alone avoids the reference's quadratic backtracking over long whitespace runs.
+    """
+    full = arg_pattern(cid, "postscript_marker", marker, r"\s*" + marker + r".*$", re.MULTILINE)  # validates, as the reference
+    if full.plain is not None:
+        return arg_pattern(cid, "postscript_marker", marker, marker, re.MULTILINE).search(text)
+    return full.search(text)
+
+
+def section_pattern(cid: str, spliter: str) -> ArgPattern:
+    """IFEval's section header pattern for a (stripped) spliter: r"\\s?" + spliter + r"\\s?\\d+\\s?"."""
+    return arg_pattern(cid, "section_spliter", spliter, r"\s?" + spliter + r"\s?\d+\s?")
+
+
 @checker("detectable_content:number_placeholders")
 def check_number_placeholders(response: str, *, num_placeholders: int) -> CheckResult:
     """At least N [square-bracket] placeholders."""
@@ -106,10 +125,13 @@ def check_postscript(response: str, *, postscript_marker: str) -> CheckResult:
     """A postscript marker occurs (case-insensitive, anywhere: IFEval's pattern is not anchored to a line)."""
     cid = "detectable_content:postscript"
     marker = want_str(cid, "postscript_marker", postscript_marker).strip()
+    text = response.lower()
     pattern = _POSTSCRIPTS.get(marker)
-    if pattern is None:  # any other marker is used as a regex, lowercased, exactly as the reference does
-        pattern = compile_pattern(cid, "postscript_marker", r"\s*" + marker.lower() + r".*$", re.MULTILINE)
-    if pattern.search(response.lower()):
+    if pattern is not None:
+        found = pattern.search(text) is not None
+    else:  # any other marker is used as a regex, lowercased, as the reference does
+        found = _custom_postscript(cid, marker.lower(), text)
+    if found:
         return CheckResult(True, f"found postscript marker {marker!r}")
     return CheckResult(False, f"no postscript starting with {marker!r}")
 
@@ -145,12 +167,11 @@ def check_number_highlighted_sections(response: str, *, num_highlights: int) -> 
 
 @checker("detectable_format:multiple_sections")
 def check_multiple_sections(response: str, *, section_spliter: str, num_sections: int) -> CheckResult:
-    """At least N section headers "<spliter> <number>" (the spliter is a regex, as in IFEval)."""
+    """At least N section headers "<spliter> <number>" (the spliter is a regex, as in IFEval, run in bounded time)."""
     cid = "detectable_format:multiple_sections"
     spliter = want_str(cid, "section_spliter", section_spliter).strip()
     wanted = want_int(cid, "num_sections", num_sections)
-    pattern = compile_pattern(cid, "section_spliter", r"\s?" + spliter + r"\s?\d+\s?")
-    count = len(pattern.split(response)) - 1
+    count = len(section_pattern(cid, spliter).split(response)) - 1
     return CheckResult(count >= wanted, f"found {count} '{spliter} N' section header(s), need at least {wanted}")
 
 

@@ -119,8 +119,7 @@ def guard_multiple_sections(response: str, *, section_spliter: str, num_sections
     failed = reference_fails(detectable.check_multiple_sections, response, section_spliter=section_spliter, num_sections=num_sections)
     if failed:
         return failed
-    pattern = re.compile(r"\s?" + section_spliter.strip() + r"\s?\d+\s?")
-    sections = pattern.split(views.visible(response))[1:]
+    sections = detectable.section_pattern("guard:multiple_sections", section_spliter.strip()).split(views.visible(response))[1:]
     full = sum(1 for s in sections if len(words_of(s)) >= 2)
     if full < num_sections or full < len(sections):
         return CheckResult(False, f"{len(sections) - full} of {len(sections)} section(s) have fewer than 2 words")

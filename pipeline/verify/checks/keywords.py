@@ -7,7 +7,6 @@ from typing import Any
 
 from pipeline.verify.checks.registry import CheckResult, checker
 from pipeline.verify.ifeval_args import (
-    compile_pattern,
     fail,
     need,
     relation_holds,
@@ -16,14 +15,16 @@ from pipeline.verify.ifeval_args import (
     want_str,
     want_str_list,
 )
+from pipeline.verify.patterns import arg_pattern
 
 
 @checker("keywords:existence")
 def check_keywords_existence(response: str, *, keywords: list[str]) -> CheckResult:
-    """Every keyword occurs, case-insensitively; like IFEval, a keyword is a regex and substrings count."""
+    """Every keyword occurs, case-insensitively; like IFEval, a keyword is a regex (run in bounded time, see
+    `pipeline.verify.patterns`) and substrings count."""
     cid = "keywords:existence"
     words = want_str_list(cid, "keywords", keywords)
-    missing = [w for w in words if not compile_pattern(cid, "keywords", w, re.IGNORECASE).search(response)]
+    missing = [w for w in words if not arg_pattern(cid, "keywords", w, flags=re.IGNORECASE).search(response)]
     if missing:
         return CheckResult(False, f"missing keyword(s) {', '.join(map(repr, missing))}")
     return CheckResult(True, f"found all {len(words)} keyword(s)")
@@ -36,7 +37,7 @@ def check_keyword_frequency(response: str, *, keyword: str, frequency: int, rela
     word = want_str(cid, "keyword", keyword).strip()
     threshold = want_int(cid, "frequency", frequency)
     rel = want_relation(cid, "relation", relation)
-    count = sum(1 for _ in compile_pattern(cid, "keyword", word, re.IGNORECASE).finditer(response))
+    count = arg_pattern(cid, "keyword", word, flags=re.IGNORECASE).count(response)
     return CheckResult(relation_holds(rel, count, threshold), f"{word!r} occurs {count} time(s), {need(rel, threshold)}")
 
 
@@ -45,7 +46,7 @@ def check_forbidden_words(response: str, *, forbidden_words: list[str]) -> Check
     """No forbidden word occurs between word boundaries (case-insensitive; the word is a regex, as in IFEval)."""
     cid = "keywords:forbidden_words"
     words = want_str_list(cid, "forbidden_words", forbidden_words)
-    found = [w for w in words if compile_pattern(cid, "forbidden_words", r"\b" + w + r"\b", re.IGNORECASE).search(response)]
+    found = [w for w in words if arg_pattern(cid, "forbidden_words", w, r"\b" + w + r"\b", re.IGNORECASE).search(response)]
     if found:
         return CheckResult(False, f"contains forbidden word(s) {', '.join(map(repr, found))}")
     return CheckResult(True, f"none of the {len(words)} forbidden word(s) occurs")

@@ -2,8 +2,9 @@
 
 Checks fail closed. `run_check` raises only for a request that names an unknown id or malformed kwargs
 (the IFEval evaluator reports those as bad input, as the reference does); anything else that goes wrong
-while checking (a checker exception, a response that is not text, a malformed result) is a failed check
-whose evidence names the error, never a pass. `run_check_closed`, which verification plans use, turns
+while checking (a checker exception, a response that is not text, a malformed result, an argument used
+as a pattern that runs past its time budget, see `pipeline.verify.patterns`) is a failed check whose
+evidence names the error, never a pass. `run_check_closed`, which verification plans use, turns
 the unknown id and malformed kwargs into failed checks too, so one bad check never stops a batch.
 """
 
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.errors import CheckerArgumentError, CheckerNotFoundError, ComplexifyError
+from pipeline.verify.patterns import PatternTooSlow, shared_budget
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,10 +109,13 @@ _VALID_MAX = 4096
 MAX_EVIDENCE = 300
 
 
+def _short(text: str) -> str:
+    return text if len(text) <= MAX_EVIDENCE else text[: MAX_EVIDENCE - 3] + "..."
+
+
 def error_result(exc: BaseException, context: str = "") -> CheckResult:
     """The failed check that stands for an error: its evidence names the error (kept short)."""
-    text = f"{context}{type(exc).__name__}: {exc}"
-    return CheckResult(False, "check error: " + (text if len(text) <= MAX_EVIDENCE else text[: MAX_EVIDENCE - 3] + "..."))
+    return CheckResult(False, "check error: " + _short(f"{context}{type(exc).__name__}: {exc}"))
 
 
 def run_check(checker_id: str, response: str, kwargs: Mapping[str, Any] | None = None) -> CheckResult:
@@ -137,9 +142,12 @@ def run_check(checker_id: str, response: str, kwargs: Mapping[str, Any] | None =
     if not isinstance(response, str):
         return CheckResult(False, f"check error: the response must be text, got {type(response).__name__}")
     try:
-        result = chk.fn(response, **kw)
+        with shared_budget():
+            result = chk.fn(response, **kw)
     except CheckerArgumentError:
         raise
+    except PatternTooSlow as exc:  # an argument used as a pattern that backtracks without end: fail closed
+        return CheckResult(False, "pattern too slow: " + _short(str(exc)))
     except Exception as exc:  # fail closed: a checker that breaks on some input must not pass it or stop the batch
         return error_result(exc, f"{checker_id}: ")
     if not isinstance(result, CheckResult) or not isinstance(result.passed, bool) or not isinstance(result.evidence, str):
