@@ -120,6 +120,10 @@ def write_json_atomic(path: Path, data: Any) -> None:
     _replace(_write_temp(path, lambda f: f.write(blob)), path)
 
 
+def _writer(blob: bytes) -> Callable[[IO[bytes]], Any]:
+    return lambda f: f.write(blob)
+
+
 def write_files_atomic(files: Mapping[Path, bytes]) -> None:
     """Write several files so that each is its old self or whole new: all go to fsync'd temps beside them
     first and are renamed into place only once every one is written. A failure while writing (a full disk)
@@ -127,7 +131,7 @@ def write_files_atomic(files: Mapping[Path, bytes]) -> None:
     temps: list[tuple[Path, Path]] = []
     try:
         for path, blob in files.items():
-            temps.append((_write_temp(path, lambda f, b=blob: f.write(b)), path))
+            temps.append((_write_temp(path, _writer(blob)), path))
     except BaseException:
         for tmp, _ in temps:
             tmp.unlink(missing_ok=True)
