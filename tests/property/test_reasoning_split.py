@@ -5,10 +5,18 @@ from __future__ import annotations
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from pipeline.reasoning import REASONING_STYLES, split_reasoning, strip_reasoning, wrap_reasoning
+from pipeline.reasoning import (
+    BLOCK_STYLES,
+    REASONING_STYLES,
+    block_tags,
+    split_reasoning,
+    strip_reasoning,
+    wrap_reasoning,
+)
+from pipeline.verify.checks import views
 
-# Text with no reasoning marker: no "<" at all, so no tag or harmony token can form.
-PLAIN = st.text(alphabet=st.characters(blacklist_characters="<", blacklist_categories=("Cs",)), max_size=80)
+# Text with no reasoning marker: no "<", "[" or "\u25c1" at all, so no tag or harmony token can form.
+PLAIN = st.text(alphabet=st.characters(blacklist_characters="<[\u25c1", blacklist_categories=("Cs",)), max_size=80)
 
 
 @settings(max_examples=500, deadline=None)
@@ -27,11 +35,38 @@ def test_text_without_markers_has_no_reasoning_and_is_unchanged(text: str) -> No
 
 
 @settings(max_examples=300, deadline=None)
-@given(reasoning=PLAIN, style=st.sampled_from(("think", "thinking", "reasoning")))
+@given(reasoning=PLAIN, style=st.sampled_from(BLOCK_STYLES))
 def test_a_block_cut_by_max_tokens_is_all_reasoning(reasoning: str, style: str) -> None:
-    reasoning_part, answer = split_reasoning(f"<{style}>{reasoning}")
+    opening, _ = block_tags(style)
+    reasoning_part, answer = split_reasoning(f"{opening}{reasoning}")
     assert answer == ""
     assert reasoning_part == reasoning.strip()
+
+
+@settings(max_examples=300, deadline=None)
+@given(reasoning=PLAIN, answer=PLAIN, style=st.sampled_from(BLOCK_STYLES))
+def test_a_block_the_template_opened_ends_at_its_closing_tag(reasoning: str, answer: str, style: str) -> None:
+    _, closing = block_tags(style)
+    assert split_reasoning(f"{reasoning}{closing}{answer}") == (reasoning.strip(), answer.strip())
+
+
+@settings(max_examples=300, deadline=None)
+@given(reasoning=PLAIN, answer=PLAIN, tail=PLAIN)
+def test_the_answer_of_thought_and_solution_blocks_is_the_solution(reasoning: str, answer: str, tail: str) -> None:
+    solution = f"<|begin_of_solution|>{answer}<|end_of_solution|>"
+    assume(reasoning.strip())
+    assert split_reasoning(f"<|begin_of_thought|>{reasoning}<|end_of_thought|>{solution}")[1] == answer.strip()
+    # the template opened the thought block; the solution was cut by max_tokens; text after it is no answer
+    assert split_reasoning(f"{reasoning}<|end_of_thought|><|begin_of_solution|>{answer}") == (reasoning.strip(), answer.strip())
+    assert split_reasoning(f"<|begin_of_thought|>{reasoning}<|end_of_thought|>{solution}{tail}")[1] == answer.strip()
+    assert split_reasoning(f"<|begin_of_thought|>{reasoning}") == (reasoning.strip(), "")
+
+
+@settings(max_examples=300, deadline=None)
+@given(reasoning=PLAIN, answer=PLAIN, style=st.sampled_from(BLOCK_STYLES))
+def test_the_views_of_the_hardened_checkers_split_the_same_way(reasoning: str, answer: str, style: str) -> None:
+    for text in (wrap_reasoning(reasoning, answer, style), f"{reasoning}{block_tags(style)[1]}{answer}"):
+        assert views.strip_reasoning_blocks(text) == strip_reasoning(text)
 
 
 @settings(max_examples=300, deadline=None)

@@ -18,15 +18,24 @@ from pipeline.verify.reward import GROUND_TRUTH_FORMAT, compute_score, strip_rea
 FRAGMENTS = [
     "<think>", "</think>", "<THINK>", "</Think>", "<thinking>", "</thinking>", "<reasoning>", "</REASONING>",
     "<|channel|>", "<|message|>", "<|end|>", "<|return|>", "<|start|>", "<|call|>", "<|constrain|>",
+    "<think >", "</ think>", "<seed:think>", "</seed:think>", "[THINK]", "[/THINK]", "[think]", "\u25c1think\u25b7",
+    "\u25c1/think\u25b7", "<|begin_of_thought|>", "<|end_of_thought|>", "<|begin_of_solution|>", "<|end_of_solution|>",
     "analysis", "final", "Final ", "assistant", "<", ">", "/", "|", "think", "<thi", "nk>", " ", "\n", "a", "river",
 ]
 TEXT = st.lists(st.sampled_from(FRAGMENTS), max_size=40).map("".join) | st.text(max_size=200)
-MARKER_RE = re.compile(r"</?(?:think|thinking|reasoning)>|<\|channel\|>", re.IGNORECASE | re.ASCII)
+MARKER_RE = re.compile(
+    r"<\s*/?\s*(?:seed:)?(?:think|thinking|reasoning)\s*>|<\|channel\|>|(?-i:\[/?THINK\])|\u25c1/?think\u25b7"
+    r"|<\|(?:begin|end)_of_(?:thought|solution)\|>",
+    re.IGNORECASE | re.ASCII,
+)
 # Near-misses only (they can still join into a marker, which the test then skips).
-NEAR_MISSES = ["<thi", "nk>", "<", ">", "/", "|", "think", "channel", "<|message|>", "<|end|>", "<think ", "<think/>", " ", "a"]
+NEAR_MISSES = [
+    "<thi", "nk>", "<", ">", "/", "|", "think", "channel", "<|message|>", "<|end|>", "<think ", "<think/>", " ", "a",
+    "[think]", "[Think]", "[THINK", "THINK]", "\u25c1", "\u25b7", "seed:", "<|begin_of_", "_thought|>", "_solution|>",
+]  # fmt: skip
 UNMARKED = st.lists(st.sampled_from(NEAR_MISSES), max_size=30).map("".join) | st.text(max_size=200)
 # Answers and reasoning without markers, so the expected answer is known exactly.
-PLAIN = st.text(alphabet=st.characters(blacklist_characters="<"), max_size=60)
+PLAIN = st.text(alphabet=st.characters(blacklist_characters="<[\u25c1"), max_size=60)
 
 
 @settings(max_examples=400, deadline=None)
@@ -51,6 +60,16 @@ WRAPPERS = [
     "{r}</think>{a}",
     "<think>{r}<think>{r}</think>{r}</think>{a}",
     "{a}<think>{r}",
+    "<think >{r}</think >{a}",
+    "<seed:think>{r}</seed:think>{a}",
+    "{r}</seed:think>{a}",
+    "[THINK]{r}[/THINK]{a}",
+    "{r}[/THINK]{a}",
+    "{a}[THINK]{r}",
+    "\u25c1think\u25b7{r}\u25c1/think\u25b7{a}",
+    "<|begin_of_thought|>{r}<|end_of_thought|><|begin_of_solution|>{a}<|end_of_solution|>",
+    "{r}<|end_of_thought|>\n<|begin_of_solution|>{a}",
+    "[THINK]{r}[/THINK]<|begin_of_solution|>{a}<|end_of_solution|>{r}",
     "<|channel|>analysis<|message|>{r}<|end|><|start|>assistant<|channel|>final<|message|>{a}<|return|>",
 ]
 
@@ -106,6 +125,14 @@ def score(text: str) -> float:
         (strip_reasoning, "<|channel|>final<|constrain|>"),
         (strip_reasoning, "<|channel|>analysis<|message|>x<|end|>"),
         (strip_reasoning, "<"),
+        (strip_reasoning, "< " + " " * 20),
+        (strip_reasoning, "[THINK]"),
+        (strip_reasoning, "[/THINK]a"),
+        (strip_reasoning, "\u25c1think\u25b7"),
+        (strip_reasoning, "<seed:think>"),
+        (strip_reasoning, "<|begin_of_solution|>"),
+        (strip_reasoning, "<|end_of_solution|>a"),
+        (strip_reasoning, "<|begin_of_thought|>a<|end_of_thought|>"),
         (score, "<think>"),
     ],
     ids=lambda v: getattr(v, "__name__", v),

@@ -86,9 +86,21 @@ def test_text_without_reasoning_markers_is_unchanged(text: str) -> None:
         "<think>river, and I never close this block",
         HARMONY_FINAL.format(r="remember the river", a="The sea is calm."),
         "<|channel|>analysis<|message|>the river, then the output is cut off",
+        "[THINK]the river[/THINK]The sea is calm.",
+        "the river[/THINK]The sea is calm.",
+        "<seed:think>the river</seed:think>The sea is calm.",
+        "\u25c1think\u25b7the river\u25c1/think\u25b7The sea is calm.",
+        "<|begin_of_thought|>the river<|end_of_thought|>\n\n<|begin_of_solution|>The sea is calm.<|end_of_solution|>",
+        "<|begin_of_thought|>plan<|end_of_thought|><|begin_of_solution|>The sea is calm.<|end_of_solution|>river",
+        "<think >the river</think >The sea is calm.",
+        "< think>the river</ think>The sea is calm.",
     ],
-    ids=["think", "thinking", "reasoning", "close-only", "nested", "unclosed", "harmony", "harmony-no-final"],
-)
+    ids=[
+        "think", "thinking", "reasoning", "close-only", "nested", "unclosed", "harmony", "harmony-no-final",
+        "mistral", "mistral-close-only", "seed-oss", "kimi", "thought-solution", "after-the-solution", "think-space",
+        "think-spaces",
+    ],
+)  # fmt: skip
 def test_reasoning_that_mentions_the_keyword_earns_nothing(output: str) -> None:
     assert compute_score("complexify", output, GT) == -2.0
     assert make_trl_reward()(["p"], [output], [GT]) == [-2.0]
@@ -100,8 +112,14 @@ def test_reasoning_that_mentions_the_keyword_earns_nothing(output: str) -> None:
         "<think>plan</think>The river is calm.",
         "plan</think>The river is calm.",
         HARMONY_FINAL.format(r="plan", a="The river is calm."),
+        "[THINK]plan[/THINK]The river is calm.",
+        "<seed:think>plan</seed:think>The river is calm.",
+        "\u25c1think\u25b7plan\u25c1/think\u25b7The river is calm.",
+        "<|begin_of_thought|>plan<|end_of_thought|><|begin_of_solution|>The river is calm.<|end_of_solution|>",
+        "<think >plan</think >The river is calm.",
+        "[think] is a placeholder: The river is calm.",
     ],
-    ids=["think", "close-only", "harmony"],
+    ids=["think", "close-only", "harmony", "mistral", "seed-oss", "kimi", "thought-solution", "think-space", "placeholder"],
 )
 def test_the_answer_after_the_reasoning_earns_the_reward(output: str) -> None:
     assert compute_score("complexify", output, GT) == 2.0

@@ -2,8 +2,8 @@
 
 Each rule reads the view that makes any doubt go against the response (fail closed):
 
-- `visible(text)`: what a reader takes as the answer. Reasoning blocks (`<think>`, `<thinking>`,
-  `<reasoning>`; the answer is the text after the last block, as the reward functions take it), HTML
+- `visible(text)`: what a reader takes as the answer. Reasoning (`<think>` blocks and every other format
+  `pipeline.reasoning` knows; the answer is what the reward functions take as the answer), HTML
   comments and invisible characters (zero-width spaces and joiners, soft hyphens, bidi controls,
   variation selectors, tag characters) are removed. Rules that *require* something (a keyword, a
   minimum count, content under a marker) read this view, so hidden text earns nothing.
@@ -31,7 +31,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 
-from pipeline.reasoning import split_tagged
+from pipeline.reasoning import strip_reasoning
 
 # Characters that render as nothing (Unicode format controls, fillers, selectors): they split or glue
 # words invisibly. ZWNJ/ZWJ are among them; dropping them only merges or splits, never hides text.
@@ -86,13 +86,9 @@ def strip_invisible(text: str) -> str:
 
 
 def strip_reasoning_blocks(text: str) -> str:
-    """The answer after reasoning blocks, one linear pass; text without reasoning tags is unchanged.
-
-    The answer is the text after the last complete outermost block (a closing tag with no block open
-    means the template opened one, so everything before it is reasoning); a block left open ends the
-    answer where it starts.
-    """
-    return split_tagged(text)[1]
+    """The answer without its reasoning, as the reward functions take it (`pipeline.reasoning.strip_reasoning`:
+    every format it knows, one linear pass); text without reasoning markers is unchanged."""
+    return strip_reasoning(text)
 
 
 def strip_comments(text: str) -> str:
