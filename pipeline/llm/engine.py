@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from pipeline.llm.cache import CacheStats, RequestCache
-from pipeline.llm.openai_engine import OpenAIEngine
+from pipeline.llm.openai_engine import DEFAULT_REQUEST_TIMEOUT_S, OpenAIEngine
 from pipeline.llm.records import ChatRequest, ChatResult, YesNo
 from pipeline.llm.retry import RetryPolicy
 
@@ -111,16 +111,23 @@ def open_engine(
     *,
     cache_path: Path | str | None = None,
     max_concurrency: int = 64,
-    request_timeout_s: float = 300.0,
+    request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
+    adaptive_concurrency: bool = True,
     retry: RetryPolicy | None = None,
 ) -> SyncEngine:
-    """A ready SyncEngine; `cache_path=None` disables the request cache (benchmarks), otherwise SQLite there."""
+    """A ready SyncEngine; `cache_path=None` disables the request cache (benchmarks), otherwise SQLite there.
+
+    `max_concurrency` is the ceiling of requests in flight per endpoint (the engine finds the working limit
+    below it unless `adaptive_concurrency` is off); `request_timeout_s` is how long a request may see no
+    progress at all, its own or its endpoint's, before it is given up.
+    """
     cache = RequestCache(cache_path) if cache_path is not None else None
     engine = OpenAIEngine(
         endpoints,
         model,
         max_concurrency=max_concurrency,
         request_timeout_s=request_timeout_s,
+        adaptive_concurrency=adaptive_concurrency,
         retry=retry,
         cache=cache,
     )

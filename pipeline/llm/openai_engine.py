@@ -1,8 +1,10 @@
-"""Async engine over OpenAI-compatible servers (vLLM workers): batching, spreading, retries, caching."""
+"""Async engine over OpenAI-compatible servers (vLLM workers): streaming, spreading, adaptive concurrency,
+progress-based timeouts, retries, caching."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 import random
@@ -15,6 +17,7 @@ import httpx
 
 from pipeline.errors import InferenceError
 from pipeline.llm.cache import RequestCache, request_key
+from pipeline.llm.concurrency import AdaptiveLimit, Signal
 from pipeline.llm.parsing import parse_choice, yes_no_from_choice
 from pipeline.llm.records import ChatRequest, ChatResult, Completion, YesNo
 from pipeline.llm.retry import Outcome, RetryPolicy, classify_exception, classify_status, rejection_reason
@@ -38,6 +41,24 @@ class RequestRejected(InferenceError):
 # A failed model-name lookup (after all its retries) is the answer for this long: callers queued behind it
 # fail at once instead of each retrying the lookup again.
 MODEL_LOOKUP_FAILURE_TTL_S = 30.0
+# A try is given up when nothing has arrived for this long, neither for it nor for any request on its endpoint.
+DEFAULT_REQUEST_TIMEOUT_S = 120.0
+# How often a busy endpoint's own queue is read (vLLM's /metrics) to steer its concurrency limit.
+QUEUE_READ_PERIOD_S = 2.0
+
+
+class _StreamError(Exception):
+    """The server reported an error inside an answer stream that had started well."""
+
+
+def _json_body(raw: bytes, where: str) -> Any:
+    """Parse a JSON answer; a non-JSON or absurdly nested one is the endpoint's failure, named."""
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise InferenceError(
+            f"{where} answered with something that is not JSON ({str(exc)[:100]}): is it an OpenAI-compatible server?"
+        ) from None
 
 
 def normalize_endpoint(url: str) -> str:
@@ -50,19 +71,37 @@ def normalize_endpoint(url: str) -> str:
 
 @dataclass(slots=True)
 class _Endpoint:
-    """Client-side view of one server: load, recent failures, and whether its engine died."""
+    """Client-side view of one server: load, recent failures and progress, and whether it is out of rotation."""
 
     url: str
-    sem: asyncio.Semaphore
+    gate: AdaptiveLimit
     inflight: int = 0  # assigned here, waiting or sent
-    active: int = 0  # sent and not yet answered (bounded by the semaphore)
     failures: int = 0
     cool_until: float = 0.0
-    dead: str | None = None
+    dead: str | None = None  # why it left the rotation: its engine died, or it stopped making progress
     served: int = 0  # successful calls
     failed: int = 0  # failed tries
     rejected: int = 0  # requests refused as invalid (the request's fault, not the endpoint's)
-    peak_inflight: int = 0
+    resent: int = 0  # tries after the first, for any reason
+    stalls: int = 0  # tries given up because nothing arrived for request_timeout_s
+    peak_inflight: int = 0  # most requests sent and not yet answered at once
+    last_progress: float = 0.0  # when a byte of any answer last arrived from it
+    streamed: int = 0  # answer chunks received (about one token each): the live generation rate
+    metrics: bool | None = None  # whether it reports vLLM's queue gauge (None: not asked yet)
+
+
+@dataclass(slots=True, eq=False)
+class _Live:
+    """One try in flight, watched for progress."""
+
+    task: asyncio.Task[Any]
+    endpoint: _Endpoint
+    last: float
+    stalled: bool = False
+
+
+class _Stalled(Exception):
+    """Nothing arrived for this try, nor from its endpoint, for request_timeout_s."""
 
 
 def split_tokens(total: int, n: int) -> list[int]:
@@ -71,14 +110,73 @@ def split_tokens(total: int, n: int) -> list[int]:
     return [share + (k < extra) for k in range(n)]
 
 
+class _StreamedChoices:
+    """Chat-completion chunks of one streamed request, joined into the body a non-streamed request returns."""
+
+    def __init__(self) -> None:
+        self.content: dict[int, list[str]] = {}
+        self.reasoning: dict[int, list[str]] = {}
+        self.finish: dict[int, str | None] = {}
+        self.usage: dict[str, Any] | None = None
+
+    def add(self, chunk: dict[str, Any]) -> int:
+        """Take one chunk; returns how many answer pieces it carried."""
+        if chunk.get("usage"):
+            self.usage = chunk["usage"]
+        pieces = 0
+        for choice in chunk.get("choices") or []:
+            index = int(choice.get("index", 0))
+            delta = choice.get("delta") or {}
+            self.content.setdefault(index, [])
+            if delta.get("content"):
+                self.content[index].append(delta["content"])
+                pieces += 1
+            thought = delta.get("reasoning_content") or delta.get("reasoning")
+            if thought:
+                self.reasoning.setdefault(index, []).append(thought)
+                pieces += 1
+            if choice.get("finish_reason") is not None:
+                self.finish[index] = choice["finish_reason"]
+        return pieces
+
+    def body(self) -> dict[str, Any]:
+        choices = []
+        for index in sorted(self.content):
+            message: dict[str, Any] = {"role": "assistant", "content": "".join(self.content[index])}
+            if index in self.reasoning:
+                message["reasoning_content"] = "".join(self.reasoning[index])
+            choices.append({"index": index, "message": message, "finish_reason": self.finish.get(index)})
+        if self.usage is None:  # a server without usage in its stream: count the pieces it sent
+            pieces = sum(len(c) for c in self.content.values()) + sum(len(r) for r in self.reasoning.values())
+            self.usage = {"prompt_tokens": 0, "completion_tokens": pieces}
+        return {"choices": choices, "usage": self.usage}
+
+
+def queue_depth(metrics_text: str) -> int | None:
+    """Requests waiting in a vLLM server's own queue, from its Prometheus text; None if it does not say."""
+    total, seen = 0.0, False
+    for line in metrics_text.splitlines():
+        if line.startswith("vllm:num_requests_waiting"):
+            try:
+                total += float(line.rsplit(None, 1)[1])
+            except (IndexError, ValueError):
+                continue
+            seen = True
+    return int(total) if seen else None
+
+
 class OpenAIEngine:
     """Chat generation and YES/NO scoring over one model served by one or more OpenAI-compatible endpoints.
 
-    Requests are spread over the endpoints (least loaded first) with at most `max_concurrency` in flight
-    per endpoint, so vLLM's continuous batching stays full without queueing unboundedly. Transient failures
-    are retried with backoff, preferably on another endpoint; a worker whose engine died is taken out of
-    rotation. Answers go to the request cache as each request finishes, so a crash loses nothing done.
-    Create and use it inside one event loop (see SyncEngine for blocking callers).
+    Requests are spread over the endpoints (least loaded first). How many each endpoint gets at once is found
+    while running (`AdaptiveLimit`: it grows while the server keeps up and shrinks when the server queues or
+    refuses), up to `max_concurrency`. Answers are streamed, so a request that is making progress is never
+    cancelled: a try is given up only when nothing has arrived for `request_timeout_s`, neither for it nor for
+    any other request on its endpoint (a request waiting in the server's queue while others are answered is
+    not stuck). An endpoint that stalls like that, or whose engine died, leaves the rotation; transient
+    failures are retried with backoff, preferably on another endpoint. Answers go to the request cache as
+    each request finishes, so a crash loses nothing done. Create and use it inside one event loop (see
+    SyncEngine for blocking callers).
     """
 
     def __init__(
@@ -87,8 +185,10 @@ class OpenAIEngine:
         model: str | None = None,
         *,
         max_concurrency: int = 64,
-        request_timeout_s: float = 300.0,
+        request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
         connect_timeout_s: float = 5.0,
+        adaptive_concurrency: bool = True,
+        queue_read_period_s: float = QUEUE_READ_PERIOD_S,
         retry: RetryPolicy | None = None,
         cache: RequestCache | None = None,
         api_key: str | None = None,
@@ -98,9 +198,13 @@ class OpenAIEngine:
             raise InferenceError("no model endpoints given")
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
+        if not request_timeout_s > 0:
+            raise ValueError(f"request_timeout_s must be > 0, got {request_timeout_s}")
         self._urls = [normalize_endpoint(u) for u in endpoints]
         self._model = model
         self._max_concurrency = max_concurrency
+        self._adaptive = adaptive_concurrency
+        self._queue_read_period_s = queue_read_period_s
         self._request_timeout_s = request_timeout_s
         self._connect_timeout_s = connect_timeout_s
         self._retry = retry or RetryPolicy()
@@ -110,8 +214,12 @@ class OpenAIEngine:
         self._rng = random.Random()
         self._client: httpx.AsyncClient | None = None
         self._endpoints: list[_Endpoint] = []
+        self._live: set[_Live] = set()
+        self._watchdog: asyncio.Task[None] | None = None
+        self._queue_reads: dict[str, asyncio.Task[None]] = {}  # endpoint -> its queue read in progress
         self._model_lock: asyncio.Lock | None = None
         self._model_failure: tuple[float, InferenceError] | None = None  # when the lookup last failed, and how
+        self.started = time.monotonic()
 
     # ------------------------------------------------------------------ setup
 
@@ -121,17 +229,28 @@ class OpenAIEngine:
             limit = self._max_concurrency * len(self._urls) + 8
             headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
             self._client = httpx.AsyncClient(
-                timeout=httpx.Timeout(self._request_timeout_s, connect=self._connect_timeout_s),
+                # Reads have no timeout of their own: the watchdog gives up on a try only when nothing arrives
+                # for it nor for its endpoint (a queued request may wait long while others are answered).
+                timeout=httpx.Timeout(None, connect=self._connect_timeout_s, write=self._request_timeout_s),
                 limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
                 headers=headers,
                 transport=self._transport,
                 trust_env=False,  # loopback workers must never be sent through an HTTP proxy from the environment
             )
-            self._endpoints = [_Endpoint(u, asyncio.Semaphore(self._max_concurrency)) for u in self._urls]
+            self._endpoints = [
+                _Endpoint(u, AdaptiveLimit(self._max_concurrency, adaptive=self._adaptive)) for u in self._urls
+            ]
             self._model_lock = asyncio.Lock()
+            self._watchdog = asyncio.get_running_loop().create_task(self._watch(), name="complexify-llm-watchdog")
         return self._client
 
     async def aclose(self) -> None:
+        watchers = [t for t in [self._watchdog, *self._queue_reads.values()] if t is not None]
+        for task in watchers:
+            task.cancel()
+        await asyncio.gather(*watchers, return_exceptions=True)
+        self._watchdog = None
+        self._queue_reads.clear()
         if self._client is not None:
             await self._client.aclose()
             self._client = None
@@ -148,13 +267,14 @@ class OpenAIEngine:
                     # other: with many requests queued that turns a dead endpoint into minutes of silence.
                     raise InferenceError(str(failed[1]))
                 try:
-                    data, _, _ = await self._call("GET", "/v1/models", None)
+                    data, url, _ = await self._call("GET", "/v1/models", None)
                 except InferenceError as exc:
                     self._model_failure = (time.monotonic(), exc)
                     raise
-                models = [m.get("id") for m in data.get("data", [])]
+                listed = data.get("data") if isinstance(data, dict) else None
+                models = [m.get("id") for m in listed if isinstance(m, dict)] if isinstance(listed, list) else []
                 if not models or not models[0]:
-                    raise InferenceError(f"endpoints {', '.join(self._urls)} serve no model")
+                    raise InferenceError(f"{url}/v1/models lists no model: is it an OpenAI-compatible server?")
                 self._model = str(models[0])
             return self._model
 
@@ -163,18 +283,67 @@ class OpenAIEngine:
         return list(self._urls)
 
     def endpoint_stats(self) -> dict[str, dict[str, Any]]:
-        """Per endpoint: successful calls, failed tries, rejected requests, peak in flight, why it is dead (if it is)."""
+        """Per endpoint: calls served, failed, rejected and resent, stalls, the concurrency limit, why it left (if it did)."""
         return {
             e.url: {
                 "served": e.served,
                 "failed": e.failed,
                 "rejected": e.rejected,
-                "active": e.active,
+                "resent": e.resent,
+                "stalls": e.stalls,
+                "active": e.gate.active,
+                "limit": e.gate.limit,
+                "peak_limit": e.gate.peak_limit,
                 "peak_inflight": e.peak_inflight,
+                "streamed": e.streamed,
                 "dead": e.dead,
             }
             for e in self._endpoints
         }
+
+    def streamed_pieces(self) -> int:
+        """Answer chunks received so far over every endpoint (about one generated token each)."""
+        return sum(e.streamed for e in self._endpoints)
+
+    # ------------------------------------------------------------------ progress watch
+
+    async def _watch(self) -> None:
+        """Give up on tries with no progress, and read each busy endpoint's queue to steer its limit."""
+        period = min(1.0, self._queue_read_period_s, max(0.05, self._request_timeout_s / 4))
+        next_queue_read = 0.0
+        reading = self._queue_reads
+        while True:
+            await asyncio.sleep(period)
+            now = time.monotonic()
+            for live in list(self._live):
+                if live.stalled:
+                    continue
+                idle = now - max(live.last, live.endpoint.last_progress)
+                if idle > self._request_timeout_s:
+                    live.stalled = True
+                    live.task.cancel()
+            if self._adaptive and now >= next_queue_read:
+                next_queue_read = now + self._queue_read_period_s
+                for ep in self._endpoints:
+                    busy = ep.dead is None and ep.gate.active and ep.metrics is not False
+                    if busy and (ep.url not in reading or reading[ep.url].done()):
+                        reading[ep.url] = asyncio.get_running_loop().create_task(self._read_queue(ep))
+
+    async def _read_queue(self, ep: _Endpoint) -> None:
+        client = self._ensure_client()
+        try:
+            resp = await asyncio.wait_for(client.get(ep.url + "/metrics"), timeout=max(1.0, self._queue_read_period_s))
+        except (httpx.HTTPError, TimeoutError):
+            return
+        waiting = queue_depth(resp.text) if resp.status_code == 200 else None
+        if waiting is None:
+            ep.metrics = False  # not a vLLM server (or it hides its metrics): errors alone steer its limit
+            return
+        ep.metrics = True
+        ep.gate.observe(Signal.QUEUEING if waiting > 0 else Signal.KEEPING_UP)
+
+    def _progress(self, live: _Live) -> None:
+        live.last = live.endpoint.last_progress = time.monotonic()
 
     # ------------------------------------------------------------------ transport
 
@@ -186,61 +355,111 @@ class OpenAIEngine:
         now = time.monotonic()
         return min(alive, key=lambda e: (e.cool_until > now, e.inflight, e.failures))
 
+    async def _try(self, ep: _Endpoint, method: str, path: str, body: dict[str, Any] | None) -> tuple[int, str, Any]:
+        """One HTTP try, watched for progress: (status, text for errors, parsed body when status is 2xx)."""
+        client = self._ensure_client()
+        task = asyncio.current_task()
+        assert task is not None
+        live = _Live(task, ep, time.monotonic())
+        self._live.add(live)
+        try:
+            async with client.stream(method, ep.url + path, json=body) as resp:
+                self._progress(live)
+                if not 200 <= resp.status_code < 300:
+                    return resp.status_code, (await resp.aread()).decode("utf-8", "replace"), None
+                if resp.headers.get("content-type", "").startswith("text/event-stream"):
+                    return resp.status_code, "", await self._read_events(resp, live)
+                raw = await resp.aread()
+                self._progress(live)
+                return resp.status_code, "", _json_body(raw, ep.url + path)
+        except asyncio.CancelledError:
+            if live.stalled and task.uncancel() == 0:  # the watchdog's cancel, and only it: a stall
+                raise _Stalled() from None
+            raise
+        finally:
+            self._live.discard(live)
+
+    async def _read_events(self, resp: httpx.Response, live: _Live) -> dict[str, Any]:
+        """Read a server-sent event stream of chat chunks to its end; every line counts as progress."""
+        joined = _StreamedChoices()
+        async for line in resp.aiter_lines():
+            self._progress(live)
+            if not line.startswith("data:"):
+                continue
+            payload = line[len("data:") :].strip()
+            if payload == "[DONE]":
+                break
+            chunk = _json_body(payload.encode(), f"{live.endpoint.url} (stream)")
+            if "error" in chunk:  # vLLM reports a failure that happens mid-answer inside the stream
+                raise _StreamError(json.dumps(chunk["error"])[:500])
+            live.endpoint.streamed += joined.add(chunk)
+        return joined.body()
+
     async def _call(self, method: str, path: str, body: dict[str, Any] | None) -> tuple[dict[str, Any], str, float]:
         """One API call with retries; returns (json, endpoint url, seconds of the successful try)."""
-        client = self._ensure_client()
         errors: list[str] = []
         for attempt in range(1, self._retry.max_attempts + 1):
             ep = self._pick()
             if ep is None:
-                raise InferenceError(_dead_message(self._endpoints))
+                raise InferenceError(_dead_message(self._endpoints, self._request_timeout_s))
+            if attempt > 1:
+                ep.resent += 1
             ep.inflight += 1
+            resp_status, text, data = 0, "", None
             try:
-                async with ep.sem:
-                    ep.active += 1
-                    ep.peak_inflight = max(ep.peak_inflight, ep.active)
-                    t0 = time.monotonic()
-                    try:
-                        # httpx timeouts are per socket operation; this bounds the whole request.
-                        async with asyncio.timeout(self._request_timeout_s):
-                            resp = await client.request(method, ep.url + path, json=body)
-                        outcome = classify_status(resp.status_code, resp.text)
-                        detail = f"HTTP {resp.status_code}: {resp.text[:500]}"
-                    except (httpx.HTTPError, TimeoutError) as exc:
-                        outcome = classify_exception(exc)
-                        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-                    finally:
-                        ep.active -= 1
-                    latency = time.monotonic() - t0
+                await ep.gate.acquire()
+                ep.peak_inflight = max(ep.peak_inflight, ep.gate.active)
+                t0 = time.monotonic()
+                try:
+                    resp_status, text, data = await self._try(ep, method, path, body)
+                    outcome = classify_status(resp_status, text)
+                    detail = f"HTTP {resp_status}: {text[:500]}"
+                except _Stalled:
+                    outcome = Outcome.DEAD
+                    ep.stalls += 1
+                    detail = f"nothing arrived for {self._request_timeout_s:g} s (request timeout)"
+                except _StreamError as exc:
+                    outcome = classify_status(500, str(exc))
+                    detail = f"error in the answer stream: {exc}"
+                except (httpx.HTTPError, TimeoutError) as exc:
+                    outcome = classify_exception(exc)
+                    detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                finally:
+                    ep.gate.release()
+                latency = time.monotonic() - t0
             finally:
                 ep.inflight -= 1
             if outcome is Outcome.OK:
                 ep.failures = 0
                 ep.served += 1
-                return resp.json(), ep.url, latency
+                if not isinstance(data, dict):
+                    raise InferenceError(f"{ep.url}{path} answered with JSON that is not an object: is it an OpenAI-compatible server?")
+                return data, ep.url, latency
             if outcome is Outcome.INVALID:
                 # The same request fails the same way everywhere: no retry, and the endpoint is fine.
                 ep.rejected += 1
                 raise RequestRejected(
-                    f"{ep.url}{path} rejected the request: {detail}", rejection_reason(resp.status_code, resp.text)
+                    f"{ep.url}{path} rejected the request: {detail}", rejection_reason(resp_status, text)
                 )
             ep.failed += 1
             errors.append(f"{ep.url}: {detail}")
             if outcome is Outcome.FATAL:
                 raise InferenceError(f"{ep.url}{path} rejected the request: {detail}")
             if outcome is Outcome.DEAD:
-                ep.dead = detail
-                log.error("worker %s is dead (%s); taking it out of rotation", ep.url, detail[:200])
+                if ep.dead is None:
+                    ep.dead = detail
+                    log.error("worker %s is out of rotation (%s)", ep.url, detail[:200])
             else:
                 ep.failures += 1
                 ep.cool_until = time.monotonic() + self._retry.delay_s(ep.failures, self._rng)
+                ep.gate.observe(Signal.OVERLOADED)
             if not self._retry.should_retry(outcome, attempt):
                 break
             if outcome is Outcome.RETRY:  # a dead worker needs no backoff: another endpoint may serve it now
-                log.warning("retrying %s after try %d failed: %s", path, attempt, errors[-1][:200])
+                log.warning("retrying %s%s after try %d failed: %s", ep.url, path, attempt, errors[-1][:200])
                 await asyncio.sleep(self._retry.delay_s(attempt, self._rng))
         if all(e.dead for e in self._endpoints):
-            raise InferenceError(_dead_message(self._endpoints))
+            raise InferenceError(_dead_message(self._endpoints, self._request_timeout_s))
         tried = sorted({e.split(": ", 1)[0] for e in errors})
         raise InferenceError(
             f"{path} failed after {len(errors)} tries on {', '.join(tried)}; last error: {errors[-1]}"
@@ -270,6 +489,9 @@ class OpenAIEngine:
             "messages": [m.model_dump() for m in req.messages],
             "n": wire_n,
             **req.sampling.to_body(),
+            # Streamed, so progress is visible while the answer is generated; usage comes in the last chunk.
+            "stream": True,
+            "stream_options": {"include_usage": True},
         }
         if req.seed is not None:
             body["seed"] = req.seed
@@ -352,6 +574,14 @@ async def _gather_or_cancel(coros: Sequence[Awaitable[T]]) -> list[T]:
         raise
 
 
-def _dead_message(endpoints: Sequence[_Endpoint]) -> str:
+def _dead_message(endpoints: Sequence[_Endpoint], request_timeout_s: float) -> str:
     parts = [f"{e.url} ({(e.dead or '')[:200]})" for e in endpoints]
-    return f"every worker is dead, restart them (complexify workers down; complexify workers up): {'; '.join(parts)}"
+    hint = (
+        f"; an endpoint that is only slow needs a longer request timeout than {request_timeout_s:g} s "
+        "(workers.request_timeout_s, --request-timeout)"
+        if any(e.stalls for e in endpoints)
+        else ""
+    )
+    return (
+        f"every worker is dead, restart them (complexify workers down; complexify workers up): {'; '.join(parts)}{hint}"
+    )
