@@ -71,10 +71,10 @@ def _err(message: str) -> None:
 def taxonomy_validate(
     path: Annotated[Path | None, typer.Option(help="Taxonomy folder (default: the bundled one).")] = None,
 ) -> None:
-    """Load the taxonomy, check every rule, and report what it holds."""
+    """Load the taxonomy, check every rule (each parameter value against its checker too), and report what it holds."""
     from pipeline.taxonomy import load_taxonomy
 
-    tax = load_taxonomy(path)
+    tax = load_taxonomy(path, check_values=True)
     code = sum(s.is_code for s in tax.specs.values())
     typer.echo(
         f"taxonomy {tax.version} OK: {len(tax.types)} types, {len(tax.dimensions)} dimensions, "

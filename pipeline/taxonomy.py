@@ -28,6 +28,18 @@ PARAM_KEYS = {"type", "min", "max", "decimals", "values", "pool", "count", "offs
 # Types whose value need not appear in the sentence: taken from context or fixed by the spec.
 UNSTATED_PARAM_TYPES = {"context", "const"}
 MIN_PHRASINGS = 3
+# Groups of graph node ids that are not constraints: `type:<id>` and `dimension:<id>` nodes.
+RESERVED_GROUPS = ("type", "dimension")
+# The text every code checker runs on once per parameter value when the taxonomy is validated: only an
+# error (a value the checker refuses or breaks on) matters there, never the verdict.
+SAMPLE_TASK = "Describe a walk along the river to a friend."
+SAMPLE_RESPONSE = (
+    "### Part 1\nSection 1\nThe river runs past the old mill, and the path follows it.\n\n"
+    "* A bright morning.\n* A quiet bridge.\n\nSection 2\nWe walked for an hour. Was it far? Not really!\n\n"
+    "P.S. Bring good shoes."
+)
+MAX_VALUE_ERRORS = 3  # refused values reported per parameter; the rest are counted
+BASE_DRAWS = 32  # draws tried for the parameters held fixed while one parameter's values are checked
 
 
 @dataclass
@@ -87,15 +99,20 @@ def taxonomy_dir() -> Path:
     return Path(os.environ.get("COMPLEXIFY_TAXONOMY", DEFAULT_DIR))
 
 
-_cache: dict[tuple[Path, bool], Taxonomy] = {}
+_cache: dict[tuple[Path, bool, bool], Taxonomy] = {}
 
 
-def load_taxonomy(root: Path | None = None, *, check_checkers: bool = True) -> Taxonomy:
-    """Load and validate the taxonomy (cached per folder); raises TaxonomyError listing every problem."""
+def load_taxonomy(root: Path | None = None, *, check_checkers: bool = True, check_values: bool = False) -> Taxonomy:
+    """Load and validate the taxonomy (cached per folder); raises TaxonomyError listing every problem.
+
+    `check_values` (what `complexify taxonomy validate` does) also runs each code spec's checker once with
+    every value its parameters can take from the taxonomy (see `_check_param_values`): a few seconds, since
+    checkers load their sentence and language models on first use.
+    """
     root = (root or taxonomy_dir()).resolve()
-    key = (root, check_checkers)
+    key = (root, check_checkers, check_values)
     if key not in _cache:
-        _cache[key] = _load(root, check_checkers)
+        _cache[key] = _load(root, check_checkers, check_values and check_checkers)
     return _cache[key]
 
 
@@ -109,7 +126,7 @@ def _read_yaml(path: Path, errors: list[str]) -> Any:
     return None
 
 
-def _load(root: Path, check_checkers: bool) -> Taxonomy:
+def _load(root: Path, check_checkers: bool, check_values: bool) -> Taxonomy:
     errors: list[str] = []
     types_path = root / "types.yaml"
     if not types_path.is_file():
@@ -159,12 +176,17 @@ def _load(root: Path, check_checkers: bool) -> Taxonomy:
 
     _check_conflicts(specs, errors)
     if check_checkers:
-        _check_checker_bindings(specs, errors)
+        bound = _check_checker_bindings(specs, errors)
+        if check_values and not errors:
+            _check_param_values(bound, pools, errors)
     if errors:
         raise TaxonomyError("invalid taxonomy:\n  - " + "\n  - ".join(errors))
 
     conflict_sets = _conflict_sets(specs)
     graph = _build_graph(types, dimensions, specs, conflict_sets)
+    errors.extend(is_a_cycles(graph, specs))
+    if errors:
+        raise TaxonomyError("invalid taxonomy:\n  - " + "\n  - ".join(errors))
     return Taxonomy(
         types=types,
         dimensions=dimensions,
@@ -212,6 +234,12 @@ def _parse_entry(
     problems: list[str] = []
     if not isinstance(sid, str) or sid.count(":") != 1 or not all(sid.split(":")):
         problems.append("'id' must look like 'group:name'")
+    elif sid.split(":")[0].lower() in RESERVED_GROUPS:
+        group = sid.split(":")[0]
+        problems.append(
+            f"'id' uses the reserved prefix '{group}:' of the graph's {group.lower()} nodes (it would replace one and "
+            f"make an is_a cycle); rename it with a group of its own, e.g. 'my_{group.lower()}:{sid.split(':')[1]}'"
+        )
     unknown = set(entry) - ENTRY_KEYS
     if unknown:
         problems.append(f"unknown key(s) {sorted(unknown)}; allowed: {sorted(ENTRY_KEYS)}")
@@ -371,10 +399,12 @@ def _check_conflicts(specs: dict[str, ConstraintSpec], errors: list[str]) -> Non
             errors.append(f"{s.source_file}: entry {s.id!r}: placement must be a non-empty subset of [whole, part]")
 
 
-def _check_checker_bindings(specs: dict[str, ConstraintSpec], errors: list[str]) -> None:
+def _check_checker_bindings(specs: dict[str, ConstraintSpec], errors: list[str]) -> list[ConstraintSpec]:
+    """Report code specs whose checker is missing or takes other arguments; return the well-bound ones."""
     from pipeline.verify.checks.registry import load_checkers
 
     registry = load_checkers()
+    bound = []
     for s in specs.values():
         cid = s.checker_id
         if cid is None:
@@ -391,6 +421,100 @@ def _check_checker_bindings(specs: dict[str, ConstraintSpec], errors: list[str])
             errors.append(f"{s.source_file}: entry {s.id!r}: params {sorted(names - chk.params)} are not accepted by checker {cid!r}")
         if chk.required - names:
             errors.append(f"{s.source_file}: entry {s.id!r}: checker {cid!r} requires {sorted(chk.required - names)}, which the spec does not define")
+        if not names - chk.params and not chk.required - names:
+            bound.append(s)
+    return bound
+
+
+def _candidates(p: ParamSpec, pools: dict[str, list[str]], others: set[str]) -> list[tuple[Any, str]]:
+    """(value, where it comes from) for every value of `p` the taxonomy itself lists, and the ends of an
+    int or float range that no other parameter depends on."""
+    if p.type == "choice":
+        return [(v, "its 'values'") for v in p.values or []]
+    if p.type in ("word", "text"):
+        return [(v, f"pool {p.pool!r}") for v in dict.fromkeys(pools.get(p.pool or "", []))]
+    if p.type == "words":
+        distinct = list(dict.fromkeys(pools.get(p.pool or "", [])))
+        size = p.count[0] if p.count else 1
+        return [([v, *[w for w in distinct if w != v][: size - 1]], f"pool {p.pool!r}") for v in distinct]
+    if p.type == "const":
+        return [(p.value, "its 'value'")]
+    independent = p.offset_from is None and p.at_most is None and p.name not in others
+    if p.type in ("int", "float") and independent and p.min is not None and p.max is not None:
+        cast = int if p.type == "int" else float
+        return [(cast(p.min), "its 'min'"), (cast(p.max), "its 'max'")]
+    return []
+
+
+def _refusal(checker_id: str, kwargs: dict[str, Any]) -> str | None:
+    """Why the checker cannot run with `kwargs` (its argument validation, or an error it raises), or None."""
+    from pipeline.errors import CheckerArgumentError
+    from pipeline.verify.checks.registry import run_check
+
+    try:
+        result = run_check(checker_id, SAMPLE_RESPONSE, kwargs)
+    except CheckerArgumentError as exc:
+        return str(exc)
+    for prefix in ("check error: ", "pattern too slow: "):
+        if result.evidence.startswith(prefix):
+            return result.evidence.removeprefix("check error: ")
+    return None
+
+
+def _check_param_values(specs: list[ConstraintSpec], pools: dict[str, list[str]], errors: list[str]) -> None:
+    """Run each code spec's checker once with every value its parameters can take from the taxonomy (pool
+    entries, choices, constants, range ends), the other parameters drawn as composition draws them, and
+    report every value the checker refuses: a constraint made with it could never pass."""
+    from pipeline.compose import sample_params
+
+    for s in specs:
+        cid = s.checker_id
+        assert cid is not None
+        # Other parameters come from a draw the checker accepts (the draw itself may hit a refused value).
+        base, refused_draw = None, None
+        for seed in range(BASE_DRAWS):
+            draw = sample_params(s, pools, random.Random(seed), SAMPLE_TASK)
+            problem = _refusal(cid, dict(draw))
+            if problem is None:
+                base = draw
+                break
+            refused_draw = refused_draw or (draw, problem)
+        if base is None:
+            assert refused_draw is not None
+            errors.append(
+                f"{s.source_file}: entry {s.id!r}: checker {cid!r} refuses every drawn set of parameters, e.g. "
+                f"{refused_draw[0]} ({refused_draw[1]}); change the parameters' values to ones the checker accepts"
+            )
+            continue
+        referenced = {r for p in s.params for r in (p.offset_from, p.at_most) if r is not None}
+        for p in s.params:
+            refused = []
+            for value, origin in _candidates(p, pools, referenced):
+                reason = _refusal(cid, {**base, p.name: value})
+                if reason is not None:
+                    refused.append((value, origin, reason))
+            for value, origin, reason in refused[:MAX_VALUE_ERRORS]:
+                errors.append(
+                    f"{s.source_file}: entry {s.id!r}: param {p.name!r} value {value!r} (from {origin}) is refused by "
+                    f"checker {cid!r} ({reason}); change it to a value the checker accepts"
+                )
+            if len(refused) > MAX_VALUE_ERRORS:
+                errors.append(f"{s.source_file}: entry {s.id!r}: param {p.name!r}: {len(refused) - MAX_VALUE_ERRORS} more refused value(s)")
+
+
+def is_a_cycles(graph: nx.MultiDiGraph, specs: dict[str, ConstraintSpec]) -> list[str]:
+    """The is_a edges must form a hierarchy (constraint -> dimension -> type); a cycle is reported with its files."""
+    is_a = nx.DiGraph([(u, v) for u, v, d in graph.edges(data=True) if d["relation"] == "is_a"])
+    try:
+        cycle = nx.find_cycle(is_a)
+    except nx.NetworkXNoCycle:
+        return []
+    nodes = [u for u, _ in cycle]
+    files = sorted({specs[n].source_file for n in nodes if n in specs})
+    return [
+        f"{', '.join(files) or 'types.yaml'}: is_a cycle {' -> '.join([*nodes, nodes[0]])}; a constraint id must not "
+        f"name a type or dimension node (rename it)"
+    ]
 
 
 def _conflict_sets(specs: dict[str, ConstraintSpec]) -> dict[str, frozenset[str]]:
