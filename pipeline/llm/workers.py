@@ -32,6 +32,17 @@ from pipeline.llm.paths import workers_state_file
 from pipeline.proc import group_members, guard_group, start_ticks, stop_group
 
 HOST = "127.0.0.1"
+
+# How a CPU worker's processes use the machine's cores (vLLM's CPU build; GPU builds ignore it):
+#   vllm   vLLM's own choice: the model's compute threads on every core but one, which is left to the API
+#          server and the scheduler (on 2 cores: one compute thread, the other core mostly idle)
+#   all    compute threads on every core; the API server and the scheduler float among them
+#   split  as `vllm`, and the API server and the scheduler pinned to the core left over, so they never
+#          preempt a compute thread
+#   none   no pinning at all; one compute thread per core, placed by the kernel
+# benchmarks/worker_binding.py measures them side by side (BENCHMARKS.md); the default is the fastest there.
+CPU_BINDINGS = ("vllm", "all", "split", "none")
+DEFAULT_CPU_BINDING = "vllm"
 _guards: dict[int, subprocess.Popen[bytes]] = {}  # server pid -> guard of a tied worker started here
 
 
@@ -53,6 +64,11 @@ class WorkerOptions:
     extra_args: tuple[str, ...] = ()
     startup_timeout_s: float = 900.0
     env: dict[str, str] = field(default_factory=dict)
+    cpu_binding: str = DEFAULT_CPU_BINDING  # one of CPU_BINDINGS; local workers on one machine share its cores
+
+    def __post_init__(self) -> None:
+        if self.cpu_binding not in CPU_BINDINGS:
+            raise ValueError(f"unknown cpu_binding {self.cpu_binding!r}; choose one of {', '.join(CPU_BINDINGS)}")
 
 
 class WorkerRecord(BaseModel):
@@ -153,7 +169,58 @@ def build_command(python: Path, model: ResolvedModel, port: int, opts: WorkerOpt
     return [*cmd, *opts.extra_args]
 
 
-def _worker_env(model: ResolvedModel, opts: WorkerOptions) -> dict[str, str]:
+def allowed_cores() -> list[int]:
+    """The cores this process may run on (its affinity mask), in order."""
+    return sorted(os.sched_getaffinity(0))
+
+
+def share_cores(cores: Sequence[int], workers: int) -> list[list[int]]:
+    """Split the cores into `workers` contiguous shares, as even as they can be; with fewer cores than
+    workers, workers share them round-robin (one core each)."""
+    if workers < 1:
+        raise ValueError(f"need at least one worker, got {workers}")
+    if len(cores) < workers:
+        return [[cores[k % len(cores)]] for k in range(workers)]
+    size, extra = divmod(len(cores), workers)
+    shares, start = [], 0
+    for k in range(workers):
+        end = start + size + (k < extra)
+        shares.append(list(cores[start:end]))
+        start = end
+    return shares
+
+
+@dataclass(frozen=True, slots=True)
+class CpuPlacement:
+    """Where one CPU worker runs: its compute threads' cores, and the core (if any) its server is pinned to."""
+
+    compute: tuple[int, ...]
+    server: tuple[int, ...] = ()
+
+    def env(self, binding: str) -> dict[str, str]:
+        """vLLM's CPU environment variables for this placement."""
+        cores = ",".join(str(c) for c in self.compute)
+        if binding == "none":
+            return {"VLLM_CPU_OMP_THREADS_BIND": "nobind", "OMP_NUM_THREADS": str(len(self.compute))}
+        if binding == "all":
+            return {"VLLM_CPU_OMP_THREADS_BIND": cores, "VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
+        return {"VLLM_CPU_OMP_THREADS_BIND": cores, "VLLM_CPU_NUM_OF_RESERVED_CPU": str(len(self.server))}
+
+
+def place_worker(cores: Sequence[int], binding: str) -> CpuPlacement:
+    """One worker's placement on its share of cores under `binding`."""
+    if binding in ("all", "none") or len(cores) < 2:
+        return CpuPlacement(tuple(cores))
+    return CpuPlacement(tuple(cores[:-1]), tuple(cores[-1:]) if binding == "split" else ())
+
+
+def is_cpu_build(python: Path) -> bool:
+    """Whether the worker environment holds vLLM's CPU build (the `vllm-cpu` distribution)."""
+    env_root = python.parent.parent
+    return any(env_root.glob("lib/python*/site-packages/vllm_cpu-*.dist-info"))
+
+
+def _worker_env(model: ResolvedModel, opts: WorkerOptions, placement: CpuPlacement | None) -> dict[str, str]:
     env = {
         **os.environ,
         "VLLM_CPU_KVCACHE_SPACE": str(opts.kv_cache_gib),
@@ -163,6 +230,8 @@ def _worker_env(model: ResolvedModel, opts: WorkerOptions) -> dict[str, str]:
     }
     if model.local:
         env["HF_HUB_OFFLINE"] = "1"  # a local folder needs no hub; without it lookups retry for ~20 s
+    if placement is not None:
+        env.update(placement.env(opts.cpu_binding))
     env.update(opts.env)
     return env
 
@@ -190,9 +259,19 @@ def check_health(url: str, served_name: str | None = None, timeout_s: float = 3.
         return False
 
 
-def _spawn(model: ResolvedModel, opts: WorkerOptions, log_dir: Path, port: int | None, tied: bool) -> WorkerRecord:
-    """Start one server; the group of a `tied` one is stopped by a guard when this process is gone."""
+def _spawn(
+    model: ResolvedModel, opts: WorkerOptions, log_dir: Path, port: int | None, tied: bool, cores: Sequence[int] | None = None
+) -> WorkerRecord:
+    """Start one server on `cores` (default: all this process may use); the group of a `tied` one is stopped
+    by a guard when this process is gone."""
     python = require_vllm_python()
+    share = list(cores or allowed_cores())
+    placement = None
+    # vLLM's own binding is left alone where it has the whole machine; a worker with a share of the cores is
+    # told which (vLLM would otherwise put every worker's compute threads on the same first core)
+    if is_cpu_build(python) and (opts.cpu_binding != "vllm" or share != allowed_cores()):
+        placement = place_worker(share, opts.cpu_binding)
+    pin_server = placement.server if placement is not None and opts.cpu_binding == "split" else ()
     if port is None:
         port = free_port()
     elif not port_is_free(port):
@@ -205,8 +284,10 @@ def _spawn(model: ResolvedModel, opts: WorkerOptions, log_dir: Path, port: int |
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=_worker_env(model, opts),
+            env=_worker_env(model, opts, placement),
             start_new_session=True,  # own process group: stopping it also stops vLLM's engine processes
+            # the server and the scheduler it spawns inherit this; the compute threads bind themselves
+            preexec_fn=(lambda: os.sched_setaffinity(0, pin_server)) if pin_server else None,
         )
     ticks = start_ticks(proc.pid)
     if tied:
@@ -328,9 +409,11 @@ def start_workers(
         else:
             ports = [p for p in wanted_ports if p not in {w.port for w in reuse}]
         fresh: list[WorkerRecord] = []
+        # workers started together share the cores instead of each taking the same ones
+        shares = share_cores(allowed_cores(), len(ports)) if ports else []
         try:
-            for port in ports:
-                fresh.append(_spawn(model, opts, state_path.parent / "logs", port, tied))
+            for port, cores in zip(ports, shares, strict=True):
+                fresh.append(_spawn(model, opts, state_path.parent / "logs", port, tied, cores))
         except BaseException:
             for rec in fresh:
                 stop_process(rec, grace_s=5)

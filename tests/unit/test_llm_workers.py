@@ -155,3 +155,39 @@ def test_a_worker_tied_to_another_run_is_not_reused() -> None:
     assert reusable(base.model_copy(update={"owner_pid": os.getpid()}), "m", None)  # this process's own
     # another run's worker stops when that run ends, so using it would fail this run halfway
     assert not reusable(base.model_copy(update={"owner_pid": os.getpid() + 1}), "m", None)
+
+
+# ---------------------------------------------------------------------- CPU placement
+
+
+def test_workers_started_together_share_the_cores_instead_of_taking_the_same_ones() -> None:
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from pipeline.llm.workers import share_cores
+
+    @given(cores=st.integers(1, 64), workers=st.integers(1, 16))
+    def prop(cores: int, workers: int) -> None:
+        shares = share_cores(list(range(cores)), workers)
+        assert len(shares) == workers and all(shares)
+        if cores >= workers:  # every core used exactly once, shares differ in size by at most one
+            assert sorted(c for s in shares for c in s) == list(range(cores))
+            assert max(map(len, shares)) - min(map(len, shares)) <= 1
+        else:  # more workers than cores: one core each, spread round-robin
+            assert [s[0] for s in shares] == [k % cores for k in range(workers)]
+
+    prop()
+    assert share_cores([0, 1], 2) == [[0], [1]] and share_cores([0, 1], 1) == [[0, 1]]
+
+
+def test_each_binding_tells_vllm_where_to_compute() -> None:
+    from pipeline.llm.workers import CPU_BINDINGS, WorkerOptions, place_worker
+
+    envs = {b: place_worker([0, 1], b).env(b) for b in CPU_BINDINGS}
+    assert envs["all"] == {"VLLM_CPU_OMP_THREADS_BIND": "0,1", "VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
+    assert envs["split"] == {"VLLM_CPU_OMP_THREADS_BIND": "0", "VLLM_CPU_NUM_OF_RESERVED_CPU": "1"}
+    assert envs["none"] == {"VLLM_CPU_OMP_THREADS_BIND": "nobind", "OMP_NUM_THREADS": "2"}
+    assert place_worker([0, 1], "split").server == (1,) and place_worker([0, 1], "vllm").server == ()
+    assert place_worker([3], "split").compute == (3,)  # a one-core share keeps its core for the model
+    with pytest.raises(ValueError, match="unknown cpu_binding 'fast'"):
+        WorkerOptions(cpu_binding="fast")
