@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -211,3 +213,17 @@ def test_any_argument_finishes_within_a_second_on_long_text(cid: str, pattern: s
     with Timer() as t:
         run_check_closed(cid, unit * (5000 // len(unit)), kwargs)
     assert t.seconds < LIMIT_S
+
+
+def test_the_ifeval_command_finishes_on_catastrophic_kwargs(tmp_path: Any) -> None:
+    rows = [{"key": 1, "prompt": "p1", "instruction_id_list": ["keywords:forbidden_words"], "kwargs": [{"forbidden_words": ["(a+)+c"]}]}]
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "resp.jsonl").write_text(json.dumps({"prompt": "p1", "response": TEXT}) + "\n")
+    out = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "ifeval", "--input-data", str(tmp_path / "in.jsonl"),
+         "--input-response-data", str(tmp_path / "resp.jsonl"), "--output-dir", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    strict = json.loads((tmp_path / "out" / "eval_results_strict.jsonl").read_text())
+    assert strict["follow_instruction_list"] == [False]
