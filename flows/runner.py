@@ -10,11 +10,13 @@ shared output root (`tasks/`), so every runner and the coordinator can read them
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 from prefect import Task, task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import SyncPrefectClient, get_client
@@ -24,11 +26,12 @@ from prefect.task_worker import serve
 
 from pipeline.config import RunConfig
 from pipeline.driver import DEFAULT_BATCH_DEADLINE_S, AttemptStatus, Pending, Resubmitter
-from pipeline.errors import UserInputError
+from pipeline.errors import ComplexifyError, UserInputError
 from pipeline.runners import RunAddress, process_served, serve_run
 from pipeline.stages import BatchResult, ComposedBatch, Provenance
 
 DEFAULT_RUNNER_LIMIT = 2  # batches one runner processes at once: the next is ready when one ends
+DEFAULT_API_TIMEOUT_S = 30.0  # how long a command waits for the Prefect API of PREFECT_API_URL to answer
 
 
 def retry_unless_bad_input(task: Any, task_run: Any, state: Any) -> bool:
@@ -44,6 +47,52 @@ def require_api_server(what: str) -> None:
             f"{what} needs a Prefect server shared by the coordinator and its runners: set "
             "PREFECT_API_URL=http://HOST:4200/api (start one with `prefect server start`)"
         )
+
+
+def check_api_server(timeout_s: float = DEFAULT_API_TIMEOUT_S) -> None:
+    """The Prefect API that PREFECT_API_URL names (if set) answers as a Prefect server does, within `timeout_s`.
+
+    Unreachable (or answering 5xx) for `timeout_s`: ComplexifyError (exit 1) naming the URL; a task worker would
+    otherwise wait for batches forever. Something else answering there (404, a web page): UserInputError (exit 2).
+    """
+    settings = get_current_settings()
+    url = settings.api.url
+    if url is None:
+        return  # a temporary local server
+    health = url.rstrip("/") + "/health"
+    key = settings.api.key.get_secret_value() if settings.api.key is not None else None
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    verify: bool | str = False if settings.api.tls_insecure_skip_verify else (settings.api.ssl_cert_file or True)
+    cloud = url.startswith(settings.cloud.api_url)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            answer = httpx.get(health, headers=headers, verify=verify, timeout=min(10.0, max(left, 1.0)))
+        except httpx.HTTPError as exc:
+            problem = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        else:
+            if answer.status_code < 500:
+                if answer.is_success and (cloud or _body(answer) is True):
+                    return
+                raise UserInputError(
+                    f"PREFECT_API_URL={url} is not the API of a Prefect server (GET {health} answered "
+                    f"{answer.status_code}, not true); set it to a Prefect server's API, e.g. http://HOST:4200/api"
+                )
+            problem = f"HTTP {answer.status_code}"
+        if time.monotonic() >= deadline:
+            raise ComplexifyError(
+                f"the Prefect API at PREFECT_API_URL={url} did not answer within {timeout_s:g} s ({problem}); start "
+                "the server (`prefect server start`), fix PREFECT_API_URL, or unset it for a temporary local server"
+            )
+        time.sleep(min(1.0, max(deadline - time.monotonic(), 0.0)))
+
+
+def _body(answer: httpx.Response) -> Any:
+    try:
+        return answer.json()
+    except ValueError:
+        return None
 
 
 def batch_task(address: RunAddress) -> Task[[ComposedBatch, Provenance], BatchResult]:
@@ -68,9 +117,17 @@ def batch_task(address: RunAddress) -> Task[[ComposedBatch, Provenance], BatchRe
     )(process)
 
 
-def serve_batches(cfg: RunConfig, *, limit: int = DEFAULT_RUNNER_LIMIT, log: Callable[[str], None] = print) -> None:
-    """Serve the batches of the run of `cfg` (at most `limit` at once) until stopped: one runner."""
+def serve_batches(
+    cfg: RunConfig,
+    *,
+    limit: int = DEFAULT_RUNNER_LIMIT,
+    log: Callable[[str], None] = print,
+    api_timeout_s: float = DEFAULT_API_TIMEOUT_S,
+) -> None:
+    """Serve the batches of the run of `cfg` (at most `limit` at once) until stopped: one runner. Fails when the
+    Prefect API does not answer within `api_timeout_s`, before any worker starts."""
     require_api_server("complexify runner")
+    check_api_server(api_timeout_s)
     with serve_run(cfg, log) as address:
         log(f"runner of run {address.fingerprint}: waiting for batches (at most {limit} at once); Ctrl-C stops it")
         serve(batch_task(address), limit=limit)

@@ -209,15 +209,20 @@ def run(
     batch_deadline: Annotated[
         float, typer.Option(help="With --runners: seconds before a batch not yet finished is handed out again.", min=1)
     ] = DEFAULT_BATCH_DEADLINE_S,
+    api_timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for the Prefect API of PREFECT_API_URL, if set, to answer.", min=0)
+    ] = 30.0,
 ) -> None:
     """Run the generation flow once, locally: seeds -> compose -> rewrite -> respond -> verify -> gate -> store."""
-    checked_config(config, output_dir)  # fail fast on bad input, before Prefect starts
-    from flows.generate import generate
+    output_dir = cwd_path(output_dir)
+    checked_config(config, output_dir, before_start=True)  # fail fast on bad input, before Prefect starts
+    from flows.runner import check_api_server, require_api_server
 
     if runners:
-        from flows.runner import require_api_server
-
         require_api_server("run --runners")
+    check_api_server(api_timeout)
+    from flows.generate import generate
+
     summary = generate(
         config_path=str(config),
         output_dir=output_dir,
@@ -235,16 +240,23 @@ def run(
         raise typer.Exit(EXIT_QUOTAS_NOT_MET)
 
 
-def checked_config(config: Path, output_dir: str | None) -> RunConfig:
-    """The run's config with `output_dir` applied, after the checks that need no model (`pipeline.preflight`)."""
+def cwd_path(path: str | None) -> str | None:
+    """A folder given on the command line: relative to the current folder (a config's paths are relative to the
+    project root instead, `RunConfig.resolve`)."""
+    return None if path is None else str(Path(path).absolute())
+
+
+def checked_config(config: Path, output_dir: str | None, *, before_start: bool = False) -> RunConfig:
+    """The run's config with `output_dir` applied, after the checks that need no model (`pipeline.preflight`);
+    `before_start`: also the seed files, the request cache and the run lock (`preflight.check_before_start`)."""
     from pipeline.config import load_config
-    from pipeline.preflight import preflight
+    from pipeline.preflight import check_before_start, preflight
 
     cfg = load_config(config)
     if output_dir is not None:
         cfg = cfg.model_copy(update={"output_dir": output_dir})
     try:
-        preflight(cfg)
+        check_before_start(cfg) if before_start else preflight(cfg)
     except UserInputError as exc:
         raise UserInputError(f"{config}: {exc}") from None
     return cfg
@@ -255,12 +267,15 @@ def runner(
     config: Annotated[Path, typer.Option("--config", "-c", help="The run's configuration (YAML), as given to `run --runners`.")],
     output_dir: Annotated[str | None, typer.Option(help="The run's output root, if `run` was given one.")] = None,
     limit: Annotated[int, typer.Option(help="Batches this runner processes at once.", min=1)] = 2,
+    api_timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for the Prefect API (PREFECT_API_URL) to answer before giving up.", min=0)
+    ] = 30.0,
 ) -> None:
     """Process batches of the run of this config for its coordinator (`run --runners`) until stopped."""
-    cfg = checked_config(config, output_dir)
+    cfg = checked_config(config, cwd_path(output_dir))
     from flows.runner import serve_batches
 
-    serve_batches(cfg, limit=limit, log=lambda message: typer.echo(message, err=True))
+    serve_batches(cfg, limit=limit, log=lambda message: typer.echo(message, err=True), api_timeout_s=api_timeout)
 
 
 @app.command("publish")
@@ -310,6 +325,8 @@ def _parse_mix(text: str, option: str = "--mix", example: str = "And_1=2,Chain_2
         out[name.strip()] = value
     if not out:
         raise UserInputError(f"{option} is empty; write e.g. '{example}'")
+    if not math.isfinite(sum(out.values())):  # each finite, the sum not (1e308 + 1e308): only the ratios count
+        raise UserInputError(f"{option}: the weights sum to more than the largest number; divide them all by the same number")
     return out
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable
-from itertools import count
+import math
+from collections.abc import Hashable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,7 +31,7 @@ from pipeline.config_models import StudentConfig as StudentConfig
 from pipeline.errors import CompositionError
 from pipeline.models import fingerprint_of
 from pipeline.renderings import DEFAULT_RENDERINGS, RENDERINGS, rendering_weight_problems
-from pipeline.tree import CATEGORIES, DEFAULT_MIX, allocate, parse_category
+from pipeline.tree import CATEGORIES, DEFAULT_MIX, allocate, parse_category, split_by_weight
 
 
 class SeedSource(ConfigModel):
@@ -42,7 +42,7 @@ class SeedSource(ConfigModel):
     hf_config: str | None = None
     split: str = "train"
     columns: dict[str, str] = Field(default_factory=dict, description="our field -> source column (text, id, task_type, language, answer)")
-    limit: int | None = Field(default=None, ge=1)
+    limit: int | None = Field(default=None, ge=1, le=1_000_000_000)
 
     @model_validator(mode="after")
     def validate_one_source(self) -> SeedSource:
@@ -54,15 +54,15 @@ class SeedSource(ConfigModel):
 class SeedsConfig(ConfigModel):
     sources: list[SeedSource] = Field(default_factory=lambda: [SeedSource(path="seeds/complexify-seeds.jsonl")], min_length=1)
     near_duplicate_threshold: float | None = Field(default=None, gt=0, le=1, description="cosine; None disables")
-    select: int | None = Field(default=None, ge=1, description="keep this many seeds by k-center diversity")
+    select: int | None = Field(default=None, ge=1, le=1_000_000_000, description="keep this many seeds by k-center diversity")
     decontaminate: list[str] = Field(default_factory=list, description="benchmark prompt files (JSONL/text)")
-    max_seeds: int | None = Field(default=None, ge=1)
+    max_seeds: int | None = Field(default=None, ge=1, le=1_000_000_000)
 
 
 class GateConfig(ConfigModel):
     score: Literal["all_pass", "drfr", "raif"] = "all_pass"
     threshold: float = Field(default=1.0, description="minimum drfr (0-1) or raif (-2..2) score; ignored for all_pass")
-    min_chars: int = Field(default=1, ge=0)
+    min_chars: int = Field(default=1, ge=0, le=1_000_000)
     max_repetition: float = Field(default=0.5, gt=0, le=1, description="max share of repeated word 4-grams")
     reject_truncated: bool = True
     reject_refusals: bool = True
@@ -217,6 +217,8 @@ class ComposeConfig(ConfigModel):
             problems = rendering_weight_problems(v)
             if problems:
                 raise ValueError("; ".join(problems))
+            if not math.isfinite(sum(v.values())):
+                raise ValueError(f"the weights sum to more than the largest number ({_scale_down(v)})")
         return v
 
     @model_serializer(mode="wrap")
@@ -231,11 +233,14 @@ class ComposeConfig(ConfigModel):
         return ComposeOptions(**self.model_dump(exclude={"siblings"}))  # siblings are made after composing
 
 
+MAX_SAMPLES = 1_000_000_000  # kept samples of one run at most: far beyond any real run, far below what would overflow
+
+
 class RunConfig(ConfigModel):
     """Everything a generation run needs. Keys and values are validated; unknown keys are errors."""
 
     name: str = "complexify"
-    samples: int = Field(ge=1, description="kept samples to produce")
+    samples: int = Field(ge=1, le=MAX_SAMPLES, description="kept samples to produce")
     mix: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_MIX))
     compose: ComposeConfig = ComposeConfig()
     seeds: SeedsConfig = SeedsConfig()
@@ -250,13 +255,13 @@ class RunConfig(ConfigModel):
     # Left out of dumps while it has no axis, so configs from before the key keep their fingerprints (and runs).
     grid: GridConfig = Field(default=GridConfig(), exclude_if=lambda g: not g.enabled())
     repair_rounds: int = Field(default=1, ge=0, le=5)
-    attempts_factor: float = Field(default=4.0, ge=1, description="at most quota x factor instructions per category")
+    attempts_factor: float = Field(default=4.0, ge=1, le=1000, description="at most quota x factor instructions per category")
     batch_size: int = Field(default=16, ge=1, le=10000, description="instructions per batch (one shard each)")
     batches_in_flight: int = Field(
         default=3, ge=1, le=64, description="batches answered at once, so the model never idles at a batch boundary"
     )
     output_dir: str = "out"
-    random_seed: int = 0
+    random_seed: int = Field(default=0, ge=-(2**63), lt=2**63)
 
     @field_validator("mix")
     @classmethod
@@ -273,6 +278,8 @@ class RunConfig(ConfigModel):
             raise ValueError("; ".join(problems) + f" (valid categories: {', '.join(CATEGORIES)})")
         if not any(w > 0 for w in v.values()):
             raise ValueError(f"needs at least one positive weight; categories: {', '.join(CATEGORIES)}")
+        if not math.isfinite(sum(v.values())):  # each weight is finite, their sum may not be (1e308 + 1e308)
+            raise ValueError(f"the weights sum to more than the largest number ({_scale_down(v)})")
         return v
 
     @model_validator(mode="after")
@@ -301,10 +308,18 @@ class RunConfig(ConfigModel):
             return self
         short = sorted(c for c, q in allocate(self.samples, self.mix).items() if 0 < q < per_cat)
         if short:
-            need = next(n for n in count(self.samples) if all(q == 0 or q >= per_cat for q in allocate(n, self.mix).values()))
-            raise ValueError(
+            problem = (
                 f"grid: each category is split into {per_cat} cells, but with samples: {self.samples} "
-                f"{', '.join(short)} would have fewer samples than cells; set samples to at least {need}, or drop axis values"
+                f"{', '.join(short)} would have fewer samples than cells"
+            )
+            need = samples_filling_cells(self.mix, per_cat, self.samples)
+            if need is not None and need <= MAX_SAMPLES:
+                raise ValueError(f"{problem}; set samples to at least {need}, or drop axis values")
+            lightest = min((c for c, w in self.mix.items() if w > 0), key=lambda c: self.mix[c])
+            needs = f" (it would take {need})" if need is not None else ""
+            raise ValueError(
+                f"{problem}, and no samples count up to {MAX_SAMPLES} fills every cell{needs}; raise the weight of "
+                f"{lightest} in mix, or drop axis values"
             )
         return self
 
@@ -339,6 +354,63 @@ class RunConfig(ConfigModel):
         return p if p.is_absolute() else ROOT / p
 
 
+def _scale_down(weights: Mapping[str, float]) -> str:
+    return "only their ratios count: divide them all by the same number, e.g. " + ", ".join(
+        f"{k}: {w / max(weights.values()):.3g}" for k, w in weights.items()
+    )
+
+
+# Counts `samples_filling_cells` tries one by one before it settles for the count that fills every cell for sure.
+_SEARCH_STEPS = 10_000
+
+
+def _first_count(weight: float, total: float, whole: int) -> int | None:
+    """The smallest samples count n whose whole part int(n x weight / total) (as `allocate` computes it) is at least
+    `whole`: in closed form, then nudged past float rounding; None beyond any count a float holds exactly."""
+    guess = whole * total / weight
+    if not math.isfinite(guess) or guess > 2**53:
+        return None
+    n = math.ceil(guess)
+    while int(n * weight / total) < whole:
+        n += 1
+    while n > 0 and int((n - 1) * weight / total) >= whole:
+        n -= 1
+    return n
+
+
+def samples_filling_cells(mix: Mapping[str, float], cells: int, samples: int) -> int | None:
+    """The smallest samples count >= `samples` at which every category of the mix gets either no sample or at
+    least `cells` (the grid check's condition), or None when no count a float holds exactly gets there.
+
+    `allocate` gives a category the whole part of n x weight / total, plus one for the largest remainders. Once a
+    category's whole part is 1 it never gets 0 again, and it cannot reach `cells` before its whole part is
+    `cells` - 1: the counts in between are skipped in one step, found in closed form. Once every whole part is
+    `cells` every larger count works too (`full`); that is the answer when the counts before it take more than
+    _SEARCH_STEPS tries (weights a billion times apart, say).
+    """
+    total = sum(mix.values())  # as split_by_weight computes it
+    weights = {c: w for c, w in mix.items() if w > 0}
+    firsts = [_first_count(w, total, cells) for w in weights.values()]
+    full = None if None in firsts else max(samples, *(f for f in firsts if f is not None))
+    n = samples
+    for _ in range(_SEARCH_STEPS):
+        if full is not None and n >= full:
+            return n
+        counts = split_by_weight(n, mix)
+        failing = [c for c in weights if 0 < counts[c] < cells]
+        if not failing:
+            return n
+        step = n + 1
+        for c in failing:
+            if int(n * weights[c] / total) >= 1:  # never 0 again: wait for a whole part of cells - 1
+                first = _first_count(weights[c], total, cells - 1)
+                if first is None:
+                    return None
+                step = max(step, first)
+        n = step
+    return full
+
+
 def _location(loc: tuple[Any, ...]) -> str:
     return ".".join(str(x) for x in loc) or "(top level)"
 
@@ -356,6 +428,8 @@ def parse_config(data: Any, source: str = "<config>") -> RunConfig:
             msg = msg.removeprefix("Value error, ")
             where = f"{_location(e['loc'])}: " if e["loc"] else ""
             lines.append(f"{source}: {where}{msg}")
+        if len(lines) == 1:  # one problem, one line
+            raise ConfigError(f"invalid configuration: {lines[0]}") from None
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(lines)) from None
 
 
@@ -386,6 +460,11 @@ def load_config(path: str | Path) -> RunConfig:
         data = yaml.load(p.read_text(encoding="utf-8"), Loader=UniqueKeyLoader)  # a SafeLoader subclass
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{p}: not UTF-8 text ({exc.reason}); save the config as UTF-8") from None
+    except RecursionError:
+        raise ConfigError(f"{p}: nested too deeply to read; a run config needs only a few levels") from None
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts, or a date like 2024-13-40
+        detail = str(exc).split(";")[0]
+        raise ConfigError(f"{p}: cannot read a value ({detail}); write a shorter number or a valid value") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -63,6 +63,8 @@ class StudentConfig(RoleConfig):
     sampling: SamplingConfig = SamplingConfig(temperature=1.0, max_tokens=512)
 
 
+WEEK_S = 7 * 24 * 3600  # timeouts beyond a week are typos; far larger ones overflow the socket and asyncio clocks
+
 JudgeRouteName = Literal["gate", "reward-only", "report-only", "auto"]
 
 
@@ -73,7 +75,7 @@ class CalibrationConfig(ConfigModel):
     gold_file: str | None = Field(default=None, description="JSONL of judged soft-constraint examples, scored at run start")
     default_route: JudgeRouteName = "gate"
     routes: dict[str, JudgeRouteName] = Field(default_factory=dict, description="dimension -> route (else default_route)")
-    min_samples: int = Field(default=20, ge=1, description="auto: labelled questions a dimension needs before its numbers count")
+    min_samples: int = Field(default=20, ge=1, le=1_000_000_000, description="auto: labelled questions a dimension needs before its numbers count")
     min_precision: float = Field(default=0.9, ge=0, le=1, description="auto: judge precision needed to gate")
     min_reward_precision: float = Field(default=0.7, ge=0, le=1, description="auto: below this, report-only")
     untrusted_route: Literal["gate", "reward-only", "report-only"] = Field(
@@ -91,7 +93,7 @@ class CalibrationConfig(ConfigModel):
 
 
 class JudgeConfig(RoleConfig):
-    margin: float = Field(default=0.0, ge=0, description="log P(YES) must beat log P(NO) by this much")
+    margin: float = Field(default=0.0, ge=0, le=1000, description="log P(YES) must beat log P(NO) by this much")
     calibration: CalibrationConfig = CalibrationConfig()
 
 
@@ -114,9 +116,9 @@ class WorkersConfig(ConfigModel):
         "student, say); models not listed use `endpoints`",
     )
     max_concurrency: int = Field(default=32, ge=1, le=4096, description="requests in flight per endpoint")
-    request_timeout_s: float = Field(default=300, gt=0)
-    startup_timeout_s: float = Field(default=900, gt=0)
-    max_model_len: int = Field(default=2048, ge=256)
+    request_timeout_s: float = Field(default=300, gt=0, le=WEEK_S)
+    startup_timeout_s: float = Field(default=900, gt=0, le=WEEK_S)
+    max_model_len: int = Field(default=2048, ge=256, le=1 << 24)
 
     @field_validator("endpoints")
     @classmethod

@@ -13,6 +13,7 @@ from typing import Any
 
 from pipeline.config import ROOT, RoleConfig, RunConfig
 from pipeline.models import fingerprint_of
+from pipeline.seeds import seed_files
 from pipeline.taxonomy import load_taxonomy
 
 PROMPTS_DIR = ROOT / "prompts"
@@ -44,14 +45,15 @@ def role_models(cfg: RunConfig) -> dict[str, str]:
 
 
 def seed_digests(cfg: RunConfig) -> list[dict[str, Any]]:
-    """Content hash of every local seed file (a folder: each file in it); a hub dataset by its coordinates."""
+    """Content hash of every local seed file (a folder: each seed file the loader reads from it, `seed_files`); a
+    hub dataset by its coordinates."""
     out: list[dict[str, Any]] = []
     for src in cfg.seeds.sources:
         if src.path is None:
             out.append({"hf_dataset": src.hf_dataset, "config": src.hf_config, "split": src.split})
             continue
         path = cfg.resolve(src.path)
-        files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
+        files = seed_files(path) if path.is_dir() else [path]
         out.append({"path": src.path, "files": {p.name: _file_digest(p) for p in files if p.exists()}})
     for bench in cfg.seeds.decontaminate:
         path = cfg.resolve(bench)

@@ -14,8 +14,13 @@ from pipeline.compose import compose_instruction
 from pipeline.config import ConfigError, RunConfig
 from pipeline.errors import CompositionError, UserInputError
 from pipeline.grid import grid_cells, options_for
+from pipeline.identity import run_fingerprint
 from pipeline.judge_routing import check_calibration_config
+from pipeline.llm.cache import check_cache_file
+from pipeline.llm.paths import default_cache_db
 from pipeline.models import Seed
+from pipeline.runlock import check_run_free
+from pipeline.seeds import drop_empty, load_benchmark_prompts, load_seed_file, seed_token_budget
 from pipeline.taxonomy import Taxonomy, load_taxonomy
 
 # Composition feasibility does not depend on the seed's words, so a neutral task stands in before seeds load.
@@ -97,3 +102,27 @@ def preflight(cfg: RunConfig, *, taxonomy: Taxonomy | None = None, seeds: Sequen
     check_composable(cfg, taxonomy, seeds[0] if seeds else PROBE_SEED)
     check_grid(cfg, taxonomy, seeds[0] if seeds else PROBE_SEED)
     check_calibration_config(cfg, taxonomy)  # judge routes name known dimensions; the gold file is valid
+
+
+def check_seed_files(cfg: RunConfig) -> None:
+    """Load every local seed file and decontamination file: a malformed line, a non-UTF-8 file or a source with no
+    seed text fails here, naming the file. Hub datasets load when the run starts."""
+    seed_token_budget(cfg)  # the workers' context leaves room for seed text
+    local = [src for src in cfg.seeds.sources if src.path is not None]
+    texts = sum(len(drop_empty(load_seed_file(cfg.resolve(src.path), src.columns, limit=src.limit))[0]) for src in local if src.path)
+    if len(local) == len(cfg.seeds.sources) and not texts:
+        raise ConfigError("seeds.sources: no seed with text in " + ", ".join(str(cfg.resolve(s.path or "")) for s in local))
+    for bench in cfg.seeds.decontaminate:
+        load_benchmark_prompts(cfg.resolve(bench))
+
+
+def check_before_start(cfg: RunConfig, *, lock: bool = True) -> None:
+    """What `run` checks before it starts Prefect or a worker (about a second, nothing created): the config's
+    checks above with the taxonomy, every local seed file loaded, the request cache file readable and, with
+    `lock`, the run not held by another process."""
+    taxonomy = load_taxonomy()
+    preflight(cfg, taxonomy=taxonomy)
+    check_seed_files(cfg)
+    check_cache_file(default_cache_db())
+    if lock:
+        check_run_free(cfg.resolve(cfg.output_dir) / "runs" / run_fingerprint(cfg))

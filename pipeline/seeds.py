@@ -182,6 +182,20 @@ def _require_file(path: Path) -> None:
         )
 
 
+def seed_files(folder: Path) -> list[Path]:
+    """The seed files of a folder, sorted by name: its regular files named *.jsonl, *.csv or *.parquet.
+
+    Hidden files (editor swap, backup and lock files such as `.x.jsonl.swp` or `.#x.jsonl`) and every other
+    file are not seeds. The loader reads exactly these files and the run identity hashes exactly these.
+    """
+    return sorted(p for p in folder.iterdir() if p.suffix in SEED_SUFFIXES and not p.name.startswith(".") and p.is_file())
+
+
+def too_deep(where: str) -> UserInputError:
+    """The error for JSON nested deeper than Python can parse (a RecursionError)."""
+    return UserInputError(f"{where}: nested too deeply to read; a seed record needs only a few levels")
+
+
 def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     with path.open(encoding="utf-8-sig") as f:
         for lineno, line in enumerate(f, 1):
@@ -193,6 +207,8 @@ def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 raise UserInputError(
                     f"{path}: line {lineno}: not valid JSON ({exc.msg}); write one JSON object per line"
                 ) from exc
+            except RecursionError:
+                raise too_deep(f"{path}: line {lineno}") from None
             if not isinstance(obj, dict):
                 raise UserInputError(f"{path}: line {lineno}: expected a JSON object, got {type(obj).__name__}")
             yield lineno, obj
@@ -233,7 +249,7 @@ def load_seed_file(
     path = Path(path)
     _require_file(path)
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix in SEED_SUFFIXES)
+        files = seed_files(path)
         if not files:
             raise UserInputError(f"{path}: folder holds no seed files ({', '.join(SEED_SUFFIXES)})")
         loaded = [s for f in files for s in load_seed_file(f, columns, source=source)]
@@ -258,7 +274,11 @@ def load_seed_file(
         for k, (n, row) in enumerate(rows):
             if limit and k >= limit:
                 break
-            seeds.append(row_to_seed(row, cols, where=f"{path}: {unit} {n}", default_id=f"{src}-{k + 1:05d}", source=src))
+            where = f"{path}: {unit} {n}"
+            try:
+                seeds.append(row_to_seed(row, cols, where=where, default_id=f"{src}-{k + 1:05d}", source=src))
+            except RecursionError:  # a `meta` or `tags` value nested too deeply to serialise
+                raise too_deep(where) from None
     except UnicodeDecodeError as exc:
         raise UserInputError(
             f"{path}: not UTF-8 text ({exc.reason}); is it a binary file? save seed files as UTF-8"
@@ -499,6 +519,8 @@ def load_benchmark_prompts(path: str | Path, field: str | None = None) -> list[t
             doc = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise UserInputError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+        except RecursionError:
+            raise too_deep(str(path)) from None
         if isinstance(doc, Mapping):  # some files wrap the list: {"data": [...]}
             doc = next((v for v in doc.values() if isinstance(v, list)), [])
         if not isinstance(doc, list):

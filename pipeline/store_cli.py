@@ -4,6 +4,7 @@ cost from its batch manifests."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -25,21 +26,55 @@ def _pct(num: int, den: int) -> str:
     return f"{100.0 * num / den:5.1f}%" if den else "    -"
 
 
-def stats_for(root: Path, run: str | None) -> RunStats:
+def unreadable_runs(root: Path) -> list[Path]:
+    """Run folders under `root/runs` without a run.json: nothing says which run they hold, so no statistic counts them."""
+    from pipeline.store.runs import RUN_FILE
+
+    runs_dir = root / "runs"
+    if not runs_dir.is_dir():
+        return []
+    return sorted(p for p in runs_dir.iterdir() if p.is_dir() and not p.name.startswith(".") and not (p / RUN_FILE).is_file())
+
+
+def _left_out(folder: Path) -> str:
+    done = folder / "_done"
+    batches = sum(1 for p in done.glob("batch-*.json")) if done.is_dir() else 0
+    return f"run folder {folder} has no run.json, so its {batches} finished batch(es) are left out"
+
+
+_FIX = "rerun the config that made it (the run resumes and writes run.json again), or remove the folder"
+
+
+def stats_for(root: Path, run: str | None, warn: Callable[[str], None] | None = None) -> RunStats:
     """The statistics of one run (a fingerprint or unique prefix) or of every run under `root`.
 
     Every shard of the selected runs is checked against its manifest (size and sha256) first: a damaged
     batch raises store.DamagedBatchError (exit 1: the arguments were fine, the files are not; resuming the
-    run redoes the batch) with one line naming the batch and file, instead of numbers that are wrong.
+    run redoes the batch) with one line naming the batch and file, instead of numbers that are wrong. A run
+    folder without run.json is left out with a warning through `warn`; when it is all there is (or the run
+    asked for), a StoreError says so (exit 1). A root this user cannot write gets its catalog built in memory.
     """
     # imported when the command runs, not when the CLI starts: `complexify --help` needs no DuckDB or Arrow
     from pipeline import store
+    from pipeline.store.catalog import catalog_is_current, catalog_writable
 
     if not root.is_dir():
         raise UserInputError(f"output folder {root} does not exist; pass --root DIR (the run's output_dir)")
+    unreadable = unreadable_runs(root)
+    asked = [p for p in unreadable if run and p.name.startswith(run)]
+    if run and asked and not any(r.fingerprint.startswith(run) for r in store.list_runs(root)):
+        raise store.StoreError(f"{_left_out(asked[0])}; {_FIX}")
     runs = store.list_runs(root)
+    if not runs and unreadable:
+        more = f" (and {len(unreadable) - 1} more run folder(s) without run.json)" if len(unreadable) > 1 else ""
+        raise store.StoreError(f"no readable run under {root}: {_left_out(unreadable[0])}{more}; {_FIX}")
     if not runs:
         raise UserInputError(f"no runs under {root} (no runs/*/run.json); run `complexify run` first or pass --root")
+    if warn is not None:
+        for folder in [] if run else unreadable:
+            warn(f"warning: {_left_out(folder)}; {_FIX}")
+        if not catalog_writable(root) and not catalog_is_current(root):
+            warn(f"note: {root} is not writable by this user: its catalog was built in memory for this command")
     selected = [store.find_run(root, run)] if run else runs
     # a shard damaged after the catalog was built would otherwise show up as a DuckDB error or wrong numbers
     store.check_runs_intact(selected)
@@ -174,7 +209,7 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
 
         root = root.resolve()
-        stats = stats_for(root, run)
+        stats = stats_for(root, run, warn=lambda message: typer.echo(message, err=True))
         rows = {level: list(stats.level(level).values()) for level in _LEVELS}
         console = Console()
         console.print(f"catalog {root / 'catalog.duckdb'}" + (f"  run {run}" if run else "  (all runs)"))

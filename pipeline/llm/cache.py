@@ -13,12 +13,52 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline.errors import UserInputError
+
 KEY_VERSION = 1
+
+
+class RequestCacheError(UserInputError):
+    """The request cache file is not a usable SQLite database; the message names it and says it may be deleted."""
+
+
+def damaged(path: Path, exc: BaseException) -> RequestCacheError:
+    """The error for a cache file SQLite cannot read (not a database, or a damaged one)."""
+    return RequestCacheError(
+        f"request cache {path} is not a usable SQLite database ({exc}); delete it (it only holds answers to "
+        "requests already made, which are asked again) or set COMPLEXIFY_REQUEST_CACHE to another file"
+    )
+
+
+def check_cache_file(path: Path) -> None:
+    """Raise RequestCacheError if the cache file exists and SQLite cannot read it; creates nothing.
+
+    Reads the schema and one row, so a file that is not SQLite or whose first pages are damaged fails here,
+    before a run starts; damage deeper in the file is reported (the same way) when a lookup reaches it.
+    """
+    if not path.exists():
+        return
+    try:
+        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
+        try:
+            con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if "answers" in tables:
+                con.execute("SELECT key, value FROM answers LIMIT 1").fetchall()
+        finally:
+            con.close()
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            return  # in use by another process: a working database
+        raise damaged(path, exc) from None
+    except sqlite3.DatabaseError as exc:
+        raise damaged(path, exc) from None
 
 
 def request_key(
@@ -63,19 +103,22 @@ class RequestCache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # One connection guarded by a lock: the engine calls it from its event-loop thread, tests from others.
         self._lock = threading.Lock()
-        self._con = sqlite3.connect(self.path, timeout=60, check_same_thread=False, isolation_level=None)
-        self._con.execute("PRAGMA journal_mode=WAL")
-        self._con.execute("PRAGMA synchronous=NORMAL")
-        self._con.execute("PRAGMA busy_timeout=60000")
-        self._con.execute(
-            "CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL NOT NULL)"
-        )
+        try:
+            self._con = sqlite3.connect(self.path, timeout=60, check_same_thread=False, isolation_level=None)
+            self._con.execute("PRAGMA journal_mode=WAL")
+            self._con.execute("PRAGMA synchronous=NORMAL")
+            self._con.execute("PRAGMA busy_timeout=60000")
+            self._con.execute(
+                "CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL NOT NULL)"
+            )
+        except sqlite3.DatabaseError as exc:  # not SQLite, damaged, or a folder in the way
+            raise damaged(self.path, exc) from None
         self._hits = self._misses = self._writes = 0
 
     def get_many(self, keys: Sequence[str]) -> dict[str, Any]:
         """The cached values among `keys` (missing keys are absent); counts hits and misses."""
         found: dict[str, Any] = {}
-        with self._lock:
+        with self._lock, self._damage_named():
             for start in range(0, len(keys), 500):  # stay under SQLite's bound-parameter limit
                 chunk = list(keys[start : start + 500])
                 marks = ",".join("?" * len(chunk))
@@ -94,7 +137,7 @@ class RequestCache:
         rows = [(k, json.dumps(v, ensure_ascii=False), now) for k, v in items]
         if not rows:
             return
-        with self._lock:
+        with self._lock, self._damage_named():
             self._con.execute("BEGIN IMMEDIATE")
             try:
                 self._con.executemany("INSERT OR IGNORE INTO answers (key, value, created) VALUES (?, ?, ?)", rows)
@@ -107,8 +150,18 @@ class RequestCache:
     def put(self, key: str, value: Any) -> None:
         self.put_many([(key, value)])
 
+    @contextmanager
+    def _damage_named(self) -> Iterator[None]:
+        """A damaged file found by a lookup or a write is named, with the cure (a locked or busy one is not damage)."""
+        try:
+            yield
+        except sqlite3.OperationalError:
+            raise
+        except sqlite3.DatabaseError as exc:  # "database disk image is malformed", "file is not a database"
+            raise damaged(self.path, exc) from None
+
     def __len__(self) -> int:
-        with self._lock:
+        with self._lock, self._damage_named():
             return int(self._con.execute("SELECT count(*) FROM answers").fetchone()[0])
 
     def stats(self) -> CacheStats:

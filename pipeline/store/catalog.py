@@ -10,6 +10,8 @@
   rejects a glob that matches nothing (an empty run). A kind with no shards gets a view over an empty
   table of the right schema. The catalog records the root it was built for, and `catalog_is_current` is
   False once the root moved or was copied, so the next `open_catalog` rebuilds it for the new place.
+- A root this user cannot write (a read-only mount, another user's folder) gets the same catalog built in
+  memory for the connection (`memory_catalog`) when its file is missing or stale: reading never needs write access.
   The `runs` and `shards` tables hold paths relative to the root.
 
 Contents: views `instructions`, `samples`, `rejects` and `candidates` (samples and rejects); tables `runs`
@@ -21,6 +23,7 @@ and dimension: the judge's precision, recall and 95%-precision margin).
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import time
@@ -249,7 +252,14 @@ def open_catalog(root: str | Path, *, refresh: bool = True, timeout_s: float = 6
     if not root.is_dir():
         raise RunNotFoundError(f"output folder {root} does not exist; run `complexify run` first or pass --root")
     if refresh and not catalog_is_current(root):
-        refresh_catalog(root, timeout_s=timeout_s)
+        if not catalog_writable(root):
+            return memory_catalog(root)
+        try:
+            refresh_catalog(root, timeout_s=timeout_s)
+        except OSError as exc:  # write access refused past os.access (an ACL, a mount turned read-only)
+            if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+                raise
+            return memory_catalog(root)
     path = catalog_path(root)
     if not path.is_file():
         raise RunNotFoundError(f"no catalog at {path}; build it with refresh_catalog() or `complexify stats`")
@@ -260,6 +270,29 @@ def open_catalog(root: str | Path, *, refresh: bool = True, timeout_s: float = 6
             f"cannot open {path} read-only: {exc}. Another process holds it read-write; close it (the pipeline "
             "never keeps it open) and retry"
         ) from exc
+
+
+def catalog_writable(root: str | Path) -> bool:
+    """True if this user can (re)build the catalog file in `root`."""
+    root = Path(root).resolve()
+    path = catalog_path(root)
+    return os.access(root, os.W_OK | os.X_OK) and (not path.exists() or os.access(path, os.W_OK))
+
+
+def memory_catalog(root: str | Path) -> duckdb.DuckDBPyConnection:
+    """The catalog of `root` built in memory (the same views and tables; nothing written): for a root this user
+    cannot write. Shards are checked against their manifests first, as `refresh_catalog` does."""
+    root = Path(root).resolve()
+    runs = list_runs(root)
+    check_runs_intact(runs, check_hash=False)
+    con = duckdb.connect()
+    try:
+        _build_catalog(con, root, runs)
+    except duckdb.Error as exc:
+        con.close()
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StoreError(f"cannot build the catalog of {root} in memory: {first}. Check the run files") from exc
+    return con
 
 
 def records_catalog(samples: Sequence[Sample]) -> duckdb.DuckDBPyConnection:

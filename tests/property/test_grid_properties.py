@@ -78,3 +78,28 @@ def test_cell_quotas_of_a_grid_with_every_axis() -> None:
     quotas = cell_quotas(cfg)
     assert len(quotas) == 24 and set(quotas.values()) == {1}
     assert "And_1/Keywords/hard/structured" in quotas
+
+
+def first_fitting_count(mix: dict[str, float], cells: int, samples: int) -> int:
+    """The grid check's answer by trying every count from `samples` up (what the config check did before)."""
+    from pipeline.tree import allocate
+
+    n = samples
+    while not all(q == 0 or q >= cells for q in allocate(n, mix).values()):
+        n += 1
+    return n
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    weights=st.lists(st.sampled_from([0, 0.5, 1, 1.5, 2, 3, 5, 7.25]), min_size=1, max_size=len(CATEGORIES)),
+    cells=st.integers(2, 30),
+    samples=st.integers(1, 400),
+)
+def test_samples_filling_cells_is_the_first_count_that_fits(weights: list[float], cells: int, samples: int) -> None:
+    from pipeline.config import samples_filling_cells
+
+    mix = dict(zip(CATEGORIES, weights, strict=False))
+    if not any(w > 0 for w in mix.values()):
+        mix[CATEGORIES[0]] = 1
+    assert samples_filling_cells(mix, cells, samples) == first_fitting_count(mix, cells, samples)

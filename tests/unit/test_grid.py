@@ -76,6 +76,19 @@ def test_too_few_samples_for_the_cells_is_a_config_error_naming_the_fix() -> Non
         config(grid={"bands": {"hard": [0.6, 0.2]}})
 
 
+def test_very_uneven_weights_are_checked_in_closed_form() -> None:
+    import time
+
+    grid = {"dimensions": ["Length", "Keywords"]}
+    t0 = time.monotonic()
+    # Single gets 1 sample of 900 million, And_1 the rest: the cells are filled from 2,000,000,002 samples on
+    with pytest.raises(ConfigError, match=r"no samples count up to 1000000000 fills every cell \(it would take 2000000002\)"):
+        parse_config({"samples": 900_000_000, "mix": {"Single": 1, "And_1": 1e9}, "compose": {"checkers": "code"}, "grid": grid})
+    with pytest.raises(ConfigError, match="set samples to at least 200000002, or drop axis values"):
+        parse_config({"samples": 100_000_000, "mix": {"Single": 1, "And_1": 1e8}, "compose": {"checkers": "code"}, "grid": grid})
+    assert time.monotonic() - t0 < 1
+
+
 def test_preflight_names_unknown_and_judge_only_dimensions(tax: Taxonomy) -> None:
     with pytest.raises(ConfigError, match="unknown 'Lenght'"):
         check_grid(config(grid={"dimensions": ["Lenght"]}), tax)

@@ -86,3 +86,41 @@ def test_concurrent_processes_share_one_file(tmp_path: Path) -> None:
     cache = RequestCache(path)
     assert len(cache) == 4 * 50 + 50
     assert cache.get("3-49") == {"w": 3, "i": 49}
+
+
+def test_a_file_that_is_not_sqlite_is_named_with_the_cure(tmp_path: Path) -> None:
+    import pytest
+
+    from pipeline.errors import UserInputError
+    from pipeline.llm.cache import RequestCacheError, check_cache_file
+
+    junk = tmp_path / "requests.sqlite"
+    junk.write_text("not a database\n" * 200)
+    for open_it in (check_cache_file, RequestCache):
+        with pytest.raises(RequestCacheError, match=rf"request cache {junk} is not a usable SQLite database.*delete it"):
+            open_it(junk)
+    assert issubclass(RequestCacheError, UserInputError)  # exit 2: a bad file, not a failing run
+    check_cache_file(tmp_path / "missing.sqlite")  # no file yet: fine, and none is created
+    assert not (tmp_path / "missing.sqlite").exists()
+
+
+def test_a_damaged_cache_is_named_when_read(tmp_path: Path) -> None:
+    import os
+
+    import pytest
+
+    from pipeline.llm.cache import RequestCacheError, check_cache_file
+
+    path = tmp_path / "requests.sqlite"
+    cache = RequestCache(path)
+    keys = [key(index=i) for i in range(3000)]
+    cache.put_many((k, {"text": "an answer " * 20}) for k in keys)
+    cache.close()
+    data = bytearray(path.read_bytes())
+    for offset in range(2 * 4096, len(data), 4096):  # scribble over every page but the first two
+        data[offset : offset + 64] = os.urandom(64)
+    path.write_bytes(bytes(data))
+    with pytest.raises(RequestCacheError, match=rf"{path}.*database disk image is malformed.*delete it"):
+        check_cache_file(path)
+    with pytest.raises(RequestCacheError, match=rf"{path}.*delete it"):
+        RequestCache(path).get_many(keys)

@@ -319,3 +319,89 @@ def test_rerun_after_a_seed_edit_starts_a_new_run_beside_the_old_one(tmp_path: P
     assert first_dir != second_dir and first_dir.parent == second_dir.parent
     assert {r.fingerprint for r in store.list_runs(tmp_path / "out")} == {first_dir.name, second_dir.name}
     assert any(f"inputs changed since run {first_dir.name} (seeds)" in line for line in logs), logs
+
+
+def test_seed_folder_identity_counts_exactly_the_seed_files_the_loader_reads(tmp_path: Path) -> None:
+    from pipeline.identity import seed_digests
+    from pipeline.seeds import load_seed_file, seed_files
+
+    folder = tmp_path / "seeds"
+    folder.mkdir()
+    (folder / "a.jsonl").write_text('{"text": "Plan a picnic."}\n')
+    (folder / "b.csv").write_text("text\nDescribe a storm at sea.\n")
+    cfg = load_config(write_config(tmp_path, seeds={"sources": [{"path": str(folder)}]}))
+    base, loaded = run_fingerprint(cfg), load_seed_file(folder)
+    # files that are not seeds: notes, an editor's swap and lock files, a hidden copy, a folder
+    (folder / "NOTES.txt").write_text("where these came from")
+    (folder / ".a.jsonl.swp").write_bytes(b"\x00swap")
+    (folder / ".hidden.jsonl").write_text('{"text": "not a seed: hidden"}\n')
+    (folder / ".#a.jsonl").symlink_to(folder / "gone")  # emacs lock file: a dangling link
+    (folder / "old.jsonl").mkdir()
+    assert run_fingerprint(cfg) == base  # the rerun resumes
+    assert load_seed_file(folder) == loaded
+    hashed = next(d["files"] for d in seed_digests(cfg) if "files" in d)
+    assert sorted(hashed) == [p.name for p in seed_files(folder)] == ["a.jsonl", "b.csv"]
+    (folder / "c.jsonl").write_text('{"text": "Write a limerick."}\n')  # a new seed file is a new input
+    assert run_fingerprint(cfg) != base and len(load_seed_file(folder)) == len(loaded) + 1
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"samples": 2**31}, "samples: Input should be less than or equal to 1000000000"),
+        ({"samples": 3, "attempts_factor": 1e308}, "attempts_factor: Input should be less than or equal to 1000"),
+        ({"samples": 3, "random_seed": 2**64}, "random_seed: Input should be less than 9223372036854775808"),
+        ({"samples": 3, "workers": {"request_timeout_s": 1e308}}, "request_timeout_s: Input should be less than or equal to 604800"),
+        ({"samples": 3, "seeds": {"max_seeds": 10**30}}, "max_seeds: Input should be less than or equal to 1000000000"),
+        ({"samples": 3, "mix": {"Single": 1e308, "And_1": 1e308}}, "mix: the weights sum to more than the largest number"),
+        ({"samples": 3, "compose": {"renderings": {"prose": 1e308, "numbered": 1e308}}}, "renderings: the weights sum to more"),
+    ],
+)
+def test_absurd_numbers_are_config_errors_on_one_line(data: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as err:
+        parse_config(data, "cfg.yaml")
+    assert "\n" not in str(err.value)  # one problem, one line
+
+
+def test_deeply_nested_inputs_are_one_line_errors(tmp_path: Path) -> None:
+    from pipeline.seeds import load_benchmark_prompts, load_seed_file
+
+    deep = "[" * 100_000 + "]" * 100_000
+    config = tmp_path / "deep.yaml"
+    config.write_text(f"samples: 3\nname: {deep}\n")
+    with pytest.raises(ConfigError, match=r"deep\.yaml: nested too deeply to read"):
+        load_config(config)
+    seeds = tmp_path / "deep.jsonl"
+    seeds.write_text('{"text": "Plan a picnic."}\n{"text": "x", "meta": ' + deep + "}\n")
+    with pytest.raises(UserInputError, match=r"deep\.jsonl: line 2: nested too deeply to read"):
+        load_seed_file(seeds)
+    bench = tmp_path / "bench.json"
+    bench.write_text(deep)
+    with pytest.raises(UserInputError, match=r"bench\.json: nested too deeply to read"):
+        load_benchmark_prompts(bench)
+
+
+def test_check_before_start_loads_the_seed_files_and_probes_the_lock(tmp_path: Path) -> None:
+    from pipeline.preflight import check_before_start
+    from pipeline.runlock import check_run_free
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "Plan a picnic."}\n[1, 2]\n')
+    cfg = load_config(write_config(tmp_path, seeds={"sources": [{"path": str(bad)}]}))
+    with pytest.raises(UserInputError, match=r"bad\.jsonl: line 2: expected a JSON object"):
+        check_before_start(cfg)
+    blank = tmp_path / "blank.jsonl"
+    blank.write_text('{"text": "  "}\n')
+    with pytest.raises(ConfigError, match="no seed with text"):
+        check_before_start(load_config(write_config(tmp_path, seeds={"sources": [{"path": str(blank)}]})))
+    cfg = load_config(write_config(tmp_path))
+    check_before_start(cfg)  # nothing created
+    assert not (tmp_path / "out").exists()
+    run_dir = tmp_path / "out" / "runs" / run_fingerprint(cfg)
+    run_dir.mkdir(parents=True)
+    with hold_run_lock(run_dir):
+        with pytest.raises(RunLockedError, match=rf"pid {os.getpid()}"):
+            check_before_start(cfg)
+    check_before_start(cfg)  # released: free again
+    with hold_run_lock(run_dir):  # and the probe left no lock behind
+        check_run_free(tmp_path)

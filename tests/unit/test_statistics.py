@@ -124,3 +124,53 @@ def test_the_catalogs_stats_table_is_the_query_for_every_run(root: Path) -> None
             "SELECT * EXCLUDE (config_fingerprint) FROM stats ORDER BY level, category, key"
         ).fetchall()
         assert [store.StatsRow(*r) for r in table] == list(store.run_stats(con, FP).rows)
+
+
+def stats_cli(root: Path, *extra: str, wrap: list[str] | None = None) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "pipeline.cli", "stats", "--root", str(root), *extra]
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run([*(wrap or []), *command], capture_output=True, text=True, env=env, timeout=180)
+
+
+def test_stats_warns_about_a_run_folder_without_run_json(tmp_path: Path) -> None:
+    write_stored_run(tmp_path, "fp-kept", batches=1, per_batch=2)
+    write_stored_run(tmp_path, "fp-lost", batches=2, per_batch=2)
+    (tmp_path / "runs" / "fp-lost" / "run.json").unlink()
+    out = stats_cli(tmp_path)
+    assert out.returncode == 0, out.stderr
+    warning = f"warning: run folder {tmp_path / 'runs' / 'fp-lost'} has no run.json, so its 2 finished batch(es) are left out"
+    assert warning in out.stderr and "rerun the config that made it" in out.stderr
+    assert "yield per category" in out.stdout
+    lost = stats_cli(tmp_path, "--run", "fp-lost")  # the run asked for cannot be read
+    assert lost.returncode == 1 and lost.stderr.startswith("error: run folder") and "Traceback" not in lost.stderr
+    (tmp_path / "runs" / "fp-kept" / "run.json").unlink()
+    nothing = stats_cli(tmp_path)  # nothing readable is left
+    assert nothing.returncode == 1, nothing.stderr
+    assert nothing.stderr.startswith(f"error: no readable run under {tmp_path}") and "1 more run folder(s)" in nothing.stderr
+
+
+def test_stats_of_a_folder_this_user_cannot_write_builds_the_catalog_in_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pipeline.store.catalog as catalog
+
+    write_stored_run(tmp_path, FP, batches=1, per_batch=2)
+    (tmp_path / "catalog.duckdb").unlink()  # stale or missing: it would have to be rebuilt
+    expected = {r.key: r.kept for r in stats_rows(tmp_path, FP)["category"]}
+    (tmp_path / "catalog.duckdb").unlink()
+    monkeypatch.setattr(catalog, "catalog_writable", lambda root: False)
+    monkeypatch.setattr(catalog, "refresh_catalog", lambda *a, **k: pytest.fail("wrote to a read-only root"))
+    assert {r.key: r.kept for r in stats_rows(tmp_path, FP)["category"]} == expected
+    assert not (tmp_path / "catalog.duckdb").exists()
+
+
+def test_stats_cli_on_a_read_only_mount(tmp_path: Path) -> None:
+    write_stored_run(tmp_path, FP, batches=1, per_batch=2)
+    (tmp_path / "catalog.duckdb").unlink()
+    mount = f"mount --bind {tmp_path} {tmp_path} && mount -o remount,bind,ro {tmp_path} && exec \"$@\""
+    wrap = ["unshare", "-m", "sh", "-c", mount, "sh"]
+    probe = subprocess.run([*wrap, "true"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip(f"cannot mount read-only here: {probe.stderr.strip()[:200]}")
+    out = stats_cli(tmp_path, wrap=wrap)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "yield per category" in out.stdout and "built in memory" in out.stderr
+    assert not (tmp_path / "catalog.duckdb").exists()
