@@ -44,6 +44,8 @@ def check_cache_file(path: Path) -> None:
     """
     if not path.exists():
         return
+    if path.is_dir():
+        raise RequestCacheError(f"request cache {path} is a folder; set COMPLEXIFY_REQUEST_CACHE to a file path")
     try:
         con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
         try:

@@ -100,6 +100,8 @@ def test_a_file_that_is_not_sqlite_is_named_with_the_cure(tmp_path: Path) -> Non
         with pytest.raises(RequestCacheError, match=rf"request cache {junk} is not a usable SQLite database.*delete it"):
             open_it(junk)
     assert issubclass(RequestCacheError, UserInputError)  # exit 2: a bad file, not a failing run
+    with pytest.raises(RequestCacheError, match="is a folder"):
+        check_cache_file(tmp_path)
     check_cache_file(tmp_path / "missing.sqlite")  # no file yet: fine, and none is created
     assert not (tmp_path / "missing.sqlite").exists()
 

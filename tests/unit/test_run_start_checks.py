@@ -24,9 +24,9 @@ from pipeline.runlock import hold_run_lock
 
 ROOT = Path(__file__).resolve().parents[2]
 SEEDS = ROOT / "seeds" / "complexify-seeds.jsonl"
-# Prefect's temporary server alone takes 15-20 s to start on an idle machine: the checks take about 2 s, so this
-# bound holds with room for a busy machine; that Prefect never started is asserted by its missing home folder.
-PREFECT_START_S = 60
+# Prefect's temporary server alone takes 15-20 s to start on an idle machine and the checks about 2 s: this bound
+# leaves room for a busy machine; that Prefect never started is asserted by its missing home folder.
+PREFECT_START_S = 30
 
 
 def cli(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
