@@ -306,7 +306,7 @@ def test_a_full_disk_leaves_no_half_comparison(suite: Path, tmp_path: Path, full
     cmp.mkdir()
     full_disk(cmp)
     result = complexify("bench", "compare", str(a), str(b), "--out", str(cmp))
-    assert result.code != 0 and "No space left on device" in result.err and "Traceback" not in result.err
+    assert result.code != 0 and one_line_error(result) and "No space left on device" in result.err, result.err
     assert list(cmp.iterdir()) == []
 
 
@@ -383,3 +383,19 @@ def test_a_junk_endpoint_is_one_line_naming_it(suite: Path, tmp_path: Path, junk
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
     assert junk_server in result.stderr and "OpenAI-compatible" in result.stderr
     assert not out.exists() or not [p for p in out.iterdir()]
+
+
+@pytest.mark.parametrize("junk_server", ["chat-not-json", "chat-choices-strings"], indirect=True)
+def test_a_junk_judge_endpoint_is_one_line_naming_it(
+    tmp_path: Path, junk_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COMPLEXIFY_REQUEST_CACHE", str(tmp_path / "requests.sqlite"))
+    suite = tmp_path / "judged.jsonl"
+    made = complexify("bench", "make", "--suite", "j", "-n", "1", "--seed", "2", "--checkers", "any", "--out", str(suite))
+    assert made.code == 0, made.err
+    assert any(c["kind"] == "judge" for row in suite_lines(suite) for c in row["instruction"]["plan"]["checks"])
+    out = tmp_path / "out"
+    result = score(suite, responses(suite, tmp_path, "some answer text"), out, "--judge-endpoint", junk_server)
+    assert result.code == 1 and one_line_error(result), result.err
+    assert junk_server in result.err and "OpenAI-compatible" in result.err
+    assert not out.exists() or not list(out.iterdir())
