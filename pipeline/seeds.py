@@ -283,6 +283,8 @@ def load_seed_file(
         raise UserInputError(
             f"{path}: not UTF-8 text ({exc.reason}); is it a binary file? save seed files as UTF-8"
         ) from None
+    except csv.Error as exc:  # a field over the csv module's limit (128 KiB), a stray quote at the end, ...
+        raise UserInputError(f"{path}: not readable as CSV after {len(seeds)} seed(s) ({exc}); fix the file or use JSONL") from None
     return seeds
 
 

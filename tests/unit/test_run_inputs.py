@@ -405,3 +405,12 @@ def test_check_before_start_loads_the_seed_files_and_probes_the_lock(tmp_path: P
     check_before_start(cfg)  # released: free again
     with hold_run_lock(run_dir):  # and the probe left no lock behind
         check_run_free(tmp_path)
+
+
+def test_a_csv_field_over_the_csv_limit_is_a_one_line_error(tmp_path: Path) -> None:
+    from pipeline.seeds import load_seed_file
+
+    path = tmp_path / "long.csv"
+    path.write_text('text\nPlan a picnic.\n"' + "a" * 200_000 + '"\n')
+    with pytest.raises(UserInputError, match=r"long\.csv: not readable as CSV after 1 seed\(s\) \(field larger than field limit"):
+        load_seed_file(path)
