@@ -8,7 +8,6 @@ or hands it to runners on other processes and machines (pipeline/runners.py, flo
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +17,8 @@ from itertools import count
 from pathlib import Path
 from typing import Any
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn
+from rich.text import Text
 
 from pipeline import store
 from pipeline.config import ROOT, ConfigError, RunConfig
@@ -31,6 +31,7 @@ from pipeline.judge_routing import with_judge_routes
 from pipeline.models import Seed
 from pipeline.planning import plan_batch, rebuild_tracker, seed_order
 from pipeline.preflight import preflight
+from pipeline.progress import RunProgress, report_every, worst_tokens_per_instruction
 from pipeline.run_report import (
     category_report,
     grid_lines,
@@ -74,13 +75,16 @@ class RunContext:
     done: set[int]
     log: Callable[[str], None]
     progress: Callable[[int], None] | None = None
+    live: RunProgress | None = None  # the progress line's numbers (made from the tracker when not given)
     totals: Counter[str] = field(default_factory=Counter)
     seen: set[str] = field(default_factory=set)  # instruction fingerprints already in the run
     targets: dict[str, str] = field(default_factory=dict)  # instruction id -> the grid cell it was composed for
-    started: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
         self.order = seed_order(len(self.seeds), self.cfg.random_seed)
+        if self.live is None:
+            generated = self.models.generated if self.models is not None else None
+            self.live = RunProgress(self.tracker, worst_tokens_per_instruction(self.cfg), generated)
 
     def pending_indices(self) -> Iterator[int]:
         """The run's batch indices that are not done yet, in order."""
@@ -117,18 +121,19 @@ class RunContext:
         stats = {"instructions": len(capped.instructions), "kept": len(capped.kept), "rejected": len(capped.rejects)}
         self.totals.update(stats)
         self.totals.update(capped.stats)
-        kept, target = self.kept_so_far(), sum(self.tracker.quotas.values())
+        live = self.live
+        assert live is not None
+        live.batch_saved(len(capped.instructions))
         per_cat = ", ".join(f"{r['category']} {r['kept']}/{r['quota']}" for r in sorted(self.tracker.summary(), key=str))
         if self.cfg.grid.enabled():
             rows = self.tracker.cells()
             per_cat += f"; grid cells met {sum(bool(r['met']) for r in rows)}/{len(rows)}"
-        minutes, seconds = divmod(int(time.monotonic() - self.started), 60)
         self.log(
-            f"batch {capped.index}: kept {len(capped.kept)} of {len(capped.instructions)} instructions; "
-            f"{kept}/{target} samples ({per_cat}) after {minutes}m{seconds:02d}s"
+            f"batch {capped.index}: kept {len(capped.kept)} of {len(capped.instructions)} instructions ({per_cat}); "
+            f"{live.line()}"
         )
         if self.progress is not None:
-            self.progress(kept)
+            self.progress(self.kept_so_far())
         return stats
 
     def finish(self) -> dict[str, Any]:
@@ -280,20 +285,36 @@ def open_run_context(
         models = stack.enter_context(serve_models(cfg, log)) if with_models else None
         if models is not None:  # the judge's routes per dimension, from the config and the gold file
             models = with_hardening(with_judge_routes(cfg, taxonomy, models, log, run), cfg, taxonomy, seeds)
-        progress = stack.enter_context(_progress_bar(show_progress, sum(tracker.quotas.values())))
+        live = RunProgress(tracker, worst_tokens_per_instruction(cfg), models.generated if models is not None else None)
+        if show_progress:
+            progress = stack.enter_context(_progress_bar(live, sum(tracker.quotas.values())))
+        else:  # no terminal to redraw: the same line in the log, from the start, every PROGRESS_LOG_S seconds
+            progress = None
+            stack.enter_context(report_every(live, PROGRESS_LOG_S, log))
         provenance = Provenance(run.run_id, run.fingerprint, role_models(cfg), template_hashes())
-        ctx = RunContext(cfg, seeds, taxonomy, models, run, provenance, tracker, done, log, progress)
+        ctx = RunContext(cfg, seeds, taxonomy, models, run, provenance, tracker, done, log, progress, live)
         ctx.seen.update(store.instruction_fingerprints(run))
         if progress is not None:
             progress(ctx.kept_so_far())
         yield ctx
 
 
+PROGRESS_LOG_S = 30.0  # without a terminal, the progress line is logged this often
+
+
+class _LiveColumn(ProgressColumn):
+    """The run's progress line, re-read at every refresh (its rate and ETA move between batches)."""
+
+    def __init__(self, live: RunProgress) -> None:
+        super().__init__()
+        self.live = live
+
+    def render(self, task: Task) -> Text:
+        return Text(self.live.line())
+
+
 @contextmanager
-def _progress_bar(enabled: bool, total: int) -> Iterator[Callable[[int], None] | None]:
-    if not enabled:
-        yield None
-        return
-    with Progress(TextColumn("kept samples"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=False) as bar:
+def _progress_bar(live: RunProgress, total: int) -> Iterator[Callable[[int], None]]:
+    with Progress(TextColumn("samples"), BarColumn(bar_width=24), _LiveColumn(live), refresh_per_second=2) as bar:
         task_id = bar.add_task("kept", total=total)
         yield lambda done: bar.update(task_id, completed=done)

@@ -88,7 +88,8 @@ def serve_models(cfg: RunConfig, log: Callable[[str], None]) -> Iterator[Models]
             stack.callback(engine.close)
             engines[model] = engine
         judge = engines.get(cfg.models.judge.model) if cfg.models.judge.enabled else None
-        yield Models(chat=engine_chat_fn(engines), judge=judge)
+        generated = lambda: sum(e.engine.streamed_pieces() for e in engines.values())  # noqa: E731
+        yield Models(chat=engine_chat_fn(engines), judge=judge, generated=generated)
         for model, engine in engines.items():
             stats = engine.cache_stats()
             if stats is not None:

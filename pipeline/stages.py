@@ -78,6 +78,8 @@ class Models:
     routes: Mapping[str, Route] = field(default_factory=dict)
     # a harder child of an instruction the run measured as easy (pipeline/hardening.py); None: no hardening
     harden: Callable[[Instruction], Instruction | None] | None = None
+    # tokens received from the models so far, live (for the progress line); None: not known
+    generated: Callable[[], int] | None = None
 
 
 @dataclass(frozen=True)
