@@ -11,8 +11,10 @@ thousand characters, so every such pattern goes through this module:
   search costs at most len(text) x len(argument) steps. It runs on `re`, exactly as the reference runs
   it. Every argument in IFEval's data and in the bundled taxonomy is plain.
 - Any other argument runs on the `regex` engine (which reads `re`'s syntax the same way) under a time
-  budget: the patterns of one check share ``BUDGET_S`` seconds, and a check that has not finished by
-  then raises `PatternTooSlow`, which the registry turns into a failed check ("pattern too slow").
+  budget: the patterns of one check share ``BUDGET_S`` seconds from its first such search (the registry
+  ends the budget with the check; the IFEval evaluator's loose variants share one), and a check that has
+  not finished by then raises `PatternTooSlow`, which the registry turns into a failed check ("pattern
+  too slow").
 
 An argument that is not a valid `re` pattern raises `CheckerArgumentError`, as before ("invalid pattern").
 """
@@ -46,6 +48,9 @@ _LOOKAROUND = frozenset((sre_constants.ASSERT, sre_constants.ASSERT_NOT))
 _ATOMIC = getattr(sre_constants, "ATOMIC_GROUP", None)
 _REGEX_FLAGS = {re.IGNORECASE: regex.IGNORECASE, re.MULTILINE: regex.MULTILINE, re.DOTALL: regex.DOTALL}
 
+# The running check's deadline (time.monotonic()); _NOT_STARTED inside a check before its first bounded
+# search; None outside any check.
+_NOT_STARTED = -1.0
 _deadline: ContextVar[float | None] = ContextVar("pattern_deadline", default=None)
 
 
@@ -83,16 +88,29 @@ def is_plain(piece: str) -> bool:
 
 
 @contextmanager
-def shared_budget(seconds: float = BUDGET_S) -> Iterator[None]:
-    """Pattern searches inside share one time budget; inside another budget, the outer one holds."""
+def shared_budget() -> Iterator[None]:
+    """Pattern searches inside share one time budget of `BUDGET_S` from now; inside another, the outer one holds."""
     if _deadline.get() is not None:
         yield
         return
-    token = _deadline.set(time.monotonic() + seconds)
+    _deadline.set(time.monotonic() + BUDGET_S)
     try:
         yield
     finally:
-        _deadline.reset(token)
+        _deadline.set(None)
+
+
+def begin_check() -> bool:
+    """Open one check's budget, its clock started by its first bounded search; False inside an open budget."""
+    if _deadline.get() is not None:
+        return False
+    _deadline.set(_NOT_STARTED)
+    return True
+
+
+def end_check() -> None:
+    """Close the budget `begin_check` opened."""
+    _deadline.set(None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +125,12 @@ class ArgPattern:
 
     def _timeout(self) -> float:
         deadline = _deadline.get()
-        left = (deadline - time.monotonic()) if deadline is not None else BUDGET_S
+        if deadline is None:  # outside any check: this search alone gets the budget
+            return BUDGET_S
+        if deadline == _NOT_STARTED:  # the first bounded search of this check starts its clock
+            _deadline.set(time.monotonic() + BUDGET_S)
+            return BUDGET_S
+        left = deadline - time.monotonic()
         if left <= 0:
             raise self._too_slow()
         return left

@@ -201,6 +201,7 @@ def test_any_argument_gives_the_reference_verdict_on_short_text(cid: str, patter
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.filterwarnings("ignore::FutureWarning")
 @given(cid=CIDS, pattern=KWARG_ALPHABET, unit=st.sampled_from(["a", "ab", " ", "a ", "2", "a2 "]))
 def test_any_argument_finishes_within_a_second_on_long_text(cid: str, pattern: str, unit: str) -> None:
     kwargs: dict[str, Any] = {
@@ -227,3 +228,14 @@ def test_the_ifeval_command_finishes_on_catastrophic_kwargs(tmp_path: Any) -> No
     assert out.returncode == 0, out.stderr
     strict = json.loads((tmp_path / "out" / "eval_results_strict.jsonl").read_text())
     assert strict["follow_instruction_list"] == [False]
+
+
+def test_each_check_gets_a_budget_of_its_own() -> None:
+    """A check that ran out of time leaves nothing behind: the next bounded pattern is decided as usual."""
+    assert run_check("keywords:forbidden_words", TEXT, {"forbidden_words": ["(a+)+c"]}).evidence.startswith("pattern too slow")
+    assert run_check("keywords:existence", "The river.", {"keywords": ["ri?ver"]}).passed
+    assert check_instruction("keywords:existence", {"keywords": ["(a|aa)+c"]}, TEXT, loose=True).passed is False
+    assert check_instruction("keywords:existence", {"keywords": ["ri?ver"]}, "The river.", loose=True).passed
+    gt = _ground_truth("keywords:existence", {"keywords": ["(a+)+c"]})
+    assert compute_score("complexify", TEXT, gt) == -2.0
+    assert compute_score("complexify", "The river.", _ground_truth("keywords:existence", {"keywords": ["ri?ver"]})) == 2.0

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.errors import CheckerArgumentError, CheckerNotFoundError, ComplexifyError
-from pipeline.verify.patterns import PatternTooSlow, shared_budget
+from pipeline.verify.patterns import PatternTooSlow, begin_check, end_check
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,15 +141,18 @@ def run_check(checker_id: str, response: str, kwargs: Mapping[str, Any] | None =
         _VALID[key] = chk
     if not isinstance(response, str):
         return CheckResult(False, f"check error: the response must be text, got {type(response).__name__}")
+    owner = begin_check()  # argument patterns share one time budget per check (see pipeline.verify.patterns)
     try:
-        with shared_budget():
-            result = chk.fn(response, **kw)
+        result = chk.fn(response, **kw)
     except CheckerArgumentError:
         raise
     except PatternTooSlow as exc:  # an argument used as a pattern that backtracks without end: fail closed
         return CheckResult(False, "pattern too slow: " + _short(str(exc)))
     except Exception as exc:  # fail closed: a checker that breaks on some input must not pass it or stop the batch
         return error_result(exc, f"{checker_id}: ")
+    finally:
+        if owner:
+            end_check()
     if not isinstance(result, CheckResult) or not isinstance(result.passed, bool) or not isinstance(result.evidence, str):
         return CheckResult(False, f"check error: {checker_id} returned {type(result).__name__}, not a CheckResult")
     return result
