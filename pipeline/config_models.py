@@ -115,8 +115,18 @@ class WorkersConfig(ConfigModel):
         description="model -> endpoints that serve it, for roles on different servers (a reasoning expert and a "
         "student, say); models not listed use `endpoints`",
     )
-    max_concurrency: int = Field(default=32, ge=1, le=4096, description="requests in flight per endpoint")
-    request_timeout_s: float = Field(default=300, gt=0, le=WEEK_S)
+    max_concurrency: int = Field(
+        default=64, ge=1, le=4096,
+        description="most requests in flight per endpoint; the engine finds the working number below it",
+    )  # fmt: skip
+    request_timeout_s: float = Field(
+        default=120, gt=0, le=WEEK_S,
+        description="a request is given up when nothing arrives for it, nor for any request on its endpoint, this long",
+    )  # fmt: skip
+    cpu_binding: Literal["vllm", "all", "split", "none"] = Field(
+        default="split",
+        description="how a local CPU worker uses the cores (pipeline/llm/workers.py, benchmarks/worker_binding.py)",
+    )
     startup_timeout_s: float = Field(default=900, gt=0, le=WEEK_S)
     max_model_len: int = Field(default=2048, ge=256, le=1 << 24)
 

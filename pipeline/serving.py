@@ -72,7 +72,10 @@ def serve_models(cfg: RunConfig, log: Callable[[str], None]) -> Iterator[Models]
             distinct = set(wanted.values())
             if len(distinct) > 1:
                 raise ConfigError(f"local workers serve one model, but the roles ask for {sorted(distinct)}; use endpoints")
-            opts = WorkerOptions(model=distinct.pop(), max_model_len=w.max_model_len, startup_timeout_s=w.startup_timeout_s)
+            opts = WorkerOptions(
+                model=distinct.pop(), max_model_len=w.max_model_len, startup_timeout_s=w.startup_timeout_s,
+                cpu_binding=w.cpu_binding,
+            )  # fmt: skip
             log(f"starting {w.local} local vLLM worker(s) for {opts.model!r} (first start takes about a minute)")
             records = stack.enter_context(local_workers(w.local, opts))
             routes = {m: [r.url for r in records] for m in wanted.values()}

@@ -61,10 +61,13 @@ def workers_up(
         int | None, typer.Option(help="Port of the first worker (the k-th gets PORT+k), e.g. to keep a restarted worker's URL.")
     ] = None,
     extra: Annotated[list[str] | None, typer.Option("--arg", help="Extra vLLM server argument (repeatable).")] = None,
+    cpu_binding: Annotated[
+        str, typer.Option(help="How a CPU worker uses the cores: split (default), vllm, all or none (README, Workers).")
+    ] = "split",
     state_file: StateOpt = None,
 ) -> None:
     """Start N vLLM servers on loopback ports (reusing healthy ones) and print their URLs."""
-    from pipeline.llm.workers import WorkerOptions, start_workers
+    from pipeline.llm.workers import CPU_BINDINGS, WorkerOptions, start_workers
 
     if n < 1:
         raise UserInputError(f"--num must be at least 1, got {n}")
@@ -72,6 +75,8 @@ def workers_up(
         raise UserInputError(f"--max-model-len must be at least 64, got {max_model_len}")
     if port is not None and not 1 <= port <= 65535 - (n - 1):
         raise UserInputError(f"--port must leave room for {n} port(s) within 1-65535, got {port}")
+    if cpu_binding not in CPU_BINDINGS:
+        raise UserInputError(f"--cpu-binding must be one of {', '.join(CPU_BINDINGS)}, got {cpu_binding!r}")
     opts = WorkerOptions(
         model=model,
         max_model_len=max_model_len,
@@ -79,6 +84,7 @@ def workers_up(
         startup_timeout_s=timeout,
         port=port,
         extra_args=tuple(extra or ()),
+        cpu_binding=cpu_binding,
     )
     for rec in start_workers(n, opts, state_file=state_file):
         typer.echo(f"{rec.url}  model={rec.served_name}  pid={rec.pid}")

@@ -42,7 +42,7 @@ HOST = "127.0.0.1"
 #   none   no pinning at all; one compute thread per core, placed by the kernel
 # benchmarks/worker_binding.py measures them side by side (BENCHMARKS.md); the default is the fastest there.
 CPU_BINDINGS = ("vllm", "all", "split", "none")
-DEFAULT_CPU_BINDING = "vllm"
+DEFAULT_CPU_BINDING = "split"
 _guards: dict[int, subprocess.Popen[bytes]] = {}  # server pid -> guard of a tied worker started here
 
 

@@ -191,3 +191,12 @@ def test_each_binding_tells_vllm_where_to_compute() -> None:
     assert place_worker([3], "split").compute == (3,)  # a one-core share keeps its core for the model
     with pytest.raises(ValueError, match="unknown cpu_binding 'fast'"):
         WorkerOptions(cpu_binding="fast")
+
+
+def test_the_config_and_the_worker_default_to_the_same_binding() -> None:
+    from pipeline.config_models import WorkersConfig
+    from pipeline.llm.workers import CPU_BINDINGS, DEFAULT_CPU_BINDING
+
+    field = WorkersConfig.model_fields["cpu_binding"]
+    assert field.default == DEFAULT_CPU_BINDING
+    assert set(field.annotation.__args__) == set(CPU_BINDINGS)  # type: ignore[union-attr]
