@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from pipeline.errors import InferenceError, UserInputError
 from pipeline.llm.cache import RequestCache
-from pipeline.llm.openai_engine import OpenAIEngine
+from pipeline.llm.openai_engine import DEFAULT_REQUEST_TIMEOUT_S, OpenAIEngine
 from pipeline.llm.records import ChatRequest, ChatResult, SamplingParams
 from pipeline.llm.workers import WorkerOptions, local_workers
 from pipeline.models import Record
@@ -64,7 +64,7 @@ class EngineSettings:
     model: str | None = None
     cache_path: Path | None = None
     max_concurrency: int = 64
-    request_timeout_s: float = 600.0
+    request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S  # no progress at all for this long gives a request up
 
 
 class Answer(Record):

@@ -106,6 +106,10 @@ def register(app: typer.Typer) -> None:
         temperature: Annotated[float, typer.Option(help="Sampling temperature (0: greedy).", min=0.0, max=2.0)] = 0.0,
         sampling_seed: Annotated[int | None, typer.Option("--sampling-seed", help="Per-request sampling seed sent to the server.")] = None,
         concurrency: Annotated[int, typer.Option(help="Requests in flight per endpoint.", min=1)] = 64,
+        request_timeout: Annotated[
+            float | None,
+            typer.Option(help="Give a request up when nothing arrives from its endpoint for this many seconds (default 120).", min=0.001),
+        ] = None,
         cache: Annotated[bool, typer.Option(help="Use the request cache (a rerun does not ask again).")] = True,
         judge_endpoint: Annotated[str | None, typer.Option(help="Server for the yes/no judge of judge checks (default: skip them).")] = None,
         judge_model: Annotated[str | None, typer.Option(help="Judge model name on --judge-endpoint.")] = None,
@@ -122,7 +126,7 @@ def register(app: typer.Typer) -> None:
         with _judge(judge_endpoint, judge_model) as judge:
             outcome = run_suite(
                 suite, out, settings, endpoint=endpoint, model=model, local=local, use_cache=cache,
-                max_concurrency=concurrency, judge=judge, progress=_progress(progress),
+                max_concurrency=concurrency, request_timeout_s=request_timeout, judge=judge, progress=_progress(progress),
                 log=lambda m: typer.echo(m, err=True), force=force,
             )  # fmt: skip
         gen = outcome.report["meta"]["generation"]

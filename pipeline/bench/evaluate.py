@@ -102,6 +102,7 @@ def run_suite(
     local: bool = False,
     use_cache: bool = True,
     max_concurrency: int = 64,
+    request_timeout_s: float | None = None,
     judge: JudgeFn | None = None,
     progress: ProgressFactory = no_progress,
     log: Log = print,
@@ -116,8 +117,9 @@ def run_suite(
     _warn_unjudged(items, judge, log)
     with serve(endpoint, model, local=local, log=log) as (endpoints, served):
         engine = EngineSettings(
-            endpoints, served, cache_path=default_cache_db() if use_cache else None, max_concurrency=max_concurrency
-        )
+            endpoints, served, cache_path=default_cache_db() if use_cache else None, max_concurrency=max_concurrency,
+            **({"request_timeout_s": request_timeout_s} if request_timeout_s is not None else {}),
+        )  # fmt: skip
         with progress("answering", len(items)) as step:
             generation = generate([i.instruction.prompt for i in items], settings, engine, progress=step)
     answers = answers_of([i.id for i in items], generation, settings.samples)

@@ -41,6 +41,10 @@ def register(app: typer.Typer) -> None:
         temperature: Annotated[float, typer.Option(help="Sampling temperature (0: greedy).", min=0.0, max=2.0)] = 0.0,
         reasoning: Annotated[bool, typer.Option("--reasoning", help="The model reasons first; strip its reasoning before scoring.")] = False,
         concurrency: Annotated[int, typer.Option(help="Requests in flight per endpoint.", min=1)] = 64,
+        request_timeout: Annotated[
+            float | None,
+            typer.Option(help="Give a request up when nothing arrives from its endpoint for this many seconds (default 120).", min=0.001),
+        ] = None,
         cache: Annotated[bool, typer.Option(help="Use the request cache (a rerun does not ask again).")] = True,
     ) -> None:
         """Score responses on IFEval (strict and loose) exactly like Google's evaluation_main; or answer, then score."""
@@ -54,8 +58,9 @@ def register(app: typer.Typer) -> None:
         if generating:
             inputs = read_input_data(input_data)  # bad input fails before any worker starts
             input_response_data = _answer(
-                [i.prompt for i in inputs], output_dir, endpoint, model, local, max_tokens, temperature, reasoning, concurrency, cache
-            )
+                [i.prompt for i in inputs], output_dir, endpoint, model, local, max_tokens, temperature, reasoning, concurrency, cache,
+                request_timeout,
+            )  # fmt: skip
         assert input_response_data is not None
         evaluate_files(input_data, input_response_data, output_dir, echo=typer.echo)
 
@@ -71,6 +76,7 @@ def _answer(
     reasoning: bool,
     concurrency: int,
     cache: bool,
+    request_timeout_s: float | None,
 ) -> Path:
     """Answer every prompt once and write the responses file evaluation_main reads."""
     from pipeline.bench.answer import AnswerSettings, EngineSettings, generate, serve
@@ -80,7 +86,10 @@ def _answer(
     settings = AnswerSettings(max_tokens=max_tokens, temperature=temperature, reasoning=reasoning)
     unique = list(dict.fromkeys(prompts))
     with serve(endpoint, model, local=local, log=lambda m: typer.echo(m, err=True)) as (endpoints, served):
-        engine = EngineSettings(endpoints, served, cache_path=default_cache_db() if cache else None, max_concurrency=concurrency)
+        engine = EngineSettings(
+            endpoints, served, cache_path=default_cache_db() if cache else None, max_concurrency=concurrency,
+            **({"request_timeout_s": request_timeout_s} if request_timeout_s is not None else {}),
+        )  # fmt: skip
         result = generate(unique, settings, engine)
     lines = []
     for prompt, res in zip(unique, result.results, strict=True):
