@@ -71,7 +71,7 @@ def test_a_rebuild_never_loses_a_file_it_did_not_write(
         target = Path(tmp) / "ds"
         shutil.copytree(first_build, target)
         user: set[str] = set()
-        changed = False
+        edited: set[str] = set()  # our files changed and still there
         for op, rel in edits:
             path = target / rel
             if op == "add":
@@ -80,9 +80,11 @@ def test_a_rebuild_never_loses_a_file_it_did_not_write(
                 user.add(rel)
             elif op == "edit" and path.is_file():
                 path.write_bytes(path.read_bytes() + b"\nedited")
-                changed = True
+                edited.add(rel)
             elif op == "delete":
                 path.unlink(missing_ok=True)
+                edited.discard(rel)
+        changed = bool(edited)
         before = snapshot(target)
         clash = split == "test" and "data/sft/test-00000-of-00001.parquet" in user
         try:
