@@ -25,13 +25,12 @@ from pipeline.models import (
     ConstraintSpec,
     Instruction,
     Node,
-    ParamSpec,
-    ParamValue,
     Seed,
     Selection,
     Task,
     fingerprint_of,
 )
+from pipeline.params import sample_params
 from pipeline.plans import compile_plan
 from pipeline.render import render_template
 from pipeline.renderings import DEFAULT_RENDERINGS, check_rendering_weights, choose_rendering, render_prompt
@@ -150,46 +149,6 @@ def chain_steps_text() -> dict[str, list[str]]:
     """How Chain steps are worded (prompts/chain_steps.yaml): openers of the first step and of the ones after it."""
     data = yaml.safe_load((PROMPTS_DIR / "chain_steps.yaml").read_text(encoding="utf-8"))
     return {"first": list(data["first"]), "follow": list(data["follow"])}
-
-
-def sample_params(spec: ConstraintSpec, pools: dict[str, list[str]], rng: random.Random, task_text: str) -> dict[str, ParamValue]:
-    """Draw every parameter of `spec` in declaration order."""
-    out: dict[str, ParamValue] = {}
-    for p in spec.params:
-        out[p.name] = _sample_param(p, pools, rng, task_text, out)
-    return out
-
-
-def _sample_param(p: ParamSpec, pools: dict[str, list[str]], rng: random.Random, task_text: str, done: dict[str, ParamValue]) -> ParamValue:
-    if p.type == "int":
-        assert p.min is not None and p.max is not None
-        lo, hi = int(p.min), int(p.max)
-        if p.at_most is not None:
-            cap = done[p.at_most]
-            assert isinstance(cap, int)
-            hi = max(lo, min(hi, cap))
-        value = rng.randint(lo, hi)
-        if p.offset_from is not None:
-            base = done[p.offset_from]
-            assert isinstance(base, int)
-            value += base
-        return value
-    if p.type == "float":
-        assert p.min is not None and p.max is not None
-        return round(rng.uniform(p.min, p.max), p.decimals)
-    if p.type == "choice":
-        assert p.values
-        return rng.choice(p.values)
-    if p.type in ("word", "text"):
-        assert p.pool is not None
-        return rng.choice(pools[p.pool])
-    if p.type == "words":
-        assert p.pool is not None and p.count is not None
-        distinct = sorted(set(pools[p.pool]), key=pools[p.pool].index)
-        return rng.sample(distinct, rng.randint(*p.count))
-    if p.type == "context":
-        return task_text
-    return p.value
 
 
 def _string_values(c: Constraint) -> list[str]:
