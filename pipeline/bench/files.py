@@ -2,7 +2,8 @@
 written whole (`pipeline.store.files.write_files_atomic`) and never over results an earlier command left there.
 
 Every result file of a command is written to a temporary name beside it and renamed in only once all of them
-are complete, so a full disk leaves the folder as it was (and no temporary file). A folder that already holds
+are complete, so a full disk leaves the folder as it was (and no temporary file; one a killed command left is
+removed by the next write there). A folder that already holds
 one of the files a command writes is refused unless `--force` asks to replace them.
 """
 
@@ -16,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from pipeline.errors import ComplexifyError, UserInputError
-from pipeline.store.files import write_files_atomic
+from pipeline.store.files import clean_temp_files, write_files_atomic
 
 RESPONSES = "responses.jsonl"
 VERDICTS = "verdicts.parquet"
@@ -59,6 +60,7 @@ def write_whole(files: Mapping[Path, bytes], option: str = "--out") -> None:
     try:
         for folder in {p.parent for p in files}:
             folder.mkdir(parents=True, exist_ok=True)
+            clean_temp_files(folder)  # what a killed writer left (ours by name, its process gone)
         write_files_atomic(files)
     except OSError as exc:
         names = ", ".join(sorted(p.name for p in files))

@@ -399,3 +399,15 @@ def test_a_junk_judge_endpoint_is_one_line_naming_it(
     assert result.code == 1 and one_line_error(result), result.err
     assert junk_server in result.err and "OpenAI-compatible" in result.err
     assert not out.exists() or not list(out.iterdir())
+
+
+def test_a_temp_file_a_killed_command_left_is_removed_by_the_next_write(suite: Path, tmp_path: Path) -> None:
+    from pipeline.store.files import host
+
+    out = tmp_path / "results"
+    out.mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    left = out / f".report.md~{host()}~{dead.stdout.strip()}~0123abcd.tmp"
+    left.write_text("# half a rep")
+    assert score(suite, responses(suite, tmp_path), out).code == 0
+    assert not left.exists() and sorted(p.name for p in out.iterdir()) == sorted(SCORE_FILES)
