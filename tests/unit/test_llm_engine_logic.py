@@ -349,3 +349,40 @@ def test_closing_the_engine_ends_a_request_another_thread_is_waiting_on() -> Non
     assert len(outcome) == 1 and isinstance(outcome[0], concurrent.futures.CancelledError | RuntimeError)
     with pytest.raises(RuntimeError, match="engine is closed"):  # and nothing new is taken after close
         eng.generate([req()])
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"choices": ["not an object"]},
+        {"choices": [{"index": 0, "message": {"content": ["not", "text"]}}]},
+        {"choices": [{"index": 0, "message": "not an object"}]},
+        {"choices": [{"index": 0, "message": {"content": "ok"}}], "usage": {"completion_tokens": "many"}},
+        {"choices": [{"index": 0, "message": {"content": "ok"}}], "usage": ["not", "an", "object"]},
+        {"choices": [{"index": 0, "message": {"content": "ok"}, "finish_reason": {"why": 1}}]},
+        {"choices": "nope"},
+        ["a", "list"],
+    ],
+    ids=["choice", "content", "message", "usage-value", "usage", "finish", "choices", "list"],
+)
+def test_an_answer_of_the_wrong_shape_is_an_error_naming_the_endpoint(body: Any) -> None:
+    fake = FakeServers({"a.test": lambda _: httpx.Response(200, json=body)})
+    with engine(fake, [A]) as eng, pytest.raises(InferenceError, match=r"http://a.test:1/v1/chat/completions .*OpenAI-compatible"):
+        eng.generate([req()])
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"choices": ["x"]},
+        {"choices": [{"logprobs": {"content": ["x"]}}]},
+        {"choices": [{"logprobs": {"content": [{"token": "YES", "logprob": "high", "top_logprobs": []}]}}]},
+        {"choices": [{"logprobs": {"content": [{"token": "YES", "logprob": -0.1, "top_logprobs": "all"}]}}]},
+        {"choices": []},
+    ],
+    ids=["choice", "content", "logprob", "top", "empty"],
+)
+def test_a_judge_answer_of_the_wrong_shape_is_an_error_naming_the_endpoint(body: Any) -> None:
+    fake = FakeServers({"a.test": lambda _: httpx.Response(200, json=body)})
+    with engine(fake, [A]) as eng, pytest.raises(InferenceError, match=r"http://a.test:1/v1/chat/completions .*OpenAI-compatible"):
+        eng.yes_no([[{"role": "user", "content": "ok?"}]])

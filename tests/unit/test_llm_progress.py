@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from pipeline.errors import InferenceError
 from pipeline.llm.concurrency import AdaptiveLimit, LimitState, Signal, next_limit
 from pipeline.llm.engine import SyncEngine
-from pipeline.llm.openai_engine import OpenAIEngine, queue_depth
+from pipeline.llm.openai_engine import OpenAIEngine
+from pipeline.llm.parsing import queue_depth
 from pipeline.llm.records import ChatRequest, SamplingParams
 from pipeline.llm.retry import RetryPolicy
 from tests.helpers.scripted_llm_server import Script, scripted_server
