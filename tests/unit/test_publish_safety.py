@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import publish, store
+from pipeline import publish, publish_folder, store
 from pipeline.errors import UserInputError
-from pipeline.publish import MARKER_FILE, build_dataset_folder, check_publish_target, publish_run
+from pipeline.publish import build_dataset_folder, publish_run
+from pipeline.publish_folder import MARKER_FILE, check_publish_target
 from tests.helpers.stored_run import write_stored_run
 
 FP = "fp-test"
@@ -117,7 +118,7 @@ def test_cli_republish_keeps_a_git_folder_and_notes(run_root: Path, tmp_path: Pa
     assert again.returncode == 0, again.stderr
     after = snapshot(target)
     assert {k: after.get(k) for k in mine} == mine
-    assert publish.is_publish_folder(target) and (target / "README.md").is_file()
+    assert publish_folder.is_publish_folder(target) and (target / "README.md").is_file()
 
 
 @pytest.mark.parametrize(
@@ -201,14 +202,14 @@ def test_targets_overlapping_the_output_root_are_refused(run_root: Path, where: 
 def test_default_target_under_the_roots_hub_folder_is_allowed(run_root: Path) -> None:
     result = publish_run(run_root, FP, "org/cx", dry_run=True)
     assert result.built.folder == (run_root / "hub" / "org__cx").resolve()
-    assert publish.is_publish_folder(result.built.folder)
+    assert publish_folder.is_publish_folder(result.built.folder)
     assert publish_run(run_root, FP, "org/cx", dry_run=True).built.digest == result.built.digest  # again: replaced
 
 
 def test_an_empty_folder_is_used(samples: tuple[list, list], tmp_path: Path) -> None:  # type: ignore[type-arg]
     (tmp_path / "empty").mkdir()
     built = build_dataset_folder(*samples, tmp_path / "empty", repo_id="o/c", run_info={})
-    assert (built.folder / "README.md").is_file() and publish.is_publish_folder(built.folder)
+    assert (built.folder / "README.md").is_file() and publish_folder.is_publish_folder(built.folder)
 
 
 def test_a_folder_with_a_foreign_marker_is_not_ours(samples: tuple[list, list], tmp_path: Path) -> None:  # type: ignore[type-arg]
@@ -276,7 +277,7 @@ def test_a_failure_while_moving_the_build_in_restores_the_folder(
             raise OSError(errno.EIO, "input/output error")
         real_rename(src, dst)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(publish.os, "rename", rename)
+    monkeypatch.setattr(publish_folder.os, "rename", rename)
     with pytest.raises(OSError, match="input/output error"):
         build_dataset_folder(*samples, target, repo_id="o/c", run_info={"run_id": "another"}, split="test")
     monkeypatch.undo()
