@@ -11,6 +11,7 @@ found while running (`AdaptiveLimit`), up to `max_concurrency`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -258,17 +259,19 @@ class EndpointPool:
     async def _read_events(self, resp: httpx.Response, live: _Live) -> dict[str, Any]:
         """Read a server-sent event stream of chat chunks to its end; every line counts as progress."""
         joined = StreamedChoices()
-        async for line in resp.aiter_lines():
-            self._progress(live)
-            if not line.startswith("data:"):
-                continue
-            payload = line[len("data:") :].strip()
-            if payload == "[DONE]":
-                break
-            chunk = json_body(payload.encode(), f"{live.endpoint.url} (stream)")
-            if "error" in chunk:  # vLLM reports a failure that happens mid-answer inside the stream
-                raise _StreamError(json.dumps(chunk["error"])[:500])
-            live.endpoint.streamed += joined.add(chunk)
+        # closed also when [DONE] ends the loop early (httpx's line iterator is an async generator)
+        async with contextlib.aclosing(resp.aiter_lines()) as lines:  # type: ignore[type-var]
+            async for line in lines:
+                self._progress(live)
+                if not line.startswith("data:"):
+                    continue
+                payload = line[len("data:") :].strip()
+                if payload == "[DONE]":
+                    break
+                chunk = json_body(payload.encode(), f"{live.endpoint.url} (stream)")
+                if isinstance(chunk, dict) and "error" in chunk:  # vLLM reports a failure mid-answer in the stream
+                    raise _StreamError(json.dumps(chunk["error"])[:500])
+                live.endpoint.streamed += joined.add(chunk)
         return joined.body()
 
     async def call(self, method: str, path: str, body: dict[str, Any] | None) -> tuple[dict[str, Any], str, float]:

@@ -174,7 +174,16 @@ def test_unreachable_worker_is_a_clear_error(prefect_api, tmp_path: Path) -> Non
     assert errors and "127.0.0.1:9" in errors[-1], err[-3000:]  # the CLI's error line names the endpoint
 
 
-KILL_OVERRIDES: dict[str, Any] = {"samples": 3, "mix": {"Single": 1}, "batch_size": 3}
+KILL_OVERRIDES: dict[str, Any] = {"samples": 3, "mix": {"Single": 1}, "batch_size": 3, "repair_rounds": 0}
+
+
+def kill_test_config(endpoint: str, out: Path) -> dict[str, Any]:
+    """The smoke config made small per batch (no rewrites, two short answers), so each killed run reaches a
+    saved batch soon and the whole test stays bounded."""
+    data = smoke_config(endpoint, out, **KILL_OVERRIDES)
+    data["models"]["rewriter"]["enabled"] = False
+    data["models"]["responder"].update(n=2, sampling={"temperature": 0.9, "max_tokens": 96})
+    return data
 
 
 def _manifests(out: Path) -> int:
@@ -186,7 +195,7 @@ def test_kill_9_at_random_moments_then_resume(vllm_endpoint, prefect_api, tmp_pa
     from pipeline.cli import EXIT_QUOTAS_NOT_MET
 
     out = tmp_path / "out"
-    cfg_data = smoke_config(vllm_endpoint.url, out, **KILL_OVERRIDES)
+    cfg_data = kill_test_config(vllm_endpoint.url, out)
     cfg_path = tmp_path / "crash.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg_data))
     env = {**os.environ, "PREFECT_API_URL": prefect_api}
