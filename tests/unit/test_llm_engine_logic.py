@@ -194,7 +194,7 @@ def test_a_silent_endpoint_fails_after_the_request_timeout_naming_it() -> None:
     t0 = time.monotonic()
     with eng, pytest.raises(InferenceError, match=r"http://a.test:1 \(nothing arrived for 0.2 s.*request timeout"):
         eng.generate([req()])
-    assert time.monotonic() - t0 < 2.0
+    assert time.monotonic() - t0 < 20  # given up after the timeout, not after the server's 30 s
 
 
 def test_concurrency_per_endpoint_is_bounded() -> None:
