@@ -10,7 +10,10 @@ pinned to the core left over; none: no pinning), one worker with the bundled mod
 - idle: the CPU time its processes use over `--idle-s` seconds with no request (a busy wait shows here);
 - quiet: `--requests` chat prompts x `--max-tokens` new tokens (`ignore_eos`, temperature 0.7, all in
   flight at once, request cache off), output tokens/s, `--repeats` times;
-- loaded: the same while `--load` other processes spin on the CPU, as on a shared machine.
+- loaded: the same while `--load` other processes spin on the CPU, as on a shared machine;
+- with `--whole-run`: the job `make run` runs (configs/default.yaml, in-process, empty request cache) against
+  the worker: its wall time and generated tokens/s, with the pipeline's own work (verification, embeddings,
+  shards) sharing the cores as it does in a real run.
 
 Bindings take turns within each round (the order rotates per round), so slow phases of a shared machine
 fall on all of them. Prints medians per binding and each one's ratio to vLLM's own binding.
@@ -22,6 +25,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -33,14 +37,18 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.llm_throughput import build_prompts  # noqa: E402
-from pipeline.llm.engine import open_engine  # noqa: E402
-from pipeline.llm.model_prep import prepare_default_model  # noqa: E402
-from pipeline.llm.records import ChatRequest, SamplingParams  # noqa: E402
-from pipeline.llm.workers import CPU_BINDINGS, WorkerOptions, WorkerRecord, start_workers, stop_workers  # noqa: E402
-from pipeline.proc import group_members  # noqa: E402
+from benchmarks.llm_throughput import build_prompts
+from pipeline.config import parse_config
+from pipeline.generate import open_run_context, run_locally
+from pipeline.llm.cpu_binding import CPU_BINDINGS
+from pipeline.llm.engine import open_engine
+from pipeline.llm.model_prep import prepare_default_model
+from pipeline.llm.records import ChatRequest, SamplingParams
+from pipeline.llm.workers import WorkerOptions, WorkerRecord, start_workers, stop_workers
+from pipeline.proc import group_members
 
 TICKS = os.sysconf("SC_CLK_TCK")
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def group_cpu_s(rec: WorkerRecord) -> float:
@@ -96,6 +104,31 @@ def tokens_per_s(url: str, model: str, requests: list[ChatRequest]) -> float:
     return sum(r.completion_tokens for r in results) / seconds
 
 
+def whole_run(url: str) -> dict[str, float]:
+    """configs/default.yaml against `url`, in-process, from an empty request cache: wall time and tokens/s."""
+    import yaml
+
+    tmp = Path(tempfile.mkdtemp())
+    old_cache = os.environ.get("COMPLEXIFY_REQUEST_CACHE")
+    os.environ["COMPLEXIFY_REQUEST_CACHE"] = str(tmp / "requests.sqlite")
+    try:
+        data = yaml.safe_load((ROOT / "configs" / "default.yaml").read_text())
+        data.update(workers={"local": 0, "endpoints": [url]}, output_dir=str(tmp / "out"))
+        t0 = time.perf_counter()
+        with open_run_context(parse_config(data), log=lambda line: None) as ctx:
+            run_locally(ctx)
+            assert ctx.models is not None and ctx.models.generated is not None
+            tokens = ctx.models.generated()
+        wall = time.perf_counter() - t0
+    finally:
+        if old_cache is None:
+            os.environ.pop("COMPLEXIFY_REQUEST_CACHE", None)
+        else:
+            os.environ["COMPLEXIFY_REQUEST_CACHE"] = old_cache
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {"wall_s": wall, "tok_s": tokens / wall}
+
+
 def measure(binding: str, model_dir: str, requests: list[ChatRequest], args: argparse.Namespace) -> dict[str, Any]:
     state = Path(tempfile.mkdtemp()) / "state.json"
     t0 = time.perf_counter()
@@ -108,6 +141,9 @@ def measure(binding: str, model_dir: str, requests: list[ChatRequest], args: arg
         out["idle_cpu_pct"] = 100 * (group_cpu_s(rec) - before) / args.idle_s
         out["affinity"] = affinities(rec)
         tokens_per_s(rec.url, rec.served_name, requests[:4])  # warm-up
+        if args.whole_run:
+            out["run"] = [whole_run(rec.url)]
+            return out
         out["quiet"] = [tokens_per_s(rec.url, rec.served_name, requests) for _ in range(args.repeats)]
         if args.load:
             with cpu_load(args.load):
@@ -126,6 +162,7 @@ def main() -> None:
     p.add_argument("--max-tokens", type=int, default=128)
     p.add_argument("--idle-s", type=float, default=10.0)
     p.add_argument("--load", type=int, default=1, help="spinning processes for the loaded measurement (0: skip it)")
+    p.add_argument("--whole-run", action="store_true", help="measure the default run's job instead of the fixed requests")
     p.add_argument("--json", dest="json_out", default=None)
     args = p.parse_args()
     bindings = [b.strip() for b in args.bindings.split(",") if b.strip()]
@@ -143,6 +180,10 @@ def main() -> None:
         for binding in order:
             result = measure(binding, model_dir, requests, args)
             runs[binding].append(result)
+            if args.whole_run:
+                run = result["run"][0]
+                print(f"round {r + 1} {binding:<6} default run {run['wall_s']:.0f} s, {run['tok_s']:.1f} tok/s", flush=True)
+                continue
             loaded = f", loaded {[round(x, 1) for x in result.get('loaded', [])]}" if args.load else ""
             print(
                 f"round {r + 1} {binding:<6} quiet {[round(x, 1) for x in result['quiet']]}{loaded} tok/s; "
@@ -155,6 +196,14 @@ def main() -> None:
         return statistics.median(values) if values else float("nan")
 
     base = "vllm" if "vllm" in bindings else bindings[0]
+    if args.whole_run:
+        print(f"\n{'binding':<8}{'run wall s':>12}{'tok/s':>9}{'vs ' + base:>10}")
+        medians = {b: (statistics.median(x["run"][0]["wall_s"] for x in runs[b]), statistics.median(x["run"][0]["tok_s"] for x in runs[b])) for b in bindings}
+        for b, (wall, rate) in medians.items():
+            print(f"{b:<8}{wall:>12.0f}{rate:>9.1f}{rate / medians[base][1]:>10.2f}")
+        if args.json_out:
+            Path(args.json_out).write_text(json.dumps({"args": vars(args), "runs": runs}, indent=2))
+        return
     print(f"\n{'binding':<8}{'quiet tok/s':>13}{'vs ' + base:>10}{'loaded tok/s':>14}{'vs ' + base:>10}{'idle CPU':>10}")
     summary: dict[str, Any] = {}
     for b in bindings:

@@ -125,7 +125,7 @@ class WorkersConfig(ConfigModel):
     )  # fmt: skip
     cpu_binding: Literal["vllm", "all", "split", "none"] = Field(
         default="split",
-        description="how a local CPU worker uses the cores (pipeline/llm/workers.py, benchmarks/worker_binding.py)",
+        description="how a local CPU worker uses the cores (pipeline/llm/cpu_binding.py, benchmarks/worker_binding.py)",
     )
     startup_timeout_s: float = Field(default=900, gt=0, le=WEEK_S)
     max_model_len: int = Field(default=2048, ge=256, le=1 << 24)

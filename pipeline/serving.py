@@ -10,7 +10,7 @@ from pipeline.identity import role_models
 from pipeline.llm.engine import SyncEngine, open_engine
 from pipeline.llm.paths import default_cache_db
 from pipeline.llm.records import ChatRequest, SamplingParams
-from pipeline.llm.workers import WorkerOptions, local_workers
+from pipeline.llm.workers import WorkerOptions, local_workers, prestart_workers
 from pipeline.models import Response
 from pipeline.stages import FAILED_PREFIX, ChatFn, Messages, Models
 
@@ -62,6 +62,24 @@ def model_routes(cfg: RunConfig, wanted: dict[str, str]) -> dict[str, list[str]]
     return routes
 
 
+def local_worker_options(cfg: RunConfig) -> WorkerOptions:
+    """How the run's local workers are started: the one model every role uses, the config's worker settings."""
+    w = cfg.workers
+    distinct = set(role_models(cfg).values())
+    if len(distinct) > 1:
+        raise ConfigError(f"local workers serve one model, but the roles ask for {sorted(distinct)}; use endpoints")
+    return WorkerOptions(
+        model=distinct.pop(), max_model_len=w.max_model_len, startup_timeout_s=w.startup_timeout_s, cpu_binding=w.cpu_binding
+    )
+
+
+def prestart_local_workers(cfg: RunConfig) -> None:
+    """Start the run's local workers now, without waiting: they load while Prefect starts, and `serve_models`
+    then finds them starting instead of cold. Nothing to do for a run on endpoints."""
+    if cfg.workers.local:
+        prestart_workers(cfg.workers.local, local_worker_options(cfg))
+
+
 @contextmanager
 def serve_models(cfg: RunConfig, log: Callable[[str], None]) -> Iterator[Models]:
     """Start local workers if the config asks for them, connect engines, and stop what was started."""
@@ -69,13 +87,7 @@ def serve_models(cfg: RunConfig, log: Callable[[str], None]) -> Iterator[Models]
     w = cfg.workers
     with ExitStack() as stack:
         if w.local:
-            distinct = set(wanted.values())
-            if len(distinct) > 1:
-                raise ConfigError(f"local workers serve one model, but the roles ask for {sorted(distinct)}; use endpoints")
-            opts = WorkerOptions(
-                model=distinct.pop(), max_model_len=w.max_model_len, startup_timeout_s=w.startup_timeout_s,
-                cpu_binding=w.cpu_binding,
-            )  # fmt: skip
+            opts = local_worker_options(cfg)
             log(f"starting {w.local} local vLLM worker(s) for {opts.model!r} (first start takes about a minute)")
             records = stack.enter_context(local_workers(w.local, opts))
             routes = {m: [r.url for r in records] for m in wanted.values()}

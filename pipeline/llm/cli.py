@@ -67,7 +67,8 @@ def workers_up(
     state_file: StateOpt = None,
 ) -> None:
     """Start N vLLM servers on loopback ports (reusing healthy ones) and print their URLs."""
-    from pipeline.llm.workers import CPU_BINDINGS, WorkerOptions, start_workers
+    from pipeline.llm.cpu_binding import CPU_BINDINGS
+    from pipeline.llm.workers import WorkerOptions, start_workers
 
     if n < 1:
         raise UserInputError(f"--num must be at least 1, got {n}")

@@ -27,23 +27,23 @@ import httpx
 from pydantic import BaseModel, ConfigDict
 
 from pipeline.errors import InferenceError
+from pipeline.llm.cpu_binding import (
+    CPU_BINDINGS,
+    DEFAULT_CPU_BINDING,
+    CpuPlacement,
+    allowed_cores,
+    is_cpu_build,
+    place_worker,
+    share_cores,
+)
 from pipeline.llm.model_prep import ResolvedModel, require_vllm_python, resolve_model
 from pipeline.llm.paths import workers_state_file
 from pipeline.proc import group_members, guard_group, start_ticks, stop_group
 
 HOST = "127.0.0.1"
 
-# How a CPU worker's processes use the machine's cores (vLLM's CPU build; GPU builds ignore it):
-#   vllm   vLLM's own choice: the model's compute threads on every core but one, which is left to the API
-#          server and the scheduler (on 2 cores: one compute thread, the other core mostly idle)
-#   all    compute threads on every core; the API server and the scheduler float among them
-#   split  as `vllm`, and the API server and the scheduler pinned to the core left over, so they never
-#          preempt a compute thread
-#   none   no pinning at all; one compute thread per core, placed by the kernel
-# benchmarks/worker_binding.py measures them side by side (BENCHMARKS.md); the default is the fastest there.
-CPU_BINDINGS = ("vllm", "all", "split", "none")
-DEFAULT_CPU_BINDING = "split"
 _guards: dict[int, subprocess.Popen[bytes]] = {}  # server pid -> guard of a tied worker started here
+_prestarted: set[int] = set()  # server pids this process started ahead of the run that uses them
 
 
 class WorkerStartError(InferenceError):
@@ -167,57 +167,6 @@ def build_command(python: Path, model: ResolvedModel, port: int, opts: WorkerOpt
     if not opts.access_log:
         cmd.append("--disable-uvicorn-access-log")
     return [*cmd, *opts.extra_args]
-
-
-def allowed_cores() -> list[int]:
-    """The cores this process may run on (its affinity mask), in order."""
-    return sorted(os.sched_getaffinity(0))
-
-
-def share_cores(cores: Sequence[int], workers: int) -> list[list[int]]:
-    """Split the cores into `workers` contiguous shares, as even as they can be; with fewer cores than
-    workers, workers share them round-robin (one core each)."""
-    if workers < 1:
-        raise ValueError(f"need at least one worker, got {workers}")
-    if len(cores) < workers:
-        return [[cores[k % len(cores)]] for k in range(workers)]
-    size, extra = divmod(len(cores), workers)
-    shares, start = [], 0
-    for k in range(workers):
-        end = start + size + (k < extra)
-        shares.append(list(cores[start:end]))
-        start = end
-    return shares
-
-
-@dataclass(frozen=True, slots=True)
-class CpuPlacement:
-    """Where one CPU worker runs: its compute threads' cores, and the core (if any) its server is pinned to."""
-
-    compute: tuple[int, ...]
-    server: tuple[int, ...] = ()
-
-    def env(self, binding: str) -> dict[str, str]:
-        """vLLM's CPU environment variables for this placement."""
-        cores = ",".join(str(c) for c in self.compute)
-        if binding == "none":
-            return {"VLLM_CPU_OMP_THREADS_BIND": "nobind", "OMP_NUM_THREADS": str(len(self.compute))}
-        if binding == "all":
-            return {"VLLM_CPU_OMP_THREADS_BIND": cores, "VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
-        return {"VLLM_CPU_OMP_THREADS_BIND": cores, "VLLM_CPU_NUM_OF_RESERVED_CPU": str(len(self.server))}
-
-
-def place_worker(cores: Sequence[int], binding: str) -> CpuPlacement:
-    """One worker's placement on its share of cores under `binding`."""
-    if binding in ("all", "none") or len(cores) < 2:
-        return CpuPlacement(tuple(cores))
-    return CpuPlacement(tuple(cores[:-1]), tuple(cores[-1:]) if binding == "split" else ())
-
-
-def is_cpu_build(python: Path) -> bool:
-    """Whether the worker environment holds vLLM's CPU build (the `vllm-cpu` distribution)."""
-    env_root = python.parent.parent
-    return any(env_root.glob("lib/python*/site-packages/vllm_cpu-*.dist-info"))
 
 
 def _worker_env(model: ResolvedModel, opts: WorkerOptions, placement: CpuPlacement | None) -> dict[str, str]:
@@ -380,20 +329,15 @@ def reusable(w: WorkerRecord, model_source: str, wanted_ports: Sequence[int] | N
     )
 
 
-def start_workers(
-    n: int, opts: WorkerOptions | None = None, *, state_file: Path | None = None, tied: bool = False
-) -> list[WorkerRecord]:
-    """Make `n` healthy workers serve `opts.model`, reusing healthy recorded ones; returns all of them.
+def _launch(
+    n: int, opts: WorkerOptions, state_path: Path, tied: bool
+) -> tuple[list[WorkerRecord], list[WorkerRecord]]:
+    """Under the state lock: the recorded workers to reuse, and the ones started now to make `n` (not waited for).
 
-    With `opts.port` the workers listen on port, port + 1, ...; only recorded workers on those ports are
-    reused. `tied` workers die with this process (for a run); untied ones outlive it (`workers up`).
-    Workers that fail to start are stopped again before the error propagates.
+    Reused: healthy recorded workers of the same model, plus any this process started ahead of time
+    (`prestart_workers`) that are still starting.
     """
-    if n < 1:
-        raise ValueError(f"need at least one worker, got {n}")
-    opts = opts or WorkerOptions()
     model = resolve_model(opts.model)
-    state_path = state_file or workers_state_file()
     wanted_ports = [opts.port + k for k in range(n)] if opts.port is not None else None
     with _locked_state(state_path) as state:
         for w in state.workers:
@@ -402,7 +346,7 @@ def start_workers(
         state.workers = [w for w in state.workers if is_alive(w)]  # forget the dead
         reuse = [
             w for w in state.workers
-            if reusable(w, model.source, wanted_ports) and check_health(w.url, w.served_name)
+            if reusable(w, model.source, wanted_ports) and (w.pid in _prestarted or check_health(w.url, w.served_name))
         ][:n]  # fmt: skip
         if wanted_ports is None:
             ports: list[int | None] = [None] * (n - len(reuse))
@@ -419,13 +363,42 @@ def start_workers(
                 stop_process(rec, grace_s=5)
             raise
         state.workers.extend(fresh)
+    return reuse, fresh
+
+
+def prestart_workers(n: int, opts: WorkerOptions | None = None, *, state_file: Path | None = None) -> list[WorkerRecord]:
+    """Start what `start_workers(n, opts, tied=True)` would start, without waiting for it: a run that needs the
+    workers a little later (after Prefect has started, say) then finds them starting instead of cold.
+
+    The workers are tied to this process, and `local_workers` stops them with the ones it starts itself.
+    """
+    _, fresh = _launch(n, opts or WorkerOptions(), state_file or workers_state_file(), tied=True)
+    _prestarted.update(rec.pid for rec in fresh)
+    return fresh
+
+
+def start_workers(
+    n: int, opts: WorkerOptions | None = None, *, state_file: Path | None = None, tied: bool = False
+) -> list[WorkerRecord]:
+    """Make `n` healthy workers serve `opts.model`, reusing healthy recorded ones; returns all of them.
+
+    With `opts.port` the workers listen on port, port + 1, ...; only recorded workers on those ports are
+    reused. `tied` workers die with this process (for a run); untied ones outlive it (`workers up`).
+    Workers that fail to start are stopped again before the error propagates.
+    """
+    if n < 1:
+        raise ValueError(f"need at least one worker, got {n}")
+    opts = opts or WorkerOptions()
+    state_path = state_file or workers_state_file()
+    reuse, fresh = _launch(n, opts, state_path, tied)
+    starting = [*fresh, *(w for w in reuse if w.pid in _prestarted)]
     try:
-        wait_healthy(fresh, opts.startup_timeout_s)
+        wait_healthy(starting, opts.startup_timeout_s)
     except BaseException:
-        for rec in fresh:
+        for rec in starting:
             stop_process(rec, grace_s=5)
         with _locked_state(state_path) as state:
-            state.workers = [w for w in state.workers if w not in fresh]
+            state.workers = [w for w in state.workers if w not in starting]
         raise
     return [*reuse, *fresh]
 
@@ -464,7 +437,7 @@ def local_workers(
     The ones it starts are tied to this process, so they do not outlive it even if it is killed.
     """
     state_path = state_file or workers_state_file()
-    before = {w.pid for w in read_state(state_path).workers}
+    before = {w.pid for w in read_state(state_path).workers} - _prestarted  # prestarted ones count as started here
     records = start_workers(n, opts, state_file=state_path, tied=True)
     try:
         yield records

@@ -14,8 +14,10 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.helpers.http_stub import serve_http
 
 
 @dataclass
@@ -128,14 +130,9 @@ def _handler(server: ScriptedServer) -> type[BaseHTTPRequestHandler]:
 def scripted_server(script: Script) -> Iterator[ScriptedServer]:
     """Serve `script` on 127.0.0.1 (a free port) for the duration of the block."""
     server = ScriptedServer(script, slots=threading.Semaphore(script.capacity))
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(server))
-    httpd.daemon_threads = True
-    server.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.stop.set()
-        httpd.shutdown()
-        httpd.server_close()
+    with serve_http(_handler(server)) as url:
+        server.url = url
+        try:
+            yield server
+        finally:
+            server.stop.set()  # silent handlers wait on it: let them end before the server shuts down

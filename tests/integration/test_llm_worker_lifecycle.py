@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -19,15 +17,12 @@ from pipeline.errors import InferenceError
 from pipeline.llm.engine import SyncEngine
 from pipeline.llm.records import ChatRequest, ChatResult, SamplingParams
 from pipeline.llm.workers import WorkerRecord, is_alive, read_state
+from tests.helpers.cli import run_cli as cli
 
 if TYPE_CHECKING:
     from tests.integration.conftest import VLLMEndpoint
 
 EngineFactory = Callable[..., SyncEngine]
-
-
-def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pipeline.cli", *args], capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture()

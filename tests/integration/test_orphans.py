@@ -19,12 +19,9 @@ import yaml
 from pipeline.llm.paths import models_dir
 from pipeline.llm.workers import WorkerRecord, free_port, read_state, stop_process
 from pipeline.proc import descendants, group_members, is_zombie
+from tests.helpers.cli import run_cli as cli
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-
-
-def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pipeline.cli", *args], capture_output=True, text=True, timeout=timeout)
 
 
 def cmdline(pid: int) -> str:

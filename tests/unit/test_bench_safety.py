@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import pytest
 
 from pipeline.bench.suite import read_suite
 from tests.helpers.bench_cli import Result, complexify
+from tests.helpers.http_stub import serve_http
 
 RUN_FILES = ("responses.jsonl", "verdicts.parquet", "report.json", "report.md")
 SCORE_FILES = ("verdicts.parquet", "report.json", "report.md")
@@ -359,15 +359,8 @@ def junk_server(request: pytest.FixtureRequest) -> Iterator[str]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.handle_error = lambda *args: None  # type: ignore[method-assign]  # the client hanging up is expected
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_http(Handler) as url:
+        yield url
 
 
 @pytest.mark.parametrize("junk_server", list(JUNK), ids=list(JUNK), indirect=True)

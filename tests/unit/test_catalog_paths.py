@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 
 from pipeline import store
+from tests.helpers.cli import run_cli as cli
 from tests.helpers.stored_run import write_stored_run
 
 FP = "fp-test"
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200"}
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", *args], capture_output=True, text=True, env=env, timeout=180
-    )
 
 
 def copy_then_delete(tmp_path: Path) -> Path:

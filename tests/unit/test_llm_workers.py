@@ -164,7 +164,7 @@ def test_workers_started_together_share_the_cores_instead_of_taking_the_same_one
     from hypothesis import given
     from hypothesis import strategies as st
 
-    from pipeline.llm.workers import share_cores
+    from pipeline.llm.cpu_binding import share_cores
 
     @given(cores=st.integers(1, 64), workers=st.integers(1, 16))
     def prop(cores: int, workers: int) -> None:
@@ -181,7 +181,8 @@ def test_workers_started_together_share_the_cores_instead_of_taking_the_same_one
 
 
 def test_each_binding_tells_vllm_where_to_compute() -> None:
-    from pipeline.llm.workers import CPU_BINDINGS, WorkerOptions, place_worker
+    from pipeline.llm.cpu_binding import CPU_BINDINGS, place_worker
+    from pipeline.llm.workers import WorkerOptions
 
     envs = {b: place_worker([0, 1], b).env(b) for b in CPU_BINDINGS}
     assert envs["all"] == {"VLLM_CPU_OMP_THREADS_BIND": "0,1", "VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
@@ -195,8 +196,46 @@ def test_each_binding_tells_vllm_where_to_compute() -> None:
 
 def test_the_config_and_the_worker_default_to_the_same_binding() -> None:
     from pipeline.config_models import WorkersConfig
-    from pipeline.llm.workers import CPU_BINDINGS, DEFAULT_CPU_BINDING
+    from pipeline.llm.cpu_binding import CPU_BINDINGS, DEFAULT_CPU_BINDING
 
     field = WorkersConfig.model_fields["cpu_binding"]
     assert field.default == DEFAULT_CPU_BINDING
     assert set(field.annotation.__args__) == set(CPU_BINDINGS)  # type: ignore[union-attr]
+
+
+FAKE_SERVER = """#!{python}
+# Stands in for `python -m vllm.entrypoints.openai.api_server ...`: after a start-up delay, answers /health
+# and /v1/models on --port with --served-model-name, like a vLLM server.
+import json, sys, time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+args = sys.argv[1:]
+port, name = int(args[args.index("--port") + 1]), args[args.index("--served-model-name") + 1]
+time.sleep(1.0)
+class H(BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps({{"data": [{{"id": name}}]}}).encode()
+        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
+    def log_message(self, *a): pass
+HTTPServer(("127.0.0.1", port), H).serve_forever()
+"""
+
+
+def test_a_prestarted_worker_is_waited_for_reused_and_stopped_with_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline.llm.workers import local_workers, prestart_workers
+
+    fake = tmp_path / "python"
+    fake.write_text(FAKE_SERVER.format(python=sys.executable))
+    fake.chmod(0o755)
+    model = tmp_path / "tiny-model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    monkeypatch.setenv("COMPLEXIFY_VLLM_PYTHON", str(fake))
+    state = tmp_path / "state.json"
+    opts = WorkerOptions(model=str(model), startup_timeout_s=60)
+
+    (early,) = prestart_workers(1, opts, state_file=state)  # returns at once: the server is still starting
+    assert is_alive(early) and read_state(state).workers == [early]
+    with local_workers(1, opts, state_file=state) as records:
+        assert [r.pid for r in records] == [early.pid]  # waited for and reused, not started twice
+        assert worker_status(state_file=state)[0].healthy
+    assert not is_alive(early) and read_state(state).workers == []  # stopped like a worker the run started

@@ -9,7 +9,6 @@ import os
 import re
 import stat
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from pipeline import publish, publish_folder, store
 from pipeline.errors import UserInputError
 from pipeline.publish import build_dataset_folder, publish_run
 from pipeline.publish_folder import MARKER_FILE, check_publish_target
+from tests.helpers.cli import run_cli as cli
 from tests.helpers.stored_run import write_stored_run
 
 FP = "fp-test"
@@ -44,13 +44,6 @@ def snapshot(folder: Path) -> dict[str, str]:
         for p in sorted(folder.rglob("*"))
         if p.is_file()
     }
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "200"}
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", *args], capture_output=True, text=True, env=env, timeout=180
-    )
 
 
 def cli_publish(root: Path, out: Path) -> subprocess.CompletedProcess[str]:

@@ -25,13 +25,9 @@ from pipeline.models import Seed
 from pipeline.preflight import check_composable, check_output_dir, preflight
 from pipeline.runlock import RunLockedError, hold_run_lock
 from pipeline.taxonomy import load_taxonomy
+from tests.helpers.cli import run_cli as cli
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-
-
-def cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-    return subprocess.run([sys.executable, "-m", "pipeline.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
 
 
 def write_config(tmp_path: Path, **overrides: Any) -> Path:

@@ -6,12 +6,10 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,8 @@ import yaml
 from pipeline.config import load_config
 from pipeline.identity import run_fingerprint
 from pipeline.runlock import hold_run_lock
+from tests.helpers.cli import run_cli
+from tests.helpers.http_stub import serve_http
 
 ROOT = Path(__file__).resolve().parents[2]
 SEEDS = ROOT / "seeds" / "complexify-seeds.jsonl"
@@ -30,12 +30,7 @@ PREFECT_START_S = 30
 
 
 def cli(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    base.update({"HF_HUB_OFFLINE": "1", "DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false"})
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", *args], cwd=cwd, env={**base, **(env or {})},
-        capture_output=True, text=True, timeout=timeout,
-    )  # fmt: skip
+    return run_cli(*args, cwd=cwd, env=env, timeout=timeout, without_prefect_api=True)
 
 
 def write_config(tmp_path: Path, name: str = "cfg.yaml", **overrides: Any) -> Path:
@@ -154,14 +149,8 @@ def not_prefect() -> Iterator[str]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/api"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_http(Page) as url:
+        yield f"{url}/api"
 
 
 def closed_port() -> int:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,16 +11,10 @@ import pytest
 from pipeline import generate, store
 from pipeline.config import RunConfig, parse_config
 from pipeline.stages import Models
+from tests.helpers.cli import run_cli as cli
 from tests.helpers.stored_run import answered, fixture_instructions, write_stored_run
 
 FP = "fp-test"
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200"}
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", *args], capture_output=True, text=True, env=env, timeout=180
-    )
 
 
 def truncate(path: Path, keep: int = 100) -> None:

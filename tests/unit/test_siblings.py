@@ -4,9 +4,6 @@ config built from a stored run's records and loaded with `datasets`."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -43,13 +40,10 @@ from pipeline.tree import iter_constraints
 from pipeline.verify.plan import verify_response
 from pipeline.verify.reward import compute_score
 from tests.helpers.batches import compose_spec, run_spec
+from tests.helpers.cli import run_cli as cli
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "taxonomy"
 SEEDS = [Seed(id=f"s{i}", text=f"Describe tower number {i}.") for i in range(6)]
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pipeline.cli", *args], capture_output=True, text=True, env=dict(os.environ), timeout=120)
 
 
 # --- the compose command -----------------------------------------------------------------------------------

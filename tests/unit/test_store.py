@@ -24,6 +24,7 @@ from pipeline.store.schema import CHECK_RESULT_COLUMNS, INSTRUCTION_COLUMNS, SAM
 from pipeline.taxonomy import load_taxonomy
 from pipeline.verify.checks.registry import CheckResult
 from pipeline.verify.plan import verify_response
+from tests.helpers.cli import run_cli as cli
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "taxonomy"
 MIX = {"Single": 1, "And_1": 1, "Chain_1": 1, "Selection_1": 1}
@@ -353,13 +354,6 @@ def test_catalog_is_readable_by_plain_duckdb(instructions: list[Instruction], tm
 
 
 # --- `complexify stats` ----------------------------------------------------------------------------------
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "160"}
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", *args], capture_output=True, text=True, env=env, timeout=120
-    )
 
 
 def test_stats_prints_yield_tables(instructions: list[Instruction], tmp_path: Path) -> None:
