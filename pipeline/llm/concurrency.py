@@ -4,7 +4,9 @@ A server that is handed more requests than it can run only queues them: every re
 none finishes sooner. A server handed too few idles part of its batch. `AdaptiveLimit` looks for the point in
 between the way TCP does (additive increase, multiplicative decrease):
 
-- it starts small and doubles while the server keeps up (slow start), then grows by one;
+- it starts small and grows while the server keeps up: by one per answer (so it doubles per round of
+  answers, TCP's slow start) and, on a vLLM server reporting an empty queue, doubles at once; after the first
+  shrink it grows by one per round of answers (or per empty-queue report);
 - it halves when the server says it is overloaded (HTTP 429/503, connection errors), and shrinks by a
   quarter while the server reports requests waiting in its own queue (vLLM's `num_requests_waiting`);
 - it never goes below 1 or above the configured ceiling (`workers.max_concurrency`).
@@ -21,13 +23,14 @@ from collections import deque
 from dataclasses import dataclass
 from enum import StrEnum
 
-INITIAL_LIMIT = 4
+INITIAL_LIMIT = 8
 
 
 class Signal(StrEnum):
     """What the engine learnt about the server since the last adjustment."""
 
     KEEPING_UP = "keeping_up"  # requests were waiting on our side and the server queues none of its own
+    ANSWERED = "answered"  # a request was answered while requests were waiting on our side
     QUEUEING = "queueing"  # the server holds requests it cannot run yet
     OVERLOADED = "overloaded"  # the server refused or dropped requests because of load
 
@@ -36,6 +39,7 @@ class Signal(StrEnum):
 class LimitState:
     limit: int
     slow_start: bool = True
+    answered: int = 0  # answers since the limit last grew by one (after slow start)
 
 
 def next_limit(state: LimitState, signal: Signal, ceiling: int) -> LimitState:
@@ -44,8 +48,14 @@ def next_limit(state: LimitState, signal: Signal, ceiling: int) -> LimitState:
         return LimitState(max(1, state.limit // 2), slow_start=False)
     if signal is Signal.QUEUEING:
         return LimitState(max(1, math.floor(state.limit * 0.75)), slow_start=False)
-    grown = state.limit * 2 if state.slow_start else state.limit + 1
-    return LimitState(min(ceiling, grown), slow_start=state.slow_start and grown < ceiling)
+    if signal is Signal.ANSWERED:
+        answered = state.answered + 1
+        if state.slow_start or answered >= state.limit:
+            grown = min(ceiling, state.limit + 1)
+            return LimitState(grown, slow_start=state.slow_start and grown < ceiling)
+        return LimitState(state.limit, slow_start=False, answered=answered)
+    grown = min(ceiling, state.limit * 2 if state.slow_start else state.limit + 1)
+    return LimitState(grown, slow_start=state.slow_start and grown < ceiling)
 
 
 class AdaptiveLimit:
@@ -96,10 +106,11 @@ class AdaptiveLimit:
 
     def observe(self, signal: Signal) -> None:
         """Adjust the limit after a signal; growth only counts while the limit is what holds requests back."""
-        if not self.adaptive or (signal is Signal.KEEPING_UP and not self.saturated()):
+        growth = signal in (Signal.KEEPING_UP, Signal.ANSWERED)
+        if not self.adaptive or (growth and not self.saturated()):
             return
         new = next_limit(self._state, signal, self.ceiling)
-        if new != self._state:
+        if new.limit != self._state.limit:
             self.adjustments += 1
         self._state = new
         self.peak_limit = max(self.peak_limit, new.limit)

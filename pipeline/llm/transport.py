@@ -314,6 +314,7 @@ class EndpointPool:
             if outcome is Outcome.OK:
                 ep.failures = 0
                 ep.served += 1
+                ep.gate.observe(Signal.ANSWERED)
                 if not isinstance(data, dict):
                     raise InferenceError(f"{ep.url}{path} answered with JSON that is not an object: is it an OpenAI-compatible server?")
                 return data, ep.url, latency

@@ -26,6 +26,7 @@ class Script:
     interval_s: float = 0.05  # between pieces
     capacity: int = 1_000  # requests answered at once; the rest wait, silent
     silent: bool = False  # accept every request and never answer
+    metrics: bool = True  # serve vLLM's queue gauge on /metrics (False: 404, as a server that is not vLLM)
     error_after: int | None = None  # send an error chunk after this many pieces (vLLM's mid-stream failure)
     error_text: str = "EngineDeadError: EngineCore encountered an issue."
 
@@ -63,7 +64,7 @@ def _handler(server: ScriptedServer) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             if self.path == "/v1/models":
                 self._send_json(200, {"data": [{"id": "scripted"}]})
-            elif self.path == "/metrics":
+            elif self.path == "/metrics" and script.metrics:
                 text = f'vllm:num_requests_waiting{{model_name="scripted"}} {server.waiting}\n'.encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "text/plain")

@@ -84,8 +84,10 @@ def test_the_limit_shrinks_to_what_the_server_runs() -> None:
     assert stats["limit"] <= 6, stats  # and it settled near the 3 the server runs at once
 
 
-def test_the_limit_grows_to_the_ceiling_when_the_server_keeps_up() -> None:
-    script = Script(tokens=8, interval_s=0.05, capacity=1_000)
+@pytest.mark.parametrize("reads_queue", [True, False], ids=["vllm-metrics", "answers-only"])
+def test_the_limit_grows_to_the_ceiling_when_the_server_keeps_up(reads_queue: bool) -> None:
+    # without a queue gauge (not a vLLM server), the answers themselves let the limit grow
+    script = Script(tokens=8, interval_s=0.05, capacity=1_000, metrics=reads_queue)
     with scripted_server(script) as server:
         engine = OpenAIEngine([server.url], "scripted", max_concurrency=16, retry=RETRY, queue_read_period_s=0.05)
         with SyncEngine(engine) as eng:
@@ -118,7 +120,7 @@ def test_the_limit_stays_between_one_and_the_ceiling(ceiling: int, start: int, s
     for signal in signals:
         new = next_limit(state, signal, ceiling)
         assert 1 <= new.limit <= ceiling
-        if signal is Signal.KEEPING_UP:
+        if signal in (Signal.KEEPING_UP, Signal.ANSWERED):
             assert new.limit >= state.limit
         else:
             assert new.limit <= state.limit and not new.slow_start
@@ -133,6 +135,22 @@ def test_slow_start_reaches_the_ceiling_in_logarithmic_steps(ceiling: int) -> No
         state = next_limit(state, Signal.KEEPING_UP, ceiling)
         steps += 1
     assert steps <= ceiling.bit_length()
+
+
+@given(start=st.integers(1, 256), rounds=st.integers(1, 4))
+def test_answers_double_the_limit_per_round_in_slow_start_and_add_one_after(start: int, rounds: int) -> None:
+    ceiling = 1 << 20
+    state = LimitState(start)
+    for _ in range(rounds):  # one answer per request in flight: one round trip
+        for _ in range(state.limit):
+            state = next_limit(state, Signal.ANSWERED, ceiling)
+        assert state.slow_start
+    assert state.limit == start * 2**rounds
+    state = next_limit(state, Signal.QUEUEING, ceiling)
+    before = state.limit
+    for _ in range(before):
+        state = next_limit(state, Signal.ANSWERED, ceiling)
+    assert state.limit == before + 1 and not state.slow_start
 
 
 def test_the_gate_never_admits_more_than_the_limit_and_a_cancelled_waiter_leaks_nothing() -> None:
