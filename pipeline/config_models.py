@@ -124,7 +124,7 @@ class WorkersConfig(ConfigModel):
         description="a request is given up when nothing arrives for it, nor for any request on its endpoint, this long",
     )  # fmt: skip
     cpu_binding: Literal["vllm", "all", "split", "none"] = Field(
-        default="split",
+        default="all",
         description="how a local CPU worker uses the cores (pipeline/llm/cpu_binding.py, benchmarks/worker_binding.py)",
     )
     startup_timeout_s: float = Field(default=900, gt=0, le=WEEK_S)

@@ -62,8 +62,8 @@ def workers_up(
     ] = None,
     extra: Annotated[list[str] | None, typer.Option("--arg", help="Extra vLLM server argument (repeatable).")] = None,
     cpu_binding: Annotated[
-        str, typer.Option(help="How a CPU worker uses the cores: split (default), vllm, all or none (README, Workers).")
-    ] = "split",
+        str, typer.Option(help="How a CPU worker uses the cores: all (default), vllm, split or none (README, CPU workers).")
+    ] = "all",
     state_file: StateOpt = None,
 ) -> None:
     """Start N vLLM servers on loopback ports (reusing healthy ones) and print their URLs."""

@@ -19,9 +19,11 @@ from pathlib import Path
 #   split  as `vllm`, and the API server and the scheduler pinned to the core left over, so they never
 #          preempt a compute thread
 #   none   no pinning at all; one compute thread per core, placed by the kernel
-# benchmarks/worker_binding.py measures them side by side (BENCHMARKS.md); the default is the fastest there.
+# benchmarks/worker_binding.py measures them side by side (BENCHMARKS.md). `all` is the default: 1.4x the
+# others on a machine the run has to itself (a whole default run: 102 s against 146 s). Its compute threads
+# wait for each other, so beside other CPU-heavy work it drops to about half of `vllm`, which then does best.
 CPU_BINDINGS = ("vllm", "all", "split", "none")
-DEFAULT_CPU_BINDING = "split"
+DEFAULT_CPU_BINDING = "all"
 
 
 def allowed_cores() -> list[int]:
