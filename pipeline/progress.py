@@ -101,15 +101,15 @@ class RunProgress:
     def eta_s(self, tokens_per_s: float | None) -> tuple[float, bool] | None:
         """(seconds left, whether that is only an upper bound), or None when nothing says yet."""
         tracker = self.tracker
-        if tracker.done():
-            return 0.0, False
         with self._lock:
             done, first = self.instructions_done, self.first_saved_at
         planned = sum(tracker.attempts.values())
+        in_flight = max(0, planned - done)  # planned, not yet saved: the run waits for these even when quotas are settled
+        if tracker.done() and not in_flight:
+            return 0.0, False
         if first is not None and done > 0:
             rate = done / max(self.clock() - self.started, 1e-9)
-            left = expected_instructions(tracker) + max(0, planned - done)
-            return left / rate, False
+            return (expected_instructions(tracker) + in_flight) / rate, False
         if tokens_per_s:
             left = remaining_budget(tracker) + planned
             return left * self.worst_tokens_per_instruction / tokens_per_s, True

@@ -62,9 +62,14 @@ def test_eta_is_an_upper_bound_from_tokens_until_a_batch_is_saved_then_a_measure
     assert "ETA ~" in live.line() and "kept 3/8" in live.line()
 
 
-def test_a_finished_run_has_nothing_left() -> None:
+def test_a_finished_run_has_nothing_left_but_settled_quotas_still_wait_for_batches_in_flight() -> None:
     t = tracker({"Single": 4, "And_1": 4}, {"Single": 6, "And_1": 9})
-    live = RunProgress(t, worst_tokens_per_instruction=100, clock=Clock())
+    clock = Clock()
+    live = RunProgress(t, worst_tokens_per_instruction=100, clock=clock)
+    live.batch_saved(11)
+    clock.now += 11  # one instruction a second; 4 of the 15 planned are still being answered
+    assert t.done() and live.eta_s(None) == (4.0, False)
+    live.batch_saved(4)
     assert live.eta_s(None) == (0.0, False) and "- tok/s" in live.line()
 
 
