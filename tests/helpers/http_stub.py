@@ -8,10 +8,16 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver's default backlog of 5 refuses connections when many clients connect at once on a busy
+    # machine: the client would see overload that the test did not script
+    request_queue_size = 256
+
+
 @contextmanager
 def serve_http(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
     """Serve `handler` on 127.0.0.1 (a free port) for the duration of the block; yields the base URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = _Server(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     server.handle_error = lambda *args: None  # type: ignore[method-assign]  # a client hanging up is expected
     thread = threading.Thread(target=server.serve_forever, daemon=True)

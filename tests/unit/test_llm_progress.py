@@ -93,7 +93,9 @@ def test_the_limit_grows_to_the_ceiling_when_the_server_keeps_up(reads_queue: bo
         with SyncEngine(engine) as eng:
             eng.generate(requests(120))
             stats = eng.engine.endpoint_stats()[server.url]
-    assert stats["limit"] == 16 and server.peak_running == 16
+    # the client never has more than the ceiling in flight; the server may see one more for a moment, since a
+    # handler thread finishes after its client has read the end of the stream and sent the next request
+    assert stats["limit"] == 16 and stats["peak_inflight"] == 16 and server.peak_running >= 16
 
 
 def test_queue_depth_reads_vllm_gauges() -> None:
