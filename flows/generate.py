@@ -18,6 +18,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
+from flows.logs import one_line_for_known_errors
 from flows.runner import hand_out_to_runners, require_api_server, retry_unless_bad_input
 from pipeline.config import RunConfig, load_config, parse_config
 from pipeline.driver import DEFAULT_BATCH_DEADLINE_S, Pending
@@ -31,6 +32,7 @@ from pipeline.stopping import stop_on_signals
 # A one-off local run starts Prefect's temporary API server on first use; tied to this process, a killed
 # run does not leave it behind. Registers a server class only: nothing starts here (see pipeline/proc.py).
 tie_prefect_temporary_server()
+one_line_for_known_errors()
 
 
 @task(

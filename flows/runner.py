@@ -24,6 +24,7 @@ from prefect.futures import PrefectDistributedFuture
 from prefect.settings import get_current_settings
 from prefect.task_worker import serve
 
+from flows.logs import one_line_for_known_errors
 from pipeline.config import RunConfig
 from pipeline.driver import DEFAULT_BATCH_DEADLINE_S, AttemptStatus, Pending, Resubmitter
 from pipeline.errors import ComplexifyError, UserInputError
@@ -31,13 +32,15 @@ from pipeline.runners import RunAddress, process_served, serve_run
 from pipeline.stages import BatchResult, ComposedBatch, Provenance
 
 DEFAULT_RUNNER_LIMIT = 2  # batches one runner processes at once: the next is ready when one ends
+one_line_for_known_errors()  # a runner logs failed batches too
 DEFAULT_API_TIMEOUT_S = 30.0  # how long a command waits for the Prefect API of PREFECT_API_URL to answer
 
 
 def retry_unless_bad_input(task: Any, task_run: Any, state: Any) -> bool:
-    """Configuration and input errors fail the same way every time: retry only what may be transient."""
+    """Retry only what may be transient. Our own errors are not: bad input fails the same way every time, and an
+    endpoint failure comes after the engine's own retries (one retry policy, not two stacked)."""
     exc = state.data if isinstance(state.data, BaseException) else state.result(raise_on_failure=False)
-    return not isinstance(exc, UserInputError)
+    return not isinstance(exc, ComplexifyError)
 
 
 def require_api_server(what: str) -> None:

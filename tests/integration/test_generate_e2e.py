@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,8 @@ import yaml
 from pipeline import store
 from pipeline.config import RunConfig, parse_config
 from pipeline.verify.plan import verify_response
+from tests.helpers.cli import run_cli
+from tests.helpers.http_stub import serve_http
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 SMOKE = ROOT / "configs" / "smoke.yaml"
@@ -172,6 +175,43 @@ def test_unreachable_worker_is_a_clear_error(prefect_api, tmp_path: Path) -> Non
     assert proc.returncode == 1, err[-3000:]
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert errors and "127.0.0.1:9" in errors[-1], err[-3000:]  # the CLI's error line names the endpoint
+
+
+class _NotAnLLM(BaseHTTPRequestHandler):
+    """Answers every request with a web page, as a wrong URL in the config would."""
+
+    def _page(self) -> None:
+        body = b"<html>this is a wiki</html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        self._page()
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self._page()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_an_endpoint_that_is_not_an_llm_is_one_line_naming_it(prefect_api, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """No traceback from Prefect, no batch retried on top of the engine's own retries: one error line, exit 1."""
+    with serve_http(_NotAnLLM) as url:
+        cfg_path = tmp_path / "junk.yaml"
+        cfg_path.write_text(yaml.safe_dump(smoke_config(url, tmp_path / "out")))
+        env = {"PREFECT_API_URL": prefect_api, "COMPLEXIFY_REQUEST_CACHE": str(tmp_path / "requests.sqlite")}
+        done = run_cli("run", "--config", str(cfg_path), "--no-progress", env=env, timeout=300)
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and url in errors[0] and "OpenAI-compatible" in errors[0], done.stderr[-3000:]
+    assert done.stderr.count("Task run failed with exception") == 0  # not retried by Prefect
+    assert len(done.stderr.splitlines()) < 20, done.stderr
 
 
 KILL_OVERRIDES: dict[str, Any] = {"samples": 3, "mix": {"Single": 1}, "batch_size": 3, "repair_rounds": 0}
