@@ -27,7 +27,7 @@ import ifeval_compare
 from ifeval_cases import generate_cases
 from ifeval_compare import compare
 
-from pipeline.verify import text as text_helpers
+from pipeline.checks import text as text_helpers
 
 # run_ours calls this before each timed mode; it also forgets the fast tokenizers' word and context memos.
 ifeval_compare.clear_caches = text_helpers.clear_memos

@@ -12,10 +12,10 @@ import argparse
 import statistics
 import time
 
-from pipeline.compose import CATEGORIES, ComposeOptions, compose_instruction
+from pipeline.construct.compose import CATEGORIES, ComposeOptions, compose_instruction
+from pipeline.construct.plans import compile_plan
+from pipeline.construct.taxonomy import load_taxonomy
 from pipeline.models import Seed
-from pipeline.plans import compile_plan
-from pipeline.taxonomy import load_taxonomy
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipeline.config import FidelityConfig
+from pipeline.run.config import FidelityConfig
 from pipeline.verify.fidelity import EmbeddingRelevance, text_language
 from pipeline.verify.fidelity_calibration import (
     LABELLED,
@@ -84,7 +84,7 @@ def main() -> int:
     print()
     target = f"precision >= {args.min_precision}, on-task rejected <= {args.max_on_task_rejected:.0%}"
     print(line(best, f"<- calibrated ({target})"))
-    print(line(shipped, "<- shipped default (pipeline/config.py FidelityConfig.threshold)"))
+    print(line(shipped, "<- shipped default (pipeline/run/config.py FidelityConfig.threshold)"))
     loo = leave_one_task_out(rows, scores, args.min_precision, args.max_on_task_rejected)
     print(f"leave one task out: precision {loo.precision:.3f}, recall {loo.recall:.3f} ({loo.caught}/{loo.off_task} caught, "
           f"{loo.rejected_on_task}/{loo.on_task} on-task rejected)")

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pipeline import store  # noqa: E402
-from pipeline.hardening import MOVES  # noqa: E402
+from pipeline.construct.hardening import MOVES  # noqa: E402
 
 CONFIG = {
     "name": "hardening-bench",

@@ -23,8 +23,8 @@ RUNNER = Path(__file__).resolve().parent / "ifeval_reference_runner.py"
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from pipeline.checks import text as text_helpers  # noqa: E402
 from pipeline.errors import CheckerArgumentError  # noqa: E402
-from pipeline.verify import text as text_helpers  # noqa: E402
 from pipeline.verify.ifeval import evaluate_instruction  # noqa: E402
 
 

@@ -1,4 +1,4 @@
-"""Mutation test of the code checkers (`pipeline/verify/checks/`): how many small bugs do the tests catch?
+"""Mutation test of the code checkers (`pipeline/checks/`): how many small bugs do the tests catch?
 
 For each checker module this generates mutants with the `ast` module:
 
@@ -42,7 +42,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CHECKS = Path("pipeline/verify/checks")
+CHECKS = Path("pipeline/checks")
 # `__init__.py` only imports the family modules: there is nothing to mutate.
 SKIP_MODULES = frozenset({"__init__"})
 KILLING_TESTS = (
@@ -314,7 +314,7 @@ def run_mutant(workdir: Path, mutant: Mutant, original: str, timeout: float) -> 
 
 
 def checker_modules() -> list[str]:
-    """The modules under pipeline/verify/checks/ worth mutating."""
+    """The modules under pipeline/checks/ worth mutating."""
     return sorted(p.stem for p in (ROOT / CHECKS).glob("*.py") if p.stem not in SKIP_MODULES)
 
 

@@ -27,11 +27,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipeline.compose import ComposeOptions, compose_batch
+from pipeline.construct.compose import ComposeOptions, compose_batch
+from pipeline.construct.renderings import DEFAULT_RENDERINGS
+from pipeline.construct.taxonomy import load_taxonomy
 from pipeline.models import Instruction
-from pipeline.renderings import DEFAULT_RENDERINGS
-from pipeline.seeds import embed_texts, load_seed_file
-from pipeline.taxonomy import load_taxonomy
+from pipeline.seeding.load import load_seed_file
+from pipeline.seeding.select import embed_texts
 from pipeline.verify.fidelity import CHUNK_WORDS, word_chunks
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds" / "complexify-seeds.jsonl"

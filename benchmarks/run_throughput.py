@@ -4,7 +4,7 @@ sent all at once straight to the engine.
 
     .venv/bin/python benchmarks/run_throughput.py --whole-run [--endpoint http://127.0.0.1:PORT] [--rounds 3]
 
-(b) runs the whole run (`pipeline.generate.run_locally`, request cache empty) and records every chat request
+(b) runs the whole run (`pipeline.run.generate.run_locally`, request cache empty) and records every chat request
 it makes; (a) sends those requests in one `SyncEngine.generate` call with the same concurrency limit.
 The two alternate per round; medians and the ratio are printed, the last line being
 `whole-run ratio: X` (pipeline output tok/s over raw). `--in-flight 1` shows a run that waits for each
@@ -24,12 +24,12 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import RoleConfig, RunConfig, parse_config
-from pipeline.generate import open_run_context, run_locally
 from pipeline.llm.engine import SyncEngine, open_engine
 from pipeline.llm.records import ChatRequest, SamplingParams
 from pipeline.models import Response
-from pipeline.stages import Messages, Models
+from pipeline.run.config import RoleConfig, RunConfig, parse_config
+from pipeline.run.generate import open_run_context, run_locally
+from pipeline.run.stages import Messages, Models
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -28,10 +28,10 @@ from typing import Any
 
 import yaml
 
-from pipeline.config import RoleConfig, StudentConfig, parse_config
-from pipeline.generate import open_run_context, run_locally
 from pipeline.models import Response
-from pipeline.stages import Messages
+from pipeline.run.config import RoleConfig, StudentConfig, parse_config
+from pipeline.run.generate import open_run_context, run_locally
+from pipeline.run.stages import Messages
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -38,14 +38,14 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.llm_throughput import build_prompts
-from pipeline.config import parse_config
-from pipeline.generate import open_run_context, run_locally
 from pipeline.llm.cpu_binding import CPU_BINDINGS
 from pipeline.llm.engine import open_engine
 from pipeline.llm.model_prep import prepare_default_model
+from pipeline.llm.proc import group_members
 from pipeline.llm.records import ChatRequest, SamplingParams
 from pipeline.llm.workers import WorkerOptions, WorkerRecord, start_workers, stop_workers
-from pipeline.proc import group_members
+from pipeline.run.config import parse_config
+from pipeline.run.generate import open_run_context, run_locally
 
 TICKS = os.sysconf("SC_CLK_TCK")
 ROOT = Path(__file__).resolve().parent.parent

@@ -18,7 +18,7 @@ from pipeline import store
 from pipeline.bench.answer import AnswerSettings
 from pipeline.bench.evaluate import make, run_suite
 from pipeline.bench.report import pct, report_markdown
-from pipeline.config import ROOT, load_config
+from pipeline.run.config import ROOT, load_config
 
 
 def _slug(text: str) -> str:

@@ -1,4 +1,4 @@
-"""The generation run as a Prefect flow: thin wiring around pipeline.generate, pipeline.store and the workers.
+"""The generation run as a Prefect flow: thin wiring around pipeline.run.generate, pipeline.store and the workers.
 
 `complexify run --config FILE` calls `generate` in-process (a temporary local Prefect server); the
 `generate` deployment in prefect.yaml runs the same flow on a process work pool. With `runners=True` the
@@ -19,18 +19,18 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
 from flows.logs import one_line_for_known_errors
+from flows.prefect_server import tie_prefect_temporary_server
 from flows.runner import hand_out_to_runners, require_api_server, retry_unless_bad_input
-from pipeline.config import RunConfig, load_config, parse_config
-from pipeline.driver import DEFAULT_BATCH_DEADLINE_S, Pending
-from pipeline.generate import RunContext, open_run_context, run_batches
-from pipeline.proc import tie_prefect_temporary_server
-from pipeline.run_report import report_markdown
-from pipeline.runners import RunAddress
-from pipeline.stages import BatchResult, ComposedBatch
-from pipeline.stopping import stop_on_signals
+from pipeline.run.config import RunConfig, load_config, parse_config
+from pipeline.run.driver import DEFAULT_BATCH_DEADLINE_S, Pending
+from pipeline.run.generate import RunContext, open_run_context, run_batches
+from pipeline.run.report import report_markdown
+from pipeline.run.runners import RunAddress
+from pipeline.run.stages import BatchResult, ComposedBatch
+from pipeline.run.stopping import stop_on_signals
 
 # A one-off local run starts Prefect's temporary API server on first use; tied to this process, a killed
-# run does not leave it behind. Registers a server class only: nothing starts here (see pipeline/proc.py).
+# run does not leave it behind. Registers a server class only: nothing starts here (see pipeline/llm/proc.py).
 tie_prefect_temporary_server()
 one_line_for_known_errors()
 

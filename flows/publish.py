@@ -6,9 +6,9 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from pipeline.config import load_config
-from pipeline.identity import run_fingerprint
-from pipeline.publish import publish_run
+from pipeline.publish.dataset import publish_run
+from pipeline.run.config import load_config
+from pipeline.run.identity import run_fingerprint
 
 
 @flow(name="publish", log_prints=True)

@@ -2,7 +2,7 @@
 
 Runners (`complexify runner --config C`) are Prefect task workers (`prefect.task_worker.serve`) serving the
 run's batch task; the coordinator (`complexify run --config C --runners`) hands each composed batch out
-with `.delay()` and waits on the task runs through `pipeline.driver.Resubmitter`, which hands a batch out
+with `.delay()` and waits on the task runs through `pipeline.run.driver.Resubmitter`, which hands a batch out
 again when its runner is gone. Parameters and results of the task runs live in the run folder on the
 shared output root (`tasks/`), so every runner and the coordinator can read them.
 """
@@ -25,11 +25,11 @@ from prefect.settings import get_current_settings
 from prefect.task_worker import serve
 
 from flows.logs import one_line_for_known_errors
-from pipeline.config import RunConfig
-from pipeline.driver import DEFAULT_BATCH_DEADLINE_S, AttemptStatus, Pending, Resubmitter
 from pipeline.errors import ComplexifyError, UserInputError
-from pipeline.runners import RunAddress, process_served, serve_run
-from pipeline.stages import BatchResult, ComposedBatch, Provenance
+from pipeline.run.config import RunConfig
+from pipeline.run.driver import DEFAULT_BATCH_DEADLINE_S, AttemptStatus, Pending, Resubmitter
+from pipeline.run.runners import RunAddress, process_served, serve_run
+from pipeline.run.stages import BatchResult, ComposedBatch, Provenance
 
 DEFAULT_RUNNER_LIMIT = 2  # batches one runner processes at once: the next is ready when one ends
 one_line_for_known_errors()  # a runner logs failed batches too

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any, get_args
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from pipeline.errors import UserInputError
+from pipeline.project import ROOT as ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = "default"  # the bundled SmolLM2-135M-Instruct, prepared by `complexify model prepare`
 log = logging.getLogger(__name__)
 

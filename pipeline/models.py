@@ -21,7 +21,7 @@ class Record(BaseModel):
 # --- seeds -----------------------------------------------------------------------------------
 
 
-# What a seed's answer is: the composer keeps constraints that clash with it away (pipeline/feasibility.py).
+# What a seed's answer is: the composer keeps constraints that clash with it away (pipeline/construct/feasibility.py).
 SeedForm = Literal[
     "haiku", "limerick", "poem", "short_text", "sentence_edit", "short_answer", "list", "story", "letter",
     "speech", "dialogue", "explanation", "essay", "document", "code",
@@ -283,11 +283,11 @@ class Instruction(Record):
     template_prompt: str | None = None  # set when `prompt` is an accepted LLM rewrite of this template text
     rewrite_note: str = ""  # why a rewrite was rejected, if one was tried
     reference_answer: str | None = None  # the seed's `answer`, checked by the task-fidelity gate
-    sibling_group: str | None = None  # counterfactual siblings (pipeline/siblings.py) share this id
+    sibling_group: str | None = None  # counterfactual siblings (pipeline/construct/siblings.py) share this id
     rendering: str = "structured"  # how the template prompt lays the tree out: structured, prose or numbered
-    parent_id: str | None = None  # the instruction this one hardens (pipeline/hardening.py)
+    parent_id: str | None = None  # the instruction this one hardens (pipeline/construct/hardening.py)
     hardening_round: int = 0  # 0: composed; k: hardened k times from its first ancestor
-    # draws discarded before this one, by reason ("infeasible:<rule>", "seed_clash:<rule>"; pipeline/feasibility.py)
+    # draws discarded before this one, by reason ("infeasible:<rule>", "seed_clash:<rule>"; pipeline/construct/feasibility.py)
     redraws: dict[str, int] = Field(default_factory=dict)
 
 

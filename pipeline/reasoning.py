@@ -1,7 +1,7 @@
 """Reasoning and answer of a model output, in every common format; one linear pass, no dependencies.
 
 This is the one split every reader of model output uses: the reward functions, the hardened checkers'
-views (`pipeline.verify.checks.views`), and the parsing of servers' outputs. Formats, with tags matched
+views (`pipeline.checks.views`), and the parsing of servers' outputs. Formats, with tags matched
 in any case:
 
 - Reasoning blocks, nested or not; every opening tag opens one level and every closing tag closes one,

@@ -1,6 +1,6 @@
 """Tag the bundled seeds with the form of their answer and its natural length (the `tags` field).
 
-The composer's seed-clash rules (pipeline/feasibility.py) read these tags. The rules below are the whole
+The composer's seed-clash rules (pipeline/construct/feasibility.py) read these tags. The rules below are the whole
 tagging: rerun after adding seeds (`.venv/bin/python scripts/tag_seeds.py`); ids, order and every other
 field stay as they are, and a second run changes nothing.
 """

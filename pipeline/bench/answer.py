@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from pipeline.checks.registry import CheckResult
 from pipeline.errors import InferenceError, UserInputError
 from pipeline.llm.cache import RequestCache
 from pipeline.llm.openai_engine import DEFAULT_REQUEST_TIMEOUT_S, OpenAIEngine
 from pipeline.llm.records import ChatRequest, ChatResult, SamplingParams
 from pipeline.llm.workers import WorkerOptions, local_workers
 from pipeline.models import Record
-from pipeline.verify.checks.registry import CheckResult
 from pipeline.verify.plan import JudgeFn, JudgeQuery
 
 T = TypeVar("T")

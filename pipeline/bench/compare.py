@@ -22,7 +22,7 @@ from pipeline.bench.files import COMPARE_FILES, REPORT_JSON, VERDICTS, first_err
 from pipeline.bench.report import ItemScore, item_scores, pct
 from pipeline.bench.score import ScoredAnswer, read_verdicts
 from pipeline.bench.stats import paired_difference
-from pipeline.compose import CATEGORIES
+from pipeline.construct.compose import CATEGORIES
 from pipeline.errors import UserInputError
 
 METRICS = (("all_pass", "all-pass"), ("drfr", "DRFR"))

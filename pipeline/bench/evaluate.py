@@ -21,11 +21,12 @@ from pipeline.bench.files import RESPONSES, RUN_FILES, SCORE_FILES, VERDICTS, ch
 from pipeline.bench.report import build_report, report_files
 from pipeline.bench.score import ScoredAnswer, read_responses, score_answers, verdicts_bytes
 from pipeline.bench.suite import SuiteItem, SuiteResult, make_suite, read_suite, write_suite
+from pipeline.construct.taxonomy import load_taxonomy
 from pipeline.errors import UserInputError
 from pipeline.llm.paths import default_cache_db
-from pipeline.preflight import check_output_dir
-from pipeline.seeds import drop_empty, load_seed_file
-from pipeline.taxonomy import load_taxonomy
+from pipeline.run.preflight import check_output_dir
+from pipeline.seeding.load import load_seed_file
+from pipeline.seeding.select import drop_empty
 from pipeline.verify.plan import JudgeFn
 
 # A progress display: (description, total) -> a context whose value is called with each step's size.

@@ -9,7 +9,7 @@ contamination is the task's own text, so it is tested both ways:
 - an 8-gram of a run task occurs in the candidate's prompt.
 
 A task shorter than 8 tokens counts as overlapping when its whole token sequence occurs in the other text.
-Tokens are `pipeline.seeds.tokens` (normalised, case-folded words; one token per CJK character).
+Tokens are `pipeline.seeding.select.tokens` (normalised, case-folded words; one token per CJK character).
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from pathlib import Path
 from pipeline import store
 from pipeline.errors import UserInputError
 from pipeline.models import Instruction, Seed
-from pipeline.seeds import ngrams, text_key, tokens
+from pipeline.seeding.load import text_key
+from pipeline.seeding.select import ngrams, tokens
 
 NGRAM = 8
 

@@ -15,7 +15,7 @@ def category_png(reports: Sequence[dict[str, Any]], labels: Sequence[str]) -> by
     """Grouped bars as PNG bytes: all-pass rate (top) and DRFR (bottom) per category and overall, one bar per report."""
     import matplotlib
 
-    matplotlib.use("Agg")  # must precede pyplot: files only, no display (as pipeline.publish draws its figures)
+    matplotlib.use("Agg")  # must precede pyplot: files only, no display (as pipeline.publish.dataset draws its figures)
     import matplotlib.pyplot as plt
 
     names: list[str] = []

@@ -17,7 +17,7 @@ from typing import Any
 from pipeline.bench.files import REPORT_JSON, REPORT_MD
 from pipeline.bench.score import ScoredAnswer
 from pipeline.bench.stats import Estimate, bootstrap_ratio
-from pipeline.compose import CATEGORIES
+from pipeline.construct.compose import CATEGORIES
 
 # RAIF's Table 2 columns: And (nesting depth 1), Chain (1, 2), Selection (1, 2, 3), Selection & Chain (2, 3).
 TABLE2_COLUMNS = (

@@ -17,11 +17,11 @@ from pydantic import ValidationError
 
 from pipeline.bench.exclusion import RunIndex
 from pipeline.bench.files import first_error, parse_json, write_whole
-from pipeline.compose import CATEGORIES, ComposeOptions, compose_instruction
+from pipeline.checks.registry import get_checker
+from pipeline.construct.compose import CATEGORIES, ComposeOptions, compose_instruction
+from pipeline.construct.taxonomy import Taxonomy
 from pipeline.errors import CheckerNotFoundError, UserInputError
 from pipeline.models import Instruction, Record, Seed
-from pipeline.taxonomy import Taxonomy
-from pipeline.verify.checks.registry import get_checker
 from pipeline.verify.plan import plan_problems
 
 # Draws per item before giving up: each failed draw moves to the next seed of the pool.

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+from pipeline.project import ROOT as PROJECT_ROOT
+
+ROOT = PROJECT_ROOT
 
 
 def cache_dir() -> Path:

@@ -38,7 +38,7 @@ from pipeline.llm.cpu_binding import (
 )
 from pipeline.llm.model_prep import ResolvedModel, require_vllm_python, resolve_model
 from pipeline.llm.paths import workers_state_file
-from pipeline.proc import group_members, guard_group, start_ticks, stop_group
+from pipeline.llm.proc import group_members, guard_group, start_ticks, stop_group
 
 HOST = "127.0.0.1"
 

@@ -21,8 +21,8 @@ from typing import Any, NamedTuple
 
 import pyarrow as pa
 
+from pipeline.construct.tree import iter_constraints
 from pipeline.models import Check, CheckVerdict, Constraint, FidelityCheck, Instruction, JudgeProbe, Sample
-from pipeline.tree import iter_constraints
 
 FORMAT_VERSION = 1
 KINDS = ("instructions", "samples", "rejects")

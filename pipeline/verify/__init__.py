@@ -1,1 +1,2 @@
-"""Verification: code checkers, the LLM judge, dependency-gated scoring, IFEval evaluation, RL rewards."""
+"""Deciding: dependency-gated scoring of verification plans, the LLM yes/no judge and its calibration, the
+task-fidelity gate, reasoning-trace quality, IFEval-format evaluation, tripwires and the RL reward functions."""

@@ -16,7 +16,7 @@ each where it is available:
   statement when there is one ("the answer is ...", `\\boxed{...}`), else anywhere in the answer. For
   these seeds it replaces the embedding test, which says little about a correct one-word answer ("60.").
 
-A run applies them in `pipeline.stages.fidelity_stage` (config `fidelity:`): a failed test rejects the answer
+A run applies them in `pipeline.run.stages.fidelity_stage` (config `fidelity:`): a failed test rejects the answer
 with the reason `off_task:embedding`, `off_task:judge` or `wrong_answer`, and every test's evidence is stored
 with the verdict (`Verdict.fidelity`).
 
@@ -32,22 +32,21 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
 from functools import cache, lru_cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import yaml
 
 from pipeline import spans
+from pipeline.checks.registry import CheckResult
+from pipeline.construct.tree import iter_constraints
 from pipeline.models import FidelityCheck, Instruction
-from pipeline.tree import iter_constraints
-from pipeline.verify.checks.registry import CheckResult
+from pipeline.project import PROMPTS_DIR
 from pipeline.verify.plan import JudgeFn, JudgeQuery
 from pipeline.verify.reward import strip_reasoning
 
 if TYPE_CHECKING:
     import numpy as np
 
-PROMPTS_DIR = Path(__file__).resolve().parent.parent.parent / "prompts"
 
 # Reject reasons (the gate's reason list; the stats split them at ":" into kind and detail).
 OFF_TASK = "off_task"
@@ -130,8 +129,8 @@ _EMBED_LOCK = threading.Lock()
 
 
 def _bundled_embed(texts: Sequence[str]) -> np.ndarray:
-    # Imported here: pipeline.seeds loads sentence-transformers only when it first embeds (seconds), and caches it.
-    from pipeline.seeds import embed_texts
+    # Imported here: pipeline.seeding.select loads sentence-transformers only when it first embeds (seconds), and caches it.
+    from pipeline.seeding.select import embed_texts
 
     return embed_texts(texts)
 
@@ -181,7 +180,7 @@ def default_relevance() -> EmbeddingRelevance:
 @lru_cache(maxsize=4096)
 def text_language(text: str) -> str | None:
     """The language langdetect finds in `text` (ISO 639-1), None when it finds none."""
-    from pipeline.verify.langid import detect_or_none
+    from pipeline.checks.langid import detect_or_none
 
     return detect_or_none(text)
 

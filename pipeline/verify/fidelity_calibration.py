@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
 
+from pipeline.project import TAXONOMY_DIR
 from pipeline.verify.fidelity import RelevanceScorer, relevance
 
-LABELLED = Path(__file__).resolve().parent.parent.parent / "taxonomy" / "fidelity" / "labelled.jsonl"
+LABELLED = TAXONOMY_DIR / "fidelity" / "labelled.jsonl"
 # The calibrated threshold catches as many off-task answers as it can while its rejections stay at least this
 # precise and it rejects at most this share of on-task answers: a wrongly rejected answer costs yield (and, if
 # one kind of task is hit more than others, skews the data), a kept off-task answer costs the data itself.

@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline.checks.patterns import PatternTooSlow, shared_budget
+from pipeline.checks.registry import CheckResult, run_check
 from pipeline.errors import CheckerArgumentError, CheckerNotFoundError, UserInputError
-from pipeline.verify.checks.registry import CheckResult, run_check
 from pipeline.verify.ifeval_compat import Resolved, Verdict, resolve
-from pipeline.verify.patterns import PatternTooSlow, shared_budget
 
 STRICT_FILE = "eval_results_strict.jsonl"
 LOOSE_FILE = "eval_results_loose.jsonl"
@@ -205,7 +205,7 @@ def _field(path: Path, n: int, row: dict[str, Any], name: str, kind: type | tupl
 
 def read_input_data(path: Path) -> list[InputExample]:
     """Read IFEval's input JSONL, validating every line (errors name the file and line)."""
-    from pipeline.verify.checks.registry import load_checkers
+    from pipeline.checks.registry import load_checkers
 
     known = load_checkers()
     out = []

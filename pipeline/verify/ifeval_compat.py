@@ -35,19 +35,19 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import yaml
 
-from pipeline.verify.checks.language import IFEVAL_LANGUAGES
-from pipeline.verify.checks.length import paragraph_first_word
-from pipeline.verify.checks.registry import CheckResult
-from pipeline.verify.ifeval_args import RELATIONS, relation_holds
-from pipeline.verify.patterns import arg_pattern
+from pipeline.checks.ifeval_args import RELATIONS, relation_holds
+from pipeline.checks.language import IFEVAL_LANGUAGES
+from pipeline.checks.length import paragraph_first_word
+from pipeline.checks.patterns import arg_pattern
+from pipeline.checks.registry import CheckResult
+from pipeline.project import TAXONOMY_DIR
 
 Verdict = Callable[[str], CheckResult]
-KEYWORD_POOL_FILE = Path(__file__).resolve().parents[2] / "taxonomy" / "constraints" / "ifeval.yaml"
+KEYWORD_POOL_FILE = TAXONOMY_DIR / "constraints" / "ifeval.yaml"
 
 # The reference's ranges for counts it draws: (low, high) of randint, per instruction id and argument.
 _RANGES: dict[tuple[str, str], tuple[int, int]] = {

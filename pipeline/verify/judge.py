@@ -10,15 +10,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from functools import cache
-from pathlib import Path
 from typing import Protocol
 
 import yaml
 
-from pipeline.verify.checks.registry import CheckResult
+from pipeline.checks.registry import CheckResult
+from pipeline.project import PROMPTS_DIR
 from pipeline.verify.plan import JudgeQuery
 
-PROMPTS_DIR = Path(__file__).resolve().parent.parent.parent / "prompts"
 Messages = list[dict[str, str]]
 
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from pipeline import spans
+from pipeline.construct.tree import iter_constraints
 from pipeline.models import Check, Instruction, JudgeProbe, Verdict
-from pipeline.tree import iter_constraints
 from pipeline.verify.judge import YesNoScorer, build_judge_messages, judge_prompt
 from pipeline.verify.plan import JudgeQuery
 

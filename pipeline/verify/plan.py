@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from pipeline import spans
+from pipeline.checks.registry import CheckResult, error_result, run_check_closed
 from pipeline.models import Check, CheckVerdict, Verdict, VerificationPlan
-from pipeline.verify.checks.registry import CheckResult, error_result, run_check_closed
 
 NO_ANSWER = "no final answer (the response is empty once its reasoning is split off)"
 

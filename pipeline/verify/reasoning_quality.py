@@ -21,8 +21,8 @@ import re
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 
+from pipeline.construct.tree import iter_constraints, iter_selections
 from pipeline.models import Instruction, ReasoningQuality
-from pipeline.tree import iter_constraints, iter_selections
 from pipeline.verify.fidelity import default_relevance, numbers_in
 
 Similarity = Callable[[str, str], float]

@@ -27,14 +27,15 @@ from typing import Any
 
 import yaml
 
-from pipeline.compose import render_template
+from pipeline.checks.guards import GUARD_PREFIX, GUARDS, add_guards
+from pipeline.construct.compose import render_template
+from pipeline.construct.taxonomy import Taxonomy, load_taxonomy
 from pipeline.models import Check, Instruction, Task, VerificationPlan, fingerprint_of
+from pipeline.project import TAXONOMY_DIR
 from pipeline.spans import RAW_PREFIX, RESPONSE
-from pipeline.taxonomy import Taxonomy, load_taxonomy
-from pipeline.verify.checks.guards import GUARD_PREFIX, GUARDS, add_guards
 from pipeline.verify.reward import ground_truth_for
 
-SUITE_DIR = Path(__file__).resolve().parent.parent.parent / "taxonomy" / "adversarial"
+SUITE_DIR = TAXONOMY_DIR / "adversarial"
 CASE_FIELDS = frozenset({"checker", "kwargs", "response", "kind", "why", "known_weakness"})
 REQUIRED_FIELDS = CASE_FIELDS - {"known_weakness"}
 TASK = "Write a short reply to a friend who asked how your week went."

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pipeline.config import RunConfig
-from pipeline.identity import role_models, template_hashes
+from pipeline.construct.taxonomy import Taxonomy
 from pipeline.models import Instruction, Seed
-from pipeline.planning import seed_order
-from pipeline.stages import BatchResult, BatchSpec, Models, Provenance, compose_stage, process_batch
-from pipeline.taxonomy import Taxonomy
+from pipeline.run.config import RunConfig
+from pipeline.run.identity import role_models, template_hashes
+from pipeline.run.planning import seed_order
+from pipeline.run.stages import BatchResult, BatchSpec, Models, Provenance, compose_stage, process_batch
 
 
 def compose_spec(spec: BatchSpec, seeds: Sequence[Seed], taxonomy: Taxonomy, cfg: RunConfig) -> list[Instruction]:

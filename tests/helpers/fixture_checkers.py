@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from pipeline.verify.checks.registry import CHECKERS, CheckResult, checker
+from pipeline.checks.registry import CHECKERS, CheckResult, checker
 
 
 def _register() -> None:

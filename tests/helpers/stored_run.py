@@ -6,9 +6,9 @@ from pathlib import Path
 
 import tests.helpers.fixture_checkers  # noqa: F401  (registers t:* checkers)
 from pipeline import store
-from pipeline.compose import compose_batch
+from pipeline.construct.compose import compose_batch
+from pipeline.construct.taxonomy import load_taxonomy
 from pipeline.models import Instruction, Response, Sample, Seed
-from pipeline.taxonomy import load_taxonomy
 from pipeline.verify.plan import verify_response
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "taxonomy"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from itertools import combinations
 
+from pipeline.construct.plans import DECISION_CHECKER
+from pipeline.construct.render import sentence
+from pipeline.construct.taxonomy import Taxonomy
+from pipeline.construct.tree import composition_types, tree_category, tree_depth
 from pipeline.models import And, Chain, Constraint, Instruction, Node, Selection, Task
-from pipeline.plans import DECISION_CHECKER
-from pipeline.render import sentence
-from pipeline.taxonomy import Taxonomy
-from pipeline.tree import composition_types, tree_category, tree_depth
 
 
 def output_paths(node: Node | None, inherited: tuple[Constraint, ...] = ()) -> list[tuple[Constraint, ...]]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.compose import CATEGORIES
+from pipeline.construct.compose import CATEGORIES
 from tests.helpers.bench_cli import complexify
 
 

@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from pipeline import store
-from pipeline.config import RunConfig, parse_config
+from pipeline.run.config import RunConfig, parse_config
 from pipeline.verify.plan import verify_response
 from tests.helpers.cli import run_cli
 from tests.helpers.http_stub import serve_http
@@ -141,7 +141,7 @@ def test_smoke_run_writes_shards_catalog_and_verifiable_samples(vllm_endpoint, p
     # publishing (dry run) builds a folder `datasets` loads, and the rl ground truth scores the kept answers
     import datasets
 
-    from pipeline.publish import publish_run
+    from pipeline.publish.dataset import publish_run
     from pipeline.verify.reward import compute_score
 
     result = publish_run(out, run.fingerprint, "org/complexify-smoke", out=tmp_path / "hub", dry_run=True)

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 import pytest
 
 from pipeline import store
-from pipeline.config import parse_config
-from pipeline.generate import open_run_context, run_locally
-from pipeline.grid import band_of, sample_pass_rate, taken_dimensions
-from pipeline.planning import rebuild_tracker
+from pipeline.run.config import parse_config
+from pipeline.run.generate import open_run_context, run_locally
+from pipeline.run.grid import band_of, sample_pass_rate, taken_dimensions
+from pipeline.run.planning import rebuild_tracker
 
 if TYPE_CHECKING:
     from tests.integration.conftest import VLLMEndpoint

@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 from pipeline.llm.paths import models_dir
+from pipeline.llm.proc import descendants, group_members, is_zombie
 from pipeline.llm.workers import WorkerRecord, free_port, read_state, stop_process
-from pipeline.proc import descendants, group_members, is_zombie
 from tests.helpers.cli import run_cli as cli
 
 ROOT = Path(__file__).resolve().parent.parent.parent

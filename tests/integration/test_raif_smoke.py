@@ -22,11 +22,11 @@ import pytest
 import yaml
 
 from pipeline import store
-from pipeline.config import RunConfig, load_config
-from pipeline.difficulty import compare
-from pipeline.gate import QuotaTracker
 from pipeline.models import Sample
-from pipeline.planning import quotas_for
+from pipeline.run.config import RunConfig, load_config
+from pipeline.run.difficulty import compare
+from pipeline.run.gate import QuotaTracker
+from pipeline.run.planning import quotas_for
 
 if TYPE_CHECKING:
     from tests.integration.conftest import VLLMEndpoint

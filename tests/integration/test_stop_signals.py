@@ -19,8 +19,8 @@ import pytest
 import yaml
 
 from pipeline import store
-from pipeline.config import load_config
-from pipeline.identity import run_fingerprint
+from pipeline.run.config import load_config
+from pipeline.run.identity import run_fingerprint
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 

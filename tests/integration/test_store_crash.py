@@ -39,9 +39,9 @@ def child_main(root: str) -> None:
 
     os.fsync = slow_fsync
     import tests.helpers.fixture_checkers  # noqa: F401
-    from pipeline.compose import compose_batch
+    from pipeline.construct.compose import compose_batch
+    from pipeline.construct.taxonomy import load_taxonomy
     from pipeline.models import Response, Sample, Seed
-    from pipeline.taxonomy import load_taxonomy
     from pipeline.verify.plan import verify_response
 
     tax = load_taxonomy(FIXTURE, check_checkers=False)

@@ -17,10 +17,10 @@ from pipeline.bench.compare import load_side
 from pipeline.bench.files import VERDICTS
 from pipeline.bench.score import verdicts_bytes
 from pipeline.bench.suite import SuiteItem, read_suite, suite_text
-from pipeline.compose import ComposeOptions, compose_instruction
+from pipeline.construct.compose import ComposeOptions, compose_instruction
+from pipeline.construct.taxonomy import load_taxonomy
 from pipeline.errors import UserInputError
 from pipeline.models import Seed
-from pipeline.taxonomy import load_taxonomy
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8),

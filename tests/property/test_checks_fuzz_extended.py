@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from pipeline.checks import views
+from pipeline.checks.registry import CheckResult, run_check
 from pipeline.errors import CheckerArgumentError
-from pipeline.verify.checks import views
-from pipeline.verify.checks.registry import CheckResult, run_check
 
 TEMPLATE = "Answer: <one sentence>\nReason: <why>"
 VALID_KWARGS: dict[str, dict[str, Any]] = {
@@ -216,7 +216,7 @@ def test_json_with_the_keys_passes_and_an_extra_key_fails(keys: list[str], value
 @FUZZ
 @given(text=texts, allowed=st.lists(st.sampled_from(list(string.punctuation)), min_size=1, max_size=6, unique=True))
 def test_text_without_other_punctuation_passes_the_whitelist(text: str, allowed: list[str]) -> None:
-    from pipeline.verify.checks.rules import punctuation_view
+    from pipeline.checks.rules import punctuation_view
 
     # Drop every character whose folded form (look-alike and compatibility forms undone) is banned punctuation.
     kept = "".join(ch for ch in text if all(c not in string.punctuation or c in allowed for c in punctuation_view(ch)))

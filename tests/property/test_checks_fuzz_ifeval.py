@@ -8,10 +8,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pipeline.checks.detectable import count_bullet_lines, count_placeholders, has_title
+from pipeline.checks.language import IFEVAL_LANGUAGES
+from pipeline.checks.registry import CheckResult, run_check
 from pipeline.errors import CheckerArgumentError
-from pipeline.verify.checks.detectable import count_bullet_lines, count_placeholders, has_title
-from pipeline.verify.checks.language import IFEVAL_LANGUAGES
-from pipeline.verify.checks.registry import CheckResult, run_check
 from pipeline.verify.ifeval import evaluate_instruction
 
 VALID_KWARGS: dict[str, dict[str, Any]] = {
@@ -91,8 +91,10 @@ def _is_valid(name: str, value: Any) -> bool:
         if not (isinstance(value, str) and value.strip()):
             return False
         if name in {"keyword", "section_spliter", "postscript_marker"}:
+            # the reference puts a postscript marker inside a larger pattern: "?" alone is no pattern, "\s*?.*$" is
+            pattern = rf"\s*{value.lower()}.*$" if name == "postscript_marker" else value
             try:
-                re.compile(value)
+                re.compile(pattern)
             except re.error:
                 return False
         return True

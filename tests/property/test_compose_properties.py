@@ -9,9 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.compose import CATEGORIES, ComposeOptions, compose_instruction
+from pipeline.construct.compose import CATEGORIES, ComposeOptions, compose_instruction
+from pipeline.construct.taxonomy import load_taxonomy
 from pipeline.models import Seed
-from pipeline.taxonomy import load_taxonomy
 from tests.helpers.tree_properties import assert_instruction_invariants
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "taxonomy"

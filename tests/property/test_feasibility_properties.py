@@ -9,12 +9,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline import spans
-from pipeline.compose import CATEGORIES, ComposeOptions, compose_instruction
-from pipeline.feasibility import infeasibilities
+from pipeline.checks.registry import get_checker
+from pipeline.construct.compose import CATEGORIES, ComposeOptions, compose_instruction
+from pipeline.construct.feasibility import infeasibilities
+from pipeline.construct.seed_tags import check_composition
+from pipeline.construct.taxonomy import load_taxonomy
 from pipeline.models import And, Chain, Constraint, Node, Seed, SeedForm, SeedTags, Task
-from pipeline.seed_tags import check_composition
-from pipeline.taxonomy import load_taxonomy
-from pipeline.verify.checks.registry import get_checker
 
 TAX = load_taxonomy()
 

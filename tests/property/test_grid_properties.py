@@ -7,15 +7,15 @@ import random
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.config import parse_config
-from pipeline.feasibility import is_feasible
-from pipeline.gate import QuotaTracker
-from pipeline.grid import cell_quotas, grid_cells, options_for, taken_dimensions
+from pipeline.construct.feasibility import is_feasible
+from pipeline.construct.taxonomy import load_taxonomy
+from pipeline.construct.tree import CATEGORIES, tree_category
 from pipeline.models import Seed
-from pipeline.planning import plan_batch
-from pipeline.stages import BatchSpec, compose_stage
-from pipeline.taxonomy import load_taxonomy
-from pipeline.tree import CATEGORIES, tree_category
+from pipeline.run.config import parse_config
+from pipeline.run.gate import QuotaTracker
+from pipeline.run.grid import cell_quotas, grid_cells, options_for, taken_dimensions
+from pipeline.run.planning import plan_batch
+from pipeline.run.stages import BatchSpec, compose_stage
 
 TAX = load_taxonomy()
 CODE_DIMENSIONS = sorted({s.dimension for s in TAX.specs.values() if s.is_code})
@@ -82,7 +82,7 @@ def test_cell_quotas_of_a_grid_with_every_axis() -> None:
 
 def first_fitting_count(mix: dict[str, float], cells: int, samples: int) -> int:
     """The grid check's answer by trying every count from `samples` up (what the config check did before)."""
-    from pipeline.tree import allocate
+    from pipeline.construct.tree import allocate
 
     n = samples
     while not all(q == 0 or q >= cells for q in allocate(n, mix).values()):
@@ -97,7 +97,7 @@ def first_fitting_count(mix: dict[str, float], cells: int, samples: int) -> int:
     samples=st.integers(1, 400),
 )
 def test_samples_filling_cells_is_the_first_count_that_fits(weights: list[float], cells: int, samples: int) -> None:
-    from pipeline.config import samples_filling_cells
+    from pipeline.run.config import samples_filling_cells
 
     mix = dict(zip(CATEGORIES, weights, strict=False))
     if not any(w > 0 for w in mix.values()):

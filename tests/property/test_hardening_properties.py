@@ -11,16 +11,16 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.compose import compose_instruction
+from pipeline.construct.compose import compose_instruction
+from pipeline.construct.feasibility import is_feasible
+from pipeline.construct.hardening import MOVES, harden_instruction
+from pipeline.construct.plans import DECISION_CHECKER, compile_plan
+from pipeline.construct.render import fidelity_problems, required_fragments
+from pipeline.construct.renderings import RENDERINGS, render_prompt
+from pipeline.construct.taxonomy import Taxonomy, load_taxonomy
+from pipeline.construct.tree import CATEGORIES, iter_constraints, iter_selections, parse_category
 from pipeline.errors import CompositionError
-from pipeline.feasibility import is_feasible
-from pipeline.hardening import MOVES, harden_instruction
 from pipeline.models import And, Chain, Constraint, Instruction, Node, Seed, Task
-from pipeline.plans import DECISION_CHECKER, compile_plan
-from pipeline.render import fidelity_problems, required_fragments
-from pipeline.renderings import RENDERINGS, render_prompt
-from pipeline.taxonomy import Taxonomy, load_taxonomy
-from pipeline.tree import CATEGORIES, iter_constraints, iter_selections, parse_category
 from tests.helpers.tree_properties import assert_instruction_invariants
 
 
@@ -155,7 +155,7 @@ def test_the_order_of_moves_is_drawn_per_instruction_not_taken_from_the_config(
 @cache
 def short_form_seeds() -> list[Seed]:
     """Bundled seeds whose tags rule constraints out (short answers, sentence edits, poems): hardening must respect them."""
-    from pipeline.seeds import load_seed_file
+    from pipeline.seeding.load import load_seed_file
 
     seeds = load_seed_file(Path(__file__).resolve().parents[2] / "seeds" / "complexify-seeds.jsonl")
     return [s for s in seeds if s.tags is not None and s.tags.form in ("sentence_edit", "short_answer", "poem", "short_text")]
@@ -164,8 +164,8 @@ def short_form_seeds() -> list[Seed]:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(index=st.integers(0, 10_000), category=st.sampled_from(["Single", "And_1", "Chain_1", "Selection_1"]))
 def test_a_child_never_clashes_with_its_seeds_tags(index: int, category: str) -> None:
-    from pipeline.compose import ComposeOptions
-    from pipeline.seed_tags import check_composition
+    from pipeline.construct.compose import ComposeOptions
+    from pipeline.construct.seed_tags import check_composition
 
     seeds = short_form_seeds()
     seed = seeds[index % len(seeds)]

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from pipeline import store
 from pipeline.errors import UserInputError
 from pipeline.models import Sample
-from pipeline.publish import build_dataset_folder
-from pipeline.publish_folder import MARKER_FILE
+from pipeline.publish.dataset import build_dataset_folder
+from pipeline.publish.folder import MARKER_FILE
 from tests.helpers.stored_run import write_stored_run
 
 FP = "fp-prop"

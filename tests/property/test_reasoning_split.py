@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from pipeline.checks import views
 from pipeline.reasoning import (
     BLOCK_STYLES,
     REASONING_STYLES,
@@ -13,7 +14,6 @@ from pipeline.reasoning import (
     strip_reasoning,
     wrap_reasoning,
 )
-from pipeline.verify.checks import views
 
 # Text with no reasoning marker: no "<", "[" or "\u25c1" at all, so no tag or harmony token can form.
 PLAIN = st.text(alphabet=st.characters(blacklist_characters="<[\u25c1", blacklist_categories=("Cs",)), max_size=80)

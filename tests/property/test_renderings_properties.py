@@ -8,11 +8,11 @@ from functools import cache
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.compose import CATEGORIES, ComposeOptions, compose_instruction
+from pipeline.construct.compose import CATEGORIES, ComposeOptions, compose_instruction
+from pipeline.construct.render import fidelity_problems, required_fragments
+from pipeline.construct.renderings import RENDERINGS, render_prompt
+from pipeline.construct.taxonomy import Taxonomy, load_taxonomy
 from pipeline.models import Seed
-from pipeline.render import fidelity_problems, required_fragments
-from pipeline.renderings import RENDERINGS, render_prompt
-from pipeline.taxonomy import Taxonomy, load_taxonomy
 from tests.helpers.tree_properties import assert_instruction_invariants
 
 seed_texts = st.text(

@@ -12,14 +12,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.compose import ComposeOptions, compose_instruction
-from pipeline.feasibility import infeasibilities
-from pipeline.hardening import harden_instruction
+from pipeline.construct.compose import ComposeOptions, compose_instruction
+from pipeline.construct.feasibility import infeasibilities
+from pipeline.construct.hardening import harden_instruction
+from pipeline.construct.plans import compile_plan
+from pipeline.construct.siblings import chain_siblings, make_siblings, selection_siblings, sibling_kind
+from pipeline.construct.taxonomy import load_taxonomy
+from pipeline.construct.tree import iter_constraints
 from pipeline.models import Condition, Constraint, Instruction, Node, Seed, Selection, Task
-from pipeline.plans import compile_plan
-from pipeline.siblings import chain_siblings, make_siblings, selection_siblings, sibling_kind
-from pipeline.taxonomy import load_taxonomy
-from pipeline.tree import iter_constraints
 from tests.helpers.tree_properties import assert_instruction_invariants
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "taxonomy"

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
+from pipeline.checks.guards import GUARDS, add_guards
+from pipeline.checks.registry import load_checkers, run_check
 from pipeline.models import Check, VerificationPlan
-from pipeline.verify.checks.guards import GUARDS, add_guards
-from pipeline.verify.checks.registry import load_checkers, run_check
 from pipeline.verify.plan import plan_problems, verify_response
 from pipeline.verify.reward import compute_score, make_trl_reward, parse_ground_truth
 from pipeline.verify.tripwires import SUITE_DIR, SuiteCase, load_suite, tripwire_rows
@@ -32,7 +32,7 @@ def production_checkers() -> dict[str, str]:
     return {
         cid: chk.fn.__module__.rsplit(".", 1)[1]
         for cid, chk in load_checkers().items()
-        if chk.fn.__module__.startswith("pipeline.verify.checks.")
+        if chk.fn.__module__.startswith("pipeline.checks.")
     }
 
 

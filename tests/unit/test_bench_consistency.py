@@ -13,10 +13,10 @@ from pathlib import Path
 import tests.helpers.fixture_checkers  # noqa: F401  (registers the fixture taxonomy's t:* checkers)
 from pipeline import store
 from pipeline.bench.suite import SuiteItem, write_suite
-from pipeline.config import RoleConfig, parse_config
+from pipeline.construct.taxonomy import load_taxonomy
 from pipeline.models import Response, Sample, Seed
-from pipeline.stages import BatchSpec, Models
-from pipeline.taxonomy import load_taxonomy
+from pipeline.run.config import RoleConfig, parse_config
+from pipeline.run.stages import BatchSpec, Models
 from tests.helpers.batches import run_spec
 from tests.helpers.bench_cli import complexify
 

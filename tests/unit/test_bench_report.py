@@ -9,7 +9,7 @@ import pytest
 
 from pipeline.bench.report import TABLE2_COLUMNS, build_report, report_markdown
 from pipeline.bench.score import CheckRow, ScoredAnswer
-from pipeline.compose import CATEGORIES
+from pipeline.construct.compose import CATEGORIES
 from tests.helpers.bench_cli import complexify
 
 

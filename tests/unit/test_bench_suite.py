@@ -10,11 +10,12 @@ import pytest
 from pipeline import store
 from pipeline.bench.exclusion import SEED_ID, SEED_NGRAM, SEED_TEXT
 from pipeline.bench.suite import read_suite
-from pipeline.compose import CATEGORIES, ComposeOptions, compose_instruction
-from pipeline.config import ROOT
+from pipeline.construct.compose import CATEGORIES, ComposeOptions, compose_instruction
+from pipeline.construct.taxonomy import load_taxonomy
 from pipeline.models import Instruction, Seed
-from pipeline.seeds import load_seed_file, normalize_text, tokens
-from pipeline.taxonomy import load_taxonomy
+from pipeline.run.config import ROOT
+from pipeline.seeding.load import load_seed_file, normalize_text
+from pipeline.seeding.select import tokens
 from tests.helpers.bench_cli import complexify
 
 BUNDLED = ROOT / "seeds" / "complexify-seeds.jsonl"

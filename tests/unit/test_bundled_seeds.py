@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.models import SeedTags
-from pipeline.seeds import dedup_exact, load_seed_file, normalize_text
+from pipeline.seeding.load import load_seed_file, normalize_text
+from pipeline.seeding.select import dedup_exact
 
 BUNDLED = Path(__file__).resolve().parents[2] / "seeds" / "complexify-seeds.jsonl"
 ANSWER_SEEDS = BUNDLED.with_name("complexify-answer-seeds.jsonl")

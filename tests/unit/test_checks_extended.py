@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
+from pipeline.checks.counting import STOP_WORDS, paragraphs, sentences, words
+from pipeline.checks.registry import CHECKERS, CheckResult, checker, load_checkers, run_check, run_check_closed
+from pipeline.construct.taxonomy import load_taxonomy
 from pipeline.errors import CheckerArgumentError
-from pipeline.taxonomy import load_taxonomy
-from pipeline.verify.checks.counting import STOP_WORDS, paragraphs, sentences, words
-from pipeline.verify.checks.registry import CHECKERS, CheckResult, checker, load_checkers, run_check, run_check_closed
 
 TEMPLATE = "Answer: <one sentence>\nReason: <why>\nConfidence: <low, medium or high>"
 FILLED = "Answer: Paris.\nReason: It is the capital.\nConfidence: high"

@@ -6,9 +6,9 @@ import re
 
 import pytest
 
+from pipeline.checks.detectable import count_bullet_lines, count_placeholders, has_title
+from pipeline.checks.registry import load_checkers, run_check
 from pipeline.errors import CheckerArgumentError
-from pipeline.verify.checks.detectable import count_bullet_lines, count_placeholders, has_title
-from pipeline.verify.checks.registry import load_checkers, run_check
 
 LT, AL = "less than", "at least"
 EN = "The weather was pleasant and we walked along the river to the old market square in the morning."

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from pipeline.checks.registry import run_check
+from pipeline.checks.rules import canon, first_json_object, short
 from pipeline.errors import CheckerArgumentError
-from pipeline.verify.checks.registry import run_check
-from pipeline.verify.checks.rules import canon, first_json_object, short
 
 KW = {"keywords": ["free coffee", "sunlight"]}
 FULL_LIST = {"allowed": [",", "."]}

@@ -72,9 +72,9 @@ def test_compose_pretty_shows_prompt_and_plan() -> None:
 
 
 def test_compose_for_a_grid_cell_puts_its_dimension_on_the_answers_path() -> None:
+    from pipeline.construct.taxonomy import load_taxonomy
+    from pipeline.construct.tree import taken_constraints
     from pipeline.models import Instruction
-    from pipeline.taxonomy import load_taxonomy
-    from pipeline.tree import taken_constraints
 
     args = ["compose", "--category", "Selection_1", "-n", "5", "--checkers", "code", "--renderings", "numbered", "--format", "jsonl"]
     out = run(*args, "--dimension", "JSON Format")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.compose import (
+from pipeline.construct.compose import (
     CATEGORIES,
     ComposeOptions,
     allocate,
@@ -14,9 +14,9 @@ from pipeline.compose import (
     compose_instruction,
     parse_category,
 )
+from pipeline.construct.taxonomy import load_taxonomy, max_compatible
 from pipeline.errors import CompositionError
 from pipeline.models import Seed
-from pipeline.taxonomy import load_taxonomy, max_compatible
 from tests.helpers.tree_properties import assert_instruction_invariants
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "taxonomy"

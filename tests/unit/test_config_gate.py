@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import ConfigError, GateConfig, load_config, parse_config
-from pipeline.gate import QuotaTracker, gate, repetition_share, text_gates, verdict_gate
 from pipeline.models import CheckVerdict, Response, Verdict
+from pipeline.run.config import ConfigError, GateConfig, load_config, parse_config
+from pipeline.run.gate import QuotaTracker, gate, repetition_share, text_gates, verdict_gate
 
 
 def test_minimal_config_gets_defaults_and_a_stable_fingerprint() -> None:
@@ -104,8 +104,8 @@ def test_quota_tracker_gives_low_yield_categories_more_attempts_within_bound() -
 
 @pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml")), ids=lambda p: p.name)
 def test_every_bundled_config_loads_and_can_compose_what_it_asks_for(path: Path) -> None:
-    from pipeline.preflight import check_composable, check_grid
-    from pipeline.taxonomy import load_taxonomy
+    from pipeline.construct.taxonomy import load_taxonomy
+    from pipeline.run.preflight import check_composable, check_grid
 
     cfg = load_config(path)
     taxonomy = load_taxonomy()

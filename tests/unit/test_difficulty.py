@@ -11,17 +11,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import tests.helpers.fixture_checkers  # noqa: F401
-from pipeline.config import ConfigError, DifficultyConfig, RoleConfig, RunConfig, StudentConfig, parse_config
-from pipeline.difficulty import band_filter, band_reason, compare, student_eval, summarize
-from pipeline.gate import QuotaTracker
-from pipeline.generate import format_summary
-from pipeline.identity import role_models, run_inputs
+from pipeline.construct.taxonomy import load_taxonomy
 from pipeline.models import Response, Rollout, RolloutSummary, Seed, StudentEval
-from pipeline.planning import quotas_for
-from pipeline.run_report import student_report
-from pipeline.serving import model_routes
-from pipeline.stages import BatchSpec, Models, cap_to_quota
-from pipeline.taxonomy import load_taxonomy
+from pipeline.run.config import ConfigError, DifficultyConfig, RoleConfig, RunConfig, StudentConfig, parse_config
+from pipeline.run.difficulty import band_filter, band_reason, compare, student_eval, summarize
+from pipeline.run.gate import QuotaTracker
+from pipeline.run.generate import format_summary
+from pipeline.run.identity import role_models, run_inputs
+from pipeline.run.planning import quotas_for
+from pipeline.run.report import student_report
+from pipeline.run.serving import model_routes
+from pipeline.run.stages import BatchSpec, Models, cap_to_quota
 from tests.helpers.batches import compose_spec, run_spec
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "taxonomy"

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.driver import AttemptStatus, BatchLostError, Resubmitter, drive
+from pipeline.run.driver import AttemptStatus, BatchLostError, Resubmitter, drive
 
 
 def simulate(window: int, delays: list[float], quota: int) -> tuple[list[tuple[int, int]], int]:

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pipeline.checks.registry import CheckResult, checker, load_checkers, run_check, run_check_closed
 from pipeline.models import Check, VerificationPlan
-from pipeline.verify.checks.registry import CheckResult, checker, load_checkers, run_check, run_check_closed
 from pipeline.verify.plan import run_code_check, verify_response
 from pipeline.verify.tripwires import load_suite
 
@@ -20,7 +20,7 @@ VALID: dict[str, dict[str, Any]] = {}
 for _case in load_suite():
     if _case.kind == "positive":
         VALID.setdefault(_case.checker, _case.kwargs)
-IDS = sorted(cid for cid, chk in load_checkers().items() if chk.fn.__module__.startswith("pipeline.verify.checks."))
+IDS = sorted(cid for cid, chk in load_checkers().items() if chk.fn.__module__.startswith("pipeline.checks."))
 WITH_PARAMS = [cid for cid in IDS if VALID[cid]]
 # Invalid for every parameter of every checker: not a non-blank string, not a list of such, not an int >= 1.
 GARBAGE = st.sampled_from([None, {}, 1.5, -5, True, [1, 2], b"x", ("a", 3), object(), float("nan"), [None]])

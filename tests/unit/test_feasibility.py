@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 
-from pipeline.compose import compose_instruction, compose_unique
+from pipeline.construct.compose import compose_instruction, compose_unique
+from pipeline.construct.feasibility import infeasibilities, layouts, parent_scope
+from pipeline.construct.seed_tags import check_composition, seed_clashes
+from pipeline.construct.taxonomy import Taxonomy, load_taxonomy
 from pipeline.errors import UserInputError
-from pipeline.feasibility import infeasibilities, layouts, parent_scope
 from pipeline.models import And, Branch, Chain, Condition, Constraint, Node, Seed, SeedTags, Selection, Task
-from pipeline.seed_tags import check_composition, seed_clashes
-from pipeline.seeds import load_seed_file
+from pipeline.seeding.load import load_seed_file
 from pipeline.spans import part_scope
-from pipeline.taxonomy import Taxonomy, load_taxonomy
 
 SEEDS = Path(__file__).resolve().parents[2] / "seeds"
 

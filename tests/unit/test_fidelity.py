@@ -14,15 +14,15 @@ import pytest
 
 import tests.helpers.fixture_checkers  # noqa: F401  (registers t:* checkers)
 from pipeline import store
-from pipeline.config import ConfigError, RoleConfig, RunConfig, parse_config
+from pipeline.checks.registry import CheckResult
+from pipeline.construct.taxonomy import load_taxonomy
 from pipeline.models import FidelityCheck, Instruction, Response, Seed
-from pipeline.publish import build_dataset_folder
-from pipeline.seeds import load_seed_file
-from pipeline.stages import BatchResult, BatchSpec, ChatFn, Models
+from pipeline.publish.dataset import build_dataset_folder
+from pipeline.run.config import ConfigError, RoleConfig, RunConfig, parse_config
+from pipeline.run.stages import BatchResult, BatchSpec, ChatFn, Models
+from pipeline.seeding.load import load_seed_file
 from pipeline.store.schema import FIDELITY_COLUMNS
-from pipeline.taxonomy import load_taxonomy
 from pipeline.verify import fidelity
-from pipeline.verify.checks.registry import CheckResult
 from pipeline.verify.fidelity import (
     check_reference_answer,
     fidelity_reasons,
@@ -304,10 +304,10 @@ def test_a_run_without_the_embedding_test_never_imports_sentence_transformers() 
 import sys
 from pathlib import Path
 import tests.helpers.fixture_checkers
-from pipeline.config import parse_config
+from pipeline.run.config import parse_config
 from pipeline.models import Response, Seed
-from pipeline.stages import BatchResult, BatchSpec, ChatFn, Models
-from pipeline.taxonomy import load_taxonomy
+from pipeline.run.stages import BatchResult, BatchSpec, ChatFn, Models
+from pipeline.construct.taxonomy import load_taxonomy
 from tests.helpers.batches import run_spec
 
 cfg = parse_config({"samples": 1, "mix": {"Single": 1}, "repair_rounds": 0, "compose": {"checkers": "code"},

@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from pipeline.config import FidelityConfig
+from pipeline.run.config import FidelityConfig
 from pipeline.verify.fidelity import EmbeddingRelevance, text_language
 from pipeline.verify.fidelity_calibration import (
     LabelledAnswer,

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 import tests.helpers.fixture_checkers  # noqa: F401
-from pipeline.config import RoleConfig, parse_config
-from pipeline.gate import QuotaTracker
+from pipeline.construct.taxonomy import load_taxonomy
 from pipeline.models import Response, Seed
-from pipeline.planning import plan_batch, quotas_for, seed_order
-from pipeline.stages import BatchResult, BatchSpec, Models, cap_to_quota, seed_for
-from pipeline.taxonomy import load_taxonomy
+from pipeline.run.config import RoleConfig, parse_config
+from pipeline.run.gate import QuotaTracker
+from pipeline.run.planning import plan_batch, quotas_for, seed_order
+from pipeline.run.stages import BatchResult, BatchSpec, Models, cap_to_quota, seed_for
 from tests.helpers.batches import compose_spec, run_spec
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "taxonomy"

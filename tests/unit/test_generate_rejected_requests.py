@@ -13,16 +13,16 @@ from typing import Any
 import httpx
 
 import tests.helpers.fixture_checkers  # noqa: F401
-from pipeline.config import parse_config
-from pipeline.gate import QuotaTracker
+from pipeline.construct.taxonomy import load_taxonomy
 from pipeline.llm.engine import SyncEngine
 from pipeline.llm.openai_engine import OpenAIEngine
 from pipeline.llm.retry import RetryPolicy
 from pipeline.models import Seed
-from pipeline.planning import plan_batch, quotas_for
-from pipeline.serving import engine_chat_fn
-from pipeline.stages import Models
-from pipeline.taxonomy import load_taxonomy
+from pipeline.run.config import parse_config
+from pipeline.run.gate import QuotaTracker
+from pipeline.run.planning import plan_batch, quotas_for
+from pipeline.run.serving import engine_chat_fn
+from pipeline.run.stages import Models
 from tests.helpers.batches import run_spec
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "taxonomy"

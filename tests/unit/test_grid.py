@@ -12,18 +12,18 @@ import pytest
 
 import tests.helpers.fixture_checkers  # noqa: F401
 from pipeline import store
-from pipeline.config import ConfigError, RoleConfig, RunConfig, parse_config
+from pipeline.construct.taxonomy import Taxonomy, load_taxonomy
+from pipeline.construct.tree import allocate
 from pipeline.errors import CompositionError
-from pipeline.generate import RunContext, format_summary, run_locally
-from pipeline.grid import assign_cells, band_of, cell_quotas, grid_cells, options_for, taken_dimensions
-from pipeline.identity import role_models, template_hashes
 from pipeline.models import Response, Seed
-from pipeline.planning import rebuild_tracker
-from pipeline.preflight import check_grid
-from pipeline.run_report import report_markdown
-from pipeline.stages import BatchSpec, Models, Provenance
-from pipeline.taxonomy import Taxonomy, load_taxonomy
-from pipeline.tree import allocate
+from pipeline.run.config import ConfigError, RoleConfig, RunConfig, parse_config
+from pipeline.run.generate import RunContext, format_summary, run_locally
+from pipeline.run.grid import assign_cells, band_of, cell_quotas, grid_cells, options_for, taken_dimensions
+from pipeline.run.identity import role_models, template_hashes
+from pipeline.run.planning import rebuild_tracker
+from pipeline.run.preflight import check_grid
+from pipeline.run.report import report_markdown
+from pipeline.run.stages import BatchSpec, Models, Provenance
 from tests.helpers.batches import compose_spec
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "taxonomy"
@@ -194,7 +194,7 @@ def test_kept_samples_no_cell_takes_are_turned_away_with_the_reason(tmp_path: Pa
 def test_stats_shows_a_grid_runs_cells_from_its_manifests(tmp_path: Path, tax: Taxonomy) -> None:
     from rich.console import Console
 
-    from pipeline.store_cli import grid_tables
+    from pipeline.cli.store import grid_tables
 
     ctx, summary, _ = grid_run(tmp_path, tax, BANDS)
     [table] = grid_tables(ctx.cfg.resolve(ctx.cfg.output_dir), None)
@@ -213,8 +213,8 @@ def test_a_band_no_measured_pass_rate_can_fall_in_is_a_config_error() -> None:
 
 
 def test_a_seed_that_cannot_take_the_cells_dimension_gives_way_to_the_next_seed() -> None:
-    from pipeline.seeds import load_seed_file
-    from pipeline.stages import compose_stage
+    from pipeline.run.stages import compose_stage
+    from pipeline.seeding.load import load_seed_file
 
     real = load_taxonomy()
     bundled = load_seed_file(Path(__file__).resolve().parents[2] / "seeds" / "complexify-seeds.jsonl")
@@ -232,7 +232,7 @@ def test_a_seed_that_cannot_take_the_cells_dimension_gives_way_to_the_next_seed(
 
 
 def test_the_dataset_card_of_a_grid_run_shows_its_cells(tmp_path: Path, tax: Taxonomy) -> None:
-    from pipeline.publish import publish_run
+    from pipeline.publish.dataset import publish_run
 
     ctx, summary, _ = grid_run(tmp_path, tax, BANDS)
     root = ctx.cfg.resolve(ctx.cfg.output_dir)

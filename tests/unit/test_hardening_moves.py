@@ -9,14 +9,14 @@ from typing import get_args
 
 import pytest
 
-from pipeline.compose import ComposeOptions, chain_steps_text
-from pipeline.config import HardeningMove
+from pipeline.construct.compose import ComposeOptions, chain_steps_text
+from pipeline.construct.hardening import MOVE_FUNCTIONS, MOVES, harden_instruction, harden_tree, outputs
+from pipeline.construct.plans import compile_plan
+from pipeline.construct.taxonomy import Taxonomy, load_taxonomy
+from pipeline.construct.tree import iter_constraints, tree_category
 from pipeline.errors import CompositionError
-from pipeline.hardening import MOVE_FUNCTIONS, MOVES, harden_instruction, harden_tree, outputs
 from pipeline.models import And, Chain, Constraint, Instruction, Node, Selection, Task, fingerprint_of
-from pipeline.plans import compile_plan
-from pipeline.taxonomy import Taxonomy, load_taxonomy
-from pipeline.tree import iter_constraints, tree_category
+from pipeline.run.config import HardeningMove
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "taxonomy"
 SEED = "Describe a lighthouse at dusk."

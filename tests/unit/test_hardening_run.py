@@ -10,12 +10,12 @@ import pytest
 
 import tests.helpers.fixture_checkers  # noqa: F401
 from pipeline import store
-from pipeline.config import RoleConfig, RunConfig, parse_config
-from pipeline.hardening import with_hardening
+from pipeline.construct.taxonomy import Taxonomy, load_taxonomy
+from pipeline.construct.tree import tree_category
 from pipeline.models import Response, Seed
-from pipeline.stages import BatchResult, BatchSpec, ChatFn, Judged, Models, measured_pass_rate
-from pipeline.taxonomy import Taxonomy, load_taxonomy
-from pipeline.tree import tree_category
+from pipeline.run.config import RoleConfig, RunConfig, parse_config
+from pipeline.run.serving import with_hardening
+from pipeline.run.stages import BatchResult, BatchSpec, ChatFn, Judged, Models, measured_pass_rate
 from tests.helpers.batches import compose_spec, run_spec
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "taxonomy"

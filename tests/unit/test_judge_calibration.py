@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import ConfigError, GateConfig, parse_config
-from pipeline.gate import gate, gating_verdict
-from pipeline.judge_routing import check_calibration_config, judge_routes
+from pipeline.checks.registry import CheckResult
+from pipeline.construct.taxonomy import load_taxonomy
 from pipeline.models import Check, JudgeProbe, Response, Verdict, VerificationPlan
-from pipeline.taxonomy import load_taxonomy
-from pipeline.verify.checks.registry import CheckResult
+from pipeline.run.config import ConfigError, GateConfig, parse_config
+from pipeline.run.gate import gate, gating_verdict
+from pipeline.run.judge_routing import check_calibration_config, judge_routes
 from pipeline.verify.judge_calibration import (
     DimensionCalibration,
     LabelledScore,

@@ -12,15 +12,16 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from pipeline import publish, store
+from pipeline import store
 from pipeline.cli import app
-from pipeline.compose import compose_batch
-from pipeline.config import RoleConfig, RunConfig, parse_config
-from pipeline.judge_report import judge_summary_lines, judge_summary_rows
-from pipeline.judge_routing import with_judge_routes
+from pipeline.construct.compose import compose_batch
+from pipeline.construct.taxonomy import load_taxonomy
 from pipeline.models import Response, Seed
-from pipeline.stages import Judged, Models, Provenance, to_sample, verify_stage
-from pipeline.taxonomy import load_taxonomy
+from pipeline.publish import dataset as publish
+from pipeline.run.config import RoleConfig, RunConfig, parse_config
+from pipeline.run.judge_report import judge_summary_lines, judge_summary_rows
+from pipeline.run.judge_routing import with_judge_routes
+from pipeline.run.stages import Judged, Models, Provenance, to_sample, verify_stage
 from pipeline.verify.judge_calibration import DimensionCalibration, LabelledScore, judge_score, summarize
 from pipeline.verify.judge_gold import GOLD_FIELDS
 

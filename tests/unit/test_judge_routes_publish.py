@@ -11,7 +11,7 @@ import pytest
 import tests.helpers.fixture_checkers  # noqa: F401
 from pipeline import store
 from pipeline.models import Check, Sample, VerificationPlan
-from pipeline.publish import publish_run, rl_rows
+from pipeline.publish.dataset import publish_run, rl_rows
 from pipeline.verify.plan import without_checks
 from pipeline.verify.reward import compute_score
 from tests.unit.test_publish import samples  # noqa: F401  (the module fixture: kept answers to t:lower instructions)

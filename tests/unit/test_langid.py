@@ -1,4 +1,4 @@
-"""`pipeline.verify.langid` returns exactly what seeded `langdetect.detect` returns, and raises where it raises."""
+"""`pipeline.checks.langid` returns exactly what seeded `langdetect.detect` returns, and raises where it raises."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import langdetect
 import pytest
 
-from pipeline.verify import langid
+from pipeline.checks import langid
 
 SENTENCES = [
     "The quick brown fox jumps over the lazy dog while the children watch from the garden.",
@@ -166,7 +166,7 @@ def test_first_calls_from_many_threads_agree(pure: bool) -> None:
     # in one thread per instruction); racing first calls used to get empty or wrong languages for good.
     code = (
         "from concurrent.futures import ThreadPoolExecutor\n"
-        "from pipeline.verify.langid import detect_or_none\n"
+        "from pipeline.checks.langid import detect_or_none\n"
         "with ThreadPoolExecutor(16) as pool:\n"
         "    print(sorted(set(pool.map(detect_or_none, ['Describe a walk through a city park in spring.'] * 32))))\n"
     )

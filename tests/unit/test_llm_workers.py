@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.llm.model_prep import ResolvedModel
+from pipeline.llm.proc import group_members, start_ticks
 from pipeline.llm.workers import (
     WorkerOptions,
     WorkerRecord,
@@ -26,7 +27,6 @@ from pipeline.llm.workers import (
     wait_healthy,
     worker_status,
 )
-from pipeline.proc import group_members, start_ticks
 
 
 def record_for(proc: subprocess.Popen[bytes], log: Path, port: int = 1) -> WorkerRecord:
@@ -195,8 +195,8 @@ def test_each_binding_tells_vllm_where_to_compute() -> None:
 
 
 def test_the_config_and_the_worker_default_to_the_same_binding() -> None:
-    from pipeline.config_models import WorkersConfig
     from pipeline.llm.cpu_binding import CPU_BINDINGS, DEFAULT_CPU_BINDING
+    from pipeline.run.config_models import WorkersConfig
 
     field = WorkersConfig.model_fields["cpu_binding"]
     assert field.default == DEFAULT_CPU_BINDING

@@ -18,11 +18,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pipeline.checks.guards import GUARDS
+from pipeline.checks.patterns import arg_pattern, is_plain
+from pipeline.checks.registry import load_checkers, run_check, run_check_closed
 from pipeline.errors import CheckerArgumentError
-from pipeline.verify.checks.guards import GUARDS
-from pipeline.verify.checks.registry import load_checkers, run_check, run_check_closed
 from pipeline.verify.ifeval import check_instruction, evaluate_files
-from pipeline.verify.patterns import arg_pattern, is_plain
 from pipeline.verify.reward import GROUND_TRUTH_FORMAT, compute_score
 from pipeline.verify.tripwires import load_suite
 
@@ -173,10 +173,10 @@ def _ours(cid: str, pattern: str, text: str) -> Any:
     if cid == "keywords:frequency":
         return arg_pattern(cid, "k", pattern, flags=re.IGNORECASE).count(text)
     if cid == "detectable_content:postscript":
-        from pipeline.verify.checks.detectable import _custom_postscript
+        from pipeline.checks.detectable import _custom_postscript
 
         return _custom_postscript(cid, pattern, text)
-    from pipeline.verify.checks.detectable import section_pattern
+    from pipeline.checks.detectable import section_pattern
 
     return len(section_pattern(cid, pattern).split(text)) - 1
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pipeline.compose import compose_instruction
-from pipeline.config import RoleConfig, StudentConfig
-from pipeline.difficulty import measure_student, plan_first_answers, reasoning_template
+from pipeline.construct.compose import compose_instruction
+from pipeline.construct.taxonomy import load_taxonomy
 from pipeline.models import FAILED_PREFIX, Response, Seed, Verdict
-from pipeline.taxonomy import load_taxonomy
+from pipeline.run.config import RoleConfig, StudentConfig
+from pipeline.run.difficulty import measure_student, plan_first_answers, reasoning_template
 
 
 class Scripted:
@@ -64,8 +64,8 @@ def test_a_repaired_plan_first_answer_is_revised_under_its_plan_and_keeps_it_as_
     from pathlib import Path
 
     import tests.helpers.fixture_checkers  # noqa: F401
-    from pipeline.config import parse_config
-    from pipeline.stages import BatchSpec, Models
+    from pipeline.run.config import parse_config
+    from pipeline.run.stages import BatchSpec, Models
     from tests.helpers.batches import compose_spec, run_spec
 
     tax = load_taxonomy(Path(__file__).resolve().parent.parent / "fixtures" / "taxonomy", check_checkers=False)

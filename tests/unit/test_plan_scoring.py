@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 import tests.helpers.fixture_checkers  # noqa: F401  (registers t:* checkers)
-from pipeline.compose import compose_instruction
+from pipeline.checks.registry import CheckResult
+from pipeline.construct.compose import compose_instruction
+from pipeline.construct.taxonomy import load_taxonomy
 from pipeline.errors import UserInputError
 from pipeline.models import Check, Seed, VerificationPlan
-from pipeline.taxonomy import load_taxonomy
-from pipeline.verify.checks.registry import CheckResult
 from pipeline.verify.judge import LLMJudge, build_judge_messages, decide
 from pipeline.verify.plan import JudgeQuery, raif_reward, score, verify_response
 from pipeline.verify.reward import (

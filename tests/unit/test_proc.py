@@ -10,7 +10,8 @@ import sys
 import textwrap
 import time
 
-from pipeline.proc import (
+from flows.prefect_server import tie_prefect_temporary_server
+from pipeline.llm.proc import (
     descendants,
     group_members,
     guard_group,
@@ -18,13 +19,12 @@ from pipeline.proc import (
     spawn_tied,
     start_ticks,
     stop_group,
-    tie_prefect_temporary_server,
 )
 
 PARENT = textwrap.dedent(
     """
     import subprocess, sys, threading, time
-    from pipeline.proc import spawn_tied
+    from pipeline.llm.proc import spawn_tied
 
     out = {}
     def start():  # from a thread that ends at once: the tie must outlive the thread, not only the process
@@ -94,7 +94,7 @@ def test_stop_group_terminates_then_kills() -> None:
 GUARDED = textwrap.dedent(
     """
     import subprocess, time
-    from pipeline.proc import guard_group, start_ticks
+    from pipeline.llm.proc import guard_group, start_ticks
 
     # A group like a vLLM server's: the leader ignores SIGTERM (as vLLM may while it starts) and has a child.
     group = subprocess.Popen(["sh", "-c", "trap '' TERM; sleep 60 & sleep 60"], start_new_session=True)

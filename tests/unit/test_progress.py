@@ -6,8 +6,8 @@ from __future__ import annotations
 import threading
 from collections import Counter
 
-from pipeline.gate import QuotaTracker
-from pipeline.progress import (
+from pipeline.run.gate import QuotaTracker
+from pipeline.run.progress import (
     RunProgress,
     expected_instructions,
     format_duration,

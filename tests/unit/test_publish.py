@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 
 import tests.helpers.fixture_checkers  # noqa: F401
-from pipeline.config import RoleConfig, parse_config
-from pipeline.gate import QuotaTracker
+from pipeline.construct.taxonomy import load_taxonomy
 from pipeline.models import Response, Seed
-from pipeline.planning import quotas_for
-from pipeline.publish import PublishError, build_dataset_folder, push_folder
-from pipeline.stages import BatchSpec, Models
-from pipeline.taxonomy import load_taxonomy
+from pipeline.publish.dataset import PublishError, build_dataset_folder, push_folder
+from pipeline.run.config import RoleConfig, parse_config
+from pipeline.run.gate import QuotaTracker
+from pipeline.run.planning import quotas_for
+from pipeline.run.stages import BatchSpec, Models
 from pipeline.verify.reward import compute_score, make_trl_reward
 from pipeline.verify.tripwires import tripwire_rows
 from tests.helpers.batches import compose_spec, run_spec

@@ -16,12 +16,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline import publish, store
+from pipeline import store
+from pipeline.checks.registry import CheckResult
+from pipeline.cli.store import stats_for
 from pipeline.errors import ComplexifyError
 from pipeline.models import Instruction, ReasoningQuality, Rollout, RolloutSummary, Sample, StudentEval, Verdict
-from pipeline.publish_rl import contrast_pair
-from pipeline.store_cli import stats_for
-from pipeline.verify.checks.registry import CheckResult
+from pipeline.publish import dataset as publish
+from pipeline.publish.rl import contrast_pair
 from pipeline.verify.plan import score
 from pipeline.verify.reward import compute_score
 from tests.helpers.stored_run import answered, fixture_instructions

@@ -14,10 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import publish, publish_folder, store
+from pipeline import store
 from pipeline.errors import UserInputError
-from pipeline.publish import build_dataset_folder, publish_run
-from pipeline.publish_folder import MARKER_FILE, check_publish_target
+from pipeline.publish import dataset as publish
+from pipeline.publish import folder as publish_folder
+from pipeline.publish.dataset import build_dataset_folder, publish_run
+from pipeline.publish.folder import MARKER_FILE, check_publish_target
 from tests.helpers.cli import run_cli as cli
 from tests.helpers.stored_run import write_stored_run
 

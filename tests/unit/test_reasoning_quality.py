@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from pipeline.compose import compose_instruction
+from pipeline.construct.compose import compose_instruction
+from pipeline.construct.taxonomy import load_taxonomy
 from pipeline.models import Instruction, Seed
-from pipeline.taxonomy import load_taxonomy
 from pipeline.verify.reasoning_quality import addressable_cues, bundled_similarity, count_addressed, measure_reasoning
 
 

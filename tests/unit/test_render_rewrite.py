@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.compose import CATEGORIES, compose_instruction
+from pipeline.construct.compose import CATEGORIES, compose_instruction
+from pipeline.construct.render import apply_rewrite, fidelity_problems, required_fragments, rewrite_messages
+from pipeline.construct.taxonomy import load_taxonomy
 from pipeline.models import Seed
-from pipeline.render import apply_rewrite, fidelity_problems, required_fragments, rewrite_messages
-from pipeline.taxonomy import load_taxonomy
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "taxonomy"
 SEED = Seed(id="s", text="Explain how tides work.")
@@ -51,7 +51,7 @@ def test_rewrite_dropping_a_parameter_is_rejected_with_the_reason(tax) -> None: 
 
 
 def test_number_inside_another_number_does_not_count() -> None:
-    from pipeline.render import _contains
+    from pipeline.construct.render import _contains
 
     assert _contains("at least 120 words", "120") and not _contains("at least 1200 words", "120")
     assert not _contains("version 3.120", "120")

@@ -11,16 +11,16 @@ from collections import Counter
 
 import pytest
 
-from pipeline.compose import ComposeOptions, compose_instruction
-from pipeline.config import ConfigError, parse_config
+from pipeline.construct.compose import ComposeOptions, compose_instruction
+from pipeline.construct.render import fidelity_problems, required_fragments, sentence
+from pipeline.construct.renderings import RENDERINGS, choose_rendering, render_prompt, rendering_templates
+from pipeline.construct.taxonomy import Taxonomy, load_taxonomy
+from pipeline.construct.tree import CATEGORIES, iter_constraints
 from pipeline.errors import CompositionError
 from pipeline.models import Instruction, Seed, Task
-from pipeline.render import fidelity_problems, required_fragments, sentence
-from pipeline.renderings import RENDERINGS, choose_rendering, render_prompt, rendering_templates
-from pipeline.seeds import load_seed_file
+from pipeline.run.config import ConfigError, parse_config
+from pipeline.seeding.load import load_seed_file
 from pipeline.store.schema import instructions_to_table
-from pipeline.taxonomy import Taxonomy, load_taxonomy
-from pipeline.tree import CATEGORIES, iter_constraints
 
 PER_CATEGORY = 1000
 STRUCTURED_ONLY = ComposeOptions(renderings={"structured": 1})

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.compose import compose_instruction
-from pipeline.gate import repair_messages, repair_template
+from pipeline.construct.compose import compose_instruction
+from pipeline.construct.taxonomy import load_taxonomy
 from pipeline.models import Response, Seed, Verdict
-from pipeline.taxonomy import load_taxonomy
+from pipeline.run.gate import repair_messages, repair_template
 
 TASK = "Explain how a bicycle gear works."
 

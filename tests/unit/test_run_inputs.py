@@ -17,14 +17,14 @@ import yaml
 from prefect.states import Failed
 
 from flows.generate import retry_unless_bad_input
-from pipeline.compose import ComposeOptions, iter_compose
-from pipeline.config import ConfigError, load_config, parse_config
+from pipeline.construct.compose import ComposeOptions, iter_compose
+from pipeline.construct.taxonomy import load_taxonomy
 from pipeline.errors import InferenceError, UserInputError
-from pipeline.identity import run_fingerprint
 from pipeline.models import Seed
-from pipeline.preflight import check_composable, check_output_dir, preflight
-from pipeline.runlock import RunLockedError, hold_run_lock
-from pipeline.taxonomy import load_taxonomy
+from pipeline.run.config import ConfigError, load_config, parse_config
+from pipeline.run.identity import run_fingerprint
+from pipeline.run.preflight import check_composable, check_output_dir, preflight
+from pipeline.run.runlock import RunLockedError, hold_run_lock
 from tests.helpers.cli import run_cli as cli
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -147,10 +147,12 @@ def test_run_cli_refuses_output_dir_under_a_file(tmp_path: Path) -> None:
     assert out.returncode == 2 and "is a file, not a folder" in out.stderr and "Traceback" not in out.stderr
 
 
-def test_config_errors_are_not_retried_but_endpoint_failures_are() -> None:
+def test_prefect_retries_only_what_is_not_ours_to_decide() -> None:
+    # bad input fails the same way again; an endpoint failure comes after the engine's own retries
     assert retry_unless_bad_input(None, None, Failed(data=ConfigError("bad"))) is False
     assert retry_unless_bad_input(None, None, Failed(data=UserInputError("bad"))) is False
-    assert retry_unless_bad_input(None, None, Failed(data=InferenceError("down"))) is True
+    assert retry_unless_bad_input(None, None, Failed(data=InferenceError("down"))) is False
+    assert retry_unless_bad_input(None, None, Failed(data=OSError("disk hiccup"))) is True
 
 
 # --- seed files and compose ----------------------------------------------------------------------------------
@@ -217,7 +219,7 @@ def test_second_holder_of_a_run_is_refused_naming_pid_and_host(tmp_path: Path) -
 
 def test_lock_held_by_another_process_and_released_when_it_dies(tmp_path: Path) -> None:
     code = (
-        "import sys, time; from pathlib import Path; from pipeline.runlock import hold_run_lock\n"
+        "import sys, time; from pathlib import Path; from pipeline.run.runlock import hold_run_lock\n"
         f"with hold_run_lock(Path({str(tmp_path)!r})):\n    print('held', flush=True); time.sleep(60)\n"
     )
     holder = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
@@ -267,7 +269,7 @@ def test_run_exits_3_when_quotas_are_not_met(tmp_path: Path, monkeypatch: pytest
 def test_run_fingerprint_changes_with_seed_lines_taxonomy_and_templates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import shutil
 
-    import pipeline.identity as identity
+    import pipeline.run.identity as identity
 
     seeds = tmp_path / "seeds.jsonl"
     seeds.write_text('{"text": "Plan a picnic."}\n')
@@ -300,7 +302,7 @@ def test_run_fingerprint_changes_with_seed_lines_taxonomy_and_templates(tmp_path
 
 def test_rerun_after_a_seed_edit_starts_a_new_run_beside_the_old_one(tmp_path: Path) -> None:
     from pipeline import store
-    from pipeline.generate import open_run_context
+    from pipeline.run.generate import open_run_context
 
     seeds = tmp_path / "seeds.jsonl"
     seeds.write_text('{"text": "Plan a picnic."}\n{"text": "Describe a storm at sea."}\n')
@@ -318,8 +320,8 @@ def test_rerun_after_a_seed_edit_starts_a_new_run_beside_the_old_one(tmp_path: P
 
 
 def test_seed_folder_identity_counts_exactly_the_seed_files_the_loader_reads(tmp_path: Path) -> None:
-    from pipeline.identity import seed_digests
-    from pipeline.seeds import load_seed_file, seed_files
+    from pipeline.run.identity import seed_digests
+    from pipeline.seeding.load import load_seed_file, seed_files
 
     folder = tmp_path / "seeds"
     folder.mkdir()
@@ -360,7 +362,8 @@ def test_absurd_numbers_are_config_errors_on_one_line(data: dict[str, Any], mess
 
 
 def test_deeply_nested_inputs_are_one_line_errors(tmp_path: Path) -> None:
-    from pipeline.seeds import load_benchmark_prompts, load_seed_file
+    from pipeline.seeding.load import load_seed_file
+    from pipeline.seeding.select import load_benchmark_prompts
 
     deep = "[" * 100_000 + "]" * 100_000
     config = tmp_path / "deep.yaml"
@@ -378,8 +381,8 @@ def test_deeply_nested_inputs_are_one_line_errors(tmp_path: Path) -> None:
 
 
 def test_check_before_start_loads_the_seed_files_and_probes_the_lock(tmp_path: Path) -> None:
-    from pipeline.preflight import check_before_start
-    from pipeline.runlock import check_run_free
+    from pipeline.run.preflight import check_before_start
+    from pipeline.run.runlock import check_run_free
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": "Plan a picnic."}\n[1, 2]\n')
@@ -404,7 +407,7 @@ def test_check_before_start_loads_the_seed_files_and_probes_the_lock(tmp_path: P
 
 
 def test_a_csv_field_over_the_csv_limit_is_a_one_line_error(tmp_path: Path) -> None:
-    from pipeline.seeds import load_seed_file
+    from pipeline.seeding.load import load_seed_file
 
     path = tmp_path / "long.csv"
     path.write_text('text\nPlan a picnic.\n"' + "a" * 200_000 + '"\n')

@@ -6,8 +6,8 @@ from collections import Counter
 from pathlib import Path
 
 from pipeline import store
-from pipeline.generate import format_summary
-from pipeline.run_report import category_report, report_markdown
+from pipeline.run.generate import format_summary
+from pipeline.run.report import category_report, report_markdown
 from tests.helpers.stored_run import write_stored_run
 
 

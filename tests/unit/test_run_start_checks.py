@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
-from pipeline.config import load_config
-from pipeline.identity import run_fingerprint
-from pipeline.runlock import hold_run_lock
+from pipeline.run.config import load_config
+from pipeline.run.identity import run_fingerprint
+from pipeline.run.runlock import hold_run_lock
 from tests.helpers.cli import run_cli
 from tests.helpers.http_stub import serve_http
 

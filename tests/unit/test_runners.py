@@ -11,8 +11,8 @@ import pytest
 
 from flows.runner import batch_task
 from pipeline.errors import UserInputError
-from pipeline.runners import RunAddress, process_served
-from pipeline.stages import ComposedBatch, Provenance
+from pipeline.run.runners import RunAddress, process_served
+from pipeline.run.stages import ComposedBatch, Provenance
 
 ROOT = Path(__file__).resolve().parents[2]
 

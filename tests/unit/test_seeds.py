@@ -11,10 +11,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline import seeds as S
-from pipeline.config import SeedsConfig, SeedSource
 from pipeline.errors import UserInputError
 from pipeline.models import Seed
+from pipeline.run import config as RC
+from pipeline.run.config import SeedsConfig, SeedSource
+from pipeline.seeding import load as L
+from pipeline.seeding import select as SEL
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
@@ -61,12 +63,12 @@ COLUMNS = {"id": "uid", "text": "prompt", "task_type": "kind", "language": "lang
     ids=["nfc", "spaces", "nbsp", "crlf", "blank-lines"],
 )
 def test_normalize_text(raw: str, expected: str) -> None:
-    assert S.normalize_text(raw) == expected
+    assert L.normalize_text(raw) == expected
 
 
 def test_text_key_ignores_case_and_spacing_but_not_words() -> None:
-    assert S.text_key("Write a poem.") == S.text_key("  write   A POEM. ")
-    assert S.text_key("Write a poem.") != S.text_key("Write a story.")
+    assert L.text_key("Write a poem.") == L.text_key("  write   A POEM. ")
+    assert L.text_key("Write a poem.") != L.text_key("Write a story.")
 
 
 # --- local files -----------------------------------------------------------------------------------------
@@ -76,7 +78,7 @@ def test_text_key_ignores_case_and_spacing_but_not_words() -> None:
 def test_load_each_format_with_column_mapping(tmp_path: Path, fmt: str) -> None:
     writer = {"jsonl": write_jsonl, "csv": write_csv, "parquet": write_parquet}[fmt]
     path = writer(tmp_path / f"mine.{fmt}", MAPPED)
-    got = S.load_seed_file(path, COLUMNS)
+    got = L.load_seed_file(path, COLUMNS)
     assert [s.id for s in got] == ["q1", "q2"]
     assert got[0].text == "Write a poem about tea."  # whitespace normalised
     assert got[1].text == "Explique la photosynth\u00e8se."  # NFC
@@ -89,7 +91,7 @@ def test_missing_optional_columns_get_defaults(tmp_path: Path) -> None:
     path = write_jsonl(
         tmp_path / "plain.jsonl", [{"text": "Name three rivers."}, {"text": "Name two lakes.", "meta": {"answer": 2}}]
     )
-    got = S.load_seed_file(path)
+    got = L.load_seed_file(path)
     assert [s.id for s in got] == ["plain-00001", "plain-00002"]
     assert got[0].language == "en" and got[0].task_type is None
     assert got[1].meta == {"answer": "2"}
@@ -99,27 +101,27 @@ def test_limit_and_folder(tmp_path: Path) -> None:
     write_jsonl(tmp_path / "a.jsonl", [{"id": "a1", "text": "One."}, {"id": "a2", "text": "Two."}])
     write_csv(tmp_path / "b.csv", [{"id": "b1", "text": "Three."}])
     (tmp_path / "notes.md").write_text("ignored")
-    assert [s.id for s in S.load_seed_file(tmp_path)] == ["a1", "a2", "b1"]
-    assert [s.id for s in S.load_seed_file(tmp_path / "a.jsonl", limit=1)] == ["a1"]
+    assert [s.id for s in L.load_seed_file(tmp_path)] == ["a1", "a2", "b1"]
+    assert [s.id for s in L.load_seed_file(tmp_path / "a.jsonl", limit=1)] == ["a1"]
 
 
 def test_missing_file_names_the_path(tmp_path: Path) -> None:
     with pytest.raises(UserInputError, match=r"nope\.jsonl does not exist"):
-        S.load_seed_file(tmp_path / "nope.jsonl")
+        L.load_seed_file(tmp_path / "nope.jsonl")
 
 
 def test_malformed_jsonl_line_names_file_and_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_text('{"text": "fine"}\n\n{"text": "broken"\n', encoding="utf-8")
     with pytest.raises(UserInputError, match=r"bad\.jsonl: line 3: not valid JSON"):
-        S.load_seed_file(path)
+        L.load_seed_file(path)
 
 
 def test_jsonl_line_that_is_not_an_object(tmp_path: Path) -> None:
     path = tmp_path / "list.jsonl"
     path.write_text('["a", "b"]\n', encoding="utf-8")
     with pytest.raises(UserInputError, match=r"line 1: expected a JSON object, got list"):
-        S.load_seed_file(path)
+        L.load_seed_file(path)
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
@@ -129,21 +131,21 @@ def test_missing_text_column_says_how_to_map_it(tmp_path: Path, fmt: str) -> Non
     with pytest.raises(
         UserInputError, match=r"no column 'text' for the seed text \(columns: \['question'\]\).*columns=\{'text'"
     ):
-        S.load_seed_file(path)
+        L.load_seed_file(path)
 
 
 def test_non_string_text_is_an_error(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "n.jsonl", [{"text": 42}])
     with pytest.raises(UserInputError, match="must be a string, got int"):
-        S.load_seed_file(path)
+        L.load_seed_file(path)
 
 
 def test_unsupported_suffix_and_unknown_mapping(tmp_path: Path) -> None:
     (tmp_path / "s.txt").write_text("hello")
     with pytest.raises(UserInputError, match=r"unsupported seed file type '\.txt'"):
-        S.load_seed_file(tmp_path / "s.txt")
+        L.load_seed_file(tmp_path / "s.txt")
     with pytest.raises(UserInputError, match=r"unknown seed field\(s\) \['body'\]"):
-        S.column_map({"body": "text"})
+        L.column_map({"body": "text"})
 
 
 # --- Hugging Face datasets (a local folder, loaded through datasets.load_dataset) -----------------------
@@ -153,7 +155,7 @@ def test_load_hf_seeds_from_local_parquet_folder(tmp_path: Path) -> None:
     folder = tmp_path / "ds"
     folder.mkdir()
     write_parquet(folder / "train.parquet", MAPPED)
-    got = S.load_hf_seeds(str(folder), split="train", columns=COLUMNS, cache_dir=str(tmp_path / "cache"))
+    got = L.load_hf_seeds(str(folder), split="train", columns=COLUMNS, cache_dir=str(tmp_path / "cache"))
     assert [s.id for s in got] == ["q1", "q2"]
     assert got[0].text == "Write a poem about tea."
     assert got[1].language == "fr"
@@ -165,9 +167,9 @@ def test_load_hf_seeds_errors(tmp_path: Path) -> None:
     write_jsonl(folder / "train.jsonl", [{"question": "Why?"}])
     cache = str(tmp_path / "cache")
     with pytest.raises(UserInputError, match=r"no column 'text'.*\['question'\]"):
-        S.load_hf_seeds(str(folder), cache_dir=cache)
+        L.load_hf_seeds(str(folder), cache_dir=cache)
     with pytest.raises(UserInputError, match=r"split 'validation'"):
-        S.load_hf_seeds(str(folder), split="validation", columns={"text": "question"}, cache_dir=cache)
+        L.load_hf_seeds(str(folder), split="validation", columns={"text": "question"}, cache_dir=cache)
 
 
 # --- exact dedup -------------------------------------------------------------------------------------------
@@ -175,11 +177,11 @@ def test_load_hf_seeds_errors(tmp_path: Path) -> None:
 
 def test_drop_empty_and_exact_duplicates_record_reasons() -> None:
     given = [seed("a", "Plan a picnic."), seed("b", "  plan a PICNIC. "), seed("c", ""), seed("a", "Other text.")]
-    kept, drops = S.drop_empty(given)
-    assert [d.seed_id for d in drops] == ["c"] and drops[0].reason == S.EMPTY_TEXT
-    kept, drops = S.dedup_exact(kept)
+    kept, drops = SEL.drop_empty(given)
+    assert [d.seed_id for d in drops] == ["c"] and drops[0].reason == L.EMPTY_TEXT
+    kept, drops = SEL.dedup_exact(kept)
     assert [s.id for s in kept] == ["a"]
-    assert [(d.seed_id, d.reason) for d in drops] == [("b", S.EXACT_DUPLICATE), ("a", S.DUPLICATE_ID)]
+    assert [(d.seed_id, d.reason) for d in drops] == [("b", L.EXACT_DUPLICATE), ("a", L.DUPLICATE_ID)]
     assert "same text as a" in drops[0].detail
 
 
@@ -189,10 +191,10 @@ def test_drop_empty_and_exact_duplicates_record_reasons() -> None:
 def test_dedup_near_drops_the_later_of_two_close_seeds() -> None:
     given = [seed("a", "x"), seed("b", "y"), seed("c", "z")]
     emb = np.array([[1.0, 0.0], [0.99, 0.05], [0.0, 1.0]])
-    kept, drops = S.dedup_near(given, 0.95, embeddings=emb)
+    kept, drops = SEL.dedup_near(given, 0.95, embeddings=emb)
     assert [s.id for s in kept] == ["a", "c"]
-    assert drops[0].seed_id == "b" and drops[0].reason == S.NEAR_DUPLICATE and "with a" in drops[0].detail
-    kept, drops = S.dedup_near(given, 0.9999, embeddings=emb)
+    assert drops[0].seed_id == "b" and drops[0].reason == L.NEAR_DUPLICATE and "with a" in drops[0].detail
+    kept, drops = SEL.dedup_near(given, 0.9999, embeddings=emb)
     assert len(kept) == 3 and not drops
 
 
@@ -200,30 +202,30 @@ def test_k_center_greedy_picks_one_point_per_cluster() -> None:
     rng = np.random.default_rng(0)
     centers = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
     points = np.vstack([c + 0.01 * rng.standard_normal((5, 3)) for c in centers])
-    chosen = S.k_center_greedy(points, 3)
+    chosen = SEL.k_center_greedy(points, 3)
     assert sorted(i // 5 for i in chosen) == [0, 1, 2]
-    assert S.k_center_greedy(points, 99) == list(range(15))
+    assert SEL.k_center_greedy(points, 99) == list(range(15))
 
 
 def test_select_diverse_keeps_order_and_records_the_rest() -> None:
     given = [seed(f"s{i}", f"t{i}") for i in range(6)]
     emb = np.array([[1, 0], [1, 0.01], [0, 1], [0.01, 1], [-1, 0], [-1, 0.01]], dtype=float)
-    kept, drops = S.select_diverse(given, 3, embeddings=emb)
+    kept, drops = SEL.select_diverse(given, 3, embeddings=emb)
     ids = [s.id for s in kept]
     assert ids == sorted(ids, key=lambda x: int(x[1:]))
     assert {int(i[1:]) // 2 for i in ids} == {0, 1, 2}
-    assert len(drops) == 3 and {d.reason for d in drops} == {S.NOT_SELECTED}
+    assert len(drops) == 3 and {d.reason for d in drops} == {L.NOT_SELECTED}
     assert {d.seed_id for d in drops} | set(ids) == {s.id for s in given}
 
 
 def test_embedding_count_mismatch_is_an_error() -> None:
     with pytest.raises(ValueError, match="2 embeddings for 3 seeds"):
-        S.dedup_near([seed("a", "x"), seed("b", "y"), seed("c", "z")], embeddings=np.eye(2))
+        SEL.dedup_near([seed("a", "x"), seed("b", "y"), seed("c", "z")], embeddings=np.eye(2))
 
 
 @pytest.mark.slow
 def test_bundled_model_scores_paraphrases_closer_than_unrelated_texts() -> None:
-    emb = S.embed_texts(
+    emb = SEL.embed_texts(
         ["How do I bake bread at home?", "What is a simple way to make bread at home?", "Explain plate tectonics."]
     )
     assert emb.shape == (3, 384)
@@ -240,18 +242,18 @@ def test_load_benchmark_prompts_formats(tmp_path: Path) -> None:
         tmp_path / "b.jsonl",
         [{"key": 1, "prompt": BENCH}, {"instruction": "写一首诗。", "instruction_en": "Write a poem."}],
     )
-    got = S.load_benchmark_prompts(jl)
+    got = SEL.load_benchmark_prompts(jl)
     assert got == [("b.jsonl:1", BENCH), ("b.jsonl:2", "写一首诗。"), ("b.jsonl:2", "Write a poem.")]
     js = tmp_path / "b.json"
     js.write_text(json.dumps({"data": [{"question": "Q one?"}, "Q two?"]}), encoding="utf-8")
-    assert [t for _, t in S.load_benchmark_prompts(js)] == ["Q one?", "Q two?"]
+    assert [t for _, t in SEL.load_benchmark_prompts(js)] == ["Q one?", "Q two?"]
     txt = tmp_path / "b.txt"
     txt.write_text("first prompt\n\nsecond prompt\n", encoding="utf-8")
-    assert [o for o, _ in S.load_benchmark_prompts(txt)] == ["b.txt:1", "b.txt:3"]
+    assert [o for o, _ in SEL.load_benchmark_prompts(txt)] == ["b.txt:1", "b.txt:3"]
     with pytest.raises(UserInputError, match=r"found no prompts \(field 'body'\)"):
-        S.load_benchmark_prompts(jl, field="body")
+        SEL.load_benchmark_prompts(jl, field="body")
     with pytest.raises(UserInputError, match="does not exist"):
-        S.load_benchmark_prompts(tmp_path / "missing.jsonl")
+        SEL.load_benchmark_prompts(tmp_path / "missing.jsonl")
 
 
 def test_decontaminate_drops_overlapping_seeds_and_names_the_source() -> None:
@@ -265,16 +267,16 @@ def test_decontaminate_drops_overlapping_seeds_and_names_the_source() -> None:
         seed("short", "lighthouse keeper who finds"),
         seed("zh", "请写一篇关于春天的散文，描写公园里的花。"),
     ]
-    kept, drops = S.decontaminate(given, prompts, n=6, max_overlap=0.5)
+    kept, drops = SEL.decontaminate(given, prompts, n=6, max_overlap=0.5)
     assert [s.id for s in kept] == ["own"]
     by_id = {d.seed_id: d for d in drops}
     assert set(by_id) == {"copy", "short", "zh"}
-    assert all(d.reason == S.BENCHMARK_OVERLAP for d in drops)
+    assert all(d.reason == L.BENCHMARK_OVERLAP for d in drops)
     assert "bench.jsonl:7" in by_id["copy"].detail and "bench.jsonl:8" in by_id["zh"].detail
 
 
 def test_tokens_split_cjk_characters() -> None:
-    assert S.tokens("Hello, 你好 World42") == ["hello", "你", "好", "world42"]
+    assert SEL.tokens("Hello, 你好 World42") == ["hello", "你", "好", "world42"]
 
 
 # --- the whole stage ---------------------------------------------------------------------------------------------
@@ -310,14 +312,14 @@ def test_prepare_seeds_accounts_for_every_input_seed(tmp_path: Path) -> None:
         select=3,
         max_seeds=2,
     )
-    kept, drops = S.prepare_seeds(cfg, base=tmp_path, embed=fake_embed)
+    kept, drops = SEL.prepare_seeds(cfg, base=tmp_path, embed=fake_embed)
     reasons = {d.seed_id: d.reason for d in drops}
-    assert reasons["a2"] == S.EXACT_DUPLICATE
-    assert reasons["a3"] == S.EMPTY_TEXT
-    assert reasons["a4"] == S.BENCHMARK_OVERLAP
-    assert reasons["a6"] == S.NEAR_DUPLICATE
-    assert len(kept) == 2 and list(reasons.values()).count(S.OVER_MAX_SEEDS) == 1
-    assert list(reasons.values()).count(S.NOT_SELECTED) == 1
+    assert reasons["a2"] == L.EXACT_DUPLICATE
+    assert reasons["a3"] == L.EMPTY_TEXT
+    assert reasons["a4"] == L.BENCHMARK_OVERLAP
+    assert reasons["a6"] == L.NEAR_DUPLICATE
+    assert len(kept) == 2 and list(reasons.values()).count(L.OVER_MAX_SEEDS) == 1
+    assert list(reasons.values()).count(L.NOT_SELECTED) == 1
     assert sorted([s.id for s in kept] + list(reasons)) == ["a1", "a2", "a3", "a4", "a5", "a6", "b1", "b2"]
 
 
@@ -327,7 +329,7 @@ def test_prepare_seeds_without_embedding_steps_never_embeds(tmp_path: Path) -> N
     def boom(texts):
         raise AssertionError("embedding was not requested")
 
-    kept, drops = S.prepare_seeds(SeedsConfig(sources=[SeedSource(path="a.jsonl")]), base=tmp_path, embed=boom)
+    kept, drops = SEL.prepare_seeds(SeedsConfig(sources=[SeedSource(path="a.jsonl")]), base=tmp_path, embed=boom)
     assert [s.text for s in kept] == ["One.", "Two."] and drops == []
 
 
@@ -335,14 +337,14 @@ def test_prepare_seeds_without_embedding_steps_never_embeds(tmp_path: Path) -> N
 
 
 def test_estimate_tokens_errs_high() -> None:
-    assert S.estimate_tokens("") == 0
-    assert S.estimate_tokens("x" * 400) == 100  # ~4 characters per token for plain ASCII
-    assert S.estimate_tokens("a " * 300) == 400  # short words: at least 4/3 tokens per word
-    assert S.estimate_tokens("日本語" * 100) == 300  # one per non-ASCII character
+    assert SEL.estimate_tokens("") == 0
+    assert SEL.estimate_tokens("x" * 400) == 100  # ~4 characters per token for plain ASCII
+    assert SEL.estimate_tokens("a " * 300) == 400  # short words: at least 4/3 tokens per word
+    assert SEL.estimate_tokens("日本語" * 100) == 300  # one per non-ASCII character
 
 
 def test_seed_token_budget_leaves_room_for_answers_and_templates() -> None:
-    from pipeline.config import parse_config
+    from pipeline.run.config import parse_config
 
     cfg = parse_config(
         {
@@ -352,23 +354,23 @@ def test_seed_token_budget_leaves_room_for_answers_and_templates() -> None:
             "repair_rounds": 1,
         }
     )
-    assert S.seed_token_budget(cfg) == 2048 - S.PROMPT_OVERHEAD_TOKENS - 700  # the rewriter's answer is the largest
+    assert RC.seed_token_budget(cfg) == 2048 - RC.PROMPT_OVERHEAD_TOKENS - 700  # the rewriter's answer is the largest
     no_rewrite = parse_config(
         {"samples": 1, "models": {"responder": {"sampling": {"max_tokens": 300}}, "rewriter": {"enabled": False}}}
     )
-    assert S.seed_token_budget(no_rewrite) == 2048 - S.PROMPT_OVERHEAD_TOKENS - 2 * 300  # a repair prompt holds an answer
+    assert RC.seed_token_budget(no_rewrite) == 2048 - RC.PROMPT_OVERHEAD_TOKENS - 2 * 300  # a repair prompt holds an answer
     tight = parse_config({"samples": 1, "workers": {"max_model_len": 1024}, "models": {"responder": {"sampling": {"max_tokens": 512}}}})
     with pytest.raises(UserInputError, match=r"max_model_len \(1024\) leaves no room"):
-        S.seed_token_budget(tight)
+        RC.seed_token_budget(tight)
 
 
 def test_prepare_seeds_drops_seeds_over_the_token_budget(tmp_path: Path) -> None:
     long_text = "Describe the harbour at dawn in great detail. " * 200  # ~2,000 words
     write_jsonl(tmp_path / "a.jsonl", [{"id": "ok", "text": "Describe a harbour."}, {"id": "long", "text": long_text}])
     cfg = SeedsConfig(sources=[SeedSource(path="a.jsonl")])
-    kept, drops = S.prepare_seeds(cfg, base=tmp_path, max_tokens=1000)
+    kept, drops = SEL.prepare_seeds(cfg, base=tmp_path, max_tokens=1000)
     assert [s.id for s in kept] == ["ok"]
     (drop,) = drops
-    assert (drop.seed_id, drop.reason) == ("long", S.PROMPT_TOO_LONG) and "over the budget of 1000" in drop.detail
-    kept, drops = S.prepare_seeds(cfg, base=tmp_path)  # no budget given: nothing dropped for length
+    assert (drop.seed_id, drop.reason) == ("long", L.PROMPT_TOO_LONG) and "over the budget of 1000" in drop.detail
+    kept, drops = SEL.prepare_seeds(cfg, base=tmp_path)  # no budget given: nothing dropped for length
     assert len(kept) == 2 and drops == []

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import generate, store
-from pipeline.config import RunConfig, parse_config
-from pipeline.stages import Models
+from pipeline import store
+from pipeline.run import generate
+from pipeline.run.config import RunConfig, parse_config
+from pipeline.run.stages import Models
 from tests.helpers.cli import run_cli as cli
 from tests.helpers.stored_run import answered, fixture_instructions, write_stored_run
 

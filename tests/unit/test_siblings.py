@@ -11,11 +11,15 @@ from pathlib import Path
 import pytest
 
 import tests.helpers.fixture_checkers  # noqa: F401  (registers t:* checkers)
-from pipeline import siblings as siblings_module
 from pipeline import store
-from pipeline.compose import ComposeOptions, compose_instruction
-from pipeline.config import RoleConfig, RunConfig, parse_config
-from pipeline.feasibility import is_feasible
+from pipeline.construct import siblings as siblings_module
+from pipeline.construct.compose import ComposeOptions, compose_instruction
+from pipeline.construct.feasibility import is_feasible
+from pipeline.construct.plans import compile_plan
+from pipeline.construct.render import render_template
+from pipeline.construct.siblings import chain_siblings, changed_constraint, group_id
+from pipeline.construct.taxonomy import Taxonomy, load_taxonomy
+from pipeline.construct.tree import iter_constraints
 from pipeline.models import (
     And,
     Chain,
@@ -29,14 +33,10 @@ from pipeline.models import (
     Selection,
     Task,
 )
-from pipeline.plans import compile_plan
-from pipeline.publish import build_dataset_folder
-from pipeline.publish_siblings import sibling_rows
-from pipeline.render import render_template
-from pipeline.siblings import chain_siblings, changed_constraint, group_id
-from pipeline.stages import BatchResult, BatchSpec, Models
-from pipeline.taxonomy import Taxonomy, load_taxonomy
-from pipeline.tree import iter_constraints
+from pipeline.publish.dataset import build_dataset_folder
+from pipeline.publish.siblings import sibling_rows
+from pipeline.run.config import RoleConfig, RunConfig, parse_config
+from pipeline.run.stages import BatchResult, BatchSpec, Models
 from pipeline.verify.plan import verify_response
 from pipeline.verify.reward import compute_score
 from tests.helpers.batches import compose_spec, run_spec
@@ -315,9 +315,9 @@ CLASHED = [("cx-0259", "Chain_2", 144), ("cx-0024", "Chain_2", 234), ("cx-0410",
 
 @pytest.mark.parametrize(("seed_id", "category", "random_seed"), CLASHED)
 def test_chain_siblings_keep_within_their_seeds_tags(seed_id: str, category: str, random_seed: int) -> None:
-    from pipeline.seed_tags import check_composition
-    from pipeline.seeds import load_seed_file
-    from pipeline.siblings import make_siblings
+    from pipeline.construct.seed_tags import check_composition
+    from pipeline.construct.siblings import make_siblings
+    from pipeline.seeding.load import load_seed_file
 
     real = load_taxonomy()
     [seed] = [s for s in load_seed_file(Path(__file__).resolve().parents[2] / "seeds" / "complexify-seeds.jsonl") if s.id == seed_id]

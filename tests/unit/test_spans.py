@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline import spans
-from pipeline.verify.checks.registry import run_check
+from pipeline.checks.registry import run_check
 
 RESPONSE = """### Part 1
 first part text

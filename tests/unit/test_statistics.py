@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import publish, store
-from pipeline.run_report import category_report
-from pipeline.store_cli import stats_rows
+from pipeline import store
+from pipeline.cli.store import stats_rows
+from pipeline.publish import dataset as publish
+from pipeline.run.report import category_report
 from tests.helpers.stored_run import answered, fixture_instructions, write_stored_run
 
 FP = "fp-test"

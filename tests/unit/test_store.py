@@ -16,13 +16,13 @@ import pytest
 
 import tests.helpers.fixture_checkers  # noqa: F401  (registers t:* checkers)
 from pipeline import store
-from pipeline.compose import compose_batch
+from pipeline.checks.registry import CheckResult
+from pipeline.construct.compose import compose_batch
+from pipeline.construct.taxonomy import load_taxonomy
 from pipeline.errors import UserInputError
 from pipeline.models import CheckVerdict, Instruction, Response, Sample, Seed, Verdict
 from pipeline.store import files
 from pipeline.store.schema import CHECK_RESULT_COLUMNS, INSTRUCTION_COLUMNS, SAMPLE_COLUMNS
-from pipeline.taxonomy import load_taxonomy
-from pipeline.verify.checks.registry import CheckResult
 from pipeline.verify.plan import verify_response
 from tests.helpers.cli import run_cli as cli
 

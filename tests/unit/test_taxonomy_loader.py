@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.construct.taxonomy import load_taxonomy
 from pipeline.errors import TaxonomyError
-from pipeline.taxonomy import load_taxonomy
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "taxonomy"
 

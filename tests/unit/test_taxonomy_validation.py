@@ -12,8 +12,8 @@ from pathlib import Path
 import networkx as nx
 import pytest
 
+from pipeline.construct.taxonomy import is_a_cycles, load_taxonomy
 from pipeline.errors import TaxonomyError
-from pipeline.taxonomy import is_a_cycles, load_taxonomy
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "taxonomy"
 

@@ -1,4 +1,4 @@
-"""`pipeline.verify.tokenize_fast` gives exactly what NLTK 3.9.1 gives: Punkt sentences, Treebank tokens,
+"""`pipeline.checks.tokenize_fast` gives exactly what NLTK 3.9.1 gives: Punkt sentences, Treebank tokens,
 `nltk.word_tokenize`, and the all-capital token count of `capital_word_frequency`."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from nltk.tokenize import NLTKWordTokenizer
 from nltk.tokenize.punkt import PunktTokenizer
 
-from pipeline.verify import text as text_helpers
-from pipeline.verify.tokenize_fast import FastPunkt, FastTreebank
+from pipeline.checks import text as text_helpers
+from pipeline.checks.tokenize_fast import FastPunkt, FastTreebank
 
 text_helpers.ensure_nltk_data()
 PUNKT = PunktTokenizer("english")  # fresh NLTK objects: nothing shared with the code under test

@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 
 import tests.helpers.fixture_checkers  # noqa: F401  (registers t:* checkers)
-from pipeline.compose import compose_instruction
-from pipeline.config import ConfigError, GateConfig, RunConfig, load_config, parse_config
+from pipeline.checks.registry import CheckResult
+from pipeline.construct.compose import compose_instruction
+from pipeline.construct.taxonomy import load_taxonomy
 from pipeline.errors import UserInputError
-from pipeline.gate import gate
 from pipeline.models import Check, Response, Seed, VerificationPlan
-from pipeline.taxonomy import load_taxonomy
-from pipeline.verify.checks.registry import CheckResult
+from pipeline.run.config import ConfigError, GateConfig, RunConfig, load_config, parse_config
+from pipeline.run.gate import gate
 from pipeline.verify.plan import JudgeQuery, verify_response
 from pipeline.verify.reward import GROUND_TRUTH_FORMAT, compute_score, make_trl_reward, score_response
 
@@ -105,7 +105,7 @@ def test_config_rejects_judge_checked_constraints_without_a_judge() -> None:
 
 def test_drop_judge_specs_composes_code_checks_only_and_warns(caplog: pytest.LogCaptureFixture) -> None:
     no_judge = {"judge": {"enabled": False}}
-    with caplog.at_level(logging.WARNING, logger="pipeline.config"):
+    with caplog.at_level(logging.WARNING, logger="pipeline.run.config"):
         cfg = parse_config({"samples": 5, "compose": {"drop_judge_specs": True}, "models": no_judge})
     assert "judge-checked ones are dropped" in caplog.text
     assert cfg.compose.checkers == "code" and cfg.compose.options().checkers == "code"

@@ -1,0 +1,24 @@
+"""The code checkers: small pure functions `check(response, **kwargs) -> CheckResult`, one module per
+constraint family, registered by constraint id (`registry`), with the text tools they share (IFEval-exact
+tokenizers, language identification, bounded patterns). Importing this package registers every checker.
+
+The lowest wing above the records: the taxonomy validates its checker bindings against it, and verification
+plans are scored with it."""
+
+from pipeline.checks import (  # noqa: F401
+    case,
+    combination,
+    counting,
+    detectable,
+    format,
+    guards,
+    guards_format,
+    keywords,
+    language,
+    length,
+    punctuation,
+    rules,
+    startend,
+    structure,
+    words,
+)

@@ -1,0 +1,326 @@
+"""A generation run: open what it needs (seeds, taxonomy, store, lock, models), plan its batches and drive
+them through the stages with several in flight, save them in order, and summarise.
+
+No Prefect here: flows/generate.py submits each batch as a task (retries, concurrency) through `run_batches`,
+or hands it to runners on other processes and machines (pipeline/run/runners.py, flows/runner.py), and
+`run_locally` does the same with a plain thread pool.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass, field
+from itertools import count
+from pathlib import Path
+from typing import Any
+
+from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn
+from rich.text import Text
+
+from pipeline import store
+from pipeline.construct.taxonomy import Taxonomy, load_taxonomy
+from pipeline.models import Seed
+from pipeline.run.config import ROOT, ConfigError, RunConfig, seed_token_budget
+from pipeline.run.driver import Pending, drive
+from pipeline.run.gate import QuotaTracker
+from pipeline.run.identity import changed_inputs, role_models, run_fingerprint, run_inputs, template_hashes
+from pipeline.run.judge_report import judge_summary_lines, judge_summary_rows
+from pipeline.run.judge_routing import with_judge_routes
+from pipeline.run.planning import plan_batch, rebuild_tracker, seed_order
+from pipeline.run.preflight import preflight
+from pipeline.run.progress import RunProgress, report_every, worst_tokens_per_instruction
+from pipeline.run.report import (
+    category_report,
+    grid_lines,
+    grid_report,
+    hardening_lines,
+    hardening_report,
+    reasoning_lines,
+    reasoning_report,
+    student_lines,
+    student_report,
+)
+from pipeline.run.runlock import hold_run_lock
+from pipeline.run.serving import serve_models, with_hardening
+from pipeline.run.stages import (
+    BatchResult,
+    ComposedBatch,
+    Models,
+    Provenance,
+    cap_to_grid,
+    cap_to_quota,
+    compose_stage,
+    process_batch,
+)
+from pipeline.seeding.select import prepare_seeds
+
+
+@dataclass
+class RunContext:
+    """One run while it runs. Planning, composing and saving happen on the driving thread only, so the quota
+    state and the fingerprints seen need no lock; `process` runs anywhere. A run whose batches go to runners
+    has no models of its own (`models` None): the runners process its batches."""
+
+    cfg: RunConfig
+    seeds: list[Seed]
+    taxonomy: Taxonomy
+    models: Models | None
+    run: store.RunPaths
+    provenance: Provenance
+    tracker: QuotaTracker
+    done: set[int]
+    log: Callable[[str], None]
+    progress: Callable[[int], None] | None = None
+    live: RunProgress | None = None  # the progress line's numbers (made from the tracker when not given)
+    totals: Counter[str] = field(default_factory=Counter)
+    seen: set[str] = field(default_factory=set)  # instruction fingerprints already in the run
+    targets: dict[str, str] = field(default_factory=dict)  # instruction id -> the grid cell it was composed for
+
+    def __post_init__(self) -> None:
+        self.order = seed_order(len(self.seeds), self.cfg.random_seed)
+        if self.live is None:
+            generated = self.models.generated if self.models is not None else None
+            self.live = RunProgress(self.tracker, worst_tokens_per_instruction(self.cfg), generated)
+
+    def pending_indices(self) -> Iterator[int]:
+        """The run's batch indices that are not done yet, in order."""
+        return (i for i in count() if i not in self.done)
+
+    def plan(self, index: int) -> ComposedBatch | None:
+        """The batch at `index`, planned from the quota state and composed; None when nothing is left to do."""
+        spec = plan_batch(index, self.tracker, self.cfg.batch_size)
+        if spec is None:
+            return None
+        batch = compose_stage(spec, self.seeds, self.order, self.taxonomy, self.cfg, self.seen)
+        if self.cfg.grid.enabled():  # one instruction per planned slot, in slot order
+            self.targets.update((ins.id, key) for ins, (_, key) in zip(batch.instructions, spec.items, strict=True))
+        return batch
+
+    def process(self, batch: ComposedBatch) -> BatchResult:
+        """Rewrite, answer, verify, gate, repair and select one batch (the part that calls the models)."""
+        if self.models is None:
+            raise RuntimeError("this run hands its batches to runners; it has no models to process them itself")
+        return process_batch(batch, self.cfg, self.models, self.provenance)
+
+    def kept_so_far(self) -> int:
+        return sum(min(self.tracker.kept[c], q) for c, q in self.tracker.quotas.items())
+
+    def save(self, result: BatchResult) -> dict[str, int]:
+        """Cap to quota (or to the grid's cells) and write the batch's shards atomically; one progress line per batch."""
+        cells = None
+        if self.cfg.grid.enabled():
+            capped, cells = cap_to_grid(result, self.tracker, self.targets, self.cfg, self.taxonomy)
+        else:
+            capped = cap_to_quota(result, self.tracker)
+        store.write_batch(self.run, capped.index, capped.instructions, capped.kept, capped.rejects, cells)
+        self.done.add(capped.index)
+        stats = {"instructions": len(capped.instructions), "kept": len(capped.kept), "rejected": len(capped.rejects)}
+        self.totals.update(stats)
+        self.totals.update(capped.stats)
+        live = self.live
+        assert live is not None
+        live.batch_saved(len(capped.instructions))
+        per_cat = ", ".join(f"{r['category']} {r['kept']}/{r['quota']}" for r in sorted(self.tracker.summary(), key=str))
+        if self.cfg.grid.enabled():
+            rows = self.tracker.cells()
+            per_cat += f"; grid cells met {sum(bool(r['met']) for r in rows)}/{len(rows)}"
+        self.log(
+            f"batch {capped.index}: kept {len(capped.kept)} of {len(capped.instructions)} instructions ({per_cat}); "
+            f"{live.line()}"
+        )
+        if self.progress is not None:
+            self.progress(self.kept_so_far())
+        return stats
+
+    def finish(self) -> dict[str, Any]:
+        """Refresh the catalog and return (and log) the run's summary."""
+        root = self.cfg.resolve(self.cfg.output_dir)
+        store.refresh_catalog(root)
+        quota = self.tracker.summary()
+        con = store.open_catalog(root, refresh=False)
+        try:
+            categories = category_report(con, self.run.fingerprint, quota)
+            calibration = judge_summary_rows(con, self.run.fingerprint, self.cfg.model_dump(mode="json"))
+            hardening = hardening_report(con, self.run.fingerprint)
+        finally:
+            con.close()
+        grid = grid_report(self.tracker.cells(), store.manifests(self.run)) if self.cfg.grid.enabled() else []
+        summary = {
+            "run_id": self.run.run_id,
+            "config_fingerprint": self.cfg.fingerprint(),
+            "run_fingerprint": self.run.fingerprint,  # the folder under runs/: config plus every input
+            "output_dir": str(root),
+            "target": sum(self.tracker.quotas.values()),
+            "kept": sum(int(r["kept"]) for r in quota),
+            "quota": quota,
+            "categories": categories,
+            "totals": dict(self.totals),
+            "student": student_report(self.cfg, self.totals),  # None without a student
+            "reasoning": reasoning_report(self.cfg, self.totals),  # None when the responder does not reason
+            "judge_calibration": calibration,  # per dimension; [] when no calibration question was asked
+            "hardening": hardening,  # per hardening round; [] when nothing was hardened
+            "grid": grid,  # per grid cell: quota, kept, attempts of its budget and what it cost; [] without a grid
+        }
+        self.log(format_summary(summary))
+        return summary
+
+
+def run_batches(ctx: RunContext, submit: Callable[[ComposedBatch], Pending[BatchResult]]) -> Iterator[BatchResult]:
+    """The run's batches, finished, in order, with `cfg.batches_in_flight` submitted at a time; save each one
+    (ctx.save) before taking the next, since the batches planned after it depend on what it kept."""
+    for finished in drive(ctx.pending_indices(), ctx.plan, submit, window=ctx.cfg.batches_in_flight):
+        yield finished.result
+
+
+def run_locally(ctx: RunContext) -> dict[str, Any]:
+    """Drive the whole run on a plain thread pool (no Prefect) and return its summary."""
+    with ThreadPoolExecutor(max_workers=ctx.cfg.batches_in_flight, thread_name_prefix="batch") as pool:
+        for result in run_batches(ctx, lambda batch: pool.submit(ctx.process, batch)):
+            ctx.save(result)
+    return ctx.finish()
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """A plain-text table: per category quota, kept, attempts, yield, tokens per kept sample and the top
+    reject reason, then totals."""
+    lines = [
+        f"run {summary['run_id']} ({summary['output_dir']}/runs/{summary['run_fingerprint']})",
+        f"{'category':<24}{'quota':>7}{'kept':>7}{'attempts':>10}{'yield':>8}{'tok/kept':>10}  met  top reject reason",
+    ]
+    for r in summary.get("categories") or summary["quota"]:
+        per_kept = r.get("tokens_per_kept")
+        reasons = r.get("reject_reasons") or {}
+        top = next(iter(reasons.items()), None)
+        lines.append(
+            f"{r['category']:<24}{r['quota']:>7}{r['kept']:>7}{r['attempts']:>10}{r.get('yield', 0):>8.1%}"
+            f"{'-' if per_kept is None else per_kept:>10}  {'yes' if r['met'] else 'NO ':<3}  {f'{top[0]} ({top[1]})' if top else '-'}"
+        )
+    lines.append(f"{'total':<24}{summary['target']:>7}{summary['kept']:>7}")
+    lines.append("totals: " + ", ".join(f"{k}={v}" for k, v in sorted(summary["totals"].items())))
+    lines.extend(student_lines(summary.get("student")) + reasoning_lines(summary.get("reasoning")))
+    lines.extend(judge_summary_lines(summary.get("judge_calibration")))
+    lines.extend(hardening_lines(summary.get("hardening") or []))
+    lines.extend(grid_lines(summary.get("grid") or []))
+    return "\n".join(lines)
+
+
+# --- opening a run ----------------------------------------------------------------------------------------
+
+
+def _existing_run(root: Path, fingerprint: str) -> store.RunPaths | None:
+    try:
+        return store.load_run(root, fingerprint)
+    except store.RunNotFoundError:
+        return None
+
+
+def select_seeds(cfg: RunConfig, existing: store.RunPaths | None, log: Callable[[str], None]) -> tuple[list[Seed], list[dict[str, str]]]:
+    """The run's seeds: those recorded in the run when it resumes, else loaded and selected now."""
+    recorded = store.recorded_seeds(existing) if existing is not None else None
+    if recorded is not None:
+        seeds, drops = recorded
+        log(f"{len(seeds)} seeds recorded in the run ({len(drops)} dropped at selection)")
+        return seeds, drops
+    kept, dropped = prepare_seeds(cfg.seeds, base=ROOT, max_tokens=seed_token_budget(cfg))
+    if not kept:
+        raise ConfigError("no seeds left after loading and filtering; check seeds.sources")
+    drops = [{k: str(v) for k, v in asdict(d).items()} for d in dropped]
+    reasons = ", ".join(f"{r}={k}" for r, k in sorted(Counter(d["reason"] for d in drops).items()))
+    log(f"{len(kept)} seeds ready ({len(drops)} dropped{': ' + reasons if reasons else ''})")
+    return kept, drops
+
+
+def describe_sibling_runs(root: Path, fingerprint: str, inputs: dict[str, Any]) -> list[str]:
+    """When earlier runs of the same config exist with other inputs, say what changed (a new run starts)."""
+    out = []
+    for other in store.list_runs(root) if (root / "runs").is_dir() else []:
+        old = other.info.get("inputs")
+        if other.fingerprint == fingerprint or not isinstance(old, dict) or old.get("config") != inputs["config"]:
+            continue
+        changed = ", ".join(changed_inputs(old, inputs))
+        out.append(f"inputs changed since run {other.fingerprint} ({changed}): starting a new run beside it")
+    return out
+
+
+@contextmanager
+def open_run_context(
+    cfg: RunConfig,
+    *,
+    log: Callable[[str], None] = print,
+    show_progress: bool = False,
+    with_models: bool = True,
+    models: Models | None = None,
+) -> Iterator[RunContext]:
+    """Everything a run needs, opened in order: seeds and taxonomy, checks, the run folder and its lock,
+    resume state, then workers and engines. Nothing is created before the inputs pass their checks.
+
+    `with_models=False` opens no workers or engines: the run's batches are processed by runners. `models`
+    answers with these instead of the config's workers (your own chat function, say).
+    """
+    taxonomy = load_taxonomy()
+    root = cfg.resolve(cfg.output_dir)
+    inputs = run_inputs(cfg)
+    fp = run_fingerprint(cfg, inputs)
+    seeds, drops = select_seeds(cfg, _existing_run(root, fp), log)
+    preflight(cfg, taxonomy=taxonomy, seeds=seeds)  # before the run folder exists
+    info = {
+        "name": cfg.name,
+        "config_fingerprint": fp,
+        "config": cfg.model_dump(mode="json"),
+        "inputs": inputs,
+        "models": role_models(cfg),
+        "template_hashes": template_hashes(),
+        "taxonomy_version": taxonomy.version,
+    }
+    for message in describe_sibling_runs(root, fp, inputs):
+        log(message)
+    run = store.open_run(root, fp, info)
+    store.record_seeds(run, seeds, drops)  # once: a resumed run reads them back
+    with ExitStack() as stack:
+        stack.enter_context(hold_run_lock(run.dir))  # before reading what is done
+        for message in store.set_aside_damaged_batches(run):  # no longer done: redone
+            log(f"warning: {message}")
+        done = store.done_batches(run)
+        tracker = rebuild_tracker(cfg, run)
+        if done:
+            log(f"resuming run {run.run_id}: {len(done)} batches done, {sum(tracker.kept.values())} samples kept so far")
+        if models is None and with_models:
+            models = stack.enter_context(serve_models(cfg, log))
+        if models is not None:  # the judge's routes per dimension, from the config and the gold file
+            models = with_hardening(with_judge_routes(cfg, taxonomy, models, log, run), cfg, taxonomy, seeds)
+        live = RunProgress(tracker, worst_tokens_per_instruction(cfg), models.generated if models is not None else None)
+        if show_progress:
+            progress = stack.enter_context(_progress_bar(live, sum(tracker.quotas.values())))
+        else:  # no terminal to redraw: the same line in the log, from the start, every PROGRESS_LOG_S seconds
+            progress = None
+            stack.enter_context(report_every(live, PROGRESS_LOG_S, log))
+        provenance = Provenance(run.run_id, run.fingerprint, role_models(cfg), template_hashes())
+        ctx = RunContext(cfg, seeds, taxonomy, models, run, provenance, tracker, done, log, progress, live)
+        ctx.seen.update(store.instruction_fingerprints(run))
+        if progress is not None:
+            progress(ctx.kept_so_far())
+        yield ctx
+
+
+PROGRESS_LOG_S = 30.0  # without a terminal, the progress line is logged this often
+
+
+class _LiveColumn(ProgressColumn):
+    """The run's progress line, re-read at every refresh (its rate and ETA move between batches)."""
+
+    def __init__(self, live: RunProgress) -> None:
+        super().__init__()
+        self.live = live
+
+    def render(self, task: Task) -> Text:
+        return Text(self.live.line())
+
+
+@contextmanager
+def _progress_bar(live: RunProgress, total: int) -> Iterator[Callable[[int], None]]:
+    with Progress(TextColumn("samples"), BarColumn(bar_width=24), _LiveColumn(live), refresh_per_second=2) as bar:
+        task_id = bar.add_task("kept", total=total)
+        yield lambda done: bar.update(task_id, completed=done)

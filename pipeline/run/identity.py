@@ -1,0 +1,91 @@
+"""A run's identity: everything that changes its data, hashed into the name of its folder.
+
+The config alone is not enough: editing a taxonomy phrasing, a seed line or a prompt template changes
+what a run makes, so a rerun after such an edit must start a new run beside the old one instead of
+appending to it. Where the run is written and which workers serve it do not count.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from pipeline.construct.taxonomy import load_taxonomy
+from pipeline.models import fingerprint_of
+from pipeline.project import PROMPTS_DIR
+from pipeline.run.config import RoleConfig, RunConfig
+from pipeline.seeding.load import seed_files
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]
+
+
+def template_hashes() -> dict[str, str]:
+    """Short hashes of every prompt template, recorded as provenance with each sample."""
+    return {p.name: _file_digest(p)[:12] for p in sorted(PROMPTS_DIR.glob("*.yaml"))}
+
+
+def role_models(cfg: RunConfig) -> dict[str, str]:
+    """The model each enabled role uses."""
+    roles: dict[str, RoleConfig] = {"responder": cfg.models.responder}
+    if cfg.models.rewriter.enabled:
+        roles["rewriter"] = cfg.models.rewriter
+    if cfg.models.judge.enabled:
+        roles["judge"] = cfg.models.judge
+    if cfg.models.student.enabled:  # its rollouts decide which samples are kept (the difficulty band)
+        roles["student"] = cfg.models.student
+    return {name: role.model for name, role in roles.items()}
+
+
+def seed_digests(cfg: RunConfig) -> list[dict[str, Any]]:
+    """Content hash of every local seed file (a folder: each seed file the loader reads from it, `seed_files`); a
+    hub dataset by its coordinates."""
+    out: list[dict[str, Any]] = []
+    for src in cfg.seeds.sources:
+        if src.path is None:
+            out.append({"hf_dataset": src.hf_dataset, "config": src.hf_config, "split": src.split})
+            continue
+        path = cfg.resolve(src.path)
+        files = seed_files(path) if path.is_dir() else [path]
+        out.append({"path": src.path, "files": {p.name: _file_digest(p) for p in files if p.exists()}})
+    for bench in cfg.seeds.decontaminate:
+        path = cfg.resolve(bench)
+        out.append({"decontaminate": bench, "digest": _file_digest(path) if path.is_file() else None})
+    return out
+
+
+def run_inputs(cfg: RunConfig) -> dict[str, Any]:
+    """What the run's data depends on, part by part (recorded in run.json to say what changed)."""
+    return {
+        "config": cfg.fingerprint(),
+        "taxonomy": load_taxonomy().version,
+        "seeds": fingerprint_of(seed_digests(cfg)),
+        "templates": fingerprint_of(template_hashes()),
+        "models": fingerprint_of(role_models(cfg)),
+        **_judge_gold_digest(cfg),
+    }
+
+
+def _judge_gold_digest(cfg: RunConfig) -> dict[str, str | None]:
+    """The judge's gold file decides `auto` judge routes, so its content is an input (absent: no entry, no change)."""
+    gold = cfg.models.judge.calibration.gold_file
+    if gold is None:
+        return {}
+    path = cfg.resolve(gold)
+    return {"judge_gold": _file_digest(path) if path.is_file() else None}
+
+
+def run_fingerprint(cfg: RunConfig, inputs: dict[str, Any] | None = None) -> str:
+    """The run's folder name under `<output_dir>/runs/`: changes when the config or any input changes."""
+    return fingerprint_of(inputs or run_inputs(cfg))
+
+
+def changed_inputs(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Names of the parts that differ between two `run_inputs` records."""
+    return [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]

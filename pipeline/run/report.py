@@ -1,0 +1,248 @@
+"""A finished run's report per category, from the catalog's statistics query: quota, kept, attempts, yield,
+reject reasons and the generated tokens each kept sample cost. Shown at the end of a run and as Prefect artifacts."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import duckdb
+
+from pipeline.run.config import DEFAULT_MODEL, RunConfig
+from pipeline.store import RunPaths, StatsRow, manifests, run_stats
+
+
+def category_report(
+    con: duckdb.DuckDBPyConnection, fingerprint: str, quota: Sequence[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """One row per category of the run: its quota row (quota, kept, attempts, met) plus what the catalog holds.
+
+    Yield and tokens per kept sample are the stored numbers (`complexify stats` and the dataset card show
+    the same): kept samples in the catalog per instruction, completion tokens of every candidate per kept sample.
+    """
+    stats = run_stats(con, fingerprint)
+    stored = stats.level("category")
+    rows = []
+    for q in quota:
+        cat = str(q["category"])
+        s = stored.get(cat) or StatsRow("category", cat, cat)  # a quota category with nothing stored yet
+        reasons = sorted(stats.level("reject_reason", cat).values(), key=lambda r: (-r.candidates, r.key))
+        rows.append(
+            {
+                **q,
+                "instructions": s.instructions,
+                "candidates": s.candidates,
+                "yield": round(s.yield_rate, 4),
+                "tokens_per_kept": round(s.completion_tokens / s.kept) if s.kept else None,
+                "completion_tokens": s.completion_tokens,
+                "reject_reasons": {r.key: r.candidates for r in reasons},
+            }
+        )
+    return rows
+
+
+def report_markdown(summary: dict[str, Any], rows: Sequence[dict[str, Any]]) -> str:
+    """The run summary as Markdown: headline, per-category table, where the shards are."""
+    lines = [
+        f"# complexify run `{summary['run_id']}`",
+        "",
+        f"Kept **{summary['kept']} of {summary['target']}** samples; run folder "
+        f"`{summary['output_dir']}/runs/{summary['run_fingerprint']}` (Parquet shards under "
+        "`instructions/`, `samples/`, `rejects/`; catalog `catalog.duckdb` in the output folder).",
+        "",
+        "| category | quota | kept | met | instructions | yield | tokens per kept | top reject reasons |",
+        "|---|---:|---:|:---:|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        top = ", ".join(f"{k} {v}" for k, v in list(r["reject_reasons"].items())[:3]) or "-"
+        per_kept = "-" if r["tokens_per_kept"] is None else str(r["tokens_per_kept"])
+        lines.append(
+            f"| {r['category']} | {r['quota']} | {r['kept']} | {'yes' if r['met'] else 'no'} | {r['instructions']} "
+            f"| {r['yield']:.1%} | {per_kept} | {top} |"
+        )
+    return "\n".join(lines) + "\n" + grid_markdown(summary.get("grid") or [])
+
+
+# Below this many rollouts per instruction a pass rate moves in coarse steps (1/k) and says little on its own.
+FEW_ROLLOUTS = 8
+
+
+def student_report(cfg: RunConfig, totals: Mapping[str, int]) -> dict[str, Any] | None:
+    """What the student's rollouts cost and found in this session (None without a student): instructions
+    measured, generated tokens (in all and per kept sample), reasoning outcomes, band drops, and a plain
+    note when the numbers come from the bundled tiny model or from few rollouts."""
+    student = cfg.models.student
+    if not student.enabled:
+        return None
+    kept = int(totals.get("kept", 0))
+    tokens = int(totals.get("student_completion_tokens", 0))
+    notes = []
+    if student.model == DEFAULT_MODEL:
+        notes.append("the student is the bundled 135M model: its pass rates describe that tiny model, not a real policy")
+    if student.rollouts < FEW_ROLLOUTS:
+        notes.append(
+            f"k={student.rollouts} rollouts per instruction: pass rates move in steps of 1/{student.rollouts}, "
+            "too coarse to rank instructions by difficulty"
+        )
+    return {
+        "model": student.model,
+        "rollouts": student.rollouts,
+        "reasoning": student.reasoning,
+        "instructions": int(totals.get("student_instructions", 0)),
+        "completion_tokens": tokens,
+        "tokens_per_kept": round(tokens / kept) if kept else None,
+        "outcomes": {o: int(totals.get(f"reasoning_{o}", 0)) for o in ("helped", "tied", "hurt")},
+        "reasoning_traces": int(totals.get("student_reasoning_traces", 0)),
+        "band": [cfg.difficulty.min_pass_rate, cfg.difficulty.max_pass_rate],
+        "band_drops": {r: int(totals.get(r, 0)) for r in ("too_easy", "too_hard")},
+        "notes": notes,
+    }
+
+
+def student_lines(report: Mapping[str, Any] | None) -> list[str]:
+    """The student's lines of the plain-text run summary (none without a student)."""
+    if report is None:
+        return []
+    per_kept = "-" if report["tokens_per_kept"] is None else report["tokens_per_kept"]
+    kinds = f"{report['rollouts']} plain + {report['rollouts']} reasoning" if report["reasoning"] else f"{report['rollouts']}"
+    lines = [
+        f"student {report['model']}: {kinds} rollouts on each of {report['instructions']} kept instructions, "
+        f"{report['completion_tokens']} generated tokens = {per_kept} per kept sample on top of tok/kept above",
+        f"difficulty band {report['band'][0]}..{report['band'][1]} (inclusive): "
+        + ", ".join(f"{r} {n}" for r, n in report["band_drops"].items()),
+    ]
+    if report["reasoning"]:
+        lines.append(
+            f"reasoning vs baseline: {', '.join(f'{o} {n}' for o, n in report['outcomes'].items())}; "
+            f"{report['reasoning_traces']} of the reasoning rollouts wrote a reasoning trace"
+        )
+    lines.extend(f"note: {n}" for n in report["notes"])
+    return lines
+
+
+def reasoning_report(cfg: RunConfig, totals: Mapping[str, int]) -> dict[str, Any] | None:
+    """The responder's reasoning traces in this session (None when reasoning is off): how many kept answers
+    carried one, how many were shallow, how many the gate rejected, and a note when there were none."""
+    mode = cfg.models.responder.reasoning
+    if mode == "off":
+        return None
+    measured = int(totals.get("reasoning_measured", 0))
+    notes = []
+    if measured == 0:
+        notes.append(
+            f"no kept answer carried a reasoning trace ({mode} reasoning): nothing was measured or gated; "
+            "small instruct models (such as the bundled 135M one) ignore the think-first prompt"
+        )
+    return {
+        "mode": mode,
+        "measured": measured,
+        "shallow": int(totals.get("reasoning_shallow", 0)),
+        "rejected_shallow": int(totals.get("shallow_reasoning", 0)),
+        "gate": cfg.gate.reject_shallow_reasoning,
+        "notes": notes,
+    }
+
+
+def reasoning_lines(report: Mapping[str, Any] | None) -> list[str]:
+    """The responder reasoning's lines of the plain-text run summary (none when reasoning is off)."""
+    if report is None:
+        return []
+    gate = f"rejected {report['rejected_shallow']}" if report["gate"] else "kept (gate.reject_shallow_reasoning is off)"
+    lines = [
+        f"reasoning ({report['mode']}): {report['measured']} kept answers carried a trace, "
+        f"{report['shallow']} shallow, {gate}"
+    ]
+    return lines + [f"note: {n}" for n in report["notes"]]
+
+
+def hardening_report(con: duckdb.DuckDBPyConnection, fingerprint: str) -> list[dict[str, Any]]:
+    """Per hardening round (0 = composed): instructions, the responder's first answers and how many passed every
+    check, and kept samples, from the statistics query; [] when the run hardened nothing."""
+    return [
+        {"round": k, "instructions": r.instructions, "first_answers": r.checks, "passed": r.passed,
+         "pass_rate": round(r.pass_rate, 4), "kept": r.kept}
+        for k, r in run_stats(con, fingerprint).hardening_rounds().items()
+    ]  # fmt: skip
+
+
+def hardening_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The plain-text summary's line on hardening (none when the run hardened nothing)."""
+    if not rows:
+        return []
+    per_round = "; ".join(
+        f"round {r['round']}: {r['pass_rate']:.0%} of {r['first_answers']} first answers passed "
+        f"({r['instructions']} instructions, {r['kept']} kept)"
+        for r in rows
+    )
+    return [f"pass rate by hardening round: {per_round}"]
+
+
+def grid_report(cells: Sequence[Mapping[str, Any]], manifests: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One row per grid cell: its quota row (quota, kept, attempts, budget, met) plus what the cell cost, summed
+    over the batch manifests: instructions composed for it, hardened children, candidates, generated tokens
+    (candidates and student rollouts) in all and per kept sample."""
+    spent: dict[str, Counter[str]] = {}
+    for m in manifests:
+        for key, counts in (m.get("cells") or {}).items():
+            spent.setdefault(key, Counter()).update(counts)
+    rows = []
+    for cell in cells:
+        cost = spent.get(str(cell["cell"]), Counter())
+        kept = int(cell["kept"])
+        rows.append(
+            {
+                **cell,
+                "hardened": cost["hardened"],
+                "candidates": cost["candidates"],
+                "completion_tokens": cost["completion_tokens"],
+                "tokens_per_kept": round(cost["completion_tokens"] / kept) if kept else None,
+            }
+        )
+    return rows
+
+
+def stored_grid_report(run: RunPaths) -> list[dict[str, Any]]:
+    """grid_report of a stored run, from its recorded config and batch manifests; [] for a run without a grid."""
+    from pipeline.run.config import parse_config
+    from pipeline.run.planning import rebuild_tracker  # planning needs the stages; a report without a grid does not
+
+    if not (run.info.get("config") or {}).get("grid"):
+        return []
+    cfg = parse_config(run.info["config"], f"{run.dir / 'run.json'} config")
+    return grid_report(rebuild_tracker(cfg, run).cells(), manifests(run))
+
+
+def grid_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The plain-text summary's grid table (none without a grid): per cell quota, kept, attempts of its budget,
+    candidates, generated tokens and tokens per kept sample."""
+    if not rows:
+        return []
+    width = max(24, *(len(str(r["cell"])) + 2 for r in rows))
+    lines = [f"{'grid cell':<{width}}{'quota':>7}{'kept':>7}{'attempts':>14}{'candidates':>12}{'tokens':>10}{'tok/kept':>10}  met"]
+    for r in rows:
+        per_kept = "-" if r["tokens_per_kept"] is None else r["tokens_per_kept"]
+        attempts = f"{r['attempts']}/{r['budget']}"
+        lines.append(
+            f"{r['cell']:<{width}}{r['quota']:>7}{r['kept']:>7}{attempts:>14}{r['candidates']:>12}"
+            f"{r['completion_tokens']:>10}{per_kept:>10}  {'yes' if r['met'] else 'NO'}"
+        )
+    return lines
+
+
+def grid_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The grid table of the Markdown run report ("" without a grid)."""
+    if not rows:
+        return ""
+    lines = [
+        "",
+        "| grid cell | quota | kept | met | attempts (budget) | candidates | tokens | tokens per kept |",
+        "|---|---:|---:|:---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        per_kept = "-" if r["tokens_per_kept"] is None else str(r["tokens_per_kept"])
+        lines.append(
+            f"| {r['cell']} | {r['quota']} | {r['kept']} | {'yes' if r['met'] else 'no'} | {r['attempts']} ({r['budget']}) "
+            f"| {r['candidates']} | {r['completion_tokens']} | {per_kept} |"
+        )
+    return "\n".join(lines) + "\n"
