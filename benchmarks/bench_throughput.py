@@ -4,11 +4,12 @@
     .venv/bin/python benchmarks/bench_throughput.py --local            # starts one bundled worker for the run
 
 A suite of `--per-category` items per category is made in a temporary folder. Then, alternately and
-`--repeats` times each after one warm-up pass of each, (a) the raw engine (`open_engine(...).generate`, request cache off) answers its
-prompts, and (b) `pipeline.bench.evaluate.run_suite` (request cache off) answers the same prompts with the
-same sampling parameters, verifies every answer and writes responses, verdicts and the report. Greedy
-sampling, so both sides generate the same tokens. Prints items/s and completion tokens/s of both, the
-ratio (b)/(a), and how (b)'s time splits into generation and verification + report.
+`--repeats` times each after one warm-up pass of each, (a) the raw engine (`open_engine(...).generate`,
+request cache off) answers its prompts, and (b) `pipeline.bench.evaluate.run_suite` (request cache off)
+answers the same prompts with the same sampling parameters, verifies every answer and writes responses,
+verdicts and the report. Greedy sampling, so both sides generate the same tokens. Prints items/s and
+completion tokens/s of both, the ratio (b)/(a), and how (b)'s time splits into generation and
+verification + report.
 """
 
 from __future__ import annotations
@@ -44,10 +45,14 @@ def raw_pass(endpoint: str, prompts: list[str], settings: AnswerSettings, concur
     return seconds, sum(r.completion_tokens for r in results)
 
 
-def bench_pass(endpoint: str, suite: Path, out: Path, settings: AnswerSettings, concurrency: int) -> tuple[float, int, float]:
+def bench_pass(
+    endpoint: str, suite: Path, out: Path, settings: AnswerSettings, concurrency: int
+) -> tuple[float, int, float]:
     """Seconds, completion tokens and generation seconds of a whole `bench run` (cache off)."""
     start = time.perf_counter()
-    outcome = run_suite(suite, out, settings, endpoint=endpoint, use_cache=False, max_concurrency=concurrency, log=lambda m: None)
+    outcome = run_suite(
+        suite, out, settings, endpoint=endpoint, use_cache=False, max_concurrency=concurrency, log=lambda m: None
+    )
     seconds = time.perf_counter() - start
     gen = outcome.report["meta"]["generation"]
     return seconds, gen["completion_tokens"], gen["seconds"]
@@ -73,7 +78,10 @@ def main() -> None:
         suite = tmp / "suite.jsonl"
         make("throughput", args.per_category, 0, suite, seeds_path=ROOT / "seeds" / "complexify-seeds.jsonl")
         prompts = [i.instruction.prompt for i in read_suite(suite)]
-        print(f"{len(prompts)} items, max_tokens {args.max_tokens}, greedy, concurrency {args.concurrency}, endpoint {endpoint}")
+        print(
+            f"{len(prompts)} items, max_tokens {args.max_tokens}, greedy, "
+            f"concurrency {args.concurrency}, endpoint {endpoint}"
+        )
         # Warm-up of both sides: the server's prefix cache, and the checkers' one-time loads (Punkt, langdetect).
         raw_pass(endpoint, prompts, settings, args.concurrency)
         bench_pass(endpoint, suite, tmp / "warm-up", settings, args.concurrency)
@@ -84,7 +92,8 @@ def main() -> None:
             r, b = raw[-1], bench[-1]
             print(
                 f"repeat {k + 1}: raw {len(prompts) / r[0]:.2f} items/s ({r[1] / r[0]:.1f} tok/s); "
-                f"bench run {len(prompts) / b[0]:.2f} items/s ({b[1] / b[0]:.1f} tok/s; generation {b[2]:.2f} s of {b[0]:.2f} s); "
+                f"bench run {len(prompts) / b[0]:.2f} items/s "
+                f"({b[1] / b[0]:.1f} tok/s; generation {b[2]:.2f} s of {b[0]:.2f} s); "
                 f"ratio {r[0] / b[0]:.3f}"
             )
     raw_s = statistics.median(r[0] for r in raw)

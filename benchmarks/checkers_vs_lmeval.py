@@ -53,7 +53,9 @@ def main() -> int:
     rounds = [compare(cases) for _ in range(args.rounds)]
     cmp, ours, ref = rounds[0], [c.ours_s for c in rounds], [c.ref_s for c in rounds]
     per = len(cases) // 25
-    print(f"{len(cases)} cases ({per} per instruction id), seed {args.seed}; verdicts compared in strict and loose mode")
+    print(
+        f"{len(cases)} cases ({per} per instruction id), seed {args.seed}; verdicts compared in strict and loose mode"
+    )
     if args.rounds > 1:
         print(f"{args.rounds} rounds; times below are each side's fastest round")
     head = f"{'instruction id':<46} {'agree':>11}  {'ours/s':>9} {'lm-eval/s':>9} {'ratio':>6}   (strict mode)"
@@ -67,12 +69,22 @@ def main() -> int:
     print()
     for mode in ("strict", "loose"):
         o, r = _best(ours, f"{mode}_s"), _best(ref, f"{mode}_s")
-        line = f"{mode:<6} ours {len(cases) / o:>9.0f} checks/s   lm-eval {len(cases) / r:>9.0f} checks/s   ratio {r / o:.1f}x"
+        line = (
+            f"{mode:<6} ours {len(cases) / o:>9.0f} checks/s   "
+            f"lm-eval {len(cases) / r:>9.0f} checks/s   ratio {r / o:.1f}x"
+        )
         if args.rounds > 1:
-            line += "   (rounds: " + ", ".join(f"{c.ref_s[f'{mode}_s'] / c.ours_s[f'{mode}_s']:.1f}x" for c in rounds) + ")"
+            line += (
+                "   (rounds: "
+                + ", ".join(f"{c.ref_s[f'{mode}_s'] / c.ours_s[f'{mode}_s']:.1f}x" for c in rounds)
+                + ")"
+            )
         print(line)
     agreed, total = min(sum(c.agree.values()) for c in rounds), sum(cmp.total.values())
-    print(f"\nagreement: {agreed}/{total} = {100 * agreed / max(1, total):.2f}%" + (" in every round" if args.rounds > 1 else ""))
+    print(
+        f"\nagreement: {agreed}/{total} = {100 * agreed / max(1, total):.2f}%"
+        + (" in every round" if args.rounds > 1 else "")
+    )
     mismatches = [m for c in rounds for m in c.mismatches]
     for m in mismatches[:5]:
         print("MISMATCH", m)

@@ -26,7 +26,9 @@ def main() -> None:
 
     tax = load_taxonomy()
     seed = Seed(id="bench", text="Explain how vaccines train the immune system.")
-    print(f"taxonomy {tax.version}: {len(tax.specs)} specs; {args.n} instructions x {args.repeats} repeats per category")
+    print(
+        f"taxonomy {tax.version}: {len(tax.specs)} specs; {args.n} instructions x {args.repeats} repeats per category"
+    )
     print(f"{'category':<24}{'instr/s (any)':>15}{'instr/s (code)':>16}{'plan share':>12}{'checks/instr':>14}")
     totals = []
     for cat in CATEGORIES:
@@ -37,7 +39,9 @@ def main() -> None:
             for mode in ("any", "code"):
                 opts = ComposeOptions(checkers=mode)  # type: ignore[arg-type]
                 t0 = time.perf_counter()
-                batch = [compose_instruction(seed, cat, tax, random_seed=f"{r}:{i}", options=opts) for i in range(args.n)]
+                batch = [
+                    compose_instruction(seed, cat, tax, random_seed=f"{r}:{i}", options=opts) for i in range(args.n)
+                ]
                 elapsed = time.perf_counter() - t0
                 rates[mode].append(args.n / elapsed)
                 if mode == "any":

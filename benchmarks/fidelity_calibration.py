@@ -1,11 +1,13 @@
-"""Calibrate the task-fidelity embedding threshold on the labelled set: precision and recall of rejecting off-task answers.
+"""Calibrate the task-fidelity embedding threshold on labelled answers: precision, recall of rejecting off-task ones.
 
-    .venv/bin/python benchmarks/fidelity_calibration.py [--labelled taxonomy/fidelity/labelled.jsonl] [--min-precision 0.95] [--max-on-task-rejected 0.05]
+    .venv/bin/python benchmarks/fidelity_calibration.py [--labelled taxonomy/fidelity/labelled.jsonl] \
+        [--min-precision 0.95] [--max-on-task-rejected 0.05]
 
-Scores every labelled answer as a run does (`pipeline.verify.fidelity_calibration.score_labelled`: the answer's own words
-against the seed task, with the bundled all-MiniLM-L6-v2), then prints, for the off-task detector
+Scores every labelled answer as a run does (`pipeline.verify.fidelity_calibration.score_labelled`: the answer's
+own words against the seed task, with the bundled all-MiniLM-L6-v2), then prints, for the off-task detector
 `score < threshold`: a sweep of thresholds, the calibrated one (most off-task answers caught with precision
->= --min-precision and at most --max-on-task-rejected of the on-task answers rejected; then the lowest), its misses and false rejections by kind, a leave-one-task-out estimate
+>= --min-precision and at most --max-on-task-rejected of the on-task answers rejected; then the lowest), its
+misses and false rejections by kind, a leave-one-task-out estimate
 (the threshold chosen without each task, applied to it) and the shipped config default for comparison.
 Rows whose task is not English are left out, as a run leaves them out (the model is English-only).
 """
@@ -44,13 +46,18 @@ def line(m: DetectorMetrics, label: str = "") -> str:
     )
 
 
-def leave_one_task_out(rows: list[LabelledAnswer], scores: list[float], min_precision: float, max_rejected: float) -> DetectorMetrics:
+def leave_one_task_out(
+    rows: list[LabelledAnswer], scores: list[float], min_precision: float, max_rejected: float
+) -> DetectorMetrics:
     """Pooled counts over tasks, each scored with the threshold calibrated on all other tasks."""
     flagged = caught = 0
     for task in dict.fromkeys(r.task for r in rows):
         train = [(s, r.on_task) for s, r in zip(scores, rows, strict=True) if r.task != task]
         t = calibrate_threshold(
-            [s for s, _ in train], [ok for _, ok in train], min_precision=min_precision, max_on_task_rejected=max_rejected
+            [s for s, _ in train],
+            [ok for _, ok in train],
+            min_precision=min_precision,
+            max_on_task_rejected=max_rejected,
         ).threshold
         held = [(s, r.on_task) for s, r in zip(scores, rows, strict=True) if r.task == task]
         m = off_task_metrics([s for s, _ in held], [ok for _, ok in held], t)
@@ -74,20 +81,26 @@ def main() -> int:
     on_task = [r.on_task for r in rows]
     print(
         f"{len(rows)} English rows of {len(every)} ({on_task.count(True)} on-task, {on_task.count(False)} off-task, "
-        f"{len({r.task for r in rows})} tasks) scored in {elapsed:.1f}s; {len(every) - len(rows)} non-English rows left out\n"
+        f"{len({r.task for r in rows})} tasks) scored in {elapsed:.1f}s; "
+        f"{len(every) - len(rows)} non-English rows left out\n"
     )
     print(f"{'threshold':>9}  {'precision':>9}  {'recall':>6}")
     for t in SWEEP:
         print(line(off_task_metrics(scores, on_task, t)))
-    best = calibrate_threshold(scores, on_task, min_precision=args.min_precision, max_on_task_rejected=args.max_on_task_rejected)
+    best = calibrate_threshold(
+        scores, on_task, min_precision=args.min_precision, max_on_task_rejected=args.max_on_task_rejected
+    )
     shipped = off_task_metrics(scores, on_task, FidelityConfig().threshold)
     print()
     target = f"precision >= {args.min_precision}, on-task rejected <= {args.max_on_task_rejected:.0%}"
     print(line(best, f"<- calibrated ({target})"))
     print(line(shipped, "<- shipped default (pipeline/run/config.py FidelityConfig.threshold)"))
     loo = leave_one_task_out(rows, scores, args.min_precision, args.max_on_task_rejected)
-    print(f"leave one task out: precision {loo.precision:.3f}, recall {loo.recall:.3f} ({loo.caught}/{loo.off_task} caught, "
-          f"{loo.rejected_on_task}/{loo.on_task} on-task rejected)")
+    print(
+        f"leave one task out: precision {loo.precision:.3f}, recall {loo.recall:.3f} "
+        f"({loo.caught}/{loo.off_task} caught, "
+        f"{loo.rejected_on_task}/{loo.on_task} on-task rejected)"
+    )
     missed = Counter(r.kind for s, r in zip(scores, rows, strict=True) if not r.on_task and s >= best.threshold)
     wrongly = Counter(r.kind for s, r in zip(scores, rows, strict=True) if r.on_task and s < best.threshold)
     total = Counter(r.kind for r in rows)

@@ -49,7 +49,11 @@ def main() -> None:
     parser.add_argument("--endpoint", help="an OpenAI-compatible vLLM server; default: start the bundled local worker")
     parser.add_argument("--seed", type=int, default=0, help="the run's random_seed")
     parser.add_argument(
-        "--moves", nargs="+", choices=MOVES, default=["constraint"], help="hardening moves the run may use (default: constraint)"
+        "--moves",
+        nargs="+",
+        choices=MOVES,
+        default=["constraint"],
+        help="hardening moves the run may use (default: constraint)",
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="hardening-bench-") as tmp:
@@ -59,7 +63,9 @@ def main() -> None:
         config["workers"] = {"local": 0, "endpoints": [args.endpoint]} if args.endpoint else {"local": 1}
         path = Path(tmp) / "hardening.yaml"
         path.write_text(yaml.safe_dump(config))
-        proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "run", "--config", str(path), "--no-progress"], cwd=ROOT)
+        proc = subprocess.run(
+            [sys.executable, "-m", "pipeline.cli", "run", "--config", str(path), "--no-progress"], cwd=ROOT
+        )
         if proc.returncode not in (0, 3):
             sys.exit(f"the run failed with exit {proc.returncode}")
         [run] = store.list_runs(out)
@@ -67,7 +73,10 @@ def main() -> None:
             stats = store.run_stats(con, run.fingerprint)
         rounds = stats.hardening_rounds()
         # which categories each round's instructions have: the structural moves change the category
-        shapes = {k: {r.category: r.instructions for r in stats.rows if r.level == "hardening_round" and r.key == str(k)} for k in rounds}
+        shapes = {
+            k: {r.category: r.instructions for r in stats.rows if r.level == "hardening_round" and r.key == str(k)}
+            for k in rounds
+        }
     print(f"hardening moves: {', '.join(args.moves)}")
     print(f"{'round':>5} {'instructions':>12} {'first answers':>14} {'pass rate':>10} {'kept':>5}")
     for k, r in rounds.items():

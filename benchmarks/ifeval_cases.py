@@ -60,7 +60,24 @@ LANGS = [
     "en", "es", "pt", "ar", "hi", "fr", "ru", "de", "ja", "it", "bn", "uk", "th", "ur", "ta", "te", "bg", "ko",
     "pl", "he", "fa", "vi", "ne", "sw", "kn", "mr", "gu", "pa", "ml", "fi",
 ]  # fmt: skip
-ODD = ["\u00a0", "\u2028", "\u200b", "\r\n", "\t", "e\u0301", "İ", "ß", "ς", "Σ", "😀", "，", "＊", "\x0c", "\u3000", "ǅ"]
+ODD = [
+    "\u00a0",
+    "\u2028",
+    "\u200b",
+    "\r\n",
+    "\t",
+    "e\u0301",
+    "İ",
+    "ß",
+    "ς",
+    "Σ",
+    "😀",
+    "，",
+    "＊",
+    "\x0c",
+    "\u3000",
+    "ǅ",
+]
 END_PHRASES = ["Any other questions?", "Is there anything else I can help with?", "Hope this helps!", "That is all."]
 FIRST_WORDS = ["first", "today", "however", "next", "finally", "the"]
 
@@ -123,7 +140,11 @@ def _existence(rng: random.Random) -> tuple[dict[str, Any], str]:
 def _frequency(rng: random.Random) -> tuple[dict[str, Any], str]:
     kw = rng.choice(KEYWORDS)
     text = _text(rng) + (" " + kw) * rng.randint(0, 4)
-    return {"keyword": rng.choice([kw, " " + kw + " "]), "frequency": rng.randint(1, 4), "relation": rng.choice(RELATIONS)}, text
+    return {
+        "keyword": rng.choice([kw, " " + kw + " "]),
+        "frequency": rng.randint(1, 4),
+        "relation": rng.choice(RELATIONS),
+    }, text
 
 
 def _forbidden(rng: random.Random) -> tuple[dict[str, Any], str]:
@@ -188,7 +209,9 @@ def _placeholders(rng: random.Random) -> tuple[dict[str, Any], str]:
 
 def _postscript(rng: random.Random) -> tuple[dict[str, Any], str]:
     marker = rng.choice(["P.S.", "P.P.S", "P.S.", "NOTE", "p.s"])
-    tail = rng.choice(["P.S. see you", "p.s. bye", "P. S. later", "PS: no", "P.P.S more", "p. p. s x", "P.S no dot", ""])
+    tail = rng.choice(
+        ["P.S. see you", "p.s. bye", "P. S. later", "PS: no", "P.P.S more", "p. p. s x", "P.S no dot", ""]
+    )
     text = _text(rng)
     text = text + "\n\n" + tail if rng.random() < 0.7 else tail + " " + text
     return {"postscript_marker": marker}, text
@@ -205,7 +228,9 @@ def _bullets(rng: random.Random) -> tuple[dict[str, Any], str]:
 
 
 def _constrained(rng: random.Random) -> tuple[dict[str, Any], str]:
-    ans = rng.choice(["My answer is yes.", "My answer is no.", "My answer is maybe.", "My answer is Yes.", "my answer is no."])
+    ans = rng.choice(
+        ["My answer is yes.", "My answer is no.", "My answer is maybe.", "My answer is Yes.", "my answer is no."]
+    )
     return {}, rng.choice([ans, _text(rng) + " " + ans, ans[:-1], f'"{ans}"'])
 
 
@@ -219,24 +244,59 @@ def _highlights(rng: random.Random) -> tuple[dict[str, Any], str]:
 def _sections(rng: random.Random) -> tuple[dict[str, Any], str]:
     spl = rng.choice(["Section", "SECTION", "Part"])
     n = rng.randint(1, 5)
-    heads = [rng.choice([f"{spl} {i}", f"{spl}{i}", f"{spl.lower()} {i}", f"{spl} X", f"## {spl} {i}"]) for i in range(1, n + 1)]
+    heads = [
+        rng.choice([f"{spl} {i}", f"{spl}{i}", f"{spl.lower()} {i}", f"{spl} X", f"## {spl} {i}"])
+        for i in range(1, n + 1)
+    ]
     return {"section_spliter": spl, "num_sections": n}, "\n".join(h + "\n" + _text(rng, 1, 2) for h in heads)
 
 
 def _json(rng: random.Random) -> tuple[dict[str, Any], str]:
-    body = rng.choice(['{"a": 1, "b": [1, 2]}', "[1, 2, 3]", '"just a string"', "42", "{'a': 1}", '{"a": }', "null", "[" * 30 + "]" * 30])
-    fence = rng.choice(["", "```json\n{}\n```", "```Json\n{}\n```", "```JSON\n{}```", "```\n{}\n```", "```python\n{}\n```", "Here:\n{}"])
+    body = rng.choice(
+        [
+            '{"a": 1, "b": [1, 2]}',
+            "[1, 2, 3]",
+            '"just a string"',
+            "42",
+            "{'a': 1}",
+            '{"a": }',
+            "null",
+            "[" * 30 + "]" * 30,
+        ]
+    )
+    fence = rng.choice(
+        [
+            "",
+            "```json\n{}\n```",
+            "```Json\n{}\n```",
+            "```JSON\n{}```",
+            "```\n{}\n```",
+            "```python\n{}\n```",
+            "Here:\n{}",
+        ]
+    )
     return {}, fence.replace("{}", body) if fence else body
 
 
 def _title(rng: random.Random) -> tuple[dict[str, Any], str]:
-    t = rng.choice(["<<My Title>>", "<< >>", "<<>>", "<<a\nb>>", "<<<x>>>", "<<one>> and <<two>>", "<title>", "<< <<x>> >>"])
+    t = rng.choice(
+        ["<<My Title>>", "<< >>", "<<>>", "<<a\nb>>", "<<<x>>>", "<<one>> and <<two>>", "<title>", "<< <<x>> >>"]
+    )
     return {}, rng.choice([t + "\n" + _text(rng), _text(rng) + " " + t, t])
 
 
 def _two(rng: random.Random) -> tuple[dict[str, Any], str]:
     a, b = _text(rng, 1, 2), _text(rng, 1, 2)
-    return {}, rng.choice([f"{a}\n******\n{b}", f"{a}******{a}", f"******{a}******{b}******", f"{a}\n******\n\n******\n{b}", a, f"{a}*******{b}"])
+    return {}, rng.choice(
+        [
+            f"{a}\n******\n{b}",
+            f"{a}******{a}",
+            f"******{a}******{b}******",
+            f"{a}\n******\n\n******\n{b}",
+            a,
+            f"{a}*******{b}",
+        ]
+    )
 
 
 def _repeat(rng: random.Random) -> tuple[dict[str, Any], str]:
@@ -280,9 +340,31 @@ BUILDERS: dict[str, Builder] = dict(
     zip(
         IDS,
         [
-            _existence, _frequency, _forbidden, _letter, _language, _sentences, _paragraph_count, _words,
-            _nth_first, _placeholders, _postscript, _bullets, _constrained, _highlights, _sections, _json,
-            _title, _two, _repeat, _end, _capital_words, _upper, _lower, _comma, _quotation,
+            _existence,
+            _frequency,
+            _forbidden,
+            _letter,
+            _language,
+            _sentences,
+            _paragraph_count,
+            _words,
+            _nth_first,
+            _placeholders,
+            _postscript,
+            _bullets,
+            _constrained,
+            _highlights,
+            _sections,
+            _json,
+            _title,
+            _two,
+            _repeat,
+            _end,
+            _capital_words,
+            _upper,
+            _lower,
+            _comma,
+            _quotation,
         ],
         strict=True,
     )

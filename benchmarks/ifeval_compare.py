@@ -46,7 +46,9 @@ class Comparison:
 
 def ensure_reference_env() -> Path:
     """Build (once) and link the ifeval-ref environment; return its Python."""
-    subprocess.run([str(ROOT / "scripts" / "ensure_env.sh"), "ifeval-ref"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [str(ROOT / "scripts" / "ensure_env.sh"), "ifeval-ref"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL
+    )
     return ROOT / ".venv-ifeval-ref" / "bin" / "python"
 
 
@@ -97,7 +99,9 @@ def run_ours(cases: list[dict[str, Any]], repeat: int = 1) -> tuple[dict[int, di
             for c in cases:
                 t0 = time.perf_counter()
                 try:
-                    results[c["id"]][mode] = evaluate_instruction(c["instruction_id"], c["kwargs"], c["response"], loose)
+                    results[c["id"]][mode] = evaluate_instruction(
+                        c["instruction_id"], c["kwargs"], c["response"], loose
+                    )
                 except CheckerArgumentError as exc:
                     results[c["id"]]["error"] = f"CheckerArgumentError: {exc}"
                 per_id[c["instruction_id"]] += time.perf_counter() - t0
@@ -115,7 +119,12 @@ def compare(cases: list[dict[str, Any]], repeat: int = 1) -> Comparison:
         iid = c["instruction_id"]
         r, o = ref[c["id"]], ours[c["id"]]
         cmp.total[iid] += 1
-        same = "error" not in r and "error" not in o and r.get("strict") == o.get("strict") and r.get("loose") == o.get("loose")
+        same = (
+            "error" not in r
+            and "error" not in o
+            and r.get("strict") == o.get("strict")
+            and r.get("loose") == o.get("loose")
+        )
         if same:
             cmp.agree[iid] += 1
         else:

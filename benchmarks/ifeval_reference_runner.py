@@ -48,15 +48,28 @@ def main(argv: list[str]) -> int:
     ]
     # Warm up outside the timed loops (langdetect profiles, Punkt, word_tokenize), as ours does.
     utils.test_instruction_following_strict(
-        utils.InputExample(key=-1, instruction_id_list=["language:response_language", "length_constraints:number_sentences",
-                                                         "change_case:capital_word_frequency"],
-                           prompt="", kwargs=[{"language": "en"}, {"num_sentences": 1, "relation": "at least"},
-                                              {"capital_frequency": 1, "capital_relation": "at least"}]),
+        utils.InputExample(
+            key=-1,
+            instruction_id_list=[
+                "language:response_language",
+                "length_constraints:number_sentences",
+                "change_case:capital_word_frequency",
+            ],
+            prompt="",
+            kwargs=[
+                {"language": "en"},
+                {"num_sentences": 1, "relation": "at least"},
+                {"capital_frequency": 1, "capital_relation": "at least"},
+            ],
+        ),
         "Warm up. Two sentences.",
     )
     results: dict[int, dict] = {c["id"]: {"id": c["id"]} for c in cases}
     timing: dict = {"checks": len(cases) * repeat}
-    for mode, fn in (("strict", utils.test_instruction_following_strict), ("loose", utils.test_instruction_following_loose)):
+    for mode, fn in (
+        ("strict", utils.test_instruction_following_strict),
+        ("loose", utils.test_instruction_following_loose),
+    ):
         per_id: dict[str, float] = {}
         start = time.perf_counter()
         for _ in range(repeat):

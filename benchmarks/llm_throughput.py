@@ -35,7 +35,12 @@ def build_prompts(n: int) -> list[list[dict[str, str]]]:
     """Deterministic, varied chat prompts (different prefixes, so no request is a pure prefix-cache hit)."""
     styles = ["a short story", "a poem", "a diary entry", "a news report"]
     return [
-        [{"role": "user", "content": f"Write {styles[i % len(styles)]} about {TOPICS[i % len(TOPICS)]} (variant {i})."}]
+        [
+            {
+                "role": "user",
+                "content": f"Write {styles[i % len(styles)]} about {TOPICS[i % len(TOPICS)]} (variant {i}).",
+            }
+        ]
         for i in range(n)
     ]
 
@@ -84,7 +89,9 @@ def run_offline(model_dir: str, prompts: list[list[dict[str, str]]], args: argpa
 # ---------------------------------------------------------------------- (b) our engine against a server
 
 
-def run_engine(url: str, model: str, prompts: list[list[dict[str, str]]], concurrency: int, args: argparse.Namespace) -> float:
+def run_engine(
+    url: str, model: str, prompts: list[list[dict[str, str]]], concurrency: int, args: argparse.Namespace
+) -> float:
     """Output tokens/s of one batch through pipeline.llm (no request cache), `concurrency` in flight."""
     from pipeline.llm.engine import open_engine
     from pipeline.llm.records import ChatRequest, SamplingParams
@@ -122,13 +129,19 @@ def main() -> None:
     model_dir = args.model or str(prepare_default_model())
     prompts = build_prompts(args.requests)
     report: dict[str, Any] = {"requests": args.requests, "max_tokens": args.max_tokens, "repeats": args.repeats}
-    print(f"{args.requests} prompts x {args.max_tokens} tokens (ignore_eos, temperature {args.temperature}), {args.repeats} repeats")
+    print(
+        f"{args.requests} prompts x {args.max_tokens} tokens "
+        f"(ignore_eos, temperature {args.temperature}), {args.repeats} repeats"
+    )
 
     if not args.skip_offline:
         t0 = time.perf_counter()
         offline = run_offline(model_dir, prompts, args)
         report["offline_tok_s"] = offline
-        print(f"(a) offline LLM.chat:        median {statistics.median(offline):7.1f} tok/s  runs {[round(x, 1) for x in offline]}  ({time.perf_counter() - t0:.0f} s incl. load)")
+        print(
+            f"(a) offline LLM.chat:        median {statistics.median(offline):7.1f} tok/s  "
+            f"runs {[round(x, 1) for x in offline]}  ({time.perf_counter() - t0:.0f} s incl. load)"
+        )
 
     state = Path(tempfile.mkdtemp()) / "state.json"
     try:
@@ -148,7 +161,10 @@ def main() -> None:
         run_engine(url, model, prompts[:4], 4, argparse.Namespace(**{**vars(args), "max_tokens": 8}))  # warm-up
         served = [run_engine(url, model, prompts, args.requests, args) for _ in range(args.repeats)]
         report["engine_tok_s"] = served
-        print(f"(b) engine -> vLLM server:   median {statistics.median(served):7.1f} tok/s  runs {[round(x, 1) for x in served]}  (concurrency {args.requests})")
+        print(
+            f"(b) engine -> vLLM server:   median {statistics.median(served):7.1f} tok/s  "
+            f"runs {[round(x, 1) for x in served]}  (concurrency {args.requests})"
+        )
         if "offline_tok_s" in report:
             ratio = statistics.median(served) / statistics.median(report["offline_tok_s"])
             report["ratio"] = ratio

@@ -58,13 +58,17 @@ def run_config(endpoint: str, out: str, args: argparse.Namespace, in_flight: int
     )
 
 
-def whole_run(endpoint: str, args: argparse.Namespace, in_flight: int, seed: int) -> tuple[float, list[ChatRequest], int, int]:
+def whole_run(
+    endpoint: str, args: argparse.Namespace, in_flight: int, seed: int
+) -> tuple[float, list[ChatRequest], int, int]:
     """Wall time of a whole run, the chat requests it made, its output tokens and its batches."""
     requests: list[ChatRequest] = []
     tokens = [0]
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["COMPLEXIFY_REQUEST_CACHE"] = str(Path(tmp) / "requests.sqlite")  # empty: every request is real
-        cfg = run_config(endpoint, str(Path(tmp) / "out"), argparse.Namespace(**{**vars(args), "seed": seed}), in_flight)
+        cfg = run_config(
+            endpoint, str(Path(tmp) / "out"), argparse.Namespace(**{**vars(args), "seed": seed}), in_flight
+        )
         t0 = time.perf_counter()
         with open_run_context(cfg, log=lambda line: None) as ctx:
             inner = ctx.models.chat
@@ -120,13 +124,18 @@ def main() -> None:
             raw_wall, raw_tokens = raw(engine, requests)
             rows.append({"pipe": tokens / wall, "raw": raw_tokens / raw_wall, "wall": wall, "raw_wall": raw_wall})
             print(
-                f"round {r + 1}: {batches} batches, {len(requests)} requests; run {wall:.1f} s {tokens / wall:.0f} tok/s, "
-                f"raw {raw_wall:.1f} s {raw_tokens / raw_wall:.0f} tok/s, ratio {rows[-1]['pipe'] / rows[-1]['raw']:.2f}",
+                f"round {r + 1}: {batches} batches, {len(requests)} requests; "
+                f"run {wall:.1f} s {tokens / wall:.0f} tok/s, "
+                f"raw {raw_wall:.1f} s {raw_tokens / raw_wall:.0f} tok/s, "
+                f"ratio {rows[-1]['pipe'] / rows[-1]['raw']:.2f}",
                 flush=True,
             )
 
     ratios = [row["pipe"] / row["raw"] for row in rows]
-    print(f"\nmedians of {args.rounds} rounds, batches_in_flight={args.in_flight}, batch_size={args.batch_size}, n={args.n}")
+    print(
+        f"\nmedians of {args.rounds} rounds, batches_in_flight={args.in_flight}, "
+        f"batch_size={args.batch_size}, n={args.n}"
+    )
     print(f"raw (all requests at once):  {statistics.median(row['raw'] for row in rows):8.1f} output tok/s")
     print(f"whole run (complexify run):  {statistics.median(row['pipe'] for row in rows):8.1f} output tok/s")
     print(f"whole-run ratio: {statistics.median(ratios):.2f}")

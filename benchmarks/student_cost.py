@@ -98,7 +98,8 @@ def main() -> None:
     print(f"\npooled over {args.rounds} rounds{', no band' if args.no_band else ''}: generated tokens per kept sample")
     print(f"without the student ({kept_off:.0f} kept):   {without:8.0f}")
     print(
-        f"with the student ({kept_on:.0f} kept):      {with_student:8.0f}  (responder {responder_on / max(kept_on, 1):.0f} "
+        f"with the student ({kept_on:.0f} kept):      {with_student:8.0f}  "
+        f"(responder {responder_on / max(kept_on, 1):.0f} "
         f"+ student rollouts {student / max(kept_on, 1):.0f})"
     )
     print(f"extra cost of the student:        {with_student - without:8.0f}  ({with_student / max(without, 1):.2f}x)")

@@ -162,7 +162,9 @@ def main() -> None:
     p.add_argument("--max-tokens", type=int, default=128)
     p.add_argument("--idle-s", type=float, default=10.0)
     p.add_argument("--load", type=int, default=1, help="spinning processes for the loaded measurement (0: skip it)")
-    p.add_argument("--whole-run", action="store_true", help="measure the default run's job instead of the fixed requests")
+    p.add_argument(
+        "--whole-run", action="store_true", help="measure the default run's job instead of the fixed requests"
+    )
     p.add_argument("--json", dest="json_out", default=None)
     args = p.parse_args()
     bindings = [b.strip() for b in args.bindings.split(",") if b.strip()]
@@ -173,7 +175,10 @@ def main() -> None:
     model_dir = str(prepare_default_model())
     params = SamplingParams(temperature=0.7, top_p=1.0, max_tokens=args.max_tokens, ignore_eos=True)
     requests = [ChatRequest.of(m, sampling=params) for m in build_prompts(args.requests)]
-    print(f"{os.cpu_count()} cores; {args.requests} prompts x {args.max_tokens} tokens, {args.rounds} rounds x {args.repeats} repeats, load {args.load}")
+    print(
+        f"{os.cpu_count()} cores; {args.requests} prompts x {args.max_tokens} tokens, "
+        f"{args.rounds} rounds x {args.repeats} repeats, load {args.load}"
+    )
     runs: dict[str, list[dict[str, Any]]] = {b: [] for b in bindings}
     for r in range(args.rounds):
         order = bindings[r % len(bindings) :] + bindings[: r % len(bindings)]
@@ -182,7 +187,10 @@ def main() -> None:
             runs[binding].append(result)
             if args.whole_run:
                 run = result["run"][0]
-                print(f"round {r + 1} {binding:<6} default run {run['wall_s']:.0f} s, {run['tok_s']:.1f} tok/s", flush=True)
+                print(
+                    f"round {r + 1} {binding:<6} default run {run['wall_s']:.0f} s, {run['tok_s']:.1f} tok/s",
+                    flush=True,
+                )
                 continue
             loaded = f", loaded {[round(x, 1) for x in result.get('loaded', [])]}" if args.load else ""
             print(
@@ -198,13 +206,21 @@ def main() -> None:
     base = "vllm" if "vllm" in bindings else bindings[0]
     if args.whole_run:
         print(f"\n{'binding':<8}{'run wall s':>12}{'tok/s':>9}{'vs ' + base:>10}")
-        medians = {b: (statistics.median(x["run"][0]["wall_s"] for x in runs[b]), statistics.median(x["run"][0]["tok_s"] for x in runs[b])) for b in bindings}
+        medians = {
+            b: (
+                statistics.median(x["run"][0]["wall_s"] for x in runs[b]),
+                statistics.median(x["run"][0]["tok_s"] for x in runs[b]),
+            )
+            for b in bindings
+        }
         for b, (wall, rate) in medians.items():
             print(f"{b:<8}{wall:>12.0f}{rate:>9.1f}{rate / medians[base][1]:>10.2f}")
         if args.json_out:
             Path(args.json_out).write_text(json.dumps({"args": vars(args), "runs": runs}, indent=2))
         return
-    print(f"\n{'binding':<8}{'quiet tok/s':>13}{'vs ' + base:>10}{'loaded tok/s':>14}{'vs ' + base:>10}{'idle CPU':>10}")
+    print(
+        f"\n{'binding':<8}{'quiet tok/s':>13}{'vs ' + base:>10}{'loaded tok/s':>14}{'vs ' + base:>10}{'idle CPU':>10}"
+    )
     summary: dict[str, Any] = {}
     for b in bindings:
         quiet, loaded = median_of(b, "quiet"), median_of(b, "loaded")

@@ -29,7 +29,9 @@ class ConfigModel(BaseModel):
             for name, value in data.items():
                 field = cls.model_fields.get(name)
                 if isinstance(value, bool) and field is not None and not _allows_bool(field.annotation):
-                    raise ValueError(f"{name}: expected {_type_name(field.annotation)}, got the boolean {str(value).lower()}")
+                    raise ValueError(
+                        f"{name}: expected {_type_name(field.annotation)}, got the boolean {str(value).lower()}"
+                    )
         return data
 
 

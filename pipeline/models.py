@@ -287,7 +287,8 @@ class Instruction(Record):
     rendering: str = "structured"  # how the template prompt lays the tree out: structured, prose or numbered
     parent_id: str | None = None  # the instruction this one hardens (pipeline/construct/hardening.py)
     hardening_round: int = 0  # 0: composed; k: hardened k times from its first ancestor
-    # draws discarded before this one, by reason ("infeasible:<rule>", "seed_clash:<rule>"; pipeline/construct/feasibility.py)
+    # draws discarded before this one, by reason ("infeasible:<rule>", "seed_clash:<rule>";
+    # pipeline/construct/feasibility.py)
     redraws: dict[str, int] = Field(default_factory=dict)
 
 
@@ -334,7 +335,7 @@ class RolloutSummary(Record):
 
 
 class StudentEval(Record):
-    """The student's measured difficulty on one instruction: its no-reasoning baseline and, if measured, with reasoning."""
+    """The student's measured difficulty on an instruction: no-reasoning baseline and, if measured, with reasoning."""
 
     model: str
     baseline: RolloutSummary

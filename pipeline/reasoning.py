@@ -111,7 +111,9 @@ def _split_harmony(text: str) -> tuple[str, str] | None:
     messages: list[tuple[bool, str]] = []
     for header in _HEADER_RE.finditer(text):
         end = _MESSAGE_END_RE.search(text, header.end())
-        messages.append((_FINAL_RE.match(header.group(1)) is not None, text[header.end() : end.start() if end else len(text)]))
+        messages.append(
+            (_FINAL_RE.match(header.group(1)) is not None, text[header.end() : end.start() if end else len(text)])
+        )
     last_final = max((i for i, (final, _) in enumerate(messages) if final), default=None)
     if not messages:  # channel markers without a well-formed message: all of it is reasoning, none of it answer
         return _HARMONY_TOKEN.sub("", text).strip(), ""

@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 
 MARKER_RE = re.compile(
-    r"^[ \t]*(?:#{1,6}[ \t]*)?(?:\*\*)?(part|case)[ \t]+([0-9]+(?:\.[0-9]+)*|[a-z])(?:\*\*)?[ \t]*:?[ \t]*(?:\*\*)?[ \t]*$",
+    r"^[ \t]*(?:#{1,6}[ \t]*)?(?:\*\*)?(part|case)[ \t]+([0-9]+(?:\.[0-9]+)*|[a-z])"
+    r"(?:\*\*)?[ \t]*:?[ \t]*(?:\*\*)?[ \t]*$",
     re.IGNORECASE | re.MULTILINE,
 )
 RESPONSE = "response"

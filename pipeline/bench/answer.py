@@ -168,7 +168,9 @@ def generate(
     A server that answers with something other than an OpenAI-compatible response is an InferenceError
     naming it (exit 1), not a traceback."""
     requests = [
-        ChatRequest.of([{"role": "user", "content": p}], sampling=settings.sampling(), n=settings.samples, seed=settings.seed)
+        ChatRequest.of(
+            [{"role": "user", "content": p}], sampling=settings.sampling(), n=settings.samples, seed=settings.seed
+        )
         for p in prompts
     ]
     cache = RequestCache(engine.cache_path) if engine.cache_path is not None else None
@@ -219,7 +221,12 @@ def answers_of(ids: Sequence[str], generation: Generation, samples: int) -> list
 
 @contextlib.contextmanager
 def serve(
-    endpoint: str | None, model: str | None, *, local: bool, max_model_len: int = 2048, log: Callable[[str], None] = print
+    endpoint: str | None,
+    model: str | None,
+    *,
+    local: bool,
+    max_model_len: int = 2048,
+    log: Callable[[str], None] = print,
 ) -> Iterator[tuple[tuple[str, ...], str | None]]:
     """The endpoints and served model to use: the given endpoint, or one local worker for the block."""
     if local == (endpoint is not None):

@@ -131,7 +131,11 @@ def _row(name: str, pairs: Sequence[tuple[ItemScore, ItemScore]], key: str, seed
         if metric == "all_pass":
             a_num, b_num, den = [x.all_pass for x, _ in pairs], [y.all_pass for _, y in pairs], [1.0] * len(pairs)
         else:
-            a_num, b_num, den = [x.passed for x, _ in pairs], [y.passed for _, y in pairs], [float(x.checks) for x, _ in pairs]
+            a_num, b_num, den = (
+                [x.passed for x, _ in pairs],
+                [y.passed for _, y in pairs],
+                [float(x.checks) for x, _ in pairs],
+            )
         diff = paired_difference(a_num, b_num, den, key=f"{key}|{metric}", seed=seed)
         total = sum(den)
         row[metric] = {"a": sum(a_num) / total, "b": sum(b_num) / total, **asdict(diff)}

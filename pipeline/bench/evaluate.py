@@ -68,7 +68,9 @@ def make(
     if not seeds:
         raise UserInputError(f"{seeds_path} holds no seed with text; fill in the 'text' field")
     index: RunIndex | None = index_runs(exclude_roots) if exclude_roots else None
-    result = make_suite(name, per_category, random_seed, seeds=seeds, taxonomy=load_taxonomy(), exclude=index, checkers=checkers)
+    result = make_suite(
+        name, per_category, random_seed, seeds=seeds, taxonomy=load_taxonomy(), exclude=index, checkers=checkers
+    )
     write_suite(out, result.items)
     return result
 
@@ -78,13 +80,20 @@ def file_sha256(path: Path) -> str:
 
 
 def suite_meta(path: Path, items: Sequence[SuiteItem]) -> dict[str, Any]:
-    return {"suite": ",".join(sorted({i.suite for i in items})), "suite_file": str(path), "suite_sha256": file_sha256(path)}
+    return {
+        "suite": ",".join(sorted({i.suite for i in items})),
+        "suite_file": str(path),
+        "suite_sha256": file_sha256(path),
+    }
 
 
 def _warn_unjudged(items: Sequence[SuiteItem], judge: JudgeFn | None, log: Log) -> None:
     n = sum(c.kind == "judge" for i in items for c in i.instruction.plan.checks)
     if n and judge is None:
-        log(f"warning: the suite has {n} judge checks and no judge (--judge-endpoint): they are skipped and count as unsatisfied")
+        log(
+            f"warning: the suite has {n} judge checks and no judge (--judge-endpoint): "
+            "they are skipped and count as unsatisfied"
+        )
 
 
 def _finish(folder: Path, scored: list[ScoredAnswer], meta: dict[str, Any]) -> Outcome:

@@ -116,7 +116,8 @@ def index_runs(roots: Sequence[Path | str], n: int = NGRAM) -> RunIndex:
         runs = store.list_runs(root)
         if not runs:
             raise UserInputError(
-                f"--exclude-run {root}: no stored run there (expected {Path(root) / 'runs' / '<fingerprint>' / 'run.json'}); "
+                f"--exclude-run {root}: no stored run there "
+                f"(expected {Path(root) / 'runs' / '<fingerprint>' / 'run.json'}); "
                 "give the output root of a data run"
             )
         for run in runs:

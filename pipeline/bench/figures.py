@@ -12,10 +12,12 @@ from pipeline.bench.report import estimate_of
 
 
 def category_png(reports: Sequence[dict[str, Any]], labels: Sequence[str]) -> bytes:
-    """Grouped bars as PNG bytes: all-pass rate (top) and DRFR (bottom) per category and overall, one bar per report."""
+    """Grouped bars as PNG: all-pass rate (top) and DRFR (bottom) per category and overall, one bar per report."""
     import matplotlib
 
-    matplotlib.use("Agg")  # must precede pyplot: files only, no display (as pipeline.publish.dataset draws its figures)
+    matplotlib.use(
+        "Agg"
+    )  # must precede pyplot: files only, no display (as pipeline.publish.dataset draws its figures)
     import matplotlib.pyplot as plt
 
     names: list[str] = []
@@ -39,7 +41,9 @@ def category_png(reports: Sequence[dict[str, Any]], labels: Sequence[str]) -> by
                     values.append(np.nan)
                     lower.append(0.0)
                     upper.append(0.0)
-            ax.bar(x + (k - (len(reports) - 1) / 2) * width, values, width, yerr=[lower, upper], capsize=2, label=label)
+            ax.bar(
+                x + (k - (len(reports) - 1) / 2) * width, values, width, yerr=[lower, upper], capsize=2, label=label
+            )
         ax.set_ylabel(f"{title} (%)")
         ax.set_ylim(0, 100)
         ax.grid(axis="y", alpha=0.3)

@@ -80,8 +80,12 @@ def _item_row(name: str, items: Sequence[ItemScore], key: str, seed: int) -> dic
         "name": name,
         "items": len(items),
         "checks": sum(i.checks for i in items),
-        "all_pass": _estimate_json(bootstrap_ratio([i.all_pass for i in items], [1.0] * len(items), key=f"{key}|all_pass", seed=seed)),
-        "drfr": _estimate_json(bootstrap_ratio([i.passed for i in items], [i.checks for i in items], key=f"{key}|drfr", seed=seed)),
+        "all_pass": _estimate_json(
+            bootstrap_ratio([i.all_pass for i in items], [1.0] * len(items), key=f"{key}|all_pass", seed=seed)
+        ),
+        "drfr": _estimate_json(
+            bootstrap_ratio([i.passed for i in items], [i.checks for i in items], key=f"{key}|drfr", seed=seed)
+        ),
     }
 
 
@@ -92,7 +96,14 @@ def _check_rows(items: Sequence[ItemScore], attr: str, seed: int) -> list[dict[s
     for name in names:
         tallies = [getattr(i, attr)[name] for i in items if name in getattr(i, attr)]
         est = bootstrap_ratio([t[0] for t in tallies], [t[1] for t in tallies], key=f"{attr}|{name}", seed=seed)
-        rows.append({"name": name, "items": len(tallies), "checks": int(sum(t[1] for t in tallies)), "pass_rate": _estimate_json(est)})
+        rows.append(
+            {
+                "name": name,
+                "items": len(tallies),
+                "checks": int(sum(t[1] for t in tallies)),
+                "pass_rate": _estimate_json(est),
+            }
+        )
     return rows
 
 
@@ -118,7 +129,12 @@ def build_report(scored: Sequence[ScoredAnswer], meta: dict[str, Any], *, seed: 
         table2[metric] = {c: (cat_rows[c][metric]["value"] if c in cat_rows else None) for c in TABLE2_COLUMNS}
         table2[metric]["overall"] = overall[metric]["value"]
     return {
-        "meta": {**meta, "items": len(items), "answers": len(scored), "samples_per_item": max(i.samples for i in items)},
+        "meta": {
+            **meta,
+            "items": len(items),
+            "answers": len(scored),
+            "samples_per_item": max(i.samples for i in items),
+        },
         "counts": {
             "rejected_requests": sum(s.failure is not None for s in scored),
             "truncated": sum(s.finish_reason == "length" for s in scored),
@@ -168,11 +184,27 @@ def report_markdown(report: dict[str, Any]) -> str:
         "",
     ]
     header = ["metric", *t2["columns"]]
-    lines += _md_table(header, [[name, *(pct(t2[key][c]) for c in t2["columns"])] for key, name in (("drfr", "DRFR"), ("all_pass", "all-pass"))])
+    lines += _md_table(
+        header,
+        [
+            [name, *(pct(t2[key][c]) for c in t2["columns"])]
+            for key, name in (("drfr", "DRFR"), ("all_pass", "all-pass"))
+        ],
+    )
     head = ["", "items", "all-pass", "95% CI", "DRFR", "95% CI"]
 
     def item_rows(rows: Iterable[dict[str, Any]]) -> list[list[str]]:
-        return [[r["name"], str(r["items"]), pct(r["all_pass"]["value"]), ci(r["all_pass"]), pct(r["drfr"]["value"]), ci(r["drfr"])] for r in rows]
+        return [
+            [
+                r["name"],
+                str(r["items"]),
+                pct(r["all_pass"]["value"]),
+                ci(r["all_pass"]),
+                pct(r["drfr"]["value"]),
+                ci(r["drfr"]),
+            ]
+            for r in rows
+        ]
 
     lines += ["", "## Per category", ""]
     lines += _md_table(["category", *head[1:]], item_rows([*report["categories"], report["overall"]]))
@@ -182,13 +214,17 @@ def report_markdown(report: dict[str, Any]) -> str:
         lines += ["", f"## Per {title}", ""]
         lines += _md_table(
             [title, "items", "checks", "pass rate", "95% CI"],
-            [[r["name"], str(r["items"]), str(r["checks"]), pct(r["pass_rate"]["value"]), ci(r["pass_rate"])] for r in report[key]],
+            [
+                [r["name"], str(r["items"]), str(r["checks"]), pct(r["pass_rate"]["value"]), ci(r["pass_rate"])]
+                for r in report[key]
+            ],
         )
     counts = report["counts"]
     lines += [
         "",
         f"Rejected requests (scored as failing every check): {counts['rejected_requests']}; "
-        f"answers cut at max tokens: {counts['truncated']}; judge checks skipped (no judge): {counts['judge_checks_skipped']}.",
+        f"answers cut at max tokens: {counts['truncated']}; "
+        f"judge checks skipped (no judge): {counts['judge_checks_skipped']}.",
     ]
     settings = {k: v for k, v in meta.items() if k not in ("items", "samples_per_item")}
     lines += ["", "Settings: `" + json.dumps(settings, sort_keys=True) + "`", ""]

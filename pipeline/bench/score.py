@@ -69,8 +69,9 @@ _CHECK = pa.struct(
 )  # fmt: skip
 SCHEMA = pa.schema(
     [
-        ("item_id", pa.string()), ("sample", pa.int32()), ("category", pa.string()), ("composition", pa.list_(pa.string())),
-        ("depth", pa.int32()), ("all_pass", pa.bool_()), ("drfr", pa.float64()), ("n_checks", pa.int32()),
+        ("item_id", pa.string()), ("sample", pa.int32()), ("category", pa.string()),
+        ("composition", pa.list_(pa.string())), ("depth", pa.int32()), ("all_pass", pa.bool_()),
+        ("drfr", pa.float64()), ("n_checks", pa.int32()),
         ("n_passed", pa.int32()), ("n_skipped", pa.int32()), ("failure", pa.string()), ("finish_reason", pa.string()),
         ("checks", pa.list_(_CHECK)),
     ]
@@ -192,7 +193,10 @@ def read_responses(path: Path, items: Sequence[SuiteItem]) -> list[Answer]:
             continue
         key = (answer.id, answer.sample)
         if key in seen:
-            raise UserInputError(f"{path}:{n}: a second response for item {answer.id!r} sample {answer.sample} (first on line {seen[key]})")
+            raise UserInputError(
+                f"{path}:{n}: a second response for item {answer.id!r} sample {answer.sample} "
+                f"(first on line {seen[key]})"
+            )
         seen[key] = n
         answers.append(answer)
     if unknown:
@@ -231,7 +235,9 @@ def read_verdicts(path: Path) -> list[ScoredAnswer]:
     try:
         table = pq.read_table(path)
     except (OSError, pa.ArrowException) as exc:
-        raise UserInputError(f"{path}: cannot read verdicts ({exc}); give a folder written by `bench run` or `bench score`") from None
+        raise UserInputError(
+            f"{path}: cannot read verdicts ({exc}); give a folder written by `bench run` or `bench score`"
+        ) from None
     missing = set(SCHEMA.names) - set(table.column_names)
     if missing:
         raise UserInputError(f"{path}: not a bench verdicts file (missing columns {sorted(missing)})")

@@ -103,7 +103,11 @@ def make_suite(
                 seed = pool[cursor % len(pool)]
                 cursor += 1
                 ins = compose_instruction(
-                    seed, category, taxonomy, random_seed=f"{name}:{random_seed}:{category}:{k}:{draw}", options=options
+                    seed,
+                    category,
+                    taxonomy,
+                    random_seed=f"{name}:{random_seed}:{category}:{k}:{draw}",
+                    options=options,
                 )
                 reason = exclude.instruction_reason(ins) if exclude is not None else None
                 if reason is not None:
@@ -115,7 +119,8 @@ def make_suite(
             else:
                 raise UserInputError(
                     f"could not compose a clean {category} item in {MAX_DRAWS_PER_ITEM} draws "
-                    f"({len(pool)} usable seeds; excluded so far: {dict(drops)}); pass --seeds with more held-out tasks"
+                    f"({len(pool)} usable seeds; excluded so far: {dict(drops)}); "
+                    "pass --seeds with more held-out tasks"
                 )
             seen.add(ins.fingerprint)
             items.append(SuiteItem(id=item_id(name, category, k), suite=name, category=category, instruction=ins))
@@ -157,7 +162,9 @@ def item_problems(item: SuiteItem) -> list[str]:
             continue
         unknown, missing = sorted(set(c.kwargs) - chk.params), sorted(chk.required - set(c.kwargs))
         if unknown:
-            problems.append(f"check {c.id!r}: checker {c.checker!r} has no argument {unknown[0]!r} (it takes {sorted(chk.params)})")
+            problems.append(
+                f"check {c.id!r}: checker {c.checker!r} has no argument {unknown[0]!r} (it takes {sorted(chk.params)})"
+            )
         elif missing:
             problems.append(f"check {c.id!r}: checker {c.checker!r} needs the argument {missing[0]!r}")
     return problems

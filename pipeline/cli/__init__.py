@@ -140,7 +140,9 @@ def _seeds_for_compose(seed_text: str | None, seeds_file: Path | None) -> list:
 
     seeds, blank = drop_empty(load_seed_file(path))
     if blank:
-        typer.echo(f"warning: skipped {len(blank)} seed(s) with blank text in {path} (e.g. {blank[0].seed_id})", err=True)
+        typer.echo(
+            f"warning: skipped {len(blank)} seed(s) with blank text in {path} (e.g. {blank[0].seed_id})", err=True
+        )
     if not seeds:
         raise UserInputError(f"{path} holds no seed with text; fill in the 'text' field")
     return seeds
@@ -152,20 +154,31 @@ def compose(
         str | None, typer.Option(help="Category, e.g. Single, And_1, Chain_2, Selection_3, Selection_and_Chain_2.")
     ] = None,
     mix: Annotated[
-        str | None, typer.Option(help="Category mix instead of one category, e.g. 'And_1=2,Chain_2=1' ('default' = built-in).")
+        str | None,
+        typer.Option(help="Category mix instead of one category, e.g. 'And_1=2,Chain_2=1' ('default' = built-in)."),
     ] = None,
     n: Annotated[int, typer.Option("-n", help="How many instructions.", min=1)] = 1,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same output).")] = 0,
-    seed_text: Annotated[str | None, typer.Option(help="Compose around this task text instead of the bundled seeds.")] = None,
+    seed_text: Annotated[
+        str | None, typer.Option(help="Compose around this task text instead of the bundled seeds.")
+    ] = None,
     seeds: Annotated[Path | None, typer.Option(help="Seed file (JSONL, CSV or Parquet) or a folder of them.")] = None,
-    format: Annotated[OutputFormat, typer.Option("--format", help="jsonl (one Instruction per line) or pretty.")] = OutputFormat.pretty,
-    checkers: Annotated[CheckerMode, typer.Option(help="'code' keeps only code-checkable constraints.")] = CheckerMode.any,
+    format: Annotated[
+        OutputFormat, typer.Option("--format", help="jsonl (one Instruction per line) or pretty.")
+    ] = OutputFormat.pretty,
+    checkers: Annotated[
+        CheckerMode, typer.Option(help="'code' keeps only code-checkable constraints.")
+    ] = CheckerMode.any,
     and_size: Annotated[tuple[int, int], typer.Option(help="Constraints per And node: LO HI.")] = (2, 3),
     renderings: Annotated[
-        str, typer.Option(help="Rendering weights, e.g. 'prose=1,numbered=2' or 'structured' ('default' = all three equally).")
+        str,
+        typer.Option(
+            help="Rendering weights, e.g. 'prose=1,numbered=2' or 'structured' ('default' = all three equally)."
+        ),
     ] = "default",
     siblings: Annotated[
-        bool, typer.Option("--siblings", help="Print each instruction's counterfactual sibling group (Selection/Chain).")
+        bool,
+        typer.Option("--siblings", help="Print each instruction's counterfactual sibling group (Selection/Chain)."),
     ] = False,
     dimension: Annotated[
         str | None, typer.Option(help="Put a constraint of this dimension on the answer's path, as for a grid cell.")
@@ -182,7 +195,9 @@ def compose(
     for cat in weights:
         parse_category(cat)
     if siblings and category is not None and not parse_category(category).required:
-        raise UserInputError(f"--siblings needs a category with a Selection or a Chain, got {category}; e.g. --category Selection_1")
+        raise UserInputError(
+            f"--siblings needs a category with a Selection or a Chain, got {category}; e.g. --category Selection_1"
+        )
     layouts = _parse_mix(renderings, "--renderings", "structured=1,prose=1,numbered=1") or dict(DEFAULT_RENDERINGS)
     opts = ComposeOptions(checkers=checkers.value, and_size=and_size, renderings=layouts, favour_dimension=dimension)
     tax = load_taxonomy()
@@ -192,7 +207,9 @@ def compose(
     pool = _seeds_for_compose(seed_text, seeds)
     for ins in iter_compose(pool, n, tax, mix=weights if weights else DEFAULT_MIX, random_seed=seed, options=opts):
         if siblings:
-            _echo_siblings(ins, tax, jsonl=format is OutputFormat.jsonl, seed=next((s for s in pool if s.id == ins.seed_id), None))
+            _echo_siblings(
+                ins, tax, jsonl=format is OutputFormat.jsonl, seed=next((s for s in pool if s.id == ins.seed_id), None)
+            )
             continue
         if format is OutputFormat.jsonl:
             typer.echo(ins.model_dump_json())
@@ -202,11 +219,16 @@ def compose(
 
 @app.command("run")
 def run(
-    config: Annotated[Path, typer.Option("--config", "-c", help="Run configuration (YAML), e.g. configs/default.yaml.")],
+    config: Annotated[
+        Path, typer.Option("--config", "-c", help="Run configuration (YAML), e.g. configs/default.yaml.")
+    ],
     output_dir: Annotated[str | None, typer.Option(help="Write here instead of the config's output_dir.")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
     runners: Annotated[
-        bool, typer.Option("--runners", help="Coordinate: hand batches to `complexify runner` processes (needs PREFECT_API_URL).")
+        bool,
+        typer.Option(
+            "--runners", help="Coordinate: hand batches to `complexify runner` processes (needs PREFECT_API_URL)."
+        ),
     ] = False,
     batch_deadline: Annotated[
         float, typer.Option(help="With --runners: seconds before a batch not yet finished is handed out again.", min=1)
@@ -270,11 +292,14 @@ def checked_config(config: Path, output_dir: str | None, *, before_start: bool =
 
 @app.command("runner")
 def runner(
-    config: Annotated[Path, typer.Option("--config", "-c", help="The run's configuration (YAML), as given to `run --runners`.")],
+    config: Annotated[
+        Path, typer.Option("--config", "-c", help="The run's configuration (YAML), as given to `run --runners`.")
+    ],
     output_dir: Annotated[str | None, typer.Option(help="The run's output root, if `run` was given one.")] = None,
     limit: Annotated[int, typer.Option(help="Batches this runner processes at once.", min=1)] = 2,
     api_timeout: Annotated[
-        float, typer.Option(help="Seconds to wait for the Prefect API (PREFECT_API_URL) to answer before giving up.", min=0)
+        float,
+        typer.Option(help="Seconds to wait for the Prefect API (PREFECT_API_URL) to answer before giving up.", min=0),
     ] = 30.0,
 ) -> None:
     """Process batches of the run of this config for its coordinator (`run --runners`) until stopped."""
@@ -287,7 +312,9 @@ def runner(
 @app.command("publish")
 def publish(
     repo_id: Annotated[str, typer.Option("--repo-id", help="Hub dataset repo, ORG/NAME.")],
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="Publish the run this config produced.")] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="Publish the run this config produced.")
+    ] = None,
     root: Annotated[Path | None, typer.Option(help="Output root (with --run), instead of --config.")] = None,
     run_id: Annotated[str | None, typer.Option("--run", help="Run fingerprint (or a prefix) under --root.")] = None,
     out: Annotated[Path | None, typer.Option(help="Where to build the dataset folder.")] = None,
@@ -332,7 +359,9 @@ def _parse_mix(text: str, option: str = "--mix", example: str = "And_1=2,Chain_2
     if not out:
         raise UserInputError(f"{option} is empty; write e.g. '{example}'")
     if not math.isfinite(sum(out.values())):  # each finite, the sum not (1e308 + 1e308): only the ratios count
-        raise UserInputError(f"{option}: the weights sum to more than the largest number; divide them all by the same number")
+        raise UserInputError(
+            f"{option}: the weights sum to more than the largest number; divide them all by the same number"
+        )
     return out
 
 
@@ -342,7 +371,10 @@ def _echo_siblings(ins: Any, tax: Any, *, jsonl: bool, seed: Any = None) -> None
 
     group = make_siblings(ins, tax, seed=seed)
     if not group:
-        typer.echo(f"note: {ins.id} ({ins.category}) has no Selection or changeable Chain step: printed without siblings", err=True)
+        typer.echo(
+            f"note: {ins.id} ({ins.category}) has no Selection or changeable Chain step: printed without siblings",
+            err=True,
+        )
     for k, member in enumerate(group or [ins]):
         if jsonl:
             typer.echo(member.model_dump_json())
@@ -350,21 +382,27 @@ def _echo_siblings(ins: Any, tax: Any, *, jsonl: bool, seed: Any = None) -> None
         if group and k == 0:
             labels = " | ".join(variant_label(m, group) for m in group)
             typer.echo(f"sibling group {member.sibling_group}: {len(group)} {sibling_kind(ins)} siblings ({labels})")
-        typer.echo(_pretty(member) if not group else f"{_pretty(member)}\n  sibling {k + 1}/{len(group)}: {variant_label(member, group)}")
+        typer.echo(
+            _pretty(member)
+            if not group
+            else f"{_pretty(member)}\n  sibling {k + 1}/{len(group)}: {variant_label(member, group)}"
+        )
 
 
 def _pretty(ins: Any) -> str:
     lines = [
         "=" * 100,
-        f"{ins.id}  category={ins.category}  depth={ins.depth}  composition={','.join(ins.composition) or '-'}  seed={ins.seed_id}"
-        f"  rendering={ins.rendering}",
+        f"{ins.id}  category={ins.category}  depth={ins.depth}  "
+        f"composition={','.join(ins.composition) or '-'}  seed={ins.seed_id}  rendering={ins.rendering}",
         "-" * 100,
         ins.prompt,
         "-" * 100,
         "verification plan:",
     ]
     for c in ins.plan.checks:
-        what = f"{c.checker} {json.dumps(c.kwargs, ensure_ascii=False)}" if c.kind == "code" else f"judge: {c.question}"
+        what = (
+            f"{c.checker} {json.dumps(c.kwargs, ensure_ascii=False)}" if c.kind == "code" else f"judge: {c.question}"
+        )
         dep = f" after {','.join(c.depends_on)}" if c.depends_on else ""
         lines.append(f"  {c.id:<4} [{c.scope}]{dep}  {what[:160]}")
     kinds = Counter(c.kind for c in ins.plan.checks)

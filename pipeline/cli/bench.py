@@ -78,9 +78,14 @@ def register(app: typer.Typer) -> None:
         seed: Annotated[int, typer.Option("--seed", help="Random seed (same arguments, same file).")] = 0,
         exclude_run: Annotated[
             list[Path] | None,
-            typer.Option("--exclude-run", help="Output root of a data run; no item shares a seed, fingerprint or 8-gram with its runs."),
+            typer.Option(
+                "--exclude-run",
+                help="Output root of a data run; no item shares a seed, fingerprint or 8-gram with its runs.",
+            ),
         ] = None,
-        checkers: Annotated[Checkers, typer.Option(help="'code': only code-checkable constraints; 'any': judge questions too.")] = Checkers.code,
+        checkers: Annotated[
+            Checkers, typer.Option(help="'code': only code-checkable constraints; 'any': judge questions too.")
+        ] = Checkers.code,
         seeds: Annotated[Path | None, typer.Option(help="Seed file or folder (default: the bundled seeds).")] = None,
     ) -> None:
         """Make a held-out suite: N items per category with their verification plans."""
@@ -96,25 +101,45 @@ def register(app: typer.Typer) -> None:
     @bench.command("run")
     def run(
         suite: Annotated[Path, typer.Option("--suite", help="Suite file from `bench make`.")],
-        out: Annotated[Path, typer.Option("--out", help="Folder for responses.jsonl, verdicts.parquet, report.json, report.md.")],
-        endpoint: Annotated[str | None, typer.Option(help="OpenAI-compatible server, e.g. http://127.0.0.1:8000.")] = None,
+        out: Annotated[
+            Path, typer.Option("--out", help="Folder for responses.jsonl, verdicts.parquet, report.json, report.md.")
+        ],
+        endpoint: Annotated[
+            str | None, typer.Option(help="OpenAI-compatible server, e.g. http://127.0.0.1:8000.")
+        ] = None,
         local: Annotated[bool, typer.Option("--local", help="Start a local vLLM worker for this command.")] = False,
-        model: Annotated[str | None, typer.Option(help="Served model name (default: the endpoint's first; with --local: the bundled model).")] = None,
-        reasoning: Annotated[bool, typer.Option("--reasoning", help="The model reasons first; strip its reasoning before checking.")] = False,
-        samples: Annotated[int, typer.Option(help="Answers per item; the report gives pass@1 averaged over them.", min=1)] = 1,
+        model: Annotated[
+            str | None,
+            typer.Option(help="Served model name (default: the endpoint's first; with --local: the bundled model)."),
+        ] = None,
+        reasoning: Annotated[
+            bool, typer.Option("--reasoning", help="The model reasons first; strip its reasoning before checking.")
+        ] = False,
+        samples: Annotated[
+            int, typer.Option(help="Answers per item; the report gives pass@1 averaged over them.", min=1)
+        ] = 1,
         max_tokens: Annotated[int, typer.Option(help="Answer length limit in tokens.", min=1)] = 1024,
         temperature: Annotated[float, typer.Option(help="Sampling temperature (0: greedy).", min=0.0, max=2.0)] = 0.0,
-        sampling_seed: Annotated[int | None, typer.Option("--sampling-seed", help="Per-request sampling seed sent to the server.")] = None,
+        sampling_seed: Annotated[
+            int | None, typer.Option("--sampling-seed", help="Per-request sampling seed sent to the server.")
+        ] = None,
         concurrency: Annotated[int, typer.Option(help="Requests in flight per endpoint.", min=1)] = 64,
         request_timeout: Annotated[
             float | None,
-            typer.Option(help="Give a request up when nothing arrives from its endpoint for this many seconds (default 120).", min=0.001),
+            typer.Option(
+                help="Give a request up when nothing arrives from its endpoint for this many seconds (default 120).",
+                min=0.001,
+            ),
         ] = None,
         cache: Annotated[bool, typer.Option(help="Use the request cache (a rerun does not ask again).")] = True,
-        judge_endpoint: Annotated[str | None, typer.Option(help="Server for the yes/no judge of judge checks (default: skip them).")] = None,
+        judge_endpoint: Annotated[
+            str | None, typer.Option(help="Server for the yes/no judge of judge checks (default: skip them).")
+        ] = None,
         judge_model: Annotated[str | None, typer.Option(help="Judge model name on --judge-endpoint.")] = None,
         progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
-        force: Annotated[bool, typer.Option("--force", help="Replace the results an earlier command left in --out.")] = False,
+        force: Annotated[
+            bool, typer.Option("--force", help="Replace the results an earlier command left in --out.")
+        ] = False,
     ) -> None:
         """Answer a suite with a model endpoint, verify the answers, write the report."""
         from pipeline.bench.answer import AnswerSettings
@@ -126,12 +151,13 @@ def register(app: typer.Typer) -> None:
         with _judge(judge_endpoint, judge_model) as judge:
             outcome = run_suite(
                 suite, out, settings, endpoint=endpoint, model=model, local=local, use_cache=cache,
-                max_concurrency=concurrency, request_timeout_s=request_timeout, judge=judge, progress=_progress(progress),
-                log=lambda m: typer.echo(m, err=True), force=force,
+                max_concurrency=concurrency, request_timeout_s=request_timeout, judge=judge,
+                progress=_progress(progress), log=lambda m: typer.echo(m, err=True), force=force,
             )  # fmt: skip
         gen = outcome.report["meta"]["generation"]
         typer.echo(
-            f"answered {gen['requests']} items in {gen['seconds']:.1f} s ({gen['cached_requests']} from the request cache, "
+            f"answered {gen['requests']} items in {gen['seconds']:.1f} s "
+            f"({gen['cached_requests']} from the request cache, "
             f"{gen['rejected_requests']} rejected, {gen['completion_tokens']} completion tokens)",
             err=True,
         )
@@ -140,14 +166,24 @@ def register(app: typer.Typer) -> None:
     @bench.command("score")
     def score(
         suite: Annotated[Path, typer.Option("--suite", help="Suite file from `bench make`.")],
-        responses: Annotated[Path, typer.Option("--responses", help='JSONL, one {"id": ITEM_ID, "response": TEXT} per line.')],
+        responses: Annotated[
+            Path, typer.Option("--responses", help='JSONL, one {"id": ITEM_ID, "response": TEXT} per line.')
+        ],
         out: Annotated[Path, typer.Option("--out", help="Folder for verdicts.parquet, report.json, report.md.")],
-        model: Annotated[str | None, typer.Option(help="Model name shown in the report (default: the responses file name).")] = None,
-        reasoning: Annotated[bool, typer.Option("--reasoning", help="Strip reasoning from the responses before checking.")] = False,
-        judge_endpoint: Annotated[str | None, typer.Option(help="Server for the yes/no judge of judge checks (default: skip them).")] = None,
+        model: Annotated[
+            str | None, typer.Option(help="Model name shown in the report (default: the responses file name).")
+        ] = None,
+        reasoning: Annotated[
+            bool, typer.Option("--reasoning", help="Strip reasoning from the responses before checking.")
+        ] = False,
+        judge_endpoint: Annotated[
+            str | None, typer.Option(help="Server for the yes/no judge of judge checks (default: skip them).")
+        ] = None,
         judge_model: Annotated[str | None, typer.Option(help="Judge model name on --judge-endpoint.")] = None,
         progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
-        force: Annotated[bool, typer.Option("--force", help="Replace the results an earlier command left in --out.")] = False,
+        force: Annotated[
+            bool, typer.Option("--force", help="Replace the results an earlier command left in --out.")
+        ] = False,
     ) -> None:
         """Score answers produced anywhere else against a suite; same report as `bench run`."""
         from pipeline.bench.evaluate import score_files
@@ -161,9 +197,15 @@ def register(app: typer.Typer) -> None:
 
     @bench.command("compare")
     def compare(
-        folders: Annotated[list[Path], typer.Argument(help="Result folders of `bench run`/`bench score`; the first is the baseline.")],
-        out: Annotated[Path | None, typer.Option("--out", help="Also write compare.md, compare.json and compare.png here.")] = None,
-        force: Annotated[bool, typer.Option("--force", help="Replace the comparison an earlier command left in --out.")] = False,
+        folders: Annotated[
+            list[Path], typer.Argument(help="Result folders of `bench run`/`bench score`; the first is the baseline.")
+        ],
+        out: Annotated[
+            Path | None, typer.Option("--out", help="Also write compare.md, compare.json and compare.png here.")
+        ] = None,
+        force: Annotated[
+            bool, typer.Option("--force", help="Replace the comparison an earlier command left in --out.")
+        ] = False,
     ) -> None:
         """Side-by-side per-category rates with paired differences, bootstrap intervals and sign tests."""
         from pipeline.bench.compare import compare_sides, comparison_files, comparison_markdown, load_side

@@ -30,36 +30,52 @@ def register(app: typer.Typer) -> None:
             Path, typer.Option("--output-dir", help="Where eval_results_strict.jsonl and eval_results_loose.jsonl go.")
         ],
         input_response_data: Annotated[
-            Path | None, typer.Option("--input-response-data", help="Responses JSONL: prompt, response (scores these).")
+            Path | None,
+            typer.Option("--input-response-data", help="Responses JSONL: prompt, response (scores these)."),
         ] = None,
         endpoint: Annotated[
-            str | None, typer.Option(help="Answer the prompts with this OpenAI-compatible server first, e.g. http://127.0.0.1:8000.")
+            str | None,
+            typer.Option(
+                help="Answer the prompts with this OpenAI-compatible server first, e.g. http://127.0.0.1:8000."
+            ),
         ] = None,
-        local: Annotated[bool, typer.Option("--local", help="Answer with a local vLLM worker started for this command.")] = False,
-        model: Annotated[str | None, typer.Option(help="Served model name (default: the endpoint's first; with --local: the bundled model).")] = None,
+        local: Annotated[
+            bool, typer.Option("--local", help="Answer with a local vLLM worker started for this command.")
+        ] = False,
+        model: Annotated[
+            str | None,
+            typer.Option(help="Served model name (default: the endpoint's first; with --local: the bundled model)."),
+        ] = None,
         max_tokens: Annotated[int, typer.Option(help="Answer length limit in tokens.", min=1)] = 1024,
         temperature: Annotated[float, typer.Option(help="Sampling temperature (0: greedy).", min=0.0, max=2.0)] = 0.0,
-        reasoning: Annotated[bool, typer.Option("--reasoning", help="The model reasons first; strip its reasoning before scoring.")] = False,
+        reasoning: Annotated[
+            bool, typer.Option("--reasoning", help="The model reasons first; strip its reasoning before scoring.")
+        ] = False,
         concurrency: Annotated[int, typer.Option(help="Requests in flight per endpoint.", min=1)] = 64,
         request_timeout: Annotated[
             float | None,
-            typer.Option(help="Give a request up when nothing arrives from its endpoint for this many seconds (default 120).", min=0.001),
+            typer.Option(
+                help="Give a request up when nothing arrives from its endpoint for this many seconds (default 120).",
+                min=0.001,
+            ),
         ] = None,
         cache: Annotated[bool, typer.Option(help="Use the request cache (a rerun does not ask again).")] = True,
     ) -> None:
-        """Score responses on IFEval (strict and loose) exactly like Google's evaluation_main; or answer, then score."""
+        """Score responses on IFEval (strict and loose) exactly as Google's evaluation_main; or answer, then score."""
         from pipeline.run.preflight import check_output_dir
         from pipeline.verify.ifeval import evaluate_files, read_input_data
 
         generating = endpoint is not None or local
         if generating == (input_response_data is not None):
-            raise UserInputError("give --input-response-data FILE to score answers, or --endpoint URL (or --local) to make them")
+            raise UserInputError(
+                "give --input-response-data FILE to score answers, or --endpoint URL (or --local) to make them"
+            )
         check_output_dir(output_dir, "--output-dir")  # before scoring, so a bad path costs nothing
         if generating:
             inputs = read_input_data(input_data)  # bad input fails before any worker starts
             input_response_data = _answer(
-                [i.prompt for i in inputs], output_dir, endpoint, model, local, max_tokens, temperature, reasoning, concurrency, cache,
-                request_timeout,
+                [i.prompt for i in inputs], output_dir, endpoint, model, local, max_tokens, temperature, reasoning,
+                concurrency, cache, request_timeout,
             )  # fmt: skip
         assert input_response_data is not None
         evaluate_files(input_data, input_response_data, output_dir, echo=typer.echo)
@@ -94,7 +110,11 @@ def _answer(
     lines = []
     for prompt, res in zip(unique, result.results, strict=True):
         text = res.completions[0].text if res.ok else ""  # a rejected prompt (too long) is answered with nothing
-        lines.append(json.dumps({"prompt": prompt, "response": strip_reasoning(text) if reasoning else text}, ensure_ascii=False))
+        lines.append(
+            json.dumps(
+                {"prompt": prompt, "response": strip_reasoning(text) if reasoning else text}, ensure_ascii=False
+            )
+        )
     output_dir.mkdir(parents=True, exist_ok=True)
     path = output_dir / RESPONSES_FILE
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")

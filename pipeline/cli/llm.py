@@ -13,13 +13,16 @@ model_app = typer.Typer(help="Prepare and locate the models the workers serve.",
 workers_app = typer.Typer(help="Start, inspect and stop local vLLM workers.", no_args_is_help=True)
 
 StateOpt = Annotated[
-    Path | None, typer.Option("--state-file", help="Worker state file (default: ~/.cache/complexify/workers/state.json).")
+    Path | None,
+    typer.Option("--state-file", help="Worker state file (default: ~/.cache/complexify/workers/state.json)."),
 ]
 
 
 @model_app.command("prepare")
 def model_prepare(
-    model: Annotated[str, typer.Argument(help="'default' (the bundled SmolLM2-135M-Instruct) or a model folder.")] = "default",
+    model: Annotated[
+        str, typer.Argument(help="'default' (the bundled SmolLM2-135M-Instruct) or a model folder.")
+    ] = "default",
     force: Annotated[bool, typer.Option(help="Convert again even if the folder exists.")] = False,
 ) -> None:
     """Make the model usable by workers (converts the bundled model once) and print its folder."""
@@ -30,7 +33,9 @@ def model_prepare(
         return
     resolved = resolve_model(model)
     if not resolved.local:
-        raise UserInputError(f"{model!r} is a hub id: vLLM fetches it itself when a hub is reachable; nothing to prepare")
+        raise UserInputError(
+            f"{model!r} is a hub id: vLLM fetches it itself when a hub is reachable; nothing to prepare"
+        )
     typer.echo(resolved.source)
 
 
@@ -58,11 +63,15 @@ def workers_up(
     kv_cache_gib: Annotated[int, typer.Option(help="VLLM_CPU_KVCACHE_SPACE (CPU builds).")] = 2,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for health.")] = 900.0,
     port: Annotated[
-        int | None, typer.Option(help="Port of the first worker (the k-th gets PORT+k), e.g. to keep a restarted worker's URL.")
+        int | None,
+        typer.Option(help="Port of the first worker (the k-th gets PORT+k), e.g. to keep a restarted worker's URL."),
     ] = None,
     extra: Annotated[list[str] | None, typer.Option("--arg", help="Extra vLLM server argument (repeatable).")] = None,
     cpu_binding: Annotated[
-        str, typer.Option(help="How a CPU worker uses the cores: all (default), vllm, split or none (README, CPU workers).")
+        str,
+        typer.Option(
+            help="How a CPU worker uses the cores: all (default), vllm, split or none (README, CPU workers)."
+        ),
     ] = "all",
     state_file: StateOpt = None,
 ) -> None:
@@ -103,7 +112,9 @@ def workers_status(
     typer.echo(to_json(statuses) if as_json else describe(statuses))
     bad = [s for s in statuses if not s.healthy]
     if bad:
-        raise InferenceError(f"{len(bad)} of {len(statuses)} recorded worker(s) not healthy: {', '.join(s.record.url for s in bad)}")
+        raise InferenceError(
+            f"{len(bad)} of {len(statuses)} recorded worker(s) not healthy: {', '.join(s.record.url for s in bad)}"
+        )
 
 
 @workers_app.command("down")

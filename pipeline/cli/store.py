@@ -28,13 +28,15 @@ def _pct(num: int, den: int) -> str:
 
 
 def unreadable_runs(root: Path) -> list[Path]:
-    """Run folders under `root/runs` without a run.json: nothing says which run they hold, so no statistic counts them."""
+    """Run folders under `root/runs` without a run.json: nothing says which run they hold; no statistic counts them."""
     from pipeline.store.runs import RUN_FILE
 
     runs_dir = root / "runs"
     if not runs_dir.is_dir():
         return []
-    return sorted(p for p in runs_dir.iterdir() if p.is_dir() and not p.name.startswith(".") and not (p / RUN_FILE).is_file())
+    return sorted(
+        p for p in runs_dir.iterdir() if p.is_dir() and not p.name.startswith(".") and not (p / RUN_FILE).is_file()
+    )
 
 
 def _left_out(folder: Path) -> str:
@@ -115,7 +117,7 @@ def _table(level: str, rows: list[StatsRow]) -> Table:
 
 
 def student_tables(stats: RunStats) -> list[Table]:
-    """The difficulty distribution (baseline pass-rate bands) and the reasoning outcome per category; [] if unmeasured."""
+    """Difficulty distribution (baseline pass-rate bands) and the reasoning outcome per category; [] if unmeasured."""
     from rich.table import Table
 
     from pipeline.store.stats import OUTCOMES
@@ -129,7 +131,9 @@ def student_tables(stats: RunStats) -> list[Table]:
         difficulty.add_column(name, justify="left" if name == "baseline pass rate" else "right")
     for band, r in bands.items():
         difficulty.add_row(band, str(r.instructions), _pct(r.instructions, n), str(r.candidates), str(r.kept))
-    difficulty.add_row("total", str(n), _pct(n, n), *(str(sum(getattr(r, k) for r in bands.values())) for k in ("candidates", "kept")))
+    difficulty.add_row(
+        "total", str(n), _pct(n, n), *(str(sum(getattr(r, k) for r in bands.values())) for k in ("candidates", "kept"))
+    )
     tables = [difficulty]
     categories = [*stats.level("category"), None]
     per_category = {cat: stats.reasoning_outcomes(cat) for cat in categories}
@@ -163,7 +167,7 @@ def hardening_table(stats: RunStats) -> Table | None:
 
 
 def judge_calibration_table(root: Path, run: str | None, stats: RunStats) -> Table | None:
-    """Per dimension, the judge's precision, recall and 95%-precision margin, with the route the runs' thresholds suggest."""
+    """Per dimension, the judge's precision, recall and 95%-precision margin, and the route the thresholds suggest."""
     from pipeline import store
     from pipeline.run.judge_report import rich_table, rule_of
 
@@ -206,7 +210,7 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option(help="Only this run: its config fingerprint (or a unique prefix).")
         ] = None,
     ) -> None:
-        """Print yield per category, constraint dimension and checker, and the student's difficulty, from the catalog."""
+        """Print yield per category, constraint dimension and checker, and the student's difficulty (catalog)."""
         from rich.console import Console
 
         root = root.resolve()
@@ -217,7 +221,9 @@ def register(app: typer.Typer) -> None:
         for level in _LEVELS:
             console.print(_table(level, rows[level]))
         judge = judge_calibration_table(root, run, stats)
-        console.print(judge if judge is not None else "judge calibration: no calibration questions stored for these runs")
+        console.print(
+            judge if judge is not None else "judge calibration: no calibration questions stored for these runs"
+        )
         extra = student_tables(stats)
         for table in extra:
             console.print(table)

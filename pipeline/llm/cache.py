@@ -64,7 +64,13 @@ def check_cache_file(path: Path) -> None:
 
 
 def request_key(
-    *, kind: str, model: str, messages: Sequence[Mapping[str, str]], params: Mapping[str, Any], seed: int | None, index: int
+    *,
+    kind: str,
+    model: str,
+    messages: Sequence[Mapping[str, str]],
+    params: Mapping[str, Any],
+    seed: int | None,
+    index: int,
 ) -> str:
     """Stable hex key of one sampled answer; dict order and JSON spacing cannot change it."""
     payload = {

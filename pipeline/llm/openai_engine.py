@@ -35,7 +35,12 @@ T = TypeVar("T")
 
 # vLLM caps top_logprobs at its --max-logprobs (20 by default); 20 leaves room for every YES/NO spelling.
 JUDGE_TOP_LOGPROBS = 20
-_JUDGE_PARAMS: dict[str, Any] = {"max_tokens": 1, "temperature": 0.0, "logprobs": True, "top_logprobs": JUDGE_TOP_LOGPROBS}
+_JUDGE_PARAMS: dict[str, Any] = {
+    "max_tokens": 1,
+    "temperature": 0.0,
+    "logprobs": True,
+    "top_logprobs": JUDGE_TOP_LOGPROBS,
+}
 # A failed model-name lookup (after all its retries) is the answer for this long: callers queued behind it
 # fail at once instead of each retrying the lookup again.
 MODEL_LOOKUP_FAILURE_TTL_S = 30.0
@@ -117,7 +122,7 @@ class OpenAIEngine:
         return list(self._pool.urls)
 
     def endpoint_stats(self) -> dict[str, dict[str, Any]]:
-        """Per endpoint: calls served, failed, rejected and resent, stalls, the concurrency limit, why it left (if it did)."""
+        """Per endpoint: calls served, failed, rejected and resent, stalls, concurrency limit, why it left (if so)."""
         return self._pool.stats()
 
     def streamed_pieces(self) -> int:
@@ -162,11 +167,13 @@ class OpenAIEngine:
         try:
             answers, prompt_tokens, completion_tokens = read_chat(data, wire_n)
         except MalformedAnswer as exc:
-            raise InferenceError(f"{url}/v1/chat/completions answered {exc}: is it an OpenAI-compatible server?") from None
+            raise InferenceError(
+                f"{url}/v1/chat/completions answered {exc}: is it an OpenAI-compatible server?"
+            ) from None
         shares = split_tokens(completion_tokens, wire_n)
-        parsed = [
-            c.model_copy(update={"completion_tokens": t}) for c, t in zip(answers, shares, strict=True)
-        ] * (len(missing) if greedy else 1)
+        parsed = [c.model_copy(update={"completion_tokens": t}) for c, t in zip(answers, shares, strict=True)] * (
+            len(missing) if greedy else 1
+        )
         fresh = dict(zip(missing, parsed, strict=True))
         if self.cache is not None:
             self.cache.put_many((k, c.model_dump()) for k, c in fresh.items())
@@ -208,7 +215,9 @@ class OpenAIEngine:
         try:
             answer = read_yes_no(data)
         except MalformedAnswer as exc:
-            raise InferenceError(f"{url}/v1/chat/completions answered a YES/NO question {exc}: is it an OpenAI-compatible server?") from None
+            raise InferenceError(
+                f"{url}/v1/chat/completions answered a YES/NO question {exc}: is it an OpenAI-compatible server?"
+            ) from None
         if self.cache is not None:
             self.cache.put(key, answer.model_dump())
         return answer
@@ -231,5 +240,3 @@ async def _gather_or_cancel(coros: Sequence[Awaitable[T]]) -> list[T]:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
-
-

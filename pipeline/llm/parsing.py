@@ -88,7 +88,11 @@ class StreamedChoices:
             if not isinstance(delta, dict):
                 raise MalformedAnswer("a stream chunk whose delta is not an object")
             self.content.setdefault(index, [])
-            for key, into in (("content", self.content), ("reasoning_content", self.reasoning), ("reasoning", self.reasoning)):
+            for key, into in (
+                ("content", self.content),
+                ("reasoning_content", self.reasoning),
+                ("reasoning", self.reasoning),
+            ):
                 text = delta.get(key)
                 if text is None or text == "":
                     continue
@@ -188,6 +192,10 @@ def yes_no_from_choice(choice: Mapping[str, Any]) -> YesNo:
         return YesNo(logprob_yes=-math.inf, logprob_no=-math.inf)
     first = content[0] if isinstance(content, list) else None
     top = first.get("top_logprobs") if isinstance(first, dict) else None
-    if not isinstance(first, dict) or not isinstance(top or [], list) or not all(isinstance(t, dict) for t in top or []):
+    if (
+        not isinstance(first, dict)
+        or not isinstance(top or [], list)
+        or not all(isinstance(t, dict) for t in top or [])
+    ):
         raise MalformedAnswer("with log-probabilities of the wrong shape")
     return yes_no_from_top_logprobs([first, *(top or [])])

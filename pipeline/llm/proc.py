@@ -206,7 +206,16 @@ _GUARD_POLL_S = 0.5
 def guard_group(pgid: int, leader_ticks: int | None = None, grace_s: float = 5.0) -> subprocess.Popen[bytes]:
     """Start a guard that stops process group `pgid` (SIGTERM, SIGKILL after `grace_s`) once this process is
     gone, however it ended; the guard exits by itself when the group ends first."""
-    args = [sys.executable, "-m", "pipeline.llm.proc", "guard", str(os.getpid()), str(pgid), str(leader_ticks or 0), str(grace_s)]
+    args = [
+        sys.executable,
+        "-m",
+        "pipeline.llm.proc",
+        "guard",
+        str(os.getpid()),
+        str(pgid),
+        str(leader_ticks or 0),
+        str(grace_s),
+    ]
     return subprocess.Popen(
         args,
         stdin=subprocess.DEVNULL,

@@ -36,7 +36,7 @@ QUEUE_READ_PERIOD_S = 2.0
 
 
 class RequestRejected(InferenceError):
-    """The server refused one request as invalid (HTTP 400/413/422); `reason` is `prompt_too_long` or `invalid_request`."""
+    """The server refused a request as invalid (HTTP 400/413/422); `reason`: `prompt_too_long` or `invalid_request`."""
 
     def __init__(self, message: str, reason: str) -> None:
         super().__init__(message)
@@ -160,7 +160,7 @@ class EndpointPool:
             self._client = None
 
     def stats(self) -> dict[str, dict[str, Any]]:
-        """Per endpoint: calls served, failed, rejected and resent, stalls, the concurrency limit, why it left (if it did)."""
+        """Per endpoint: calls served, failed, rejected and resent, stalls, concurrency limit, why it left (if so)."""
         return {
             e.url: {
                 "served": e.served,
@@ -302,7 +302,9 @@ class EndpointPool:
                     outcome = classify_status(500, str(exc))
                     detail = f"error in the answer stream: {exc}"
                 except MalformedAnswer as exc:
-                    raise InferenceError(f"{ep.url}{path} sent an answer stream with {exc}: is it an OpenAI-compatible server?") from None
+                    raise InferenceError(
+                        f"{ep.url}{path} sent an answer stream with {exc}: is it an OpenAI-compatible server?"
+                    ) from None
                 except (httpx.HTTPError, TimeoutError) as exc:
                     outcome = classify_exception(exc)
                     detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
@@ -316,7 +318,9 @@ class EndpointPool:
                 ep.served += 1
                 ep.gate.observe(Signal.ANSWERED)
                 if not isinstance(data, dict):
-                    raise InferenceError(f"{ep.url}{path} answered with JSON that is not an object: is it an OpenAI-compatible server?")
+                    raise InferenceError(
+                        f"{ep.url}{path} answered with JSON that is not an object: is it an OpenAI-compatible server?"
+                    )
                 return data, ep.url, latency
             if outcome is Outcome.INVALID:
                 # The same request fails the same way everywhere: no retry, and the endpoint is fine.
@@ -358,5 +362,6 @@ def _dead_message(endpoints: Sequence[_Endpoint], request_timeout_s: float) -> s
         else ""
     )
     return (
-        f"every worker is dead, restart them (complexify workers down; complexify workers up): {'; '.join(parts)}{hint}"
+        "every worker is dead, restart them (complexify workers down; complexify workers up): "
+        f"{'; '.join(parts)}{hint}"
     )

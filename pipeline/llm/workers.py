@@ -209,7 +209,12 @@ def check_health(url: str, served_name: str | None = None, timeout_s: float = 3.
 
 
 def _spawn(
-    model: ResolvedModel, opts: WorkerOptions, log_dir: Path, port: int | None, tied: bool, cores: Sequence[int] | None = None
+    model: ResolvedModel,
+    opts: WorkerOptions,
+    log_dir: Path,
+    port: int | None,
+    tied: bool,
+    cores: Sequence[int] | None = None,
 ) -> WorkerRecord:
     """Start one server on `cores` (default: all this process may use); the group of a `tied` one is stopped
     by a guard when this process is gone."""
@@ -263,7 +268,8 @@ def wait_healthy(records: Sequence[WorkerRecord], timeout_s: float) -> None:
         for rec in list(pending):
             if not is_alive(rec):
                 raise WorkerStartError(
-                    f"worker {rec.url} (pid {rec.pid}) exited during startup; log {rec.log_path}:\n{log_tail(rec.log_path)}"
+                    f"worker {rec.url} (pid {rec.pid}) exited during startup; "
+                    f"log {rec.log_path}:\n{log_tail(rec.log_path)}"
                 )
             if check_health(rec.url, rec.served_name):
                 pending.remove(rec)
@@ -366,7 +372,9 @@ def _launch(
     return reuse, fresh
 
 
-def prestart_workers(n: int, opts: WorkerOptions | None = None, *, state_file: Path | None = None) -> list[WorkerRecord]:
+def prestart_workers(
+    n: int, opts: WorkerOptions | None = None, *, state_file: Path | None = None
+) -> list[WorkerRecord]:
     """Start what `start_workers(n, opts, tied=True)` would start, without waiting for it: a run that needs the
     workers a little later (after Prefect has started, say) then finds them starting instead of cold.
 
@@ -453,12 +461,18 @@ def describe(statuses: Sequence[WorkerStatus]) -> str:
     for s in statuses:
         state = "healthy" if s.healthy else "alive" if s.alive else "dead"
         left = f"  ({s.leftovers} of its processes still run: complexify workers down)" if s.leftovers else ""
-        rows.append(f"{s.record.url:<24} pid {s.record.pid:<8} {state:<8} {s.record.served_name}  log {s.record.log_path}{left}")
+        rows.append(
+            f"{s.record.url:<24} pid {s.record.pid:<8} {state:<8} {s.record.served_name}  "
+            f"log {s.record.log_path}{left}"
+        )
     return "\n".join(rows)
 
 
 def to_json(statuses: Sequence[WorkerStatus]) -> str:
     return json.dumps(
-        [{**s.record.model_dump(), "alive": s.alive, "healthy": s.healthy, "leftovers": s.leftovers} for s in statuses],
+        [
+            {**s.record.model_dump(), "alive": s.alive, "healthy": s.healthy, "leftovers": s.leftovers}
+            for s in statuses
+        ],
         indent=2,
     )

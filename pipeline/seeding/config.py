@@ -14,7 +14,9 @@ class SeedSource(ConfigModel):
     hf_dataset: str | None = None
     hf_config: str | None = None
     split: str = "train"
-    columns: dict[str, str] = Field(default_factory=dict, description="our field -> source column (text, id, task_type, language, answer)")
+    columns: dict[str, str] = Field(
+        default_factory=dict, description="our field -> source column (text, id, task_type, language, answer)"
+    )
     limit: int | None = Field(default=None, ge=1, le=1_000_000_000)
 
     @model_validator(mode="after")
@@ -25,8 +27,12 @@ class SeedSource(ConfigModel):
 
 
 class SeedsConfig(ConfigModel):
-    sources: list[SeedSource] = Field(default_factory=lambda: [SeedSource(path="seeds/complexify-seeds.jsonl")], min_length=1)
+    sources: list[SeedSource] = Field(
+        default_factory=lambda: [SeedSource(path="seeds/complexify-seeds.jsonl")], min_length=1
+    )
     near_duplicate_threshold: float | None = Field(default=None, gt=0, le=1, description="cosine; None disables")
-    select: int | None = Field(default=None, ge=1, le=1_000_000_000, description="keep this many seeds by k-center diversity")
+    select: int | None = Field(
+        default=None, ge=1, le=1_000_000_000, description="keep this many seeds by k-center diversity"
+    )
     decontaminate: list[str] = Field(default_factory=list, description="benchmark prompt files (JSONL/text)")
     max_seeds: int | None = Field(default=None, ge=1, le=1_000_000_000)

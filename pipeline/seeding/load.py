@@ -138,7 +138,9 @@ def seed_files(folder: Path) -> list[Path]:
     Hidden files (editor swap, backup and lock files such as `.x.jsonl.swp` or `.#x.jsonl`) and every other
     file are not seeds. The loader reads exactly these files and the run identity hashes exactly these.
     """
-    return sorted(p for p in folder.iterdir() if p.suffix in SEED_SUFFIXES and not p.name.startswith(".") and p.is_file())
+    return sorted(
+        p for p in folder.iterdir() if p.suffix in SEED_SUFFIXES and not p.name.startswith(".") and p.is_file()
+    )
 
 
 def too_deep(where: str) -> UserInputError:
@@ -234,7 +236,9 @@ def load_seed_file(
             f"{path}: not UTF-8 text ({exc.reason}); is it a binary file? save seed files as UTF-8"
         ) from None
     except csv.Error as exc:  # a field over the csv module's limit (128 KiB), a stray quote at the end, ...
-        raise UserInputError(f"{path}: not readable as CSV after {len(seeds)} seed(s) ({exc}); fix the file or use JSONL") from None
+        raise UserInputError(
+            f"{path}: not readable as CSV after {len(seeds)} seed(s) ({exc}); fix the file or use JSONL"
+        ) from None
     return seeds
 
 

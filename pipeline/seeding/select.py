@@ -207,7 +207,8 @@ def select_diverse(
             SeedDrop(
                 s.id,
                 NOT_SELECTED,
-                f"k-center selection kept {k} of {len(seeds)}; closest kept seed {seeds[chosen[j]].id} (cosine {sims[j]:.3f})",
+                f"k-center selection kept {k} of {len(seeds)}; "
+                f"closest kept seed {seeds[chosen[j]].id} (cosine {sims[j]:.3f})",
             )
         )
     return [seeds[i] for i in chosen], drops
@@ -245,7 +246,8 @@ def load_benchmark_prompts(path: str | Path, field: str | None = None) -> list[t
     path = Path(path)
     if not path.is_file():
         raise UserInputError(
-            f"benchmark prompt file {path} does not exist; pass the path of a .jsonl, .json, .csv, .parquet or .txt file"
+            f"benchmark prompt file {path} does not exist; "
+            "pass the path of a .jsonl, .json, .csv, .parquet or .txt file"
         )
     pick = (
         (lambda r: [r[field]] if isinstance(r, Mapping) and isinstance(r.get(field), str) else [])

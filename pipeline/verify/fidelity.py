@@ -75,7 +75,9 @@ def answer_text(response: str) -> str:
     return spans.strip_markers(strip_reasoning(response))
 
 
-def own_words(response: str, task: str, prompt: str = "", *, copied_from: Sequence[str] = (), n: int = COPY_NGRAM) -> str:
+def own_words(
+    response: str, task: str, prompt: str = "", *, copied_from: Sequence[str] = (), n: int = COPY_NGRAM
+) -> str:
     """The response without what it takes from the instruction.
 
     Removed: every run of `n` or more words that occurs in the task, the prompt or `copied_from` (a quoted
@@ -129,7 +131,7 @@ _EMBED_LOCK = threading.Lock()
 
 
 def _bundled_embed(texts: Sequence[str]) -> np.ndarray:
-    # Imported here: pipeline.seeding.select loads sentence-transformers only when it first embeds (seconds), and caches it.
+    # Imported here: pipeline.seeding.select loads sentence-transformers only on first embed (seconds), and caches it.
     from pipeline.seeding.select import embed_texts
 
     return embed_texts(texts)
@@ -208,7 +210,9 @@ def relevance(
     return own, scores
 
 
-def embedding_checks(ins: Instruction, responses: Sequence[str], threshold: float, scorer: RelevanceScorer) -> list[FidelityCheck]:
+def embedding_checks(
+    ins: Instruction, responses: Sequence[str], threshold: float, scorer: RelevanceScorer
+) -> list[FidelityCheck]:
     """One embedding test per response: its own words must reach `threshold` similarity to the seed task."""
     skip = embedding_skip_reason(ins)
     if skip is not None:
@@ -239,7 +243,8 @@ _TENS = {w: 10 * (i + 2) for i, w in enumerate("twenty thirty forty fifty sixty 
 _SCALES = {"thousand": 1000, "million": 1000000}
 # "the answer is 12", "Final answer: 12", "result = 12": the last such statement is the answer's conclusion.
 _STATEMENT = re.compile(
-    r"\b(?:final answer|answer|result)\s*(?:is|was|would be|will be|equals|:|=)\s*(?P<rest>[^\n]{0,120})", re.IGNORECASE
+    r"\b(?:final answer|answer|result)\s*(?:is|was|would be|will be|equals|:|=)\s*(?P<rest>[^\n]{0,120})",
+    re.IGNORECASE,
 )
 _BOXED = re.compile(r"\\boxed\{(?P<rest>[^{}\n]{0,120})\}")
 
@@ -333,7 +338,9 @@ def check_reference_answer(response: str, reference: str, task: str = "") -> Che
     if values:
         candidates = numbers - set(numbers_in(task))
         if len(candidates) > MAX_CANDIDATE_NUMBERS:
-            return CheckResult(False, f"{len(candidates)} different numbers: too many candidates to take {reference!r} as the answer")
+            return CheckResult(
+                False, f"{len(candidates)} different numbers: too many candidates to take {reference!r} as the answer"
+            )
     return CheckResult(True, f"mentions {reference!r}")
 
 
@@ -371,7 +378,9 @@ def judge_checks(ins: Instruction, responses: Sequence[str], judge: JudgeFn) -> 
     if len(results) != len(texts):
         raise ValueError(f"judge returned {len(results)} answers for {len(texts)} questions")
     return [
-        FidelityCheck(kind="judge", passed=r.passed and bool(t.strip()), evidence=r.evidence if t.strip() else "empty answer")
+        FidelityCheck(
+            kind="judge", passed=r.passed and bool(t.strip()), evidence=r.evidence if t.strip() else "empty answer"
+        )
         for t, r in zip(texts, results, strict=True)
     ]
 

@@ -41,7 +41,9 @@ def load_labelled(path: Path = LABELLED) -> list[LabelledAnswer]:
         try:
             rows.append(LabelledAnswer(**json.loads(line)))
         except (json.JSONDecodeError, TypeError) as exc:
-            raise ValueError(f"{path}: line {n}: not a labelled answer ({exc}); see taxonomy/fidelity/README.md") from exc
+            raise ValueError(
+                f"{path}: line {n}: not a labelled answer ({exc}); see taxonomy/fidelity/README.md"
+            ) from exc
     return rows
 
 

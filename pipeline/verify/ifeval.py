@@ -141,7 +141,9 @@ def _first_loose_pass(decide: Callable[[str], CheckResult], variants: list[str])
     return first
 
 
-def evaluate_instruction(instruction_id: str, kwargs: Mapping[str, Any] | None, response: str, loose: bool = False) -> bool:
+def evaluate_instruction(
+    instruction_id: str, kwargs: Mapping[str, Any] | None, response: str, loose: bool = False
+) -> bool:
     """True when `response` follows the IFEval instruction (strict by default, or loose)."""
     return check_instruction(instruction_id, kwargs, response, loose).passed
 
@@ -268,7 +270,10 @@ def evaluate_files(
             raise UserInputError(f"{input_path}:{inp.line}: key {inp.key}: {exc}") from None
         notes = [n for r in resolved for n in r.notes]
         if notes:
-            warn(f"warning: {input_path}:{inp.line}: key {inp.key}: outside our taxonomy's ranges, decided as documented: " + "; ".join(notes))
+            warn(
+                f"warning: {input_path}:{inp.line}: key {inp.key}: "
+                "outside our taxonomy's ranges, decided as documented: " + "; ".join(notes)
+            )
     output_dir.mkdir(parents=True, exist_ok=True)
     results: dict[str, Scores] = {}
     for name, loose in ((STRICT_FILE, False), (LOOSE_FILE, True)):

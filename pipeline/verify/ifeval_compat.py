@@ -186,7 +186,9 @@ def _regex_all(words: list[str]) -> Verdict:
 def _regex_none(words: list[str]) -> Verdict:
     def verdict(text: str) -> CheckResult:
         cid = "keywords:forbidden_words"
-        found = [w for w in words if arg_pattern(cid, "forbidden_words", w, r"\b" + w + r"\b", re.IGNORECASE).search(text)]
+        found = [
+            w for w in words if arg_pattern(cid, "forbidden_words", w, r"\b" + w + r"\b", re.IGNORECASE).search(text)
+        ]
         return CheckResult(not found, f"contains {found!r}" if found else "no forbidden word")
 
     return verdict
@@ -195,7 +197,9 @@ def _regex_none(words: list[str]) -> Verdict:
 def _substring_count(needle: str, relation: str, threshold: int) -> Verdict:
     def verdict(text: str) -> CheckResult:
         n = text.lower().count(needle)
-        return CheckResult(relation_holds(relation, n, threshold), f"{needle!r} occurs {n} time(s), need {relation} {threshold}")
+        return CheckResult(
+            relation_holds(relation, n, threshold), f"{needle!r} occurs {n} time(s), need {relation} {threshold}"
+        )
 
     return verdict
 
@@ -210,7 +214,9 @@ def _nth_paragraph(num: Any, nth: int, first_word: str) -> Verdict:
             return CheckResult(False, f"found {count} paragraph(s); paragraph {nth} is missing or empty")
         word = paragraph_first_word(pieces[nth - 1].strip())
         ok = count == num and word == first_word
-        return CheckResult(ok, f"{count} paragraph(s), need {num}; paragraph {nth} starts with {word!r}, need {first_word!r}")
+        return CheckResult(
+            ok, f"{count} paragraph(s), need {num}; paragraph {nth} starts with {word!r}, need {first_word!r}"
+        )
 
     return verdict
 
@@ -248,7 +254,9 @@ def resolve(instruction_id: str, kwargs: Mapping[str, Any], *, key: int, index: 
     if iid == "length_constraints:nth_paragraph_first_word":
         _nth(r)
     if iid in ("startend:end_checker", "detectable_content:postscript", "combination:repeat_prompt"):
-        name = {"startend:end_checker": "end_phrase", "detectable_content:postscript": "postscript_marker"}.get(iid, "prompt_to_repeat")
+        name = {"startend:end_checker": "end_phrase", "detectable_content:postscript": "postscript_marker"}.get(
+            iid, "prompt_to_repeat"
+        )
         value = kw.get(name)
         if isinstance(value, str) and value and not value.strip():
             r.note(f"{name}={value!r} strips to nothing, which every response matches")
@@ -256,11 +264,17 @@ def resolve(instruction_id: str, kwargs: Mapping[str, Any], *, key: int, index: 
         elif value == "" and name != "prompt_to_repeat":
             r.note(f"{name}='' matches every response")
             r.verdict = _always(True, f"{name} is empty: always matches")
-    if iid == "detectable_format:multiple_sections" and isinstance(kw.get("section_spliter"), str) and not kw["section_spliter"].strip():
+    if (
+        iid == "detectable_format:multiple_sections"
+        and isinstance(kw.get("section_spliter"), str)
+        and not kw["section_spliter"].strip()
+    ):
         wanted = kw.get("num_sections")
         if isinstance(wanted, int):
             r.note("section_spliter is blank: the reference's pattern then counts runs of digits as section headers")
-            r.verdict = lambda text, w=wanted: CheckResult(len(re.split(r"\s?\s?\d+\s?", text)) - 1 >= w, "blank spliter")
+            r.verdict = lambda text, w=wanted: CheckResult(
+                len(re.split(r"\s?\s?\d+\s?", text)) - 1 >= w, "blank spliter"
+            )
     return Resolved(kw, tuple(r.notes), r.verdict)
 
 
@@ -291,7 +305,10 @@ def _nth(r: _Resolver) -> None:
     if _is_number(num) and (nth is None or (_is_number(nth) and (nth <= 0 or nth > num))):
         top = math.floor(num) + 1  # the reference draws from 1..num + 1; num + 1 can never be satisfied
         kw["nth_paragraph"] = r.rng.randint(1, max(1, top))
-        r.note(f"nth_paragraph={nth!r} is outside 1..{num}: the reference draws a value instead; drew {kw['nth_paragraph']} (seeded)")
+        r.note(
+            f"nth_paragraph={nth!r} is outside 1..{num}: the reference draws a value instead; "
+            f"drew {kw['nth_paragraph']} (seeded)"
+        )
         nth = kw["nth_paragraph"]
     if kw.get("first_word") is None:
         r.word("first_word")

@@ -36,7 +36,9 @@ def build_judge_messages(query: JudgeQuery, max_chars: int = 12000) -> Messages:
     """The chat messages asking one yes/no question about one response span."""
     tpl = judge_prompt()
     response = query.response if len(query.response) <= max_chars else query.response[:max_chars] + "\n[...truncated]"
-    user = tpl["user"].format(instruction=query.instruction.strip(), response=response.strip(), question=query.question.strip())
+    user = tpl["user"].format(
+        instruction=query.instruction.strip(), response=response.strip(), question=query.question.strip()
+    )
     return [{"role": "system", "content": tpl["system"]}, {"role": "user", "content": user}]
 
 

@@ -188,7 +188,9 @@ def calibration_question(requirement: str) -> str:
     return judge_prompt()["calibration_question"].format(requirement=requirement.strip())
 
 
-def calibration_queries(ins: Instruction, response: str, verdict: Verdict, share: float) -> list[tuple[Check, JudgeQuery, bool]]:
+def calibration_queries(
+    ins: Instruction, response: str, verdict: Verdict, share: float
+) -> list[tuple[Check, JudgeQuery, bool]]:
     """(check, question, code label) for the sampled code checks of a verdict.
 
     Only checks stating a constraint of the tree are asked (a Selection's decision check has no sentence of
@@ -200,7 +202,13 @@ def calibration_queries(ins: Instruction, response: str, verdict: Verdict, share
     for check in ins.plan.checks:
         v = results.get(check.id)
         text = texts.get(check.constraint_path or "")
-        if check.kind != "code" or v is None or v.skipped or not text or not is_sampled(ins.fingerprint, check.id, share):
+        if (
+            check.kind != "code"
+            or v is None
+            or v.skipped
+            or not text
+            or not is_sampled(ins.fingerprint, check.id, share)
+        ):
             continue
         try:
             span = spans.extract_span(response, check.scope)

@@ -71,7 +71,9 @@ def load_gold(path: Path, dimensions: Collection[str] = ()) -> list[GoldExample]
         try:
             out.append(_example(json.loads(text), n, dimensions))
         except json.JSONDecodeError as exc:
-            raise GoldFileError(f"judge gold file {path}, line {n}: not valid JSON ({exc.msg}); one object per line") from None
+            raise GoldFileError(
+                f"judge gold file {path}, line {n}: not valid JSON ({exc.msg}); one object per line"
+            ) from None
         except ValueError as exc:
             raise GoldFileError(f"judge gold file {path}, line {n}: {exc}") from None
     if not out:

@@ -94,12 +94,16 @@ def without_checks(plan: VerificationPlan, drop: Callable[[Check], bool]) -> Ver
     gone = {c.id for c in plan.checks if drop(c)}
     if not gone:
         return plan
-    kept = [c.model_copy(update={"depends_on": [d for d in c.depends_on if d not in gone]}) for c in plan.checks if c.id not in gone]
+    kept = [
+        c.model_copy(update={"depends_on": [d for d in c.depends_on if d not in gone]})
+        for c in plan.checks
+        if c.id not in gone
+    ]
     return plan.model_copy(update={"checks": kept})
 
 
 def plan_problems(plan: VerificationPlan) -> list[str]:
-    """Why a plan cannot be run: duplicate ids, missing checker or question, prerequisites that are not earlier checks."""
+    """Why a plan cannot run: duplicate ids, missing checker or question, prerequisites that are not earlier checks."""
     problems = []
     ids = {c.id for c in plan.checks}
     seen: set[str] = set()
@@ -112,14 +116,20 @@ def plan_problems(plan: VerificationPlan) -> list[str]:
             problems.append(f"check {c.id!r} is a judge check without a 'question'; give it a yes/no question")
         for d in c.depends_on:
             if d not in ids:
-                problems.append(f"check {c.id!r} depends on {d!r}, which is not a check of the plan; remove it from depends_on")
+                problems.append(
+                    f"check {c.id!r} depends on {d!r}, which is not a check of the plan; remove it from depends_on"
+                )
             elif d not in seen:
-                problems.append(f"check {c.id!r} depends on {d!r}, which is not listed before it; list prerequisites first")
+                problems.append(
+                    f"check {c.id!r} depends on {d!r}, which is not listed before it; list prerequisites first"
+                )
         seen.add(c.id)
     return problems
 
 
-def score(plan: VerificationPlan, raw: dict[str, CheckResult], skipped: set[str] | frozenset[str] = frozenset()) -> Verdict:
+def score(
+    plan: VerificationPlan, raw: dict[str, CheckResult], skipped: set[str] | frozenset[str] = frozenset()
+) -> Verdict:
     """Gate each check on its prerequisites (listed transitively) and compute all-pass, DRFR and RAIF reward.
 
     Every check of the plan is in the denominator; a skipped check is never satisfied (see the module docstring).
@@ -131,15 +141,21 @@ def score(plan: VerificationPlan, raw: dict[str, CheckResult], skipped: set[str]
         if unknown:
             raise ValueError(f"check {c.id!r} depends on {unknown[0]!r}, which is not an earlier check of the plan")
         if c.id in skipped:
-            verdicts.append(CheckVerdict(check_id=c.id, passed=False, gated=False, evidence="no judge configured", skipped=True))
+            verdicts.append(
+                CheckVerdict(check_id=c.id, passed=False, gated=False, evidence="no judge configured", skipped=True)
+            )
             continue
         result = raw[c.id]
         passed[c.id] = result.passed
         # Prerequisites are listed transitively, so their own results suffice. A skipped prerequisite is undecided,
         # not failed: it blocks nothing, and it already costs the score as an unsatisfied check of its own.
         blocked = [d for d in c.depends_on if d not in skipped and not passed[d]]
-        evidence = result.evidence if not blocked else f"{result.evidence}; gated: prerequisite {', '.join(blocked)} failed"
-        verdicts.append(CheckVerdict(check_id=c.id, passed=result.passed, gated=result.passed and not blocked, evidence=evidence))
+        evidence = (
+            result.evidence if not blocked else f"{result.evidence}; gated: prerequisite {', '.join(blocked)} failed"
+        )
+        verdicts.append(
+            CheckVerdict(check_id=c.id, passed=result.passed, gated=result.passed and not blocked, evidence=evidence)
+        )
     n_passed = sum(v.gated for v in verdicts)
     n = len(verdicts)
     return Verdict(

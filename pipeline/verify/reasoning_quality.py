@@ -69,7 +69,10 @@ def addressable_cues(instruction: Instruction) -> list[tuple[list[str], list[Dec
     for selection in iter_selections(instruction.tree):
         # the condition: its facts (the word and letter, the number to compare...); the outcome: the case it selects
         facts = list(selection.condition.facts.values())
-        condition = ([cue for fact in facts for cue in _text_cues(fact) if len(cue) > 1], [n for fact in facts for n in _number_cues(fact)])
+        condition = (
+            [cue for fact in facts for cue in _text_cues(fact) if len(cue) > 1],
+            [n for fact in facts for n in _number_cues(fact)],
+        )
         if condition != ([], []):
             items.append(condition)
         items.append(([f"case {selection.correct}"], []))

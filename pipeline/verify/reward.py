@@ -79,12 +79,19 @@ def parse_ground_truth(ground_truth: str | dict[str, Any]) -> GroundTruth:
     try:
         plan = VerificationPlan.model_validate(data["plan"])
     except ValidationError as exc:
-        raise GroundTruthError(f"ground_truth plan is invalid: {exc.errors()[0]['msg']} at {exc.errors()[0]['loc']}") from None
+        raise GroundTruthError(
+            f"ground_truth plan is invalid: {exc.errors()[0]['msg']} at {exc.errors()[0]['loc']}"
+        ) from None
     problems = plan_problems(plan)
     if problems:
         raise GroundTruthError("ground_truth plan is invalid: " + "; ".join(problems))
     baseline = data.get("baseline_mean_satisfied")
-    if baseline is not None and (isinstance(baseline, bool) or not isinstance(baseline, int | float) or not math.isfinite(baseline) or baseline < 0):
+    if baseline is not None and (
+        isinstance(baseline, bool)
+        or not isinstance(baseline, int | float)
+        or not math.isfinite(baseline)
+        or baseline < 0
+    ):
         raise GroundTruthError(f"ground_truth baseline_mean_satisfied must be a finite number >= 0, got {baseline!r}")
     return GroundTruth(plan=plan, instruction=str(data.get("instruction", "")), baseline_mean_satisfied=baseline)
 
@@ -112,13 +119,19 @@ class RewardResult:
 
 
 def has_reasoning(response: str) -> bool:
-    """Whether a completion reasoned: it has a non-empty reasoning part (an empty think block forces a direct answer)."""
+    """Whether a completion reasoned: a non-empty reasoning part (an empty think block forces a direct answer)."""
     reasoning, _ = split_reasoning(response)
     return bool(reasoning and reasoning.strip())
 
 
 def apply_contrast(
-    score: float, satisfied: int, baseline: float | None, *, reasoned: bool, answered: bool = True, masked_score: float = 0.0
+    score: float,
+    satisfied: int,
+    baseline: float | None,
+    *,
+    reasoned: bool,
+    answered: bool = True,
+    masked_score: float = 0.0,
 ) -> tuple[float, bool]:
     """RAIF's sample-wise contrast: a reasoning completion counts only if it satisfies at least the baseline's checks.
 

@@ -77,7 +77,9 @@ def load_suite(root: Path | None = None) -> list[SuiteCase]:
                 raise ValueError(f"{path}: case {i} is not a mapping")
             unknown, missing = set(raw) - CASE_FIELDS, REQUIRED_FIELDS - set(raw)
             if unknown or missing:
-                raise ValueError(f"{path}: case {i}: unknown field(s) {sorted(unknown)}, missing field(s) {sorted(missing)}")
+                raise ValueError(
+                    f"{path}: case {i}: unknown field(s) {sorted(unknown)}, missing field(s) {sorted(missing)}"
+                )
             out.append(
                 SuiteCase(
                     family=path.stem,
@@ -119,7 +121,9 @@ def tripwire_prompt(checker_id: str, kwargs: dict[str, Any], taxonomy: Taxonomy 
 def tripwire_plan(case: SuiteCase) -> VerificationPlan:
     """The verification plan of the case's one constraint; an IFEval check comes with its guard."""
     scope = RAW_PREFIX + RESPONSE if case.checker in RAW_SCOPE else RESPONSE
-    plan = VerificationPlan(checks=[Check(id="c1", kind="code", checker=case.checker, kwargs=case.kwargs, scope=scope)])
+    plan = VerificationPlan(
+        checks=[Check(id="c1", kind="code", checker=case.checker, kwargs=case.kwargs, scope=scope)]
+    )
     return add_guards(plan) if case.checker in GUARDS else plan
 
 
@@ -161,4 +165,3 @@ def tripwire_rows(cases: list[SuiteCase] | None = None, *, taxonomy: Taxonomy | 
             }
         )
     return rows
-
