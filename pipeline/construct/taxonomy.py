@@ -54,10 +54,6 @@ class Taxonomy:
             near = sorted(s for s in self.specs if s.startswith(group + ":"))[:8]
             raise TaxonomyError(f"unknown constraint spec {spec_id!r}" + (f"; did you mean one of {near}?" if near else "")) from None
 
-    def conflict_set(self, spec_id: str) -> frozenset[str]:
-        """Every spec id that may not share an output path with `spec_id` (itself included)."""
-        return self._conflicts[spec_id]
-
     def conflicts(self, a: str, b: str) -> bool:
         return b in self._conflicts[a]
 
@@ -373,18 +369,22 @@ def _check_conflicts(specs: dict[str, ConstraintSpec], errors: list[str]) -> Non
         for other in [*s.conflicts, *s.conflicts_except]:
             if other not in specs:
                 errors.append(f"{s.source_file}: entry {s.id!r}: conflict list names unknown spec {other!r}")
+        # A conflict is declared once, on either entry (the loader adds the reverse edge); a `conflicts_except`
+        # that the other entry contradicts cannot hold.
         for other in s.conflicts:
             o = specs.get(other)
-            if o is None or other == s.id:
-                continue
-            covered = s.id in o.conflicts or (o.conflicts_all and s.id not in o.conflicts_except)
-            if not covered:
-                why = (
-                    f"{other!r} excludes it via conflicts_except"
-                    if o.conflicts_all
-                    else f"{other!r} ({o.source_file}) does not list {s.id!r}"
+            if o is not None and o.conflicts_all and s.id in o.conflicts_except:
+                errors.append(
+                    f"{s.source_file}: entry {s.id!r}: lists {other!r} as a conflict, but {other!r} ({o.source_file}) "
+                    f"names it in conflicts_except; keep one of the two"
                 )
-                errors.append(f"{s.source_file}: entry {s.id!r}: asymmetric conflict with {other!r}: {why}")
+        for other in s.conflicts_except if s.conflicts_all else []:
+            o = specs.get(other)
+            if o is not None and o.conflicts_all and s.id not in o.conflicts_except:
+                errors.append(
+                    f"{s.source_file}: entry {s.id!r}: names {other!r} in conflicts_except, but {other!r} "
+                    f"({o.source_file}) conflicts with every spec; add {s.id!r} to its conflicts_except too, or drop it here"
+                )
         placement = set(s.placement)
         if not placement or not placement <= {"whole", "part"}:
             errors.append(f"{s.source_file}: entry {s.id!r}: placement must be a non-empty subset of [whole, part]")
@@ -438,7 +438,7 @@ def _conflict_sets(specs: dict[str, ConstraintSpec]) -> dict[str, frozenset[str]
     for sid, s in specs.items():
         if s.conflicts_all:
             out[sid] |= ids - set(s.conflicts_except)
-    for sid in ids:  # make symmetric: `all` on one side implies the edge on the other
+    for sid in ids:  # symmetric: a conflict declared on one entry (a list or `all`) holds both ways
         for other in list(out[sid]):
             out[other].add(sid)
     return {k: frozenset(v) for k, v in out.items()}

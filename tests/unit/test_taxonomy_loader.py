@@ -66,7 +66,10 @@ def test_export_has_nodes_and_one_edge_per_conflict() -> None:
         (GOOD_ENTRY.replace('"Exactly {n} lines."', '"Exactly some lines."'), "does not state parameter(s) ['n']"),
         (GOOD_ENTRY.replace("checker: judge", "checker: code"), "'checker' must be 'code:<checker id>' or 'judge'"),
         (GOOD_ENTRY.replace('    question: "Does it have {n} lines?"\n', ""), "needs a 'question' template"),
-        (GOOD_ENTRY + "    conflicts: [t:lower]\n", "asymmetric conflict with 't:lower'"),
+        (
+            GOOD_ENTRY + "    conflicts: all\n    conflicts_except: [t:json]\n",
+            "names 't:json' in conflicts_except, but 't:json'",
+        ),
         (GOOD_ENTRY + "    conflicts: [t:nope]\n", "unknown spec 't:nope'"),
         (GOOD_ENTRY.replace("x:ok", "t:kw"), "duplicate id"),
         (GOOD_ENTRY.replace("x:ok", "no-group"), "'id' must look like 'group:name'"),
@@ -74,7 +77,7 @@ def test_export_has_nodes_and_one_edge_per_conflict() -> None:
         (GOOD_ENTRY.replace("{type: int, min: 1, max: 5}", "{type: words, pool: nope, count: [1, 2]}"), "unknown pool 'nope'"),
         (GOOD_ENTRY.replace('phrasings: ["Use {n} lines.", ', "phrasings: ["), "at least 3 phrasings"),
     ],
-    ids=["dimension", "range", "phrasing", "checker", "question", "asymmetric", "unknown-conflict", "duplicate",
+    ids=["dimension", "range", "phrasing", "checker", "question", "contradiction", "unknown-conflict", "duplicate",
          "id-format", "unknown-key", "pool", "phrasing-count"],
 )
 def test_bad_entries_are_reported_with_file_and_entry(tmp_path: Path, entry: str, message: str) -> None:
@@ -84,6 +87,33 @@ def test_bad_entries_are_reported_with_file_and_entry(tmp_path: Path, entry: str
     text = str(err.value)
     assert message in text
     assert "extra.yaml" in text
+
+
+def test_a_conflict_is_declared_once_and_holds_both_ways(tmp_path: Path) -> None:
+    # x:ok names t:kw; t:kw's entry says nothing about x:ok
+    tax = load(make_taxonomy(tmp_path, GOOD_ENTRY + "    conflicts: [t:kw]\n"))
+    assert tax.conflicts("x:ok", "t:kw") and tax.conflicts("t:kw", "x:ok")
+    assert not tax.compatible("t:kw", ["x:ok"])
+
+
+def test_a_conflict_contradicting_an_exception_is_reported(tmp_path: Path) -> None:
+    body = GOOD_ENTRY + "    conflicts: [x:all]\n" + GOOD_ENTRY.replace("x:ok", "x:all") + (
+        "    conflicts: all\n    conflicts_except: [x:ok]\n"
+    )
+    with pytest.raises(TaxonomyError, match=r"entry 'x:ok': lists 'x:all' as a conflict, but 'x:all' .* conflicts_except"):
+        load(make_taxonomy(tmp_path, body))
+
+
+def test_the_bundled_taxonomy_declares_each_conflict_once() -> None:
+    tax = load_taxonomy()
+    declared: dict[frozenset[str], list[str]] = {}
+    for s in tax.specs.values():
+        for other in s.conflicts:
+            declared.setdefault(frozenset((s.id, other)), []).append(s.id)
+            covered = tax.specs[other].conflicts_all and s.id not in tax.specs[other].conflicts_except
+            assert not covered, f"{s.id} lists {other}, whose `conflicts: all` already covers it"
+    twice = {tuple(sorted(pair)) for pair, sides in declared.items() if len(sides) > 1}
+    assert twice == set(), "declare each conflict on one entry only"
 
 
 def test_missing_checker_is_reported(tmp_path: Path) -> None:
