@@ -59,7 +59,7 @@ def _resolve_config(config_path: str | None, config: dict[str, Any] | None) -> R
     return load_config(config_path) if config_path is not None else parse_config(config, "<inline config>")
 
 
-@flow(name="generate", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=16))  # type: ignore[arg-type]
+@flow(name="generate", log_prints=True)
 def generate(
     config_path: str | None = None,
     config: dict[str, Any] | None = None,
@@ -70,7 +70,8 @@ def generate(
 ) -> dict[str, Any]:
     """Produce the configured number of verified samples; resumes the run of the same config and inputs.
 
-    Batches run as tasks, `batches_in_flight` at a time, and are saved in order. Scale-out (`runners`):
+    Batches run as tasks, exactly `batches_in_flight` at a time (a task runner of that many threads, whatever
+    the flow's own task runner is), and are saved in order. Scale-out (`runners`):
     the batches go to runners (`complexify runner` with the same config, on any machine sharing the output
     root and this Prefect server); a batch not finished `batch_deadline_s` after it was handed out (its
     runner died, say) is handed out again, and the first result wins.
@@ -83,6 +84,8 @@ def generate(
         require_api_server("run --runners")  # before the run folder exists
     with (
         stop_on_signals(),
+        # entered before the run's models: on the way out the engines close first, ending what a batch still asks
+        ThreadPoolTaskRunner[BatchResult](max_workers=cfg.batches_in_flight) as batches,
         open_run_context(cfg, log=logger.info, show_progress=show_progress, with_models=not runners) as ctx,
     ):
         if runners:
@@ -91,7 +94,7 @@ def generate(
                 _save_all(ctx, submit)
         else:
             # quote(): the context holds engines and seeds; Prefect must not walk it looking for futures
-            _save_all(ctx, lambda batch: run_batch.submit(batch, quote(ctx)))  # type: ignore[call-overload]
+            _save_all(ctx, lambda batch: batches.submit(run_batch, {"batch": batch, "ctx": quote(ctx)}))
         summary = ctx.finish()
     publish_summary_artifacts(summary)
     return summary
@@ -109,5 +112,10 @@ def publish_summary_artifacts(summary: dict[str, Any]) -> None:
     create_markdown_artifact(
         report_markdown(summary, rows), key="generate-summary", description=f"complexify run {summary['run_id']}"
     )
-    table = [{**{k: v for k, v in r.items() if k != "reject_reasons"}, "reject_reasons": json.dumps(r["reject_reasons"])} for r in rows]
-    create_table_artifact(table, key="generate-categories", description="quota, kept, yield and reject reasons per category")
+    table = [
+        {**{k: v for k, v in r.items() if k != "reject_reasons"}, "reject_reasons": json.dumps(r["reject_reasons"])}
+        for r in rows
+    ]
+    create_table_artifact(
+        table, key="generate-categories", description="quota, kept, yield and reject reasons per category"
+    )
