@@ -29,14 +29,26 @@ def _slug(text: str) -> str:
 @task(cache_policy=NO_CACHE)
 def make_suite(name: str, per_category: int, seed: int, out: Path, exclude_roots: list[Path], checkers: str) -> str:
     """Write a held-out suite; returns its one-line description."""
-    return make(name, per_category, seed, out, seeds_path=ROOT / "seeds" / "complexify-seeds.jsonl", exclude_roots=exclude_roots, checkers=checkers).describe()
+    return make(
+        name,
+        per_category,
+        seed,
+        out,
+        seeds_path=ROOT / "seeds" / "complexify-seeds.jsonl",
+        exclude_roots=exclude_roots,
+        checkers=checkers,
+    ).describe()
 
 
 @task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=30)
-def answer_and_score(suite: Path, out: Path, settings: AnswerSettings, endpoint: str | None, model: str | None, local: bool) -> dict[str, Any]:
+def answer_and_score(
+    suite: Path, out: Path, settings: AnswerSettings, endpoint: str | None, model: str | None, local: bool
+) -> dict[str, Any]:
     """Answer the suite with the endpoint, verify, and write the report; returns report.json's content."""
     # the nightly run replaces its own folder's previous results
-    return run_suite(suite, out, settings, endpoint=endpoint, model=model, local=local, log=get_run_logger().info, force=True).report
+    return run_suite(
+        suite, out, settings, endpoint=endpoint, model=model, local=local, log=get_run_logger().info, force=True
+    ).report
 
 
 @flow(name="evaluate", log_prints=True)
@@ -91,5 +103,10 @@ def evaluate(
         for r in [*report["categories"], report["overall"]]
     ]
     create_table_artifact(rows, key=f"{key}-table", description="per-category all-pass and DRFR with 95% intervals")
-    log.info("report in %s: overall all-pass %s%%, DRFR %s%%", folder, pct(report["overall"]["all_pass"]["value"]), pct(report["overall"]["drfr"]["value"]))
+    log.info(
+        "report in %s: overall all-pass %s%%, DRFR %s%%",
+        folder,
+        pct(report["overall"]["all_pass"]["value"]),
+        pct(report["overall"]["drfr"]["value"]),
+    )
     return report

@@ -12,9 +12,15 @@ from pipeline.run.identity import run_fingerprint
 
 
 @flow(name="publish", log_prints=True)
-def publish(config_path: str, repo_id: str, out: str | None = None, dry_run: bool = False, private: bool = False) -> dict[str, Any]:
+def publish(
+    config_path: str, repo_id: str, out: str | None = None, dry_run: bool = False, private: bool = False
+) -> dict[str, Any]:
     """Publish the run that `config_path` produces (same fingerprint) to `repo_id`."""
     cfg = load_config(config_path)
-    result = publish_run(cfg.resolve(cfg.output_dir), run_fingerprint(cfg), repo_id, out=out, dry_run=dry_run, private=private)
-    get_run_logger().info("built %s (%s); pushed: %s", result.built.folder, result.built.counts, result.pushed or "dry run")
+    result = publish_run(
+        cfg.resolve(cfg.output_dir), run_fingerprint(cfg), repo_id, out=out, dry_run=dry_run, private=private
+    )
+    get_run_logger().info(
+        "built %s (%s); pushed: %s", result.built.folder, result.built.counts, result.pushed or "dry run"
+    )
     return {"folder": str(result.built.folder), "counts": result.built.counts, "pushed": result.pushed}

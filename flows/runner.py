@@ -159,7 +159,11 @@ class TaskRunAttempt:
 
 @contextmanager
 def hand_out_to_runners(
-    address: RunAddress, provenance: Provenance, *, deadline_s: float = DEFAULT_BATCH_DEADLINE_S, log: Callable[[str], None]
+    address: RunAddress,
+    provenance: Provenance,
+    *,
+    deadline_s: float = DEFAULT_BATCH_DEADLINE_S,
+    log: Callable[[str], None],
 ) -> Iterator[Callable[[ComposedBatch], Pending[BatchResult]]]:
     """A `submit` for `drive` that hands each batch to the run's runners, again if its runner is gone."""
     require_api_server("run --runners")
