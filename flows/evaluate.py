@@ -40,7 +40,7 @@ def make_suite(name: str, per_category: int, seed: int, out: Path, exclude_roots
     ).describe()
 
 
-@task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=30)
+@task(cache_policy=NO_CACHE)  # no retries: the engine retries each request (one retry policy)
 def answer_and_score(
     suite: Path, out: Path, settings: AnswerSettings, endpoint: str | None, model: str | None, local: bool
 ) -> dict[str, Any]:

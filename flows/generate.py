@@ -20,7 +20,7 @@ from prefect.utilities.annotations import quote
 
 from flows.logs import one_line_for_known_errors
 from flows.prefect_server import tie_prefect_temporary_server
-from flows.runner import hand_out_to_runners, require_api_server, retry_unless_bad_input
+from flows.runner import hand_out_to_runners, require_api_server
 from pipeline.run.config import RunConfig, load_config, parse_config
 from pipeline.run.driver import DEFAULT_BATCH_DEADLINE_S, Pending
 from pipeline.run.generate import RunContext, open_run_context, run_batches
@@ -35,15 +35,11 @@ tie_prefect_temporary_server()
 one_line_for_known_errors()
 
 
-@task(
-    retries=2,
-    retry_delay_seconds=[2, 10],
-    retry_condition_fn=retry_unless_bad_input,
-    cache_policy=NO_CACHE,
-    log_prints=True,
-)
+# No retries here: the engine retries each request's transient failures (README, "Talking to the models"); a batch
+# that fails after them fails the run, and a rerun resumes it.
+@task(cache_policy=NO_CACHE, log_prints=True)
 def run_batch(batch: ComposedBatch, ctx: RunContext) -> BatchResult:
-    """Rewrite, answer, verify, gate and repair one composed batch (retried on transient failures)."""
+    """Rewrite, answer, verify, gate and repair one composed batch."""
     return ctx.process(batch)
 
 

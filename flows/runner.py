@@ -36,13 +36,6 @@ one_line_for_known_errors()  # a runner logs failed batches too
 DEFAULT_API_TIMEOUT_S = 30.0  # how long a command waits for the Prefect API of PREFECT_API_URL to answer
 
 
-def retry_unless_bad_input(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry only what may be transient. Our own errors are not: bad input fails the same way every time, and an
-    endpoint failure comes after the engine's own retries (one retry policy, not two stacked)."""
-    exc = state.data if isinstance(state.data, BaseException) else state.result(raise_on_failure=False)
-    return not isinstance(exc, ComplexifyError)
-
-
 def require_api_server(what: str) -> None:
     """Task workers meet their coordinator on a Prefect server, never on a temporary one."""
     if get_current_settings().api.url is None:
@@ -110,10 +103,7 @@ def batch_task(address: RunAddress) -> Task[[ComposedBatch, Provenance], BatchRe
     return task(
         name="process-batch",
         task_run_name="batch-{batch.index}",
-        retries=2,
-        retry_delay_seconds=[2, 10],
-        retry_condition_fn=retry_unless_bad_input,
-        cache_policy=NO_CACHE,
+        cache_policy=NO_CACHE,  # and no retries: one retry policy, the engine's (README, "Talking to the models")
         persist_result=True,
         result_storage=address.tasks_dir,  # a path: local storage every process with the output root can read
         log_prints=True,

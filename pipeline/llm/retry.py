@@ -1,4 +1,8 @@
-"""Retry decisions for HTTP calls to model servers: what to retry, what is fatal, how long to wait."""
+"""Retry decisions for HTTP calls to model servers: what to retry, what is fatal, how long to wait.
+
+The run's only retry policy (README, "Talking to the models"): the engine tries a request again on transient
+failures; nothing above it (a batch, a Prefect task) retries.
+"""
 
 from __future__ import annotations
 

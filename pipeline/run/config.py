@@ -209,6 +209,7 @@ class ComposeConfig(ConfigModel):
         return ComposeOptions(**self.model_dump(exclude={"siblings"}))  # siblings are made after composing
 
 
+MAX_BATCH_SIZE = 256  # instructions of one batch, each on a thread of its own (pipeline/run/stages.py)
 MAX_SAMPLES = 1_000_000_000  # kept samples of one run at most: far beyond any real run, far below what would overflow
 
 
@@ -232,12 +233,24 @@ class RunConfig(ConfigModel):
     grid: GridConfig = Field(default=GridConfig(), exclude_if=lambda g: not g.enabled())
     repair_rounds: int = Field(default=1, ge=0, le=5)
     attempts_factor: float = Field(default=4.0, ge=1, le=1000, description="at most quota x factor instructions per category")
-    batch_size: int = Field(default=16, ge=1, le=10000, description="instructions per batch (one shard each)")
+    batch_size: int = Field(
+        default=16, ge=1, description="instructions per batch (one shard each), all in progress at once, each on its own thread"
+    )
     batches_in_flight: int = Field(
         default=3, ge=1, le=64, description="batches answered at once, so the model never idles at a batch boundary"
     )
     output_dir: str = "out"
     random_seed: int = Field(default=0, ge=-(2**63), lt=2**63)
+
+    @field_validator("batch_size")
+    @classmethod
+    def validate_batch_size(cls, v: int) -> int:
+        if v > MAX_BATCH_SIZE:
+            raise ValueError(
+                f"at most {MAX_BATCH_SIZE} (every instruction of a batch is in progress at once, on a thread of its own), "
+                f"got {v}; for more instructions at once, raise batches_in_flight"
+            )
+        return v
 
     @field_validator("mix")
     @classmethod

@@ -1,7 +1,7 @@
 """A generation run: open what it needs (seeds, taxonomy, store, lock, models), plan its batches and drive
 them through the stages with several in flight, save them in order, and summarise.
 
-No Prefect here: flows/generate.py submits each batch as a task (retries, concurrency) through `run_batches`,
+No Prefect here: flows/generate.py submits each batch as a task, `batches_in_flight` at a time, through `run_batches`,
 or hands it to runners on other processes and machines (pipeline/run/runners.py, flows/runner.py), and
 `run_locally` does the same with a plain thread pool.
 """

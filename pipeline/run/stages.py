@@ -2,8 +2,8 @@
 it drops or notes, by reason: compose -> rewrite -> respond -> verify+gate+fidelity+reasoning -> repair ->
 student rollouts -> select -> difficulty band -> cap.
 
-No Prefect, no store, no threads here: pipeline/run/generate.py plans batches and runs these in order, and the
-flow in flows/generate.py only adds retries and concurrency.
+No Prefect, no store: pipeline/run/generate.py plans batches and runs these in order, and the flow in
+flows/generate.py only runs the batches as Prefect tasks.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from pipeline.models import (
     StudentEval,
     Verdict,
 )
-from pipeline.run.config import RoleConfig, RunConfig
+from pipeline.run.config import MAX_BATCH_SIZE, RoleConfig, RunConfig
 from pipeline.run.difficulty import (
     attach_student,
     band_filter,
@@ -428,9 +428,9 @@ def cap_to_grid(
 
 # --- one batch, stage after stage -------------------------------------------------------------------------
 
-# Instructions of one batch answered at once (each a short chain of requests); the engine's own concurrency
-# limit decides how many requests reach a server.
-MAX_INSTRUCTION_THREADS = 256
+# Instructions of one batch answered at once (each a short chain of requests): all of them, since the config
+# allows no larger batch; the engine's own concurrency limit decides how many requests reach a server.
+MAX_INSTRUCTION_THREADS = MAX_BATCH_SIZE
 
 
 Processed = tuple[Instruction, list[Judged], Drops, StudentEval | None]

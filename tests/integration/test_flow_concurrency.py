@@ -89,3 +89,42 @@ def test_the_flow_keeps_every_configured_batch_in_flight(
     assert model.reached.is_set(), f"at most {model.peak} batches were in flight at once, not {IN_FLIGHT}"
     assert model.peak == IN_FLIGHT
     assert summary["totals"]["instructions"] == 40
+
+
+class FailingOnce:
+    """A scripted responder whose first answer fails with an error that is not ours (a bug, say)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.lock = threading.Lock()
+
+    def chat(self, conversations: Sequence[list[dict[str, str]]], role: RoleConfig, n: int) -> list[list[Response]]:
+        with self.lock:
+            self.calls += 1
+            first = self.calls == 1
+        if first:
+            raise RuntimeError("scripted failure")
+        return [[Response(text="Some Answer.", candidate=k, model="scripted") for k in range(n)] for _ in conversations]
+
+
+@pytest.mark.timeout(300)
+def test_a_failed_batch_is_not_retried_by_prefect(
+    prefect_api: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One retry policy: the engine retries a request's transient failures; a batch that fails anyway fails the run
+    (rerun to resume) instead of being run again by Prefect, which would repeat a bug and stack retries."""
+    import pipeline.run.generate as generate_module
+    from flows.generate import generate
+
+    model = FailingOnce()
+
+    @contextmanager
+    def scripted_models(cfg: RunConfig, log: Any) -> Iterator[Models]:
+        yield Models(chat=model.chat, judge=None)
+
+    monkeypatch.setenv("COMPLEXIFY_REQUEST_CACHE", str(tmp_path / "requests.sqlite"))
+    monkeypatch.setattr(generate_module, "serve_models", scripted_models)
+    data = {**config(tmp_path / "out"), "batches_in_flight": 1, "samples": 1, "attempts_factor": 1}
+    with pytest.raises(RuntimeError, match="scripted failure"):
+        generate(config=data)
+    assert model.calls == 1

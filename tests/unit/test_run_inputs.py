@@ -14,12 +14,10 @@ from typing import Any
 
 import pytest
 import yaml
-from prefect.states import Failed
 
-from flows.generate import retry_unless_bad_input
 from pipeline.construct.compose import ComposeOptions, iter_compose
 from pipeline.construct.taxonomy import load_taxonomy
-from pipeline.errors import InferenceError, UserInputError
+from pipeline.errors import UserInputError
 from pipeline.models import Seed
 from pipeline.run.config import ConfigError, load_config, parse_config
 from pipeline.run.identity import run_fingerprint
@@ -147,12 +145,21 @@ def test_run_cli_refuses_output_dir_under_a_file(tmp_path: Path) -> None:
     assert out.returncode == 2 and "is a file, not a folder" in out.stderr and "Traceback" not in out.stderr
 
 
-def test_prefect_retries_only_what_is_not_ours_to_decide() -> None:
-    # bad input fails the same way again; an endpoint failure comes after the engine's own retries
-    assert retry_unless_bad_input(None, None, Failed(data=ConfigError("bad"))) is False
-    assert retry_unless_bad_input(None, None, Failed(data=UserInputError("bad"))) is False
-    assert retry_unless_bad_input(None, None, Failed(data=InferenceError("down"))) is False
-    assert retry_unless_bad_input(None, None, Failed(data=OSError("disk hiccup"))) is True
+def test_a_batch_larger_than_its_threads_is_a_config_error() -> None:
+    # every instruction of a batch is in progress at once: a larger batch would be silently held to 256 threads
+    assert parse_config({"samples": 1, "batch_size": 256}).batch_size == 256
+    with pytest.raises(ConfigError, match=r"batch_size: at most 256 .* raise batches_in_flight"):
+        parse_config({"samples": 1, "batch_size": 257})
+
+
+def test_prefect_retries_no_batch() -> None:
+    # one retry policy: the engine retries each request; a batch task, local or on a runner, runs once
+    from flows.generate import run_batch
+    from flows.runner import batch_task
+    from pipeline.run.runners import RunAddress
+
+    assert run_batch.retries == 0
+    assert batch_task(RunAddress(ROOT / "out", "fp")).retries == 0
 
 
 # --- seed files and compose ----------------------------------------------------------------------------------
