@@ -90,8 +90,40 @@ class ParamSpec(Record):
     value: ParamValue = None
 
 
+class CountBound(Record):
+    """A count a constraint bounds, in the unit its checker counts (the units: pipeline/construct/traits.py).
+
+    A limit is a number or the name of an int parameter; `relation` names the parameter that holds IFEval's
+    "less than" / "at least" for `n`. A per-word unit counts each word (or letter) of the parameter `of`."""
+
+    unit: str
+    of: str | None = None
+    min: int | str | None = None
+    max: int | str | None = None
+    exactly: int | str | None = None
+    relation: str | None = None
+    n: int | str | None = None
+
+
+class VerbatimText(Record):
+    """A parameter whose text the answer holds verbatim, `times` times (a number or an int parameter); with
+    `slots`, a template: the answer fills its `<...>` slots and keeps its other lines."""
+
+    param: str
+    times: int | str = 1
+    slots: bool = False
+
+
+class WordRoles(Record):
+    """The parameters whose words the answer is asked to use or count (`requires`), or must not use (`bans`)."""
+
+    requires: list[str] = Field(default_factory=list)
+    bans: list[str] = Field(default_factory=list)
+
+
 class ConstraintSpec(Record):
-    """One concrete constraint kind from the taxonomy (one YAML entry)."""
+    """One concrete constraint kind from the taxonomy (one YAML entry), with what the composer, the feasibility
+    check and the seed-tag rules need to know about it (`counts`, `verbatim`, `words`, `unfit_for`)."""
 
     id: str
     dimension: str
@@ -106,6 +138,10 @@ class ConstraintSpec(Record):
     conflicts_except: list[str] = Field(default_factory=list)
     placement: list[Placement] = Field(default_factory=lambda: list[Placement](["whole", "part"]))
     tags: list[str] = Field(default_factory=list)
+    counts: list[CountBound] = Field(default_factory=list)  # the counts it bounds (feasibility)
+    verbatim: list[VerbatimText] = Field(default_factory=list)  # text the answer holds as given (its letters count)
+    words: WordRoles = Field(default_factory=WordRoles)  # for clashes between constraints on one path
+    unfit_for: list[str] = Field(default_factory=list)  # seed forms it cannot take (its dimension's included)
     source_file: str = ""
 
     @property

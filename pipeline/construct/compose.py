@@ -46,6 +46,7 @@ from pipeline.models import (
     Seed,
     Selection,
     Task,
+    WordRoles,
     fingerprint_of,
 )
 from pipeline.project import PROMPTS_DIR
@@ -150,9 +151,11 @@ def chain_steps_text() -> dict[str, list[str]]:
     return {"first": list(data["first"]), "follow": list(data["follow"])}
 
 
-def _string_values(c: Constraint) -> list[str]:
+def _words(c: Constraint, names: Iterable[str]) -> list[str]:
+    """The text values of the named parameters of `c` (a list parameter gives each of its strings)."""
     out: list[str] = []
-    for v in c.params.values():
+    for name in names:
+        v = c.params.get(name)
         if isinstance(v, str):
             out.append(v)
         elif isinstance(v, list):
@@ -160,23 +163,18 @@ def _string_values(c: Constraint) -> list[str]:
     return out
 
 
-def _forbidden_values(c: Constraint) -> list[str]:
-    out: list[str] = []
-    for name, v in c.params.items():
-        if "forbid" in name or "exclude" in name:
-            out.extend([v] if isinstance(v, str) else [x for x in v if isinstance(x, str)] if isinstance(v, list) else [])
-    return out
-
-
-def _lexical_clash(new: Constraint, path: Sequence[Constraint]) -> bool:
-    """A word one constraint forbids must not be required (as a keyword, phrase, ...) by another."""
-    for a in [*path, new]:
-        banned = [w.lower() for w in _forbidden_values(a)]
+def lexical_clash(new: Constraint, path: Sequence[Constraint], taxonomy: Taxonomy) -> bool:
+    """A word one constraint bans must not be named by another on the path: required by it (a keyword, a phrase,
+    the text to repeat, ...) or banned by it too. Which parameters hold such words is the specs' `words`."""
+    cs = [*path, new]
+    roles = {id(c): taxonomy.specs[c.spec_id].words if c.spec_id in taxonomy.specs else WordRoles() for c in cs}
+    for a in cs:
+        banned = [w.lower() for w in _words(a, roles[id(a)].bans)]
         if not banned:
             continue
-        for b in [*path, new]:
-            required = _string_values(b) if b is not a else []
-            for text in required:
+        for b in cs:
+            named = _words(b, [*roles[id(b)].requires, *roles[id(b)].bans]) if b is not a else []
+            for text in named:
                 low = text.lower()
                 if any(re.search(rf"\b{re.escape(w)}\b", low) for w in banned):
                     return True
@@ -220,7 +218,7 @@ class _Sampler:
             params = sample_params(spec, self.tax.pools, self.rng, task_text)
             text = render_template(self.rng.choice(spec.phrasings), params)
             c = Constraint(spec_id=spec.id, params=params, text=text)
-            if not _lexical_clash(c, path):
+            if not lexical_clash(c, path, self.tax):
                 return c
         raise _Dead
 

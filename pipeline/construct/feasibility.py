@@ -1,12 +1,13 @@
 """Feasibility of a composed tree before anything is generated: the numeric constraints on each output span
 must be satisfiable together, and the constraints must not clash with what the seed's task asks for.
 
-`infeasibilities(tree)` works by interval arithmetic over counts per span. A span is the whole response or
+`infeasibilities(tree, taxonomy)` works by interval arithmetic over counts per span. A span is the whole response or
 one marked Chain part (`part:2`, `part:2.1`); a Selection branch adds its constraints to the span it sits
 in, and every branch is checked as if it were the taken one (a counterfactual sibling makes it so). What is
 modelled, per span:
 
-- counts bounded by a constraint, each in the unit its checker counts: words (runs of `\\w`, whitespace
+- counts bounded by a constraint, as its taxonomy entry declares them (`counts` and `verbatim`, the units in
+  pipeline/construct/traits.py), each in the unit its checker counts: words (runs of `\\w`, whitespace
   tokens and our words are different quantities, related only by tokens <= our words <= runs), characters,
   CJK characters, ASCII letters, one letter's occurrences, sentences (NLTK Punkt and our splitter apart),
   questions, paragraphs (`***`, blank-line and `\\n\\n` paragraphs apart), bullet lines, numbered items,
@@ -38,7 +39,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from pipeline import spans
-from pipeline.models import And, Chain, Constraint, Node, Task
+from pipeline.construct.taxonomy import Taxonomy, load_taxonomy
+from pipeline.construct.traits import SCALAR_UNITS, SET_UNITS
+from pipeline.models import And, Chain, Constraint, ConstraintSpec, CountBound, Node, Task
 
 INF = math.inf
 # A tree with more alternative layouts than this (Selections inside Chains inside Selections) is checked
@@ -161,8 +164,8 @@ def _int(params: Mapping[str, object], name: str) -> int | None:
     return v if isinstance(v, int) and not isinstance(v, bool) else None
 
 
-def _words_param(params: Mapping[str, object], name: str) -> list[str]:
-    v = params.get(name)
+def _words_param(params: Mapping[str, object], name: str | None) -> list[str]:
+    v = params.get(name) if name is not None else None
     if isinstance(v, str):
         return [v]
     if isinstance(v, list):
@@ -179,103 +182,50 @@ def _exact(b: Bounds, q: str, n: int | None, why: str) -> None:
         b.between(q, n, n, why)
 
 
-def add_constraint(b: Bounds, c: Constraint) -> None:
-    """The bounds one constraint puts on the counts of its span (constraints not listed here add none)."""
-    p, sid, why = c.params, c.spec_id, c.spec_id
-    n = _int(p, "N")
-    if sid == "length_constraints:number_words":
-        b.relation("words_w", p.get("relation"), p.get("num_words"), why)
-    elif sid == "count:word_count_range":
-        # the maximum counts \w runs split at underscores, at least as many as the \w runs themselves
-        b.between("words_w", _int(p, "min_words") or 0, _int(p, "max_words") or INF, why)
-    elif sid == "complexbench:length_words":
-        b.between("words_ws", _int(p, "min_words") or 0, _int(p, "max_words") or INF, why)
-    elif sid == "count:unique_word_count" and n is not None:
-        b.at_least("distinct_words", n, why)
-    elif sid == "complexbench:length_chars":
-        b.between("chars", _int(p, "min_chars") or 0, _int(p, "max_chars") or INF, why)
-    elif sid == "length:cjk_chars":
-        b.between("cjk_chars", _int(p, "min_chars") or 0, _int(p, "max_chars") or INF, why)
-    elif sid == "letters:letter_counting":
-        b.relation("ascii_letters", p.get("relation"), n, why)
-    elif sid == "keywords:letter_frequency" and isinstance(p.get("letter"), str):
-        b.relation(f"letter:{str(p['letter']).lower()}", p.get("let_relation"), p.get("let_frequency"), why)
-    elif sid == "length_constraints:number_sentences":
-        b.relation("sentences_punkt", p.get("relation"), p.get("num_sentences"), why)
-    elif sid == "sentence:question_count":
-        _exact(b, "questions", n, why)
-    elif sid == "count:numbers":
-        _exact(b, "numbers", n, why)
-    elif sid == "paragraphs:blank_line_count":
-        _exact(b, "paragraphs_blank", _int(p, "num_paragraphs"), why)
-    elif sid == "length_constraints:number_paragraphs":
-        _exact(b, "paragraphs_stars", _int(p, "num_paragraphs"), why)
-    elif sid == "length_constraints:nth_paragraph_first_word":
-        _exact(b, "paragraphs_nn", _int(p, "num_paragraphs"), why)
-        b.texts += [(w, 1) for w in _words_param(p, "first_word")]
-    elif sid == "detectable_format:number_bullet_lists":
-        _exact(b, "bullets", _int(p, "num_bullets"), why)
-    elif sid == "list:numbered_items":
-        _exact(b, "numbered_items", _int(p, "num_items"), why)
-    elif sid in _AT_LEAST:
-        q, name = _AT_LEAST[sid]
-        b.at_least(q, _int(p, name) or 0, why)
-        if sid == "detectable_format:multiple_sections":  # every header spells the marker out
-            b.texts += [(w, _int(p, name) or 0) for w in _words_param(p, "section_spliter")]
-    else:
-        _add_keywords(b, c)
+def add_constraint(b: Bounds, c: Constraint, spec: ConstraintSpec | None) -> None:
+    """The bounds one constraint puts on the counts of its span, as its spec's `counts` and `verbatim` declare
+    them (pipeline/construct/traits.py); a spec that declares none adds none."""
+    if spec is None:
+        return
+    p, why = c.params, c.spec_id
+    for bound in spec.counts:
+        if bound.unit in SET_UNITS:
+            lo, hi = _limit(p, bound.min), _limit(p, bound.max)
+            if lo is not None and hi is not None:
+                b.ranges.append((why, [_key(w) for w in _words_param(p, bound.of)], lo, hi))
+            continue
+        for q in _quantities(p, bound):
+            if bound.relation is not None:
+                b.relation(q, p.get(bound.relation), _limit(p, bound.n), why)
+            elif bound.exactly is not None:
+                _exact(b, q, _limit(p, bound.exactly), why)
+            else:
+                if bound.min is not None:
+                    b.at_least(q, _limit(p, bound.min) or 0, why)
+                hi = _limit(p, bound.max)
+                if bound.max is not None:
+                    b.at_most(q, INF if hi is None else hi, why)
+    for text in spec.verbatim:
+        times = _limit(p, text.times) or 0
+        for t in _words_param(p, text.param):
+            if text.slots:  # a template's lines around its slots
+                b.texts += [(line, 1) for line in _SLOT.sub(" ", t).splitlines() if line.strip()]
+            else:
+                b.texts.append((t, times))
 
 
-_AT_LEAST = {
-    "detectable_format:number_highlighted_sections": ("highlights", "num_highlights"),
-    "detectable_format:multiple_sections": ("sections", "num_sections"),
-    "detectable_content:number_placeholders": ("placeholders", "num_placeholders"),
-    "markdown:min_headings": ("headings", "N"),
-}
-# Verbatim text a constraint requires once (param name), for the letters it brings.
-_VERBATIM = {
-    "startend:end_checker": "end_phrase",
-    "complexbench:ends_with": "suffix",
-    "complexbench:starts_with": "prefix",
-    "first_word:first_word_answer": "first_word",
-    "last_word:last_word_answer": "last_word",
-    "detectable_content:postscript": "postscript_marker",
-    "complexbench:exact_match": "answer",
-}
+def _limit(params: Mapping[str, object], value: int | str | None) -> int | None:
+    """A declared limit: a number as given, a parameter's int value, or None (no such int value)."""
+    return _int(params, value) if isinstance(value, str) else value
 
 
-def _add_keywords(b: Bounds, c: Constraint) -> None:
-    p, sid, why = c.params, c.spec_id, c.spec_id
-    if sid == "keywords:existence":  # IFEval: a case-insensitive regex, substrings count
-        for w in _words_param(p, "keywords"):
-            b.at_least(f"sub:{_key(w)}", 1, why)
-    elif sid == "keywords:frequency":
-        for w in _words_param(p, "keyword"):
-            b.relation(f"sub:{_key(w)}", p.get("relation"), p.get("frequency"), why)
-    elif sid in ("keywords:forbidden_words", "complexbench:forbidden_words"):
-        for w in _words_param(p, "forbidden_words"):
-            b.at_most(f"word:{_key(w)}", 0, why)
-    elif sid == "complexbench:keywords":
-        for w in _words_param(p, "keywords"):
-            b.at_least(f"word:{_key(w)}", 1, why)
-    elif sid == "sentence:keyword":
-        n = _int(p, "N") or 0
-        b.at_least("sentences_ours", n, why)
-        for w in _words_param(p, "word"):
-            b.at_least(f"word:{_key(w)}", 1, why)
-    elif sid == "count:count_increment_word":
-        for name, k in (("keyword1", 1), ("keyword2", 2)):
-            for w in _words_param(p, name):
-                b.between(f"word:{_key(w)}", k, k, why)
-    elif sid == "complexbench:keyword_count":
-        lo, hi = _int(p, "min_count"), _int(p, "max_count")
-        if lo is not None and hi is not None:
-            b.ranges.append((why, [_key(w) for w in _words_param(p, "keywords")], lo, hi))
-    elif sid == "template:fixed_labels":
-        for t in _words_param(p, "template"):
-            b.texts += [(line, 1) for line in _SLOT.sub(" ", t).splitlines() if line.strip()]
-    elif sid in _VERBATIM:
-        b.texts += [(t, 1) for t in _words_param(p, _VERBATIM[sid])]
+def _quantities(params: Mapping[str, object], bound: CountBound) -> list[str]:
+    """The quantities one declared count bounds: the unit itself, or one per word (or letter) of its parameter."""
+    if bound.unit in SCALAR_UNITS:
+        return [bound.unit]
+    if bound.unit == "letter":
+        return [f"letter:{w.lower()}" for w in _words_param(params, bound.of)]
+    return [f"{bound.unit}:{_key(w)}" for w in _words_param(params, bound.of)]
 
 
 def _self_overlaps(word: str) -> bool:
@@ -293,9 +243,9 @@ def _implied(b: Bounds, letters: set[str]) -> None:
         if f"sub:{w}" in b.hi:
             b.at_most(q, b.hi[f"sub:{w}"], b.hi_why[f"sub:{w}"])
     # a numbered item is its number ("3.") and content with two letters or digits: two tokens at least
-    b.at_least("words_ws", 2 * b.low("numbered_items"), "list:numbered_items (number and content)")
+    b.at_least("words_ws", 2 * b.low("numbered_items"), "numbered items (number and content)")
     pages = b.low("paragraphs_blank")
-    b.at_least("words_ours", 2 * pages, "paragraphs:blank_line_count (two words each)")
+    b.at_least("words_ours", 2 * pages, "blank-line paragraphs (two words each)")
     b.at_least("words_ours", b.low("distinct_words"), b.lo_why.get("distinct_words", ""))
     b.at_least("sentences_ours", max(pages, b.low("questions")), "questions and paragraphs are sentences")
     # Word units nest: every whitespace token with a letter or digit holds one of our words or more, and each of
@@ -334,13 +284,13 @@ def format_count(n: float) -> str:
     return "no limit" if n == INF else str(int(n))
 
 
-def span_bounds(layout: Layout) -> tuple[dict[str, Bounds], list[Infeasibility]]:
+def span_bounds(layout: Layout, taxonomy: Taxonomy) -> tuple[dict[str, Bounds], list[Infeasibility]]:
     """Bounds of every span of one layout, parts summed into the spans around them, and what cannot hold."""
     bounds: dict[str, Bounds] = {}
     for scope, cs in layout.items():
         b = bounds[scope] = Bounds()
         for c in cs:
-            add_constraint(b, c)
+            add_constraint(b, c, taxonomy.specs.get(c.spec_id))
     letters = {q.removeprefix("letter:") for b in bounds.values() for q in (*b.lo, *b.hi) if q.startswith("letter:")}
     found: list[Infeasibility] = []
     # deepest spans first, so a part's own sums are done before they count toward the span around it
@@ -391,16 +341,17 @@ def _violations(scope: str, b: Bounds, nested: set[str]) -> list[Infeasibility]:
     return out
 
 
-def infeasibilities(tree: Node) -> list[Infeasibility]:
+def infeasibilities(tree: Node, taxonomy: Taxonomy | None = None) -> list[Infeasibility]:
     """Every infeasibility of the tree, over all its Selection branches (empty: jointly satisfiable as far as
-    the modelled counts go)."""
+    the modelled counts go). The counts come from the specs of `taxonomy` (the project's, by default)."""
+    tax = taxonomy if taxonomy is not None else load_taxonomy()
     seen: dict[tuple[str, str, str], Infeasibility] = {}
     for layout in layouts(tree):
-        for f in span_bounds(layout)[1]:
+        for f in span_bounds(layout, tax)[1]:
             seen.setdefault((f.rule, f.scope, f.detail), f)
     return list(seen.values())
 
 
-def is_feasible(tree: Node) -> bool:
-    """No modelled count of any span is out of reach (`infeasibilities(tree)` is empty)."""
-    return not infeasibilities(tree)
+def is_feasible(tree: Node, taxonomy: Taxonomy | None = None) -> bool:
+    """No modelled count of any span is out of reach (`infeasibilities(tree, taxonomy)` is empty)."""
+    return not infeasibilities(tree, taxonomy)

@@ -1,10 +1,16 @@
-"""Drawing a constraint's parameters from its spec (the taxonomy's parameter types, `taxonomy/README.md`)."""
+"""A constraint's parameters: read from its taxonomy entry and checked (the parameter types, `taxonomy/README.md`),
+and drawn from its spec."""
 
 from __future__ import annotations
 
 import random
+from typing import Any
+
+from pydantic import ValidationError
 
 from pipeline.models import ConstraintSpec, ParamSpec, ParamValue
+
+PARAM_KEYS = {"type", "min", "max", "decimals", "values", "pool", "count", "offset_from", "at_most", "source", "value"}
 
 
 def sample_params(spec: ConstraintSpec, pools: dict[str, list[str]], rng: random.Random, task_text: str) -> dict[str, ParamValue]:
@@ -45,3 +51,59 @@ def _sample_param(p: ParamSpec, pools: dict[str, list[str]], rng: random.Random,
     if p.type == "context":
         return task_text
     return p.value
+
+
+def parse_params(raw: Any, pools: dict[str, list[str]], problems: list[str]) -> list[ParamSpec]:
+    if not isinstance(raw, dict):
+        problems.append("'params' must be a mapping of name -> {type: ...}")
+        return []
+    params: list[ParamSpec] = []
+    seen: dict[str, ParamSpec] = {}
+    for name, desc in raw.items():
+        bad = f"param {name!r}"
+        if not isinstance(desc, dict) or "type" not in desc:
+            problems.append(f"{bad}: must be a mapping with a 'type'")
+            continue
+        if set(desc) - PARAM_KEYS:
+            problems.append(f"{bad}: unknown key(s) {sorted(set(desc) - PARAM_KEYS)}")
+            continue
+        try:
+            p = ParamSpec(name=name, **desc)
+        except ValidationError as exc:
+            problems.append(f"{bad}: " + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
+            continue
+        problems.extend(f"{bad}: {msg}" for msg in param_problems(p, pools, seen))
+        params.append(p)
+        seen[name] = p
+    return params
+
+
+def param_problems(p: ParamSpec, pools: dict[str, list[str]], earlier: dict[str, ParamSpec]) -> list[str]:
+    out: list[str] = []
+    if p.type in ("int", "float"):
+        if p.min is None or p.max is None:
+            out.append("needs 'min' and 'max'")
+        elif p.min > p.max:
+            out.append(f"bad range: min {p.min} > max {p.max}")
+        elif p.type == "int" and (p.min != int(p.min) or p.max != int(p.max)):
+            out.append("int range bounds must be whole numbers")
+        for ref in (p.offset_from, p.at_most):
+            if ref is not None and (ref not in earlier or earlier[ref].type != "int"):
+                out.append(f"refers to {ref!r}, which must be an earlier int parameter")
+    elif p.type == "choice":
+        if not p.values:
+            out.append("a choice needs a non-empty 'values' list")
+    elif p.type in ("word", "words", "text"):
+        if p.pool not in pools:
+            out.append(f"unknown pool {p.pool!r}; define it under 'pools:' in a constraint file")
+        elif p.type == "words":
+            if p.count is None or p.count[0] < 1 or p.count[0] > p.count[1]:
+                out.append("'words' needs 'count: [lo, hi]' with 1 <= lo <= hi")
+            elif p.count[1] > len(set(pools[p.pool])):
+                out.append(f"count {p.count[1]} exceeds the {len(set(pools[p.pool]))} distinct entries of pool {p.pool!r}")
+    elif p.type == "context":
+        if p.source != "task":
+            out.append("a context parameter needs 'source: task'")
+    elif p.type == "const" and p.value is None:
+        out.append("a const parameter needs a 'value'")
+    return out

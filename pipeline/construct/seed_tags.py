@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -26,11 +26,10 @@ from pipeline.construct.feasibility import (
     layouts,
     span_bounds,
 )
+from pipeline.construct.taxonomy import Taxonomy
+from pipeline.construct.traits import SEED_FORM_GROUPS
 from pipeline.errors import UserInputError
 from pipeline.models import Node, Seed, SeedTags
-
-if TYPE_CHECKING:
-    from pipeline.construct.taxonomy import Taxonomy
 
 
 def parse_tags(value: Any, where: str) -> SeedTags | None:
@@ -73,28 +72,13 @@ def answer_scopes(layout: Layout) -> list[str]:
 
 # --- the clash rules -------------------------------------------------------------------------------------
 
-VERSE = frozenset({"haiku", "limerick", "poem"})
-FIXED_VERSE = frozenset({"haiku", "limerick"})
-# Layouts that turn a poem into something else (lists and JSON come by dimension, see _clash_rules).
-_NOT_IN_VERSE = frozenset(
-    {
-        "markdown:table_columns", "judged_format:markdown_table", "judged_format:headed_sections",
-        "markdown:min_headings", "template:fixed_labels", "judged_format:labelled_fields",
-        "judged_format:question_answer_pairs",
-    }
-)  # fmt: skip
-_NOT_IN_VERSE_DIMENSIONS = frozenset({"Bullets Format", "JSON Format"})
-# A haiku or a limerick has a fixed shape of lines: no sectioning, no one-word lines.
-_NOT_IN_FIXED_VERSE = frozenset({"format:newline", "detectable_format:multiple_sections"})
-# Rules over the text as prose that code cannot follow without breaking.
-_NOT_IN_CODE = frozenset(
-    {
-        "change_case:english_capital", "change_case:english_lowercase", "change_case:capital_word_frequency",
-        "format:title_case", "language:response_language", "language:pure_target_language", "punctuation:no_comma",
-        "complexbench:punctuation_whitelist", "style:poetic_form", "format:newline",
-        "length_constraints:number_sentences", "paragraphs:blank_line_count", "length_constraints:number_paragraphs",
-    }
-)  # fmt: skip
+FIXED_VERSE = SEED_FORM_GROUPS["fixed_verse"]
+# The clash of a constraint whose spec (or dimension) is `unfit_for` a group of seed forms: group, rule, message.
+_FORM_RULES = (
+    ("verse", "structure_in_verse", "{id} does not fit a {form}"),  # tables, headings, lists, JSON, templates
+    ("fixed_verse", "layout_in_fixed_verse", "{id} breaks the lines of a {form}"),  # sections, one-word lines
+    ("code", "text_rule_in_code", "{id} cannot apply to code"),  # rules over the text as prose
+)
 # Rough words per unit, to read character and letter minimums as word counts (generous: long words).
 _CHARS_PER_WORD = 12
 _LETTERS_PER_WORD = 10
@@ -144,13 +128,10 @@ def _clash_rules(seed: Seed, layout: Layout, bounds: dict[str, Bounds], taxonomy
             )
         for c in layout[scope]:
             spec = taxonomy.specs.get(c.spec_id)
-            dimension = spec.dimension if spec is not None else ""
-            if tags.form in VERSE and (c.spec_id in _NOT_IN_VERSE or dimension in _NOT_IN_VERSE_DIMENSIONS):
-                clash("structure_in_verse", scope, f"{c.spec_id} does not fit a {tags.form}")
-            if tags.form in FIXED_VERSE and c.spec_id in _NOT_IN_FIXED_VERSE:
-                clash("layout_in_fixed_verse", scope, f"{c.spec_id} breaks the lines of a {tags.form}")
-            if tags.form == "code" and c.spec_id in _NOT_IN_CODE:
-                clash("text_rule_in_code", scope, f"{c.spec_id} cannot apply to code")
+            unfit = spec.unfit_for if spec is not None else []
+            for group, rule, message in _FORM_RULES:
+                if group in unfit and tags.form in SEED_FORM_GROUPS[group]:
+                    clash(rule, scope, message.format(id=c.spec_id, form=tags.form))
     if tags.form in FIXED_VERSE:
         b = bounds[inner]
         if max(b.low("paragraphs_blank"), b.low("paragraphs_stars"), b.low("paragraphs_nn")) >= 2:
@@ -166,7 +147,7 @@ def seed_clashes(seed: Seed, tree: Node, taxonomy: Taxonomy) -> list[Infeasibili
     text_rule_in_code."""
     seen: dict[tuple[str, str, str], Infeasibility] = {}
     for layout in layouts(tree):
-        bounds, _ = span_bounds(layout)
+        bounds, _ = span_bounds(layout, taxonomy)
         for f in _clash_rules(seed, layout, bounds, taxonomy):
             seen.setdefault((f.rule, f.scope, f.detail), f)
     return list(seen.values())
@@ -174,10 +155,10 @@ def seed_clashes(seed: Seed, tree: Node, taxonomy: Taxonomy) -> list[Infeasibili
 
 def check_composition(seed: Seed, tree: Node, taxonomy: Taxonomy) -> list[Infeasibility]:
     """Infeasibilities first, then seed clashes: the reasons a composed draw is redrawn (empty: keep it)."""
-    return infeasibilities(tree) + seed_clashes(seed, tree, taxonomy)
+    return infeasibilities(tree, taxonomy) + seed_clashes(seed, tree, taxonomy)
 
 
 def keeps_to_seed(tree: Node, taxonomy: Taxonomy, seed: Seed | None) -> bool:
     """A changed tree (hardened, or a sibling) may stand: jointly feasible and, when its seed is known, asking nothing
     the seed's tags rule out."""
-    return not (check_composition(seed, tree, taxonomy) if seed is not None else infeasibilities(tree))
+    return not (check_composition(seed, tree, taxonomy) if seed is not None else infeasibilities(tree, taxonomy))

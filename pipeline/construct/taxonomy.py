@@ -16,15 +16,16 @@ import networkx as nx
 import yaml
 from pydantic import ValidationError
 
+from pipeline.construct.params import parse_params
+from pipeline.construct.traits import TRAIT_KEYS, complete_words, parse_traits, unfit_groups
 from pipeline.errors import TaxonomyError
-from pipeline.models import ConstraintSpec, ParamSpec
+from pipeline.models import ConstraintSpec
 from pipeline.project import TAXONOMY_DIR
 
 ENTRY_KEYS = {
     "id", "dimension", "description", "params", "phrasings", "checker", "question",
-    "conflicts", "conflicts_except", "placement", "tags",
+    "conflicts", "conflicts_except", "placement", "tags", *TRAIT_KEYS,
 }  # fmt: skip
-PARAM_KEYS = {"type", "min", "max", "decimals", "values", "pool", "count", "offset_from", "at_most", "source", "value"}
 # Types whose value need not appear in the sentence: taken from context or fixed by the spec.
 UNSTATED_PARAM_TYPES = {"context", "const"}
 MIN_PHRASINGS = 3
@@ -118,7 +119,7 @@ def _load(root: Path, check_checkers: bool, check_values: bool) -> Taxonomy:
         raise TaxonomyError(f"{types_path}: missing; the taxonomy folder must hold types.yaml and constraints/*.yaml")
     digest = hashlib.sha256()
     digest.update(types_path.read_bytes())
-    types, dimensions = _load_types(types_path, errors)
+    types, dimensions, unfit = _load_types(types_path, errors)
 
     files = sorted((root / "constraints").glob("*.yaml"))
     if not files:
@@ -151,7 +152,7 @@ def _load(root: Path, check_checkers: bool, check_values: bool) -> Taxonomy:
 
     specs: dict[str, ConstraintSpec] = {}
     for path, i, entry in raw_entries:
-        spec = _parse_entry(path, i, entry, dimensions, pools, errors)
+        spec = _parse_entry(path, i, entry, dimensions, pools, errors, unfit)
         if spec is None:
             continue
         if spec.id in specs:
@@ -186,13 +187,15 @@ def _load(root: Path, check_checkers: bool, check_values: bool) -> Taxonomy:
     )
 
 
-def _load_types(path: Path, errors: list[str]) -> tuple[dict[str, str], dict[str, str]]:
+def _load_types(path: Path, errors: list[str]) -> tuple[dict[str, str], dict[str, str], dict[str, list[str]]]:
+    """Types (id -> description), dimensions (id -> type) and the seed form groups each dimension does not fit."""
     doc = _read_yaml(path, errors)
     types: dict[str, str] = {}
     dimensions: dict[str, str] = {}
+    unfit: dict[str, list[str]] = {}
     if not isinstance(doc, dict) or not isinstance(doc.get("types"), list):
         errors.append(f"{path}: must have a 'types' list")
-        return types, dimensions
+        return types, dimensions, unfit
     for t in doc["types"]:
         if not isinstance(t, dict) or "id" not in t or not isinstance(t.get("dimensions"), list):
             errors.append(f"{path}: each type needs 'id' and a 'dimensions' list (got {t!r})")
@@ -205,11 +208,20 @@ def _load_types(path: Path, errors: list[str]) -> tuple[dict[str, str], dict[str
                 errors.append(f"{path}: dimension {d['id']!r} listed twice")
             else:
                 dimensions[d["id"]] = t["id"]
-    return types, dimensions
+                problems: list[str] = []
+                unfit[d["id"]] = unfit_groups(d.get("unfit_for", []), problems)
+                errors.extend(f"{path}: dimension {d['id']!r}: {p}" for p in problems)
+    return types, dimensions, unfit
 
 
 def _parse_entry(
-    path: Path, index: int, entry: Any, dimensions: dict[str, str], pools: dict[str, list[str]], errors: list[str]
+    path: Path,
+    index: int,
+    entry: Any,
+    dimensions: dict[str, str],
+    pools: dict[str, list[str]],
+    errors: list[str],
+    unfit: dict[str, list[str]],
 ) -> ConstraintSpec | None:
     where = f"{path}: entry #{index + 1}"
     if not isinstance(entry, dict):
@@ -233,7 +245,7 @@ def _parse_entry(
     dim = entry.get("dimension")
     if dim not in dimensions:
         problems.append(f"unknown dimension {dim!r}; known: {sorted(dimensions)}")
-    params = _parse_params(entry.get("params") or {}, pools, problems)
+    params = parse_params(entry.get("params") or {}, pools, problems)
 
     phrasings = entry.get("phrasings")
     stated = {p.name for p in params if p.type not in UNSTATED_PARAM_TYPES}
@@ -270,6 +282,7 @@ def _parse_entry(
     conflicts_except = entry.get("conflicts_except", [])
     if conflicts_except and not conflicts_all:
         problems.append("'conflicts_except' is only meaningful with 'conflicts: all'")
+    traits = parse_traits(entry, params, problems)
 
     if problems:
         errors.extend(f"{where}: {p}" for p in problems)
@@ -290,6 +303,10 @@ def _parse_entry(
             conflicts_except=conflicts_except or [],
             placement=entry.get("placement", ["whole", "part"]),
             tags=entry.get("tags", []),
+            counts=traits["counts"],
+            verbatim=traits["verbatim"],
+            words=complete_words(params, traits),
+            unfit_for=unfit_groups([*unfit.get(dim, []), *traits["unfit_for"]], []),
             source_file=str(path),
         )
     except ValidationError as exc:
@@ -306,62 +323,6 @@ def _template_fields(text: Any, problems: list[str], what: str) -> set[str] | No
     except ValueError as exc:
         problems.append(f"{what} is not a valid template ({exc}); write literal braces as {{{{ and }}}}")
         return None
-
-
-def _parse_params(raw: Any, pools: dict[str, list[str]], problems: list[str]) -> list[ParamSpec]:
-    if not isinstance(raw, dict):
-        problems.append("'params' must be a mapping of name -> {type: ...}")
-        return []
-    params: list[ParamSpec] = []
-    seen: dict[str, ParamSpec] = {}
-    for name, desc in raw.items():
-        bad = f"param {name!r}"
-        if not isinstance(desc, dict) or "type" not in desc:
-            problems.append(f"{bad}: must be a mapping with a 'type'")
-            continue
-        if set(desc) - PARAM_KEYS:
-            problems.append(f"{bad}: unknown key(s) {sorted(set(desc) - PARAM_KEYS)}")
-            continue
-        try:
-            p = ParamSpec(name=name, **desc)
-        except ValidationError as exc:
-            problems.append(f"{bad}: " + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
-            continue
-        problems.extend(f"{bad}: {msg}" for msg in _param_problems(p, pools, seen))
-        params.append(p)
-        seen[name] = p
-    return params
-
-
-def _param_problems(p: ParamSpec, pools: dict[str, list[str]], earlier: dict[str, ParamSpec]) -> list[str]:
-    out: list[str] = []
-    if p.type in ("int", "float"):
-        if p.min is None or p.max is None:
-            out.append("needs 'min' and 'max'")
-        elif p.min > p.max:
-            out.append(f"bad range: min {p.min} > max {p.max}")
-        elif p.type == "int" and (p.min != int(p.min) or p.max != int(p.max)):
-            out.append("int range bounds must be whole numbers")
-        for ref in (p.offset_from, p.at_most):
-            if ref is not None and (ref not in earlier or earlier[ref].type != "int"):
-                out.append(f"refers to {ref!r}, which must be an earlier int parameter")
-    elif p.type == "choice":
-        if not p.values:
-            out.append("a choice needs a non-empty 'values' list")
-    elif p.type in ("word", "words", "text"):
-        if p.pool not in pools:
-            out.append(f"unknown pool {p.pool!r}; define it under 'pools:' in a constraint file")
-        elif p.type == "words":
-            if p.count is None or p.count[0] < 1 or p.count[0] > p.count[1]:
-                out.append("'words' needs 'count: [lo, hi]' with 1 <= lo <= hi")
-            elif p.count[1] > len(set(pools[p.pool])):
-                out.append(f"count {p.count[1]} exceeds the {len(set(pools[p.pool]))} distinct entries of pool {p.pool!r}")
-    elif p.type == "context":
-        if p.source != "task":
-            out.append("a context parameter needs 'source: task'")
-    elif p.type == "const" and p.value is None:
-        out.append("a const parameter needs a 'value'")
-    return out
 
 
 def _check_conflicts(specs: dict[str, ConstraintSpec], errors: list[str]) -> None:
