@@ -199,7 +199,7 @@ def compose(
             f"--siblings needs a category with a Selection or a Chain, got {category}; e.g. --category Selection_1"
         )
     layouts = _parse_mix(renderings, "--renderings", "structured=1,prose=1,numbered=1") or dict(DEFAULT_RENDERINGS)
-    opts = ComposeOptions(checkers=checkers.value, and_size=and_size, renderings=layouts, favour_dimension=dimension)
+    opts = ComposeOptions.of(checkers=checkers.value, and_size=and_size, renderings=layouts).aimed_at(dimension)
     tax = load_taxonomy()
     known = sorted({s.dimension for s in tax.specs.values()})
     if dimension is not None and dimension not in known:

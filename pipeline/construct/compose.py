@@ -6,19 +6,19 @@ from __future__ import annotations
 import random
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Literal
 
 import yaml
 
 from pipeline import spans
 from pipeline.construct.conditions import draw_condition
+from pipeline.construct.options import ComposeOptions as ComposeOptions  # re-exported: the composer's options
 from pipeline.construct.params import sample_params
 from pipeline.construct.plans import compile_plan
 from pipeline.construct.render import render_template
-from pipeline.construct.renderings import DEFAULT_RENDERINGS, check_rendering_weights, choose_rendering, render_prompt
+from pipeline.construct.renderings import choose_rendering, render_prompt
 from pipeline.construct.seed_tags import check_composition
 from pipeline.construct.taxonomy import Taxonomy, max_compatible
 from pipeline.construct.tree import (
@@ -57,32 +57,8 @@ GLOBAL_DIMENSIONS = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class ComposeOptions:
-    """Knobs of the sampler. `checkers="code"` keeps only code-checkable constraints (RL-ready data)."""
-
-    checkers: Literal["any", "code"] = "any"
-    judge_share: float = 0.25
-    and_size: tuple[int, int] = (2, 3)
-    chain_steps: tuple[int, int] = (2, 3)
-    multiway_share: float = 0.2
-    global_share: float = 0.3
-    max_attempts: int = 40
-    # rendering name -> weight: how each instruction's text is laid out (pipeline/construct/renderings.py)
-    renderings: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_RENDERINGS))
-    # a grid cell's dimension: drawn first on every output without one, and required on the taken path
-    favour_dimension: str | None = None
-
-    def __post_init__(self) -> None:
-        check_rendering_weights(self.renderings)
-        lo, hi = self.and_size
-        if not 2 <= lo <= hi:
-            raise CompositionError(f"and_size must satisfy 2 <= lo <= hi, got {self.and_size}")
-        if not 2 <= self.chain_steps[0] <= self.chain_steps[1] <= 6:
-            raise CompositionError(f"chain_steps must satisfy 2 <= lo <= hi <= 6, got {self.chain_steps}")
-        for name in ("judge_share", "multiway_share", "global_share"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise CompositionError(f"{name} must be within [0, 1], got {getattr(self, name)}")
+# Draws of one instruction before the composer gives up (each redrawn tree counts).
+MAX_ATTEMPTS = 40
 
 
 # --- shapes: the skeleton of a tree before constraints are placed ------------------------------------
@@ -311,7 +287,7 @@ def compose_instruction(
         )
     rng = random.Random(f"{random_seed}|{seed.id}|{category}")
     redraws: Counter[str] = Counter()  # draws thrown away as infeasible or clashing with the seed, by reason
-    for _ in range(opts.max_attempts):
+    for _ in range(MAX_ATTEMPTS):
         shape = _gen_shape(target.depth, target.required, target.required, rng, opts, root=True)
         builder = _Builder(_Sampler(taxonomy, opts, rng), rng)
         try:
@@ -352,7 +328,7 @@ def compose_instruction(
         )
     thrown = f"; draws thrown away: {dict(sorted(redraws.items()))}" if redraws else ""
     raise CompositionError(
-        f"could not compose a {category} instruction in {opts.max_attempts} attempts: the conflict graph leaves too few "
+        f"could not compose a {category} instruction in {MAX_ATTEMPTS} attempts: the conflict graph leaves too few "
         f"compatible constraints (checkers={opts.checkers}, and_size={opts.and_size}){thrown}; loosen the options"
     )
 

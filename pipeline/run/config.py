@@ -10,10 +10,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import (
     Field,
-    SerializerFunctionWrapHandler,
     ValidationError,
     field_validator,
-    model_serializer,
     model_validator,
 )
 
@@ -21,9 +19,9 @@ from pydantic import (
 from pipeline.config_base import DEFAULT_MODEL as DEFAULT_MODEL
 from pipeline.config_base import ROOT as ROOT
 from pipeline.config_base import ConfigError as ConfigError
-from pipeline.config_base import ConfigModel, log
-from pipeline.construct.compose import ComposeOptions
-from pipeline.construct.renderings import DEFAULT_RENDERINGS, RENDERINGS, rendering_weight_problems
+from pipeline.config_base import ConfigModel
+from pipeline.construct.options import ComposeOptions, scale_down_hint
+from pipeline.construct.renderings import RENDERINGS
 from pipeline.construct.tree import CATEGORIES, DEFAULT_MIX, allocate, parse_category, split_by_weight
 from pipeline.errors import CompositionError, UserInputError
 from pipeline.models import fingerprint_of
@@ -155,60 +153,6 @@ class FidelityConfig(ConfigModel):
     reference_answers: bool = Field(default=True, description="check the final answer of seeds that carry an `answer`")
 
 
-class ComposeConfig(ConfigModel):
-    checkers: Literal["any", "code"] = "any"
-    judge_share: float = Field(default=0.25, ge=0, le=1)
-    and_size: tuple[int, int] = (2, 3)
-    chain_steps: tuple[int, int] = (2, 3)
-    multiway_share: float = Field(default=0.2, ge=0, le=1)
-    global_share: float = Field(default=0.3, ge=0, le=1)
-    renderings: dict[str, float] = Field(
-        default_factory=lambda: dict(DEFAULT_RENDERINGS),
-        description=f"rendering -> weight, drawn per instruction ({', '.join(RENDERINGS)}); one name alone: no variety",
-    )
-    siblings: bool = Field(
-        default=False,
-        description="each composed Selection/Chain instruction brings its counterfactual siblings (pipeline/construct/siblings.py), "
-        "which take the batch's next slots of its category",
-    )
-    # Excluded from dumps: it is folded into `checkers` below, so the fingerprint and run.json show the effective value.
-    drop_judge_specs: bool = Field(
-        default=False, strict=True, exclude=True, description="compose code-checked constraints only (checkers: code)"
-    )
-
-    @model_validator(mode="before")
-    @classmethod
-    def normalize_drop_judge_specs(cls, data: Any) -> Any:
-        """`drop_judge_specs: true` means `checkers: code`; say so, since judge-checked constraints disappear."""
-        if isinstance(data, dict) and data.get("drop_judge_specs") is True and data.get("checkers", "any") != "code":
-            log.warning("compose.drop_judge_specs is true: composing code-checked constraints only (judge-checked ones are dropped)")
-            data = {**data, "checkers": "code"}
-        return data
-
-    @field_validator("renderings", mode="before")
-    @classmethod
-    def validate_renderings(cls, v: Any) -> Any:
-        """Known names, finite non-negative numbers (a YAML `true` is not a weight), at least one above zero."""
-        if isinstance(v, dict):
-            problems = rendering_weight_problems(v)
-            if problems:
-                raise ValueError("; ".join(problems))
-            if not math.isfinite(sum(v.values())):
-                raise ValueError(f"the weights sum to more than the largest number ({_scale_down(v)})")
-        return v
-
-    @model_serializer(mode="wrap")
-    def serialize_without_siblings_off(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """Leave `siblings` out while it is off, so configs from before the key keep their fingerprints (and runs)."""
-        data: dict[str, Any] = handler(self)
-        if not self.siblings:
-            data.pop("siblings", None)
-        return data
-
-    def options(self) -> ComposeOptions:
-        return ComposeOptions(**self.model_dump(exclude={"siblings"}))  # siblings are made after composing
-
-
 MAX_BATCH_SIZE = 256  # instructions of one batch, each on a thread of its own (pipeline/run/stages.py)
 MAX_SAMPLES = 1_000_000_000  # kept samples of one run at most: far beyond any real run, far below what would overflow
 
@@ -219,7 +163,7 @@ class RunConfig(ConfigModel):
     name: str = "complexify"
     samples: int = Field(ge=1, le=MAX_SAMPLES, description="kept samples to produce")
     mix: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_MIX))
-    compose: ComposeConfig = ComposeConfig()
+    compose: ComposeOptions = ComposeOptions()
     seeds: SeedsConfig = SeedsConfig()
     models: ModelsConfig = ModelsConfig()
     workers: WorkersConfig = WorkersConfig()
@@ -268,16 +212,8 @@ class RunConfig(ConfigModel):
         if not any(w > 0 for w in v.values()):
             raise ValueError(f"needs at least one positive weight; categories: {', '.join(CATEGORIES)}")
         if not math.isfinite(sum(v.values())):  # each weight is finite, their sum may not be (1e308 + 1e308)
-            raise ValueError(f"the weights sum to more than the largest number ({_scale_down(v)})")
+            raise ValueError(f"the weights sum to more than the largest number ({scale_down_hint(v)})")
         return v
-
-    @model_validator(mode="after")
-    def validate_compose(self) -> RunConfig:
-        try:
-            self.compose.options()
-        except CompositionError as exc:
-            raise ValueError(f"compose: {exc}") from None
-        return self
 
     @model_validator(mode="after")
     def validate_grid_fits(self) -> RunConfig:
@@ -341,12 +277,6 @@ class RunConfig(ConfigModel):
         """A path from the config: absolute, or relative to the project root."""
         p = Path(path)
         return p if p.is_absolute() else ROOT / p
-
-
-def _scale_down(weights: Mapping[str, float]) -> str:
-    return "only their ratios count: divide them all by the same number, e.g. " + ", ".join(
-        f"{k}: {w / max(weights.values()):.3g}" for k, w in weights.items()
-    )
 
 
 # Counts `samples_filling_cells` tries one by one before it settles for the count that fills every cell for sure.

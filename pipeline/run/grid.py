@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from itertools import product
 
 from pipeline.construct.compose import ComposeOptions
@@ -63,7 +63,7 @@ def options_for(key: str, cfg: RunConfig, base: ComposeOptions) -> ComposeOption
     if cell is None or (cell.rendering is None and cell.dimension is None):
         return base
     renderings = {cell.rendering: 1.0} if cell.rendering else base.renderings
-    return replace(base, renderings=renderings, favour_dimension=cell.dimension)
+    return base.aimed_at(cell.dimension, renderings)
 
 
 def band_of(rate: float | None, bands: Mapping[str, tuple[float, float]]) -> str | None:

@@ -52,7 +52,7 @@ def check_seed_paths(cfg: RunConfig) -> None:
 def check_composable(cfg: RunConfig, taxonomy: Taxonomy, seed: Seed = PROBE_SEED) -> None:
     """One trial instruction per category of the mix: an impossible request (and_size beyond what the
     conflict graph allows, say) fails here, not inside the first batch."""
-    opts = cfg.compose.options()
+    opts = cfg.compose
     problems = []
     for cat in sorted(c for c, w in cfg.mix.items() if w > 0):
         try:
@@ -79,7 +79,7 @@ def check_grid(cfg: RunConfig, taxonomy: Taxonomy, seed: Seed = PROBE_SEED) -> N
                 f"grid.dimensions: {', '.join(map(repr, judged_only))} only has judge-checked constraints, but "
                 "compose.checkers is code; drop it from the grid, or set compose.checkers: any with a judge"
             )
-    base, problems, tried = cfg.compose.options(), [], set()
+    base, problems, tried = cfg.compose, [], set()
     for key, cell in grid_cells(cfg).items():
         if (cell.category, cell.dimension) in tried:
             continue  # the band is measured and the rendering is layout: neither changes what can be composed

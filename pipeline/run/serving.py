@@ -119,7 +119,7 @@ def with_hardening(models: Models, cfg: RunConfig, taxonomy: Taxonomy, seeds: Se
     let it keep each child within what its seed's task can take."""
     if not cfg.hardening.enabled:
         return models
-    options = cfg.compose.options()
+    options = cfg.compose
     moves = tuple(cfg.hardening.moves)
     by_id = {s.id: s for s in seeds}
 

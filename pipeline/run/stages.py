@@ -131,7 +131,7 @@ def compose_stage(
     """The batch's instructions, one per planned slot; a draw whose content (fingerprint) is already in `seen` is
     redrawn a few times. With `compose.siblings`, an instruction's counterfactual siblings take its category's
     next slots. A slot planned for a grid cell is composed for it (pipeline/run/grid.py)."""
-    opts = cfg.compose.options()
+    opts = cfg.compose
     used: dict[str, Seed] = {}  # instruction id -> the seed it was composed on
 
     def compose_one(i: int, key: str) -> Instruction:

@@ -40,7 +40,7 @@ def test_an_instruction_composed_for_a_cell_belongs_to_it(category: str, dimensi
     [ins] = batch.instructions
     assert ins.category == category == tree_category(ins.tree) and ins.rendering == rendering
     assert dimension in taken_dimensions(ins, TAX) and is_feasible(ins.tree)
-    assert options_for(key, cfg, cfg.compose.options()).favour_dimension == dimension
+    assert options_for(key, cfg, cfg.compose).favour_dimension == dimension
 
 
 @settings(max_examples=200, deadline=None)

@@ -111,4 +111,4 @@ def test_compose_batch_meets_the_mix(tax) -> None:  # type: ignore[no-untyped-de
 @pytest.mark.parametrize("kwargs", [{"and_size": (1, 2)}, {"and_size": (3, 2)}, {"judge_share": 1.5}, {"chain_steps": (1, 3)}])
 def test_bad_options_are_rejected(kwargs) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(CompositionError):
-        ComposeOptions(**kwargs)
+        ComposeOptions.of(**kwargs)

@@ -113,7 +113,7 @@ def test_composing_for_a_cell_fixes_rendering_and_puts_its_dimension_on_the_take
         cell = grid_cells(cfg)[key]
         assert ins.category == cell.category and ins.rendering == cell.rendering
         assert cell.dimension in taken_dimensions(ins, tax)
-    base = cfg.compose.options()
+    base = cfg.compose
     assert options_for("Single", parse_config({"samples": 1, "mix": {"Single": 1}}), base) is base
 
 

@@ -64,7 +64,7 @@ def judged() -> tuple[list[Judged], list[Judged]]:
     cfg = config(1.0)
     seeds = [Seed(id=f"s{i}", text=f"Describe river number {i}.") for i in range(4)]
     instructions = compose_batch(
-        seeds, 8, load_taxonomy(), mix={"Single": 1, "And_1": 2, "Chain_1": 1}, random_seed=7, options=cfg.compose.options()
+        seeds, 8, load_taxonomy(), mix={"Single": 1, "And_1": 2, "Chain_1": 1}, random_seed=7, options=cfg.compose
     )
     pairs = [(ins, Response(text=t, candidate=k)) for ins in instructions for k, t in enumerate(ANSWERS)]
     models = Models(chat=no_chat, judge=HashScorer())

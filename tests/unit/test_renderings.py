@@ -182,14 +182,14 @@ def test_bad_rendering_weights_are_clear_config_errors(weights: dict[str, object
     with pytest.raises(ConfigError, match=rf"compose\.renderings: .*{re.escape(message)}"):
         parse_config({"samples": 1, "compose": {"renderings": weights}})
     with pytest.raises(CompositionError, match=re.escape(message)):
-        ComposeOptions(renderings=weights)  # type: ignore[arg-type]
+        ComposeOptions.of(renderings=weights)
 
 
 def test_the_config_key_reaches_the_composer_and_the_fingerprint() -> None:
     default = parse_config({"samples": 1})
-    assert default.compose.options().renderings == {"structured": 1.0, "prose": 1.0, "numbered": 1.0}
+    assert default.compose.renderings == {"structured": 1.0, "prose": 1.0, "numbered": 1.0}
     only = parse_config({"samples": 1, "compose": {"renderings": {"numbered": 1}}})
-    assert only.compose.options().renderings == {"numbered": 1.0}
+    assert only.compose.renderings == {"numbered": 1.0}
     assert only.fingerprint() != default.fingerprint()
 
 

@@ -108,14 +108,14 @@ def test_drop_judge_specs_composes_code_checks_only_and_warns(caplog: pytest.Log
     with caplog.at_level(logging.WARNING, logger="pipeline.run.config"):
         cfg = parse_config({"samples": 5, "compose": {"drop_judge_specs": True}, "models": no_judge})
     assert "judge-checked ones are dropped" in caplog.text
-    assert cfg.compose.checkers == "code" and cfg.compose.options().checkers == "code"
+    assert cfg.compose.checkers == "code"
     code_only = parse_config({"samples": 5, "compose": {"checkers": "code"}, "models": no_judge})
     assert cfg.fingerprint() == code_only.fingerprint()  # the same dataset, so the same run
     tax = load_taxonomy(FIXTURE, check_checkers=False)
     seed = Seed(id="s", text="Describe a lighthouse.")
 
     def kinds(run: RunConfig) -> set[str]:
-        opts = run.compose.options()
+        opts = run.compose
         return {c.kind for i in range(40) for c in compose_instruction(seed, "And_1", tax, random_seed=i, options=opts).plan.checks}
 
     assert kinds(cfg) == {"code"}
