@@ -427,6 +427,10 @@ def _build_graph(
             phrasings=s.phrasings,
             placement=s.placement,
             tags=s.tags,
+            counts=[b.model_dump(exclude_none=True) for b in s.counts],
+            verbatim=[v.model_dump() for v in s.verbatim],
+            words=s.words.model_dump(),
+            unfit_for=s.unfit_for,
         )
         g.add_edge(s.id, f"dimension:{s.dimension}", relation="is_a")
     for a, others in conflicts.items():

@@ -123,3 +123,12 @@ def test_no_module_that_reasons_by_traits_names_a_constraint() -> None:
         text = (ROOT / "pipeline" / "construct" / f"{module}.py").read_text(encoding="utf-8")
         named = sorted({sid for sid in specs if sid in text} | set(looks_like_an_id.findall(text)))
         assert named == [], f"pipeline/construct/{module}.py names constraint ids {named}; declare it in their entries"
+
+
+def test_the_export_carries_the_traits() -> None:
+    nodes = {n["id"]: n for n in load_taxonomy().export()["nodes"]}
+    words = nodes["keywords:forbidden_words"]
+    assert words["counts"] == [{"unit": "word", "of": "forbidden_words", "max": 0}]
+    assert words["words"] == {"requires": [], "bans": ["forbidden_words"]}
+    assert nodes["format:newline"]["unfit_for"] == ["fixed_verse", "code"]
+    assert nodes["startend:end_checker"]["verbatim"] == [{"param": "end_phrase", "times": 1, "slots": False}]
