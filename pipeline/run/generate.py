@@ -28,7 +28,6 @@ from pipeline.run.driver import Pending, drive
 from pipeline.run.gate import QuotaTracker
 from pipeline.run.identity import changed_inputs, role_models, run_fingerprint, run_inputs, template_hashes
 from pipeline.run.judge_report import judge_summary_lines, judge_summary_rows
-from pipeline.run.judge_routing import with_judge_routes
 from pipeline.run.planning import plan_batch, rebuild_tracker, seed_order
 from pipeline.run.preflight import preflight
 from pipeline.run.progress import RunProgress, report_every, worst_tokens_per_instruction
@@ -44,7 +43,7 @@ from pipeline.run.report import (
     student_report,
 )
 from pipeline.run.runlock import hold_run_lock
-from pipeline.run.serving import serve_models, with_hardening
+from pipeline.run.services import open_run_services
 from pipeline.run.stages import (
     BatchResult,
     ComposedBatch,
@@ -287,10 +286,8 @@ def open_run_context(
         tracker = rebuild_tracker(cfg, run)
         if done:
             log(f"resuming run {run.run_id}: {len(done)} batches done, {sum(tracker.kept.values())} samples kept so far")
-        if models is None and with_models:
-            models = stack.enter_context(serve_models(cfg, log))
-        if models is not None:  # the judge's routes per dimension, from the config and the gold file
-            models = with_hardening(with_judge_routes(cfg, taxonomy, models, log, run), cfg, taxonomy, seeds)
+        if with_models or models is not None:  # workers, engines, judge, embedder, judge routes, hardener
+            models = stack.enter_context(open_run_services(cfg, taxonomy, log, run=run, seeds=seeds, models=models))
         live = RunProgress(tracker, worst_tokens_per_instruction(cfg), models.generated if models is not None else None)
         if show_progress:
             progress = stack.enter_context(_progress_bar(live, sum(tracker.quotas.values())))

@@ -70,7 +70,7 @@ def with_judge_routes(
         stored = store.read_judge_gold(run) if run is not None else None
         if stored is None:
             examples = load_gold(cfg.resolve(cal.gold_file), taxonomy.dimensions)
-            stored = score_gold(examples, models.judge, margin=cfg.models.judge.margin)
+            stored = score_gold(examples, models.judge.scorer, margin=models.judge.margin)
             if run is not None:
                 store.write_judge_gold(run, stored)
             log(f"judge gold file: {len(stored)} examples scored")

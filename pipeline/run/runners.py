@@ -19,8 +19,8 @@ from pipeline.errors import UserInputError
 from pipeline.run.config import RunConfig
 from pipeline.run.generate import select_seeds
 from pipeline.run.identity import run_fingerprint
-from pipeline.run.judge_routing import existing_run, with_judge_routes
-from pipeline.run.serving import serve_models, with_hardening
+from pipeline.run.judge_routing import existing_run
+from pipeline.run.services import open_run_services
 from pipeline.run.stages import BatchResult, ComposedBatch, Models, Provenance, process_batch
 
 TASKS_DIR = "tasks"  # under the run folder: the batches handed out and the results runners hand back
@@ -72,14 +72,11 @@ def serve_run(cfg: RunConfig, log: Callable[[str], None]) -> Iterator[RunAddress
     address = address_of(cfg)
     if address.fingerprint in _SERVED:
         raise UserInputError(f"this process already serves run {address.fingerprint}; start one runner per process")
-    with serve_models(cfg, log) as served:
-        # the run's judge routes, by the gold numbers the coordinator stored (or scored here when it has not yet)
-        taxonomy = load_taxonomy()
-        run = existing_run(address.root, address.fingerprint)
-        models = with_judge_routes(cfg, taxonomy, served, log, run)
-        # the run's seeds, as the coordinator has them (recorded, or selected the same way), keep hardening alike
-        seeds = select_seeds(cfg, run, log)[0] if cfg.hardening.enabled else []
-        models = with_hardening(models, cfg, taxonomy, seeds)
+    # the judge routes come from the gold numbers the coordinator stored (or are scored here when it has not yet);
+    # the run's seeds, as the coordinator has them (recorded, or selected the same way), keep hardening alike
+    run = existing_run(address.root, address.fingerprint)
+    seeds = select_seeds(cfg, run, log)[0] if cfg.hardening.enabled else []
+    with open_run_services(cfg, load_taxonomy(), log, run=run, seeds=seeds) as models:
         _SERVED[address.fingerprint] = BatchProcessor(cfg, models)
         try:
             yield address

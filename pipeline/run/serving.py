@@ -16,6 +16,7 @@ from pipeline.models import Instruction, Response, Seed
 from pipeline.run.config import DEFAULT_MODEL, ConfigError, RoleConfig, RunConfig
 from pipeline.run.identity import role_models
 from pipeline.run.stages import FAILED_PREFIX, ChatFn, Messages, Models
+from pipeline.verify.judge import LLMJudge
 
 
 def engine_chat_fn(engines: dict[str, SyncEngine]) -> ChatFn:
@@ -85,7 +86,8 @@ def prestart_local_workers(cfg: RunConfig) -> None:
 
 @contextmanager
 def serve_models(cfg: RunConfig, log: Callable[[str], None]) -> Iterator[Models]:
-    """Start local workers if the config asks for them, connect engines, and stop what was started."""
+    """Start local workers if the config asks for them, connect engines and the judge, and stop what was started.
+    A run opens them through `pipeline.run.services.open_run_services`."""
     wanted = role_models(cfg)
     w = cfg.workers
     with ExitStack() as stack:
@@ -105,7 +107,9 @@ def serve_models(cfg: RunConfig, log: Callable[[str], None]) -> Iterator[Models]
             )
             stack.callback(engine.close)
             engines[model] = engine
-        judge = engines.get(cfg.models.judge.model) if cfg.models.judge.enabled else None
+        # the run's one judge: YES/NO questions to the judge's model, decided with the config's margin
+        judge_model = cfg.models.judge
+        judge = LLMJudge(engines[judge_model.model], margin=judge_model.margin) if judge_model.enabled else None
         generated = lambda: sum(e.engine.streamed_pieces() for e in engines.values())  # noqa: E731
         yield Models(chat=engine_chat_fn(engines), judge=judge, generated=generated)
         for model, engine in engines.items():

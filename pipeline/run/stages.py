@@ -42,7 +42,7 @@ from pipeline.run.difficulty import (
 from pipeline.run.gate import QuotaTracker, category_of, gate, reasoning_gate, repair_messages
 from pipeline.run.grid import assign_cells, batch_targets, cell_costs, options_for
 from pipeline.verify.fidelity import RelevanceScorer, assess_fidelity, default_relevance, fidelity_reasons
-from pipeline.verify.judge import LLMJudge, YesNoScorer
+from pipeline.verify.judge import LLMJudge
 from pipeline.verify.judge_calibration import Route, probe_verdict, ungated_checks
 from pipeline.verify.plan import raif_reward, verify_response
 from pipeline.verify.reasoning_quality import measure_reasoning
@@ -68,11 +68,12 @@ class ChatFn(Protocol):
 
 @dataclass(frozen=True)
 class Models:
-    """The engine-facing side of a run: chat for each role, YES/NO scoring for the judge (optional), and the
-    task-fidelity relevance scorer (None: the bundled embedding model, loaded only when a run first needs it)."""
+    """The engine-facing side of a run: chat for each role, the judge (optional: YES/NO questions through a scorer,
+    with the config's margin), and the task-fidelity relevance scorer (None: the bundled embedding model, loaded
+    only when a run first needs it). A run builds them once (pipeline/run/services.py)."""
 
     chat: ChatFn
-    judge: YesNoScorer | None
+    judge: LLMJudge | None
     relevance: RelevanceScorer | None = None
     # dimension -> what its judge checks may do (gate, reward-only, report-only), decided at run start (judge_routing)
     routes: Mapping[str, Route] = field(default_factory=dict)
@@ -221,16 +222,17 @@ def verify_stage(pairs: Sequence[Pair], models: Models, cfg: RunConfig) -> tuple
     """Verdict, gate decision and reject reasons per answer, then the task-fidelity gate (`fidelity_stage`); a
     rejected request is a reject with its reason. With a judge, a share of code checks is also asked as judge
     questions (recorded in `verdict.calibration`), and only judge checks of dimensions routed to `gate` gate."""
-    judge = LLMJudge(models.judge, margin=cfg.models.judge.margin) if (models.judge and cfg.models.judge.enabled) else None
+    judge = models.judge if cfg.models.judge.enabled else None
     failures: Drops = Counter()
     out = []
     for ins, resp in pairs:
         failure = request_failure(resp)
         if failure is None:
             verdict = verify_response(resp.text, ins.plan, instruction=ins.prompt, judge=judge)
-            if judge is not None and models.judge is not None and cfg.models.judge.calibration.share > 0:
+            if judge is not None and cfg.models.judge.calibration.share > 0:
                 # extra judge questions on code checks, beside the verdict: its checks and scores stay the code's
-                probes = probe_verdict(ins, resp.text, verdict, models.judge, share=cfg.models.judge.calibration.share, margin=judge.margin)
+                share = cfg.models.judge.calibration.share
+                probes = probe_verdict(ins, resp.text, verdict, judge.scorer, share=share, margin=judge.margin)
                 verdict = verdict.model_copy(update={"calibration": probes})
             ungated = ungated_checks(ins.plan.checks, models.routes)
             kept, reasons = gate(resp, verdict, cfg.gate, plan=ins.plan, ungated=ungated)
@@ -278,8 +280,7 @@ def fidelity_stage(judged: Sequence[Judged], models: Models, cfg: RunConfig) -> 
     if not fc.enabled:
         return list(judged), Counter()
     relevance = (models.relevance or default_relevance()) if fc.embedding else None
-    asks_judge = fc.judge and cfg.models.judge.enabled
-    judge = LLMJudge(models.judge, margin=cfg.models.judge.margin) if asks_judge and models.judge is not None else None
+    judge = models.judge if fc.judge and cfg.models.judge.enabled else None
     groups: dict[str, list[int]] = {}
     for k, j in enumerate(judged):
         if j.kept:
@@ -341,7 +342,7 @@ def repair_stage(
 def student_stage(ins: Instruction, models: Models, cfg: RunConfig) -> tuple[StudentEval, Drops]:
     """The student's rollouts on `ins` (pipeline/run/difficulty.py), each verified as the candidates are (judge
     included); a rollout whose request the server rejected satisfies nothing (the student cannot take it)."""
-    judge = LLMJudge(models.judge, margin=cfg.models.judge.margin) if (models.judge and cfg.models.judge.enabled) else None
+    judge = models.judge if cfg.models.judge.enabled else None
 
     def verify(resp: Response) -> Verdict:
         failure = request_failure(resp)

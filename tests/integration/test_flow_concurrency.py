@@ -74,7 +74,7 @@ def config(out: Path) -> dict[str, Any]:
 def test_the_flow_keeps_every_configured_batch_in_flight(
     prefect_api: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import pipeline.run.generate as generate_module
+    import pipeline.run.services as services
     from flows.generate import generate
 
     model = Gathering(IN_FLIGHT)
@@ -84,7 +84,7 @@ def test_the_flow_keeps_every_configured_batch_in_flight(
         yield Models(chat=model.chat, judge=None)
 
     monkeypatch.setenv("COMPLEXIFY_REQUEST_CACHE", str(tmp_path / "requests.sqlite"))
-    monkeypatch.setattr(generate_module, "serve_models", scripted_models)
+    monkeypatch.setattr(services, "serve_models", scripted_models)
     summary = generate(config=config(tmp_path / "out"))
     assert model.reached.is_set(), f"at most {model.peak} batches were in flight at once, not {IN_FLIGHT}"
     assert model.peak == IN_FLIGHT
@@ -113,7 +113,7 @@ def test_a_failed_batch_is_not_retried_by_prefect(
 ) -> None:
     """One retry policy: the engine retries a request's transient failures; a batch that fails anyway fails the run
     (rerun to resume) instead of being run again by Prefect, which would repeat a bug and stack retries."""
-    import pipeline.run.generate as generate_module
+    import pipeline.run.services as services
     from flows.generate import generate
 
     model = FailingOnce()
@@ -123,7 +123,7 @@ def test_a_failed_batch_is_not_retried_by_prefect(
         yield Models(chat=model.chat, judge=None)
 
     monkeypatch.setenv("COMPLEXIFY_REQUEST_CACHE", str(tmp_path / "requests.sqlite"))
-    monkeypatch.setattr(generate_module, "serve_models", scripted_models)
+    monkeypatch.setattr(services, "serve_models", scripted_models)
     data = {**config(tmp_path / "out"), "batches_in_flight": 1, "samples": 1, "attempts_factor": 1}
     with pytest.raises(RuntimeError, match="scripted failure"):
         generate(config=data)

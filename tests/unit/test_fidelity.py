@@ -32,6 +32,7 @@ from pipeline.verify.fidelity import (
     task_question,
     word_numbers,
 )
+from pipeline.verify.judge import LLMJudge
 from pipeline.verify.plan import JudgeQuery
 from tests.helpers.batches import compose_spec, run_spec
 
@@ -242,7 +243,7 @@ def test_the_judge_asks_only_about_answers_that_are_still_kept() -> None:
     tax = load_taxonomy(FIXTURE, check_checkers=False)
     # candidate 0 fails the embedding test, 1 fails the constraint check, 2 passes both and is asked
     chat = scripted([OFF_TASK, "THE OBJECT IS LOUD", ON_TASK])
-    result = run_spec(lowercase_spec(cfg, SEEDS), SEEDS, tax, cfg, Models(chat, judge, relevance), run_id="r")
+    result = run_spec(lowercase_spec(cfg, SEEDS), SEEDS, tax, cfg, Models(chat, LLMJudge(judge), relevance), run_id="r")
     assert len(judge.questions) == 1 and "Does the response carry out this task" in judge.questions[0]
     assert "Describe object number" in judge.questions[0]
     (kept,) = result.kept
@@ -257,7 +258,7 @@ def test_a_judge_no_rejects_an_answer_the_embedding_let_through() -> None:
             return [0.99 for _ in texts]
 
     tax = load_taxonomy(FIXTURE, check_checkers=False)
-    result = run_spec(lowercase_spec(cfg, SEEDS), SEEDS, tax, cfg, Models(scripted([OFF_TASK]), FakeJudge(), Lenient()), run_id="r")
+    result = run_spec(lowercase_spec(cfg, SEEDS), SEEDS, tax, cfg, Models(scripted([OFF_TASK]), LLMJudge(FakeJudge()), Lenient()), run_id="r")
     assert result.kept == [] and {tuple(s.reject_reasons) for s in result.rejects} == {("off_task:judge",)}
 
 

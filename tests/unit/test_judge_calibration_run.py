@@ -22,6 +22,7 @@ from pipeline.run.config import RoleConfig, RunConfig, parse_config
 from pipeline.run.judge_report import judge_summary_lines, judge_summary_rows
 from pipeline.run.judge_routing import with_judge_routes
 from pipeline.run.stages import Judged, Models, Provenance, to_sample, verify_stage
+from pipeline.verify.judge import LLMJudge
 from pipeline.verify.judge_calibration import DimensionCalibration, LabelledScore, judge_score, summarize
 from pipeline.verify.judge_gold import GOLD_FIELDS
 
@@ -67,7 +68,7 @@ def judged() -> tuple[list[Judged], list[Judged]]:
         seeds, 8, load_taxonomy(), mix={"Single": 1, "And_1": 2, "Chain_1": 1}, random_seed=7, options=cfg.compose
     )
     pairs = [(ins, Response(text=t, candidate=k)) for ins in instructions for k, t in enumerate(ANSWERS)]
-    models = Models(chat=no_chat, judge=HashScorer())
+    models = Models(chat=no_chat, judge=LLMJudge(HashScorer()))
     with_cal, _ = verify_stage(pairs, models, cfg)
     without, _ = verify_stage(pairs, models, config(0.0))
     return with_cal, without
@@ -157,9 +158,9 @@ def test_a_gold_file_is_scored_once_stored_and_joins_the_calibration(root: Path,
     cfg = config(1.0, gold_file=str(gold), default_route="auto", min_samples=3)
     scorer = HashScorer()
     run = store.find_run(root, FP)
-    models = with_judge_routes(cfg, load_taxonomy(), Models(chat=no_chat, judge=scorer), lambda _: None, run)
+    models = with_judge_routes(cfg, load_taxonomy(), Models(chat=no_chat, judge=LLMJudge(scorer)), lambda _: None, run)
     assert scorer.asked == 6 and store.read_judge_gold(run) is not None
-    again = with_judge_routes(cfg, load_taxonomy(), Models(chat=no_chat, judge=scorer), lambda _: None, run)
+    again = with_judge_routes(cfg, load_taxonomy(), Models(chat=no_chat, judge=LLMJudge(scorer)), lambda _: None, run)
     assert scorer.asked == 6 and again.routes == models.routes  # a resumed run reads the stored scores back
     with store.open_catalog(root) as con:
         sentiment = {c.dimension: c for c in store.run_stats(con, FP).calibration}["Sentiment"]

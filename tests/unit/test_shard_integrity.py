@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import store
-from pipeline.run import generate
+from pipeline.run import generate, services
 from pipeline.run.config import RunConfig, parse_config
 from pipeline.run.stages import Models
 from tests.helpers.cli import run_cli as cli
@@ -134,7 +134,7 @@ def test_resume_sets_damaged_batches_aside_so_they_are_redone(tmp_path: Path, mo
     def no_models(cfg: RunConfig, log: object) -> Iterator[Models]:  # resume state is read before any model
         yield Models(chat=lambda conversations, role, n: [], judge=None)
 
-    monkeypatch.setattr(generate, "serve_models", no_models)
+    monkeypatch.setattr(services, "serve_models", no_models)
     with generate.open_run_context(cfg, log=lambda line: None) as first:  # creates the run the config names
         run = first.run
     instructions = fixture_instructions(6)
