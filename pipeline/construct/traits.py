@@ -67,6 +67,7 @@ def parse_traits(entry: dict[str, Any], params: list[ParamSpec], problems: list[
         raw = entry.get(key, [])
         if not isinstance(raw, list):
             problems.append(f"'{key}' must be a list")
+            out[key] = []
             continue
         items = []
         for k, item in enumerate(raw):
