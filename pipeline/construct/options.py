@@ -10,10 +10,8 @@ from typing import Any, Literal
 from pydantic import (
     Field,
     PrivateAttr,
-    SerializerFunctionWrapHandler,
     ValidationError,
     field_validator,
-    model_serializer,
     model_validator,
 )
 
@@ -99,14 +97,6 @@ class ComposeOptions(ConfigModel):
         if not 2 <= self.chain_steps[0] <= self.chain_steps[1] <= MAX_CHAIN_STEPS:
             raise ValueError(f"chain_steps must satisfy 2 <= lo <= hi <= {MAX_CHAIN_STEPS}, got {self.chain_steps}")
         return self
-
-    @model_serializer(mode="wrap")
-    def serialize_without_siblings_off(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """Leave `siblings` out while it is off, so configs from before the key keep their fingerprints (and runs)."""
-        data: dict[str, Any] = handler(self)
-        if not self.siblings:
-            data.pop("siblings", None)
-        return data
 
     @property
     def favour_dimension(self) -> str | None:

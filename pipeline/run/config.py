@@ -24,7 +24,6 @@ from pipeline.construct.options import ComposeOptions, scale_down_hint
 from pipeline.construct.renderings import RENDERINGS
 from pipeline.construct.tree import CATEGORIES, DEFAULT_MIX, allocate, parse_category, split_by_weight
 from pipeline.errors import CompositionError, UserInputError
-from pipeline.models import fingerprint_of
 from pipeline.run.config_models import CalibrationConfig as CalibrationConfig
 from pipeline.run.config_models import ModelsConfig, WorkersConfig
 from pipeline.run.config_models import RoleConfig as RoleConfig
@@ -42,7 +41,6 @@ class GateConfig(ConfigModel):
     reject_refusals: bool = True
     reject_shallow_reasoning: bool = Field(
         default=False,
-        exclude_if=lambda on: not on,  # left out while off: configs from before the option keep their fingerprints
         description="reject kept answers whose reasoning trace only restates the prompt (shallow_reasoning)",
     )
 
@@ -134,11 +132,8 @@ class HardeningConfig(ConfigModel):
     threshold: float = Field(default=0.5, ge=0, lt=1, description="harden instructions whose pass rate is above this")
     rounds: int = Field(default=1, ge=1, le=5, description="hardening rounds at most, from the composed instruction")
     # How a tree may be hardened, tried in a random order until one fits: one more constraint on an output, an And
-    # split into the steps of a Chain, or an extra Selection level. Left out of dumps at its default, so configs
-    # from before the key keep their fingerprints (and runs).
-    moves: list[HardeningMove] = Field(
-        default_factory=lambda: list[HardeningMove](["constraint"]), min_length=1, exclude_if=lambda m: m == ["constraint"]
-    )
+    # split into the steps of a Chain, or an extra Selection level.
+    moves: list[HardeningMove] = Field(default_factory=lambda: list[HardeningMove](["constraint"]), min_length=1)
 
 
 class FidelityConfig(ConfigModel):
@@ -168,13 +163,10 @@ class RunConfig(ConfigModel):
     models: ModelsConfig = ModelsConfig()
     workers: WorkersConfig = WorkersConfig()
     gate: GateConfig = GateConfig()
-    # Left out of dumps while it filters nothing, so configs from before the band keep their fingerprints (and runs).
-    difficulty: DifficultyConfig = Field(default=DifficultyConfig(), exclude_if=lambda band: not band.filters())
+    difficulty: DifficultyConfig = DifficultyConfig()
     fidelity: FidelityConfig = FidelityConfig()
-    # Left out of dumps while off, so configs from before the key keep their fingerprints (and runs).
-    hardening: HardeningConfig = Field(default=HardeningConfig(), exclude_if=lambda h: not h.enabled)
-    # Left out of dumps while it has no axis, so configs from before the key keep their fingerprints (and runs).
-    grid: GridConfig = Field(default=GridConfig(), exclude_if=lambda g: not g.enabled())
+    hardening: HardeningConfig = HardeningConfig()
+    grid: GridConfig = GridConfig()
     repair_rounds: int = Field(default=1, ge=0, le=5)
     attempts_factor: float = Field(default=4.0, ge=1, le=1000, description="at most quota x factor instructions per category")
     batch_size: int = Field(
@@ -268,10 +260,6 @@ class RunConfig(ConfigModel):
                 "models.student.enabled: true, or remove difficulty.min_pass_rate / max_pass_rate"
             )
         return self
-
-    def fingerprint(self) -> str:
-        """Identity of the dataset this config produces; where it is written and who serves the models do not count."""
-        return fingerprint_of(self.model_dump(mode="json", exclude={"output_dir", "workers"}))
 
     def resolve(self, path: str) -> Path:
         """A path from the config: absolute, or relative to the project root."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, SerializerFunctionWrapHandler, field_validator, model_serializer, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from pipeline.config_base import DEFAULT_MODEL, ConfigModel
 
@@ -40,14 +40,6 @@ class ResponderConfig(RoleConfig):
         """The former boolean: `false` is `off`, `true` (keep the model's own reasoning apart) is `server`."""
         if isinstance(data, dict) and isinstance(data.get("reasoning"), bool):
             data = {**data, "reasoning": "server" if data["reasoning"] else "off"}
-        return data
-
-    @model_serializer(mode="wrap")
-    def serialize_reasoning_off_as_before(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """`off` is dumped as the former `false`, so configs from before the modes keep their fingerprints (and runs)."""
-        data: dict[str, Any] = handler(self)
-        if self.reasoning == "off":
-            data["reasoning"] = False
         return data
 
 
@@ -101,8 +93,7 @@ class ModelsConfig(ConfigModel):
     rewriter: RoleConfig = RoleConfig(sampling=SamplingConfig(temperature=0.7, max_tokens=512))
     responder: ResponderConfig = ResponderConfig()
     judge: JudgeConfig = JudgeConfig()
-    # Left out of dumps while off, so configs from before the role keep their fingerprints (and runs).
-    student: StudentConfig = Field(default=StudentConfig(), exclude_if=lambda s: not s.enabled)
+    student: StudentConfig = StudentConfig()
 
 
 class WorkersConfig(ConfigModel):

@@ -26,7 +26,14 @@ from pipeline.models import Seed
 from pipeline.run.config import ROOT, ConfigError, RunConfig, seed_token_budget
 from pipeline.run.driver import Pending, drive
 from pipeline.run.gate import QuotaTracker
-from pipeline.run.identity import changed_inputs, role_models, run_fingerprint, run_inputs, template_hashes
+from pipeline.run.identity import (
+    changed_inputs,
+    config_hash,
+    role_models,
+    run_fingerprint,
+    run_inputs,
+    template_hashes,
+)
 from pipeline.run.judge_report import judge_summary_lines, judge_summary_rows
 from pipeline.run.planning import plan_batch, rebuild_tracker, seed_order
 from pipeline.run.preflight import preflight
@@ -149,7 +156,7 @@ class RunContext:
         grid = grid_report(self.tracker.cells(), store.manifests(self.run)) if self.cfg.grid.enabled() else []
         summary = {
             "run_id": self.run.run_id,
-            "config_fingerprint": self.cfg.fingerprint(),
+            "config_fingerprint": config_hash(self.cfg),
             "run_fingerprint": self.run.fingerprint,  # the folder under runs/: config plus every input
             "output_dir": str(root),
             "target": sum(self.tracker.quotas.values()),

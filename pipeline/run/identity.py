@@ -1,8 +1,15 @@
 """A run's identity: everything that changes its data, hashed into the name of its folder.
 
-The config alone is not enough: editing a taxonomy phrasing, a seed line or a prompt template changes
-what a run makes, so a rerun after such an edit must start a new run beside the old one instead of
-appending to it. Where the run is written and which workers serve it do not count.
+Two names, two hashes. The **config hash** (`config_hash`) covers the config keys listed in IDENTITY_KEYS. The
+**run fingerprint** (`run_fingerprint`, the folder under `<output_dir>/runs/`) covers the config hash and every other
+input (`run_inputs`): the config alone is not enough, since editing a taxonomy phrasing, a seed line or a prompt
+template changes what a run makes, so a rerun after such an edit starts a new run beside the old one instead of
+appending to it.
+
+Every key of the config is in IDENTITY_KEYS or in NOT_IDENTITY, on purpose (a test checks it). A key listed as a
+section (`compose`) brings every key the section holds, so a new option counts by itself, with no default to hide
+behind; the identity then changes for every config, and README's "Upgrading" says so. IDENTITY_VERSION names the
+scheme; it is part of both hashes.
 """
 
 from __future__ import annotations
@@ -24,6 +31,52 @@ def _file_digest(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()[:16]
+
+
+IDENTITY_VERSION = 2
+
+# The config keys that enter the run's identity: dotted paths into the config, a section with every key it holds.
+IDENTITY_KEYS: tuple[str, ...] = (
+    "samples",
+    "mix",
+    "attempts_factor",
+    "batch_size",  # with batches_in_flight, when each batch is planned (what it knows of the batches before it)
+    "batches_in_flight",
+    "repair_rounds",
+    "random_seed",
+    "compose",
+    "seeds",  # the sources as given; their content is an input of its own (run_inputs)
+    "models",  # every role's model, sampling, reasoning, judge calibration, student
+    "gate",
+    "difficulty",
+    "fidelity",
+    "hardening",
+    "grid",
+    "workers.max_model_len",  # decides which seeds fit the context (seed selection drops the longer ones)
+)
+# What else the config holds, and why it does not change what a run makes.
+NOT_IDENTITY: dict[str, str] = {
+    "name": "a label (run.json, the catalog)",
+    "output_dir": "where the run is written",
+    "workers": "which servers answer and how (local or endpoints, requests at once, timeouts, CPU placement)",
+}
+
+
+def identity_config(cfg: RunConfig) -> dict[str, Any]:
+    """The config's part of the run identity: the value of every IDENTITY_KEYS path."""
+    dump = cfg.model_dump(mode="json")
+    out: dict[str, Any] = {}
+    for key in IDENTITY_KEYS:
+        value: Any = dump
+        for part in key.split("."):
+            value = value[part]
+        out[key] = value
+    return out
+
+
+def config_hash(cfg: RunConfig) -> str:
+    """The config hash: the identity of the dataset the config asks for, whatever its inputs' content."""
+    return fingerprint_of({"identity_version": IDENTITY_VERSION, "config": identity_config(cfg)})
 
 
 def template_hashes() -> dict[str, str]:
@@ -63,7 +116,8 @@ def seed_digests(cfg: RunConfig) -> list[dict[str, Any]]:
 def run_inputs(cfg: RunConfig) -> dict[str, Any]:
     """What the run's data depends on, part by part (recorded in run.json to say what changed)."""
     return {
-        "config": cfg.fingerprint(),
+        "identity_version": IDENTITY_VERSION,
+        "config": config_hash(cfg),
         "taxonomy": load_taxonomy().version,
         "seeds": fingerprint_of(seed_digests(cfg)),
         "templates": fingerprint_of(template_hashes()),
@@ -82,7 +136,8 @@ def _judge_gold_digest(cfg: RunConfig) -> dict[str, str | None]:
 
 
 def run_fingerprint(cfg: RunConfig, inputs: dict[str, Any] | None = None) -> str:
-    """The run's folder name under `<output_dir>/runs/`: changes when the config or any input changes."""
+    """The run fingerprint, the run's folder name under `<output_dir>/runs/`: changes when the config hash or any
+    other input changes."""
     return fingerprint_of(inputs or run_inputs(cfg))
 
 

@@ -207,7 +207,7 @@ def stored_grid_report(run: RunPaths) -> list[dict[str, Any]]:
     from pipeline.run.config import parse_config
     from pipeline.run.planning import rebuild_tracker  # planning needs the stages; a report without a grid does not
 
-    if not (run.info.get("config") or {}).get("grid"):
+    if not any(((run.info.get("config") or {}).get("grid") or {}).values()):  # no axis: no grid
         return []
     cfg = parse_config(run.info["config"], f"{run.dir / 'run.json'} config")
     return grid_report(rebuild_tracker(cfg, run).cells(), manifests(run))

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pipeline.construct.taxonomy import Taxonomy
 from pipeline.models import Instruction, Seed
 from pipeline.run.config import RunConfig
-from pipeline.run.identity import role_models, template_hashes
+from pipeline.run.identity import config_hash, role_models, template_hashes
 from pipeline.run.planning import seed_order
 from pipeline.run.stages import BatchResult, BatchSpec, Models, Provenance, compose_stage, process_batch
 
@@ -29,5 +29,5 @@ def run_spec(
 ) -> BatchResult:
     """Compose and process one batch as a run would."""
     batch = compose_stage(spec, seeds, seed_order(len(seeds), cfg.random_seed), taxonomy, cfg, set())
-    provenance = Provenance(run_id, run_fingerprint or cfg.fingerprint(), role_models(cfg), template_hashes())
+    provenance = Provenance(run_id, run_fingerprint or config_hash(cfg), role_models(cfg), template_hashes())
     return process_batch(batch, cfg, models, provenance)

@@ -17,7 +17,7 @@ from pipeline.run.config import ConfigError, DifficultyConfig, RoleConfig, RunCo
 from pipeline.run.difficulty import band_filter, band_reason, compare, student_eval, summarize
 from pipeline.run.gate import QuotaTracker
 from pipeline.run.generate import format_summary
-from pipeline.run.identity import role_models, run_inputs
+from pipeline.run.identity import config_hash, role_models, run_inputs
 from pipeline.run.planning import quotas_for
 from pipeline.run.report import student_report
 from pipeline.run.serving import model_routes
@@ -93,15 +93,15 @@ def test_student_is_off_by_default_and_reasoning_keeps_the_old_booleans() -> Non
     assert parse_config({"samples": 1, "models": {"responder": {"reasoning": False}}}).models.responder.reasoning == "off"
 
 
-def test_configs_without_the_new_keys_dump_as_before_so_their_fingerprints_stay() -> None:
+def test_the_new_keys_dump_and_count_like_any_other() -> None:
     dump = parse_config({"samples": 1}).model_dump(mode="json")
-    assert "student" not in dump["models"] and "difficulty" not in dump
-    assert "reject_shallow_reasoning" not in dump["gate"] and dump["models"]["responder"]["reasoning"] is False
+    assert dump["models"]["student"]["enabled"] is False and dump["difficulty"]["min_pass_rate"] == 0
+    assert dump["gate"]["reject_shallow_reasoning"] is False and dump["models"]["responder"]["reasoning"] == "off"
     on = {"samples": 1, "models": {"student": {"enabled": True}}, "difficulty": {"min_pass_rate": 0.5}}
     full = parse_config({**on, "gate": {"reject_shallow_reasoning": True}}).model_dump(mode="json")
     assert full["models"]["student"]["enabled"] and full["difficulty"]["min_pass_rate"] == 0.5
     assert full["gate"]["reject_shallow_reasoning"] and parse_config(full).model_dump(mode="json") == full  # round trip
-    assert parse_config(on).fingerprint() != parse_config({"samples": 1}).fingerprint()
+    assert config_hash(parse_config(on)) != config_hash(parse_config({"samples": 1}))
 
 
 @pytest.mark.parametrize(

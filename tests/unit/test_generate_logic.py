@@ -12,6 +12,7 @@ from pipeline.construct.taxonomy import load_taxonomy
 from pipeline.models import Response, Seed
 from pipeline.run.config import RoleConfig, parse_config
 from pipeline.run.gate import QuotaTracker
+from pipeline.run.identity import config_hash
 from pipeline.run.planning import plan_batch, quotas_for, seed_order
 from pipeline.run.stages import BatchResult, BatchSpec, Models, cap_to_quota, seed_for
 from tests.helpers.batches import compose_spec, run_spec
@@ -102,7 +103,7 @@ def test_a_passing_answer_is_kept_once_per_instruction() -> None:
     result = run_spec(spec, SEEDS, tax, cfg, Models(chat=scripted("all lowercase words here"), judge=None), run_id="r")
     assert len(result.kept) == 1 and result.kept[0].verdict.all_pass
     assert sorted(r.reject_reasons[0] for r in result.rejects) == ["surplus_candidate", "surplus_candidate"]
-    assert result.kept[0].template_hashes and result.kept[0].config_fingerprint == cfg.fingerprint()
+    assert result.kept[0].template_hashes and result.kept[0].config_fingerprint == config_hash(cfg)
     assert tracker.quotas == {"Single": 1}
 
 

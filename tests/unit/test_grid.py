@@ -19,7 +19,7 @@ from pipeline.models import Response, Seed
 from pipeline.run.config import ConfigError, RoleConfig, RunConfig, parse_config
 from pipeline.run.generate import RunContext, format_summary, run_locally
 from pipeline.run.grid import assign_cells, band_of, cell_quotas, grid_cells, options_for, taken_dimensions
-from pipeline.run.identity import role_models, template_hashes
+from pipeline.run.identity import config_hash, role_models, template_hashes
 from pipeline.run.planning import rebuild_tracker
 from pipeline.run.preflight import check_grid
 from pipeline.run.report import report_markdown
@@ -62,9 +62,9 @@ def test_cells_split_each_category_quota_evenly_and_keep_the_category_totals() -
     assert "Single/Language Style/prose" in quotas and grid_cells(cfg)["And_1/Length/numbered"].rendering == "numbered"
 
 
-def test_a_grid_off_config_keeps_its_fingerprint_and_cells_are_the_categories() -> None:
+def test_a_grid_off_config_has_the_categories_as_cells() -> None:
     plain = parse_config({"samples": 4, "mix": {"Single": 1}})
-    assert "grid" not in plain.model_dump() and list(grid_cells(plain)) == ["Single"]
+    assert not plain.grid.enabled() and list(grid_cells(plain)) == ["Single"]
 
 
 def test_too_few_samples_for_the_cells_is_a_config_error_naming_the_fix() -> None:
@@ -126,7 +126,7 @@ def scripted_chat(text: str):  # type: ignore[no-untyped-def]
 
 def open_context(cfg: RunConfig, tax: Taxonomy, logs: list[str]) -> RunContext:
     root = cfg.resolve(cfg.output_dir)
-    run = store.open_run(root, cfg.fingerprint(), {"name": cfg.name, "config": cfg.model_dump(mode="json")})
+    run = store.open_run(root, config_hash(cfg), {"name": cfg.name, "config": cfg.model_dump(mode="json")})
     provenance = Provenance(run.run_id, run.fingerprint, role_models(cfg), template_hashes())
     models = Models(chat=scripted_chat(ANSWER), judge=None)
     return RunContext(cfg, SEEDS, tax, models, run, provenance, rebuild_tracker(cfg, run), store.done_batches(run), logs.append)

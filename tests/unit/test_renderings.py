@@ -19,6 +19,7 @@ from pipeline.construct.tree import CATEGORIES, iter_constraints
 from pipeline.errors import CompositionError
 from pipeline.models import Instruction, Seed, Task
 from pipeline.run.config import ConfigError, parse_config
+from pipeline.run.identity import config_hash
 from pipeline.seeding.load import load_seed_file
 from pipeline.store.schema import instructions_to_table
 
@@ -190,7 +191,7 @@ def test_the_config_key_reaches_the_composer_and_the_fingerprint() -> None:
     assert default.compose.renderings == {"structured": 1.0, "prose": 1.0, "numbered": 1.0}
     only = parse_config({"samples": 1, "compose": {"renderings": {"numbered": 1}}})
     assert only.compose.renderings == {"numbered": 1.0}
-    assert only.fingerprint() != default.fingerprint()
+    assert config_hash(only) != config_hash(default)
 
 
 def test_the_rendering_lands_in_the_instructions_table(tax: Taxonomy) -> None:

@@ -36,6 +36,7 @@ from pipeline.models import (
 from pipeline.publish.dataset import build_dataset_folder
 from pipeline.publish.siblings import sibling_rows
 from pipeline.run.config import RoleConfig, RunConfig, parse_config
+from pipeline.run.identity import config_hash
 from pipeline.run.stages import BatchResult, BatchSpec, Models
 from pipeline.verify.plan import verify_response
 from pipeline.verify.reward import compute_score
@@ -208,10 +209,10 @@ def test_siblings_config_loads_and_every_right_branch_answer_scores_higher(
     assert "config_name: siblings" in card and f"`siblings` ({len(rows)} rows)" in card
 
 
-def test_siblings_key_changes_the_fingerprint_only_when_on() -> None:
+def test_siblings_key_is_part_of_the_config_hash() -> None:
     off, on = run_config(False), run_config(True)
-    assert "siblings" not in off.model_dump(mode="json")["compose"]  # configs from before the key keep their runs
-    assert off.fingerprint() == parse_config(off.model_dump(mode="json")).fingerprint() != on.fingerprint()
+    assert off.model_dump(mode="json")["compose"]["siblings"] is False
+    assert config_hash(off) == config_hash(parse_config(off.model_dump(mode="json"))) != config_hash(on)
     assert parse_config(on.model_dump(mode="json")).compose.siblings is True
 
 

@@ -19,6 +19,7 @@ from pipeline.errors import UserInputError
 from pipeline.models import Check, Response, Seed, VerificationPlan
 from pipeline.run.config import ConfigError, GateConfig, RunConfig, load_config, parse_config
 from pipeline.run.gate import gate
+from pipeline.run.identity import config_hash
 from pipeline.verify.plan import JudgeQuery, verify_response
 from pipeline.verify.reward import GROUND_TRUTH_FORMAT, compute_score, make_trl_reward, score_response
 
@@ -110,7 +111,7 @@ def test_drop_judge_specs_composes_code_checks_only_and_warns(caplog: pytest.Log
     assert "judge-checked ones are dropped" in caplog.text
     assert cfg.compose.checkers == "code"
     code_only = parse_config({"samples": 5, "compose": {"checkers": "code"}, "models": no_judge})
-    assert cfg.fingerprint() == code_only.fingerprint()  # the same dataset, so the same run
+    assert config_hash(cfg) == config_hash(code_only)  # the same dataset, so the same run
     tax = load_taxonomy(FIXTURE, check_checkers=False)
     seed = Seed(id="s", text="Describe a lighthouse.")
 
