@@ -14,7 +14,9 @@ def check_capital_word_frequency(response: str, *, capital_frequency: int, capit
     threshold = want_int(cid, "capital_frequency", capital_frequency)
     rel = want_relation(cid, "capital_relation", capital_relation)
     count = count_capital_words(response)
-    return CheckResult(relation_holds(rel, count, threshold), f"found {count} all-capital word(s), {need(rel, threshold)}")
+    return CheckResult(
+        relation_holds(rel, count, threshold), f"found {count} all-capital word(s), {need(rel, threshold)}"
+    )
 
 
 def _english(response: str) -> CheckResult | None:

@@ -134,7 +134,9 @@ def check_cjk_chars(response: str, *, min_chars: int, max_chars: int) -> CheckRe
     count = sum(1 for _ in _CJK.finditer(seen))
     other = sum(1 for m in _LETTER.finditer(seen) if not _CJK.match(m.group()) and not _KANA.match(m.group()))
     if other > count:
-        return CheckResult(False, f"not written in Chinese: {other} letters of other scripts, {count} Chinese characters")
+        return CheckResult(
+            False, f"not written in Chinese: {other} letters of other scripts, {count} Chinese characters"
+        )
     if count < lo:
         return in_range(count, lo, hi, "Chinese characters")
     return in_range(sum(1 for _ in _CJK.finditer(views.folded(response))), lo, hi, "Chinese characters")

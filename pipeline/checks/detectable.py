@@ -101,7 +101,9 @@ def _custom_postscript(cid: str, marker: str, text: str) -> bool:
     itself occurs: the leading `\\s*` can match nothing and `.*$` always matches to the end of the line.
     Searching for the marker alone avoids the reference's quadratic backtracking over long whitespace runs.
     """
-    full = arg_pattern(cid, "postscript_marker", marker, r"\s*" + marker + r".*$", re.MULTILINE)  # validates, as the reference
+    full = arg_pattern(
+        cid, "postscript_marker", marker, r"\s*" + marker + r".*$", re.MULTILINE
+    )  # validates, as the reference
     if full.plain is not None:
         return arg_pattern(cid, "postscript_marker", marker, marker, re.MULTILINE).search(text)
     return full.search(text)

@@ -52,7 +52,7 @@ def _banned_marks(response: str, marks: str, name: str) -> CheckResult:
 
 @checker("punctuation:punctuation_dot")
 def check_no_dot(response: str) -> CheckResult:
-    """No dot at all: `.`, `．`, `。`, `…` and look-alikes (one-dot leader, small full stop, middle dots) are banned."""
+    """No dot at all: `.`, `．`, `。`, `…` and look-alikes (one-dot leader, small full stop, middle dots)."""
     return _banned_marks(response, ".．。…", "dot(s)")
 
 
@@ -112,7 +112,11 @@ def _line_words(line: str) -> int:
     for m in WORD_RE.finditer(line):
         gap = line[prev_end : m.start()] if prev_end >= 0 else None
         joined = (
-            gap is not None and len(gap) == 1 and gap in _NUMBER_JOINERS and line[prev_end - 1].isdigit() and m.group()[0].isdigit()
+            gap is not None
+            and len(gap) == 1
+            and gap in _NUMBER_JOINERS
+            and line[prev_end - 1].isdigit()
+            and m.group()[0].isdigit()
         )
         count += not joined
         prev_end = m.end()
@@ -167,8 +171,8 @@ def check_sub_bullets(response: str) -> CheckResult:
 
 @checker("list:numbered_items")
 def check_numbered_items(response: str, *, num_items: int) -> CheckResult:
-    """Exactly num_items unindented numbered lines (`1.` or `1)`, at most one leading space), numbered 1, 2, ... in order,
-    each with content (two letters or digits); lines in code blocks do not count."""
+    """Exactly num_items unindented numbered lines (`1.` or `1)`, at most one leading space), numbered 1, 2,
+    ... in order, each with content (two letters or digits); lines in code blocks do not count."""
     want = want_count("list:numbered_items", "num_items", num_items)
     items = [(int(m.group(1)), m.group(2)) for m in _NUMBERED.finditer(views.fold(structure(response)))]
     numbers = [n for n, _ in items]
@@ -228,7 +232,9 @@ def check_table_columns(response: str, *, num_columns: int) -> CheckResult:
     if not tables:
         return CheckResult(False, "no markdown table (header, delimiter row and data rows) found")
     shaped = [
-        (head, rows) for head, rows, delim in tables if len(head) == want and delim == want and all(len(r) == want for r in rows)
+        (head, rows)
+        for head, rows, delim in tables
+        if len(head) == want and delim == want and all(len(r) == want for r in rows)
     ]
     for head, rows in shaped:
         if all(views.has_content(c, 1) for c in head) and any(all(views.has_content(c, 1) for c in r) for r in rows):
@@ -236,14 +242,15 @@ def check_table_columns(response: str, *, num_columns: int) -> CheckResult:
     if shaped:
         return CheckResult(False, f"the table with {want} columns has empty header cells or no filled-in row")
     shapes = ", ".join(
-        f"{len(head)} columns" + ("" if all(len(r) == len(head) for r in rows) else " (ragged rows)") for head, rows, _ in tables[:3]
+        f"{len(head)} columns" + ("" if all(len(r) == len(head) for r in rows) else " (ragged rows)")
+        for head, rows, _ in tables[:3]
     )
     return CheckResult(False, f"found table(s) with {shapes}, need exactly {want} columns")
 
 
 @checker("markdown:min_headings")
 def check_min_headings(response: str, *, N: int) -> CheckResult:  # IFBench-style kwarg name
-    """At least N markdown headings (lines starting with 1-6 `#` and a space) with content; code blocks do not count."""
+    """At least N markdown headings (1-6 `#` and a space, then content); headings in code blocks do not count."""
     want = want_count("markdown:min_headings", "N", N)
     found = sum(1 for m in _HEADING.finditer(structure(response)) if views.has_content(m.group(1)))
     return CheckResult(found >= want, f"found {found} heading(s) with text, need at least {want}")

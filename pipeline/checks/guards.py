@@ -79,7 +79,9 @@ def guard_keywords_existence(response: str, *, keywords: list[str]) -> CheckResu
 def guard_keywords_frequency(response: str, *, keyword: str, frequency: int, relation: str) -> CheckResult:
     """keywords:frequency; "at least" counts whole words in prose in the visible answer, "less than" counts
     the keyword anywhere in the folded answer (disguised occurrences too)."""
-    failed = reference_fails(keyword_checks.check_keyword_frequency, response, keyword=keyword, frequency=frequency, relation=relation)
+    failed = reference_fails(
+        keyword_checks.check_keyword_frequency, response, keyword=keyword, frequency=frequency, relation=relation
+    )
     if failed:
         return failed
     word = keyword.strip()
@@ -117,7 +119,11 @@ def guard_letter_frequency(response: str, *, letter: str, let_frequency: int, le
     """keywords:letter_frequency; "at least" counts the letter outside markup (tags, link targets, code blocks,
     hidden text), "less than" counts it in the folded answer (look-alike letters too)."""
     failed = reference_fails(
-        keyword_checks.check_letter_frequency, response, letter=letter, let_frequency=let_frequency, let_relation=let_relation
+        keyword_checks.check_letter_frequency,
+        response,
+        letter=letter,
+        let_frequency=let_frequency,
+        let_relation=let_relation,
     )
     if failed:
         return failed
@@ -198,7 +204,9 @@ def guard_number_words(response: str, *, num_words: int, relation: str) -> Check
 
 
 @checker("guard:nth_paragraph_first_word")
-def guard_nth_paragraph_first_word(response: str, *, num_paragraphs: int, nth_paragraph: int, first_word: str) -> CheckResult:
+def guard_nth_paragraph_first_word(
+    response: str, *, num_paragraphs: int, nth_paragraph: int, first_word: str
+) -> CheckResult:
     """length_constraints:nth_paragraph_first_word, and in the visible answer every paragraph has two words or
     more and paragraph n starts with exactly that word ("Then's" does not start with "then")."""
     failed = reference_fails(
@@ -215,7 +223,9 @@ def guard_nth_paragraph_first_word(response: str, *, num_paragraphs: int, nth_pa
         return CheckResult(False, "a visible paragraph has fewer than 2 words")
     head = words_of(pieces[nth_paragraph - 1])
     if not head or head[0].lower() != first_word.strip().lower():
-        return CheckResult(False, f"paragraph {nth_paragraph} starts with {short(head[0] if head else '')}, need {first_word!r}")
+        return CheckResult(
+            False, f"paragraph {nth_paragraph} starts with {short(head[0] if head else '')}, need {first_word!r}"
+        )
     return CheckResult(True, f"paragraph {nth_paragraph} starts with {first_word!r}")
 
 
@@ -227,17 +237,24 @@ def guard_capital_word_frequency(response: str, *, capital_frequency: int, capit
     """change_case:capital_word_frequency; "at least" counts visible all-capital words of two letters or more
     ("I" and "A" do not count), "less than" counts all-capital words of the folded answer (look-alike letters too)."""
     failed = reference_fails(
-        case.check_capital_word_frequency, response, capital_frequency=capital_frequency, capital_relation=capital_relation
+        case.check_capital_word_frequency,
+        response,
+        capital_frequency=capital_frequency,
+        capital_relation=capital_relation,
     )
     if failed:
         return failed
     if capital_relation == "at least":
-        count = sum(1 for w in _WORD_TOKEN.findall(views.visible(response)) if w.isupper() and len(_LETTER.findall(w)) >= 2)
+        count = sum(
+            1 for w in _WORD_TOKEN.findall(views.visible(response)) if w.isupper() and len(_LETTER.findall(w)) >= 2
+        )
         ok = count >= capital_frequency
     else:
         count = sum(1 for w in _WORD_TOKEN.findall(views.folded(response)) if w.isupper())
         ok = count < capital_frequency
-    return CheckResult(ok, f"found {count} all-capital word(s) once hardened, need {capital_relation} {capital_frequency}")
+    return CheckResult(
+        ok, f"found {count} all-capital word(s) once hardened, need {capital_relation} {capital_frequency}"
+    )
 
 
 def _latin_english(seen: str) -> str | None:
@@ -348,7 +365,9 @@ def add_guards(plan: VerificationPlan) -> VerificationPlan:
             while gid in taken:
                 gid += "~"
             taken.add(gid)
-            checks.append(c.model_copy(update={"id": gid, "checker": guard, "depends_on": deps, "constraint_path": None}))
+            checks.append(
+                c.model_copy(update={"id": gid, "checker": guard, "depends_on": deps, "constraint_path": None})
+            )
             guard_of[c.id] = gid
             deps = [*deps, gid]
         checks.append(c.model_copy(update={"depends_on": deps}))

@@ -40,7 +40,9 @@ def guard_number_placeholders(response: str, *, num_placeholders: int) -> CheckR
     if failed:
         return failed
     count = sum(1 for m in _PLACEHOLDER.finditer(views.visible(response)) if views.has_content(m.group(1)))
-    return CheckResult(count >= num_placeholders, f"found {count} named placeholder(s), need at least {num_placeholders}")
+    return CheckResult(
+        count >= num_placeholders, f"found {count} named placeholder(s), need at least {num_placeholders}"
+    )
 
 
 @checker("guard:postscript")
@@ -110,16 +112,22 @@ def guard_number_highlighted_sections(response: str, *, num_highlights: int) -> 
     text = views.unfenced(views.visible(response))
     count = sum(1 for m in _BOLD.finditer(text) if views.has_content(m.group(1)))
     count += sum(1 for m in _ITALIC.finditer(_BOLD.sub(" ", text)) if views.has_content(m.group(1)))
-    return CheckResult(count >= num_highlights, f"found {count} distinct highlighted span(s), need at least {num_highlights}")
+    return CheckResult(
+        count >= num_highlights, f"found {count} distinct highlighted span(s), need at least {num_highlights}"
+    )
 
 
 @checker("guard:multiple_sections")
 def guard_multiple_sections(response: str, *, section_spliter: str, num_sections: int) -> CheckResult:
     """detectable_format:multiple_sections, and in the visible answer every section has two words or more."""
-    failed = reference_fails(detectable.check_multiple_sections, response, section_spliter=section_spliter, num_sections=num_sections)
+    failed = reference_fails(
+        detectable.check_multiple_sections, response, section_spliter=section_spliter, num_sections=num_sections
+    )
     if failed:
         return failed
-    sections = detectable.section_pattern("guard:multiple_sections", section_spliter.strip()).split(views.visible(response))[1:]
+    sections = detectable.section_pattern("guard:multiple_sections", section_spliter.strip()).split(
+        views.visible(response)
+    )[1:]
     full = sum(1 for s in sections if len(words_of(s)) >= 2)
     if full < num_sections or full < len(sections):
         return CheckResult(False, f"{len(sections) - full} of {len(sections)} section(s) have fewer than 2 words")

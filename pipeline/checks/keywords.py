@@ -38,7 +38,9 @@ def check_keyword_frequency(response: str, *, keyword: str, frequency: int, rela
     threshold = want_int(cid, "frequency", frequency)
     rel = want_relation(cid, "relation", relation)
     count = arg_pattern(cid, "keyword", word, flags=re.IGNORECASE).count(response)
-    return CheckResult(relation_holds(rel, count, threshold), f"{word!r} occurs {count} time(s), {need(rel, threshold)}")
+    return CheckResult(
+        relation_holds(rel, count, threshold), f"{word!r} occurs {count} time(s), {need(rel, threshold)}"
+    )
 
 
 @checker("keywords:forbidden_words")
@@ -46,7 +48,9 @@ def check_forbidden_words(response: str, *, forbidden_words: list[str]) -> Check
     """No forbidden word occurs between word boundaries (case-insensitive; the word is a regex, as in IFEval)."""
     cid = "keywords:forbidden_words"
     words = want_str_list(cid, "forbidden_words", forbidden_words)
-    found = [w for w in words if arg_pattern(cid, "forbidden_words", w, r"\b" + w + r"\b", re.IGNORECASE).search(response)]
+    found = [
+        w for w in words if arg_pattern(cid, "forbidden_words", w, r"\b" + w + r"\b", re.IGNORECASE).search(response)
+    ]
     if found:
         return CheckResult(False, f"contains forbidden word(s) {', '.join(map(repr, found))}")
     return CheckResult(True, f"none of the {len(words)} forbidden word(s) occurs")
@@ -67,4 +71,6 @@ def check_letter_frequency(response: str, *, letter: str, let_frequency: int, le
     threshold = want_int(cid, "let_frequency", let_frequency)
     rel = want_relation(cid, "let_relation", let_relation)
     count = response.lower().count(ch)
-    return CheckResult(relation_holds(rel, count, threshold), f"letter {ch!r} occurs {count} time(s), {need(rel, threshold)}")
+    return CheckResult(
+        relation_holds(rel, count, threshold), f"letter {ch!r} occurs {count} time(s), {need(rel, threshold)}"
+    )

@@ -75,8 +75,6 @@ class _Model:
     normalize_char: Any
 
 
-
-
 @lru_cache(maxsize=1)
 def _model() -> _Model:
     """Load langdetect's profiles once (its own loader, so the language order matches) and pack them."""

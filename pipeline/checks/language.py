@@ -20,7 +20,9 @@ IFEVAL_LANGUAGES = {
 def check_response_language(response: str, *, language: str) -> CheckResult:
     """langdetect (seeded) says `language`; like IFEval, text langdetect cannot classify passes."""
     if not isinstance(language, str) or language not in IFEVAL_LANGUAGES:
-        raise fail("language:response_language", f"'language' must be one of {sorted(IFEVAL_LANGUAGES)}, got {language!r}")
+        raise fail(
+            "language:response_language", f"'language' must be one of {sorted(IFEVAL_LANGUAGES)}, got {language!r}"
+        )
     found = detect_language(response)
     if found is None:
         return CheckResult(True, "language could not be detected (counts as followed, as in IFEval)")

@@ -40,9 +40,7 @@ BUDGET_S = 0.05  # `regex` checks its timeout coarsely: a search stops within ab
 MAX_PLAIN = 100
 
 # Parse-tree nodes that match one fixed path: no repetition, no alternation, no conditional groups.
-_FLAT = frozenset(
-    getattr(sre_constants, name) for name in ("LITERAL", "NOT_LITERAL", "ANY", "IN", "AT", "GROUPREF")
-)
+_FLAT = frozenset(getattr(sre_constants, name) for name in ("LITERAL", "NOT_LITERAL", "ANY", "IN", "AT", "GROUPREF"))
 _SUBPATTERN = sre_constants.SUBPATTERN
 _LOOKAROUND = frozenset((sre_constants.ASSERT, sre_constants.ASSERT_NOT))
 _ATOMIC = getattr(sre_constants, "ATOMIC_GROUP", None)

@@ -54,10 +54,15 @@ def checker(checker_id: str) -> Callable[[CheckerFn], CheckerFn]:
 
     def register(fn: CheckerFn) -> CheckerFn:
         if checker_id in CHECKERS:
-            raise ValueError(f"checker id {checker_id!r} registered twice ({CHECKERS[checker_id].fn.__module__} and {fn.__module__})")
+            raise ValueError(
+                f"checker id {checker_id!r} registered twice "
+                f"({CHECKERS[checker_id].fn.__module__} and {fn.__module__})"
+            )
         params = list(inspect.signature(fn).parameters.values())
         if not params or params[0].name != "response":
-            raise TypeError(f"checker {checker_id!r}: first parameter must be `response`, got {[p.name for p in params]}")
+            raise TypeError(
+                f"checker {checker_id!r}: first parameter must be `response`, got {[p.name for p in params]}"
+            )
         rest = params[1:]
         for p in rest:
             if p.kind not in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD):
@@ -153,7 +158,11 @@ def run_check(checker_id: str, response: str, kwargs: Mapping[str, Any] | None =
     finally:
         if owner:
             end_check()
-    if not isinstance(result, CheckResult) or not isinstance(result.passed, bool) or not isinstance(result.evidence, str):
+    if (
+        not isinstance(result, CheckResult)
+        or not isinstance(result.passed, bool)
+        or not isinstance(result.evidence, str)
+    ):
         return CheckResult(False, f"check error: {checker_id} returned {type(result).__name__}, not a CheckResult")
     return result
 

@@ -194,7 +194,7 @@ def check_starts_with(response: str, *, prefix: str) -> CheckResult:
 
 
 def _suffix_start(text: str, suffix: str) -> int | None:
-    """Where `suffix` starts if `text` ends with it, optionally followed by one full stop (ComplexBench tolerates 。)."""
+    """Where `suffix` starts if `text` ends with it, maybe followed by one full stop (ComplexBench tolerates 。)."""
     if text.endswith(suffix):
         return len(text) - len(suffix)
     for mark in _SENTENCE_END_TOLERANCE:
@@ -232,7 +232,9 @@ def check_ends_with(response: str, *, suffix: str) -> CheckResult:
     if start is None:
         return CheckResult(False, f"ends with {short(text[-(len(want) + 10) :])}, need {short(suffix)}")
     if start > 0 and _word_char(want[0]) and _word_char(text[start - 1]):
-        return CheckResult(False, f"{short(suffix)} is glued to the word before it: {short(text[max(0, start - 10) :])}")
+        return CheckResult(
+            False, f"{short(suffix)} is glued to the word before it: {short(text[max(0, start - 10) :])}"
+        )
     if not views.WORD.search(text, 0, start):
         return CheckResult(False, f"nothing comes before {short(suffix)}")
     return CheckResult(True, f"ends with {short(suffix)}")

@@ -14,9 +14,11 @@ from pipeline.spans import markers, strip_markers
 
 @checker("structure:selected_case")
 def check_selected_case(response: str, *, expected: str, labels: list[str]) -> CheckResult:
-    """The span names exactly one of this Selection's cases (`### Case X`), it is the correct one, and text follows it."""
+    """The span names exactly one of this Selection's cases (`### Case X`), the correct one, and text follows it."""
     if not isinstance(labels, list) or not labels or not all(isinstance(x, str) and x for x in labels):
-        raise CheckerArgumentError(f"structure:selected_case: 'labels' must be a non-empty list of strings, got {labels!r}")
+        raise CheckerArgumentError(
+            f"structure:selected_case: 'labels' must be a non-empty list of strings, got {labels!r}"
+        )
     if not isinstance(expected, str) or expected not in labels:
         raise CheckerArgumentError(f"structure:selected_case: expected {expected!r} is not one of the labels {labels}")
     wanted = {x.upper() for x in labels}

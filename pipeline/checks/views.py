@@ -199,7 +199,9 @@ def prose_spans(text: str, spans: Sequence[tuple[int, int]]) -> list[bool]:
             ws, we = w.start(), w.end()
             # Occurrences overlapping this word start at most `longest` characters before it.
             near = [
-                (a, b) for a, b in covered[bisect.bisect_left(firsts, ws - longest) : bisect.bisect_left(firsts, we)] if b > ws
+                (a, b)
+                for a, b in covered[bisect.bisect_left(firsts, ws - longest) : bisect.bisect_left(firsts, we)]
+                if b > ws
             ]
             if not near:
                 others += 1

@@ -73,7 +73,9 @@ def check_start_end(response: str) -> CheckResult:
     text = views.visible(response).strip()
     all_words = words(text)
     if len(all_words) < 3:
-        return CheckResult(False, f"found {len(all_words)} word(s), need at least 3 (a word between the first and the last)")
+        return CheckResult(
+            False, f"found {len(all_words)} word(s), need at least 3 (a word between the first and the last)"
+        )
     first, last = all_words[0], all_words[-1]
     if not text.endswith(last):
         return CheckResult(False, f"the response ends with {short(text[-5:])} after its last word {short(last)}")

@@ -165,7 +165,9 @@ class _Sampler:
         self.opts = opts
         self.rng = rng
 
-    def eligible(self, placement: str, path: Sequence[Constraint], dims: frozenset[str] | None) -> list[ConstraintSpec]:
+    def eligible(
+        self, placement: str, path: Sequence[Constraint], dims: frozenset[str] | None
+    ) -> list[ConstraintSpec]:
         ids = [c.spec_id for c in path]
         return [
             s
@@ -176,7 +178,9 @@ class _Sampler:
             and self.tax.compatible(s.id, ids)
         ]
 
-    def constraint(self, placement: str, path: Sequence[Constraint], task_text: str, dims: frozenset[str] | None = None) -> Constraint:
+    def constraint(
+        self, placement: str, path: Sequence[Constraint], task_text: str, dims: frozenset[str] | None = None
+    ) -> Constraint:
         candidates = self.eligible(placement, path, dims)
         if not candidates:
             raise _Dead
@@ -206,7 +210,13 @@ class _Sampler:
 
 
 def draw_constraint(
-    taxonomy: Taxonomy, options: ComposeOptions, rng: random.Random, *, placement: str, path: Sequence[Constraint], task_text: str
+    taxonomy: Taxonomy,
+    options: ComposeOptions,
+    rng: random.Random,
+    *,
+    placement: str,
+    path: Sequence[Constraint],
+    task_text: str,
 ) -> Constraint | None:
     """One constraint compatible with every constraint of `path` (conflict graph and lexical clashes), or None."""
     try:
@@ -241,7 +251,9 @@ class _Builder:
             return self.chain(shape, path, task_text, scope)
         return self.selection(shape, path, task_text, scope)
 
-    def chain(self, shape: _ChainShape, path: Sequence[Constraint], task_text: str, scope: str, first: str | None = None) -> Chain:
+    def chain(
+        self, shape: _ChainShape, path: Sequence[Constraint], task_text: str, scope: str, first: str | None = None
+    ) -> Chain:
         ops = chain_steps_text()
         steps: list[Task] = []
         follow = self.rng.sample(ops["follow"], len(ops["follow"]))
@@ -378,7 +390,9 @@ def iter_compose(
     seen: set[str] = set()
     for i, cat in enumerate(categories):
         candidates = (order[(i + k) % len(order)] for k in range(SEED_TRIES))
-        yield compose_on_seeds(candidates, cat, taxonomy, random_seed=f"{random_seed}:{i}", options=options, seen=seen)[0]
+        yield compose_on_seeds(
+            candidates, cat, taxonomy, random_seed=f"{random_seed}:{i}", options=options, seen=seen
+        )[0]
 
 
 # Seeds tried for one instruction, the planned one first: a seed whose task cannot take what is asked (a poem
@@ -387,7 +401,12 @@ SEED_TRIES = 16
 
 
 def compose_on_seeds(
-    candidates: Iterable[Seed], category: str, taxonomy: Taxonomy, *, random_seed: str, options: ComposeOptions | None,
+    candidates: Iterable[Seed],
+    category: str,
+    taxonomy: Taxonomy,
+    *,
+    random_seed: str,
+    options: ComposeOptions | None,
     seen: set[str],
 ) -> tuple[Instruction, Seed]:
     """compose_unique on the first candidate seed it succeeds on, and that seed; the last seed's error if none."""

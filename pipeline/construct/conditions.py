@@ -61,12 +61,19 @@ def comparison(rng: random.Random) -> ConditionDraw:
 def letter_in_word(rng: random.Random) -> ConditionDraw:
     word = rng.choice(WORDS)
     letter = rng.choice("aeiorstnlm")
-    return _yes_no("letter_in_word", f"the word '{word}' contains the letter '{letter}'", letter in word, {"word": word, "letter": letter})
+    return _yes_no(
+        "letter_in_word",
+        f"the word '{word}' contains the letter '{letter}'",
+        letter in word,
+        {"word": word, "letter": letter},
+    )
 
 
 def alphabetical(rng: random.Random) -> ConditionDraw:
     w1, w2 = rng.sample(WORDS, 2)
-    return _yes_no("alphabetical", f"'{w1}' comes before '{w2}' in alphabetical order", w1 < w2, {"first": w1, "second": w2})
+    return _yes_no(
+        "alphabetical", f"'{w1}' comes before '{w2}' in alphabetical order", w1 < w2, {"first": w1, "second": w2}
+    )
 
 
 def weekend(rng: random.Random) -> ConditionDraw:
@@ -79,7 +86,9 @@ def remainder(rng: random.Random) -> ConditionDraw:
     n = rng.randint(20, 999)
     r = n % 3
     return ConditionDraw(
-        Condition(kind="remainder", text=f"work out the remainder when {n} is divided by 3", value=str(r), facts={"n": n}),
+        Condition(
+            kind="remainder", text=f"work out the remainder when {n} is divided by 3", value=str(r), facts={"n": n}
+        ),
         ["0", "1", "2"],
     )
 

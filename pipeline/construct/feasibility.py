@@ -315,7 +315,10 @@ def _violations(scope: str, b: Bounds, nested: set[str]) -> list[Infeasibility]:
         lo = b.low(q)
         if lo > hi:
             rule = _family(q) + ("_over_parts" if q in nested else "")
-            detail = f"{q} needs at least {format_count(lo)} ({b.lo_why.get(q, '')}) but at most {format_count(hi)} ({b.hi_why[q]})"
+            detail = (
+                f"{q} needs at least {format_count(lo)} ({b.lo_why.get(q, '')}) "
+                f"but at most {format_count(hi)} ({b.hi_why[q]})"
+            )
             out.append(Infeasibility("infeasible", rule, scope, detail))
     for why, words, lo, hi in b.ranges:
         required = [w for w in dict.fromkeys(words) if b.low(f"word:{w}") >= 1]

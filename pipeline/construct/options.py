@@ -40,14 +40,16 @@ class ComposeOptions(ConfigModel):
     global_share: float = Field(default=0.3, ge=0, le=1)
     renderings: dict[str, float] = Field(
         default_factory=lambda: dict(DEFAULT_RENDERINGS),
-        description=f"rendering -> weight, drawn per instruction ({', '.join(RENDERINGS)}); one name alone: no variety",
+        description=f"rendering -> weight, drawn per instruction ({', '.join(RENDERINGS)}); "
+        "one name alone: no variety",
     )
     siblings: bool = Field(
         default=False,
         description="each composed Selection/Chain instruction brings its counterfactual siblings "
         "(pipeline/construct/siblings.py), which take the batch's next slots of its category",
     )
-    # Excluded from dumps: it is folded into `checkers` below, so the fingerprint and run.json show the effective value.
+    # Excluded from dumps: it is folded into `checkers` below, so the fingerprint and run.json show the effective
+    # value.
     drop_judge_specs: bool = Field(
         default=False, strict=True, exclude=True, description="compose code-checked constraints only (checkers: code)"
     )
@@ -73,7 +75,10 @@ class ComposeOptions(ConfigModel):
     def normalize_drop_judge_specs(cls, data: Any) -> Any:
         """`drop_judge_specs: true` means `checkers: code`; say so, since judge-checked constraints disappear."""
         if isinstance(data, dict) and data.get("drop_judge_specs") is True and data.get("checkers", "any") != "code":
-            log.warning("compose.drop_judge_specs is true: composing code-checked constraints only (judge-checked ones are dropped)")
+            log.warning(
+                "compose.drop_judge_specs is true: composing code-checked constraints only "
+                "(judge-checked ones are dropped)"
+            )
             data = {**data, "checkers": "code"}
         return data
 

@@ -13,7 +13,9 @@ from pipeline.models import ConstraintSpec, ParamSpec, ParamValue
 PARAM_KEYS = {"type", "min", "max", "decimals", "values", "pool", "count", "offset_from", "at_most", "source", "value"}
 
 
-def sample_params(spec: ConstraintSpec, pools: dict[str, list[str]], rng: random.Random, task_text: str) -> dict[str, ParamValue]:
+def sample_params(
+    spec: ConstraintSpec, pools: dict[str, list[str]], rng: random.Random, task_text: str
+) -> dict[str, ParamValue]:
     """Draw every parameter of `spec` in declaration order."""
     out: dict[str, ParamValue] = {}
     for p in spec.params:
@@ -21,7 +23,9 @@ def sample_params(spec: ConstraintSpec, pools: dict[str, list[str]], rng: random
     return out
 
 
-def _sample_param(p: ParamSpec, pools: dict[str, list[str]], rng: random.Random, task_text: str, done: dict[str, ParamValue]) -> ParamValue:
+def _sample_param(
+    p: ParamSpec, pools: dict[str, list[str]], rng: random.Random, task_text: str, done: dict[str, ParamValue]
+) -> ParamValue:
     if p.type == "int":
         assert p.min is not None and p.max is not None
         lo, hi = int(p.min), int(p.max)
@@ -70,7 +74,9 @@ def parse_params(raw: Any, pools: dict[str, list[str]], problems: list[str]) -> 
         try:
             p = ParamSpec(name=name, **desc)
         except ValidationError as exc:
-            problems.append(f"{bad}: " + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
+            problems.append(
+                f"{bad}: " + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            )
             continue
         problems.extend(f"{bad}: {msg}" for msg in param_problems(p, pools, seen))
         params.append(p)
@@ -100,7 +106,9 @@ def param_problems(p: ParamSpec, pools: dict[str, list[str]], earlier: dict[str,
             if p.count is None or p.count[0] < 1 or p.count[0] > p.count[1]:
                 out.append("'words' needs 'count: [lo, hi]' with 1 <= lo <= hi")
             elif p.count[1] > len(set(pools[p.pool])):
-                out.append(f"count {p.count[1]} exceeds the {len(set(pools[p.pool]))} distinct entries of pool {p.pool!r}")
+                out.append(
+                    f"count {p.count[1]} exceeds the {len(set(pools[p.pool]))} distinct entries of pool {p.pool!r}"
+                )
     elif p.type == "context":
         if p.source != "task":
             out.append("a context parameter needs 'source: task'")

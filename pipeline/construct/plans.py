@@ -70,7 +70,13 @@ def compile_plan(tree: Task, taxonomy: Taxonomy) -> VerificationPlan:
             checks.append(decision)
             correct[path] = node.correct
             idx = next(i for i, b in enumerate(node.branches) if b.label == node.correct)
-            walk(node.branches[idx].body, scope, [*deps, decision.id], [*comp, "Selection"], f"{path}.branches[{idx}].body")
+            walk(
+                node.branches[idx].body,
+                scope,
+                [*deps, decision.id],
+                [*comp, "Selection"],
+                f"{path}.branches[{idx}].body",
+            )
 
     walk(tree, spans.RESPONSE, [], [], "tree")
     return VerificationPlan(checks=checks, correct_branches=correct)

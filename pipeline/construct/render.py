@@ -89,7 +89,9 @@ class _Renderer:
             cases.append(f"{self.pick('case_intro', intro=intros[b.when], label=b.label)} {what}")
         labels = " or ".join(f'"{spans.case_marker(b.label)}"' for b in node.branches)
         outro = "selection_outro" if scope == spans.RESPONSE else "selection_outro_part"
-        return " ".join([self.pick("selection_intro", condition=node.condition.text), self.pick(outro, cases=labels), *cases])
+        return " ".join(
+            [self.pick("selection_intro", condition=node.condition.text), self.pick(outro, cases=labels), *cases]
+        )
 
 
 # --- LLM rewrite with a fidelity gate ----------------------------------------------------------------
@@ -103,7 +105,10 @@ def rewrite_prompt() -> dict[str, str]:
 def rewrite_messages(prompt: str) -> list[dict[str, str]]:
     """Chat messages asking a model to rewrite a template instruction into fluent text."""
     tpl = rewrite_prompt()
-    return [{"role": "system", "content": tpl["system"]}, {"role": "user", "content": tpl["user"].format(instruction=prompt)}]
+    return [
+        {"role": "system", "content": tpl["system"]},
+        {"role": "user", "content": tpl["user"].format(instruction=prompt)},
+    ]
 
 
 def required_fragments(tree: Task) -> list[str]:
@@ -153,7 +158,9 @@ def _contains(text: str, fragment: str) -> bool:
     return fragment.lower() in text.lower()
 
 
-def fidelity_problems(tree: Task, template: str, rewritten: str, *, min_ratio: float = 0.5, max_ratio: float = 3.0) -> list[str]:
+def fidelity_problems(
+    tree: Task, template: str, rewritten: str, *, min_ratio: float = 0.5, max_ratio: float = 3.0
+) -> list[str]:
     """Why a rewrite is not faithful to the template (empty list = faithful)."""
     text = rewritten.strip()
     if not text:
@@ -171,9 +178,15 @@ def apply_rewrite(instruction: Instruction, rewritten: str | None) -> Instructio
         return instruction
     problems = fidelity_problems(instruction.tree, instruction.prompt, rewritten)
     if problems:
-        note = "rewrite rejected: " + "; ".join(problems[:5]) + (f" (+{len(problems) - 5} more)" if len(problems) > 5 else "")
+        note = (
+            "rewrite rejected: "
+            + "; ".join(problems[:5])
+            + (f" (+{len(problems) - 5} more)" if len(problems) > 5 else "")
+        )
         return instruction.model_copy(update={"rewrite_note": note})
-    return instruction.model_copy(update={"prompt": rewritten.strip(), "template_prompt": instruction.prompt, "rewrite_note": "rewrite accepted"})
+    return instruction.model_copy(
+        update={"prompt": rewritten.strip(), "template_prompt": instruction.prompt, "rewrite_note": "rewrite accepted"}
+    )
 
 
 def format_param(value: ParamValue) -> str:

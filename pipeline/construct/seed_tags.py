@@ -3,7 +3,8 @@
 A seed may carry `tags` (`SeedTags`): the form of its answer (haiku, poem, short_answer, code, ...) and the
 natural length of that answer in words. The rules apply on the span that answers the seed's task: the whole
 response, or the first part of a Chain (and that part's first part, when nested). Each clash is reported as
-`seed_clash:<rule>`; the composer redraws such a draw, as it does an infeasible one (pipeline/construct/feasibility.py).
+`seed_clash:<rule>`; the composer redraws such a draw, as it does an infeasible one
+(pipeline/construct/feasibility.py).
 """
 
 from __future__ import annotations

@@ -57,7 +57,7 @@ def group_id(ins: Instruction) -> str:
 
 
 def sibling_kind(ins: Instruction) -> str | None:
-    """"selection" or "chain": which siblings `make_siblings` makes for this tree (None: neither applies)."""
+    """ "selection" or "chain": which siblings `make_siblings` makes for this tree (None: neither applies)."""
     if "Selection" in ins.composition:
         return "selection"
     if "Chain" in ins.composition:
@@ -92,7 +92,11 @@ def outcomes(node: Node | None, path: str = "tree") -> list[Outcome]:
     elif isinstance(node, Chain):
         parts = [outcomes(s, f"{path}.steps[{i}]") for i, s in enumerate(node.steps)]
     else:
-        return [{path: b.label, **o} for i, b in enumerate(node.branches) for o in outcomes(b.body, f"{path}.branches[{i}].body")]
+        return [
+            {path: b.label, **o}
+            for i, b in enumerate(node.branches)
+            for o in outcomes(b.body, f"{path}.branches[{i}].body")
+        ]
     # Selections in different children or steps are independent: every combination is an outcome
     return [{k: v for o in combo for k, v in o.items()} for combo in itertools.product(*parts)]
 
@@ -114,7 +118,9 @@ def redraw_condition(condition: Condition, value: str, key: str) -> Condition:
     """A condition of the same kind whose computed value is `value` (new facts, the text stating them)."""
     draw = _DRAWS.get(condition.kind)
     if draw is None:
-        raise CompositionError(f"cannot redraw a condition of kind {condition.kind!r}; known kinds: {', '.join(sorted(_DRAWS))}")
+        raise CompositionError(
+            f"cannot redraw a condition of kind {condition.kind!r}; known kinds: {', '.join(sorted(_DRAWS))}"
+        )
     rng = random.Random(key)
     for _ in range(MAX_REDRAWS):
         new = draw(rng).condition
@@ -204,9 +210,15 @@ def _replace(node: Node | None, path: str, target: str, new: Constraint) -> Node
     if isinstance(node, Task):
         return node.model_copy(update={"body": _replace(node.body, f"{path}.body", target, new)})
     if isinstance(node, And):
-        return node.model_copy(update={"children": [_replace(c, f"{path}.children[{i}]", target, new) for i, c in enumerate(node.children)]})
+        return node.model_copy(
+            update={
+                "children": [_replace(c, f"{path}.children[{i}]", target, new) for i, c in enumerate(node.children)]
+            }
+        )
     if isinstance(node, Chain):
-        return node.model_copy(update={"steps": [_replace(s, f"{path}.steps[{i}]", target, new) for i, s in enumerate(node.steps)]})
+        return node.model_copy(
+            update={"steps": [_replace(s, f"{path}.steps[{i}]", target, new) for i, s in enumerate(node.steps)]}
+        )
     branches = [
         Branch(label=b.label, when=b.when, body=_task(_replace(b.body, f"{path}.branches[{i}].body", target, new)))
         for i, b in enumerate(node.branches)
@@ -218,9 +230,10 @@ def feasible_change(
     tree: Task, cpath: str, taxonomy: Taxonomy, task_text: str, key: str, seed: Seed | None = None
 ) -> Task | None:
     """`tree` with the constraint at `cpath` redrawn by `changed_constraint` so that the whole tree stays jointly
-    feasible and, with its `seed`, within the seed's tags (seed_tags `keeps_to_seed`, as hardening requires); None if the constraint
-    cannot change or none of FEASIBLE_TRIES redraws fits. Deterministic: the first try uses `key` itself (so a
-    feasible sibling is the one drawn before this check existed), later tries keys derived from it."""
+    feasible and, with its `seed`, within the seed's tags (seed_tags `keeps_to_seed`, as hardening requires);
+    None if the constraint cannot change or none of FEASIBLE_TRIES redraws fits. Deterministic: the first try
+    uses `key` itself (so a feasible sibling is the one drawn before this check existed), later tries keys derived
+    from it."""
     c = dict(iter_constraints(tree)).get(cpath)
     if c is None:
         raise CompositionError(f"no constraint at {cpath!r} in the tree")
@@ -257,7 +270,9 @@ def chain_siblings(
     """
     found = _first_chain(ins.tree, "tree")
     if found is None:
-        raise CompositionError(f"instruction {ins.id} ({ins.category}) has no Chain outside a Selection; Chain siblings need one")
+        raise CompositionError(
+            f"instruction {ins.id} ({ins.category}) has no Chain outside a Selection; Chain siblings need one"
+        )
     if limit < 2:
         raise CompositionError(f"a sibling group needs at least 2 members, got limit={limit}")
     path, chain = found
@@ -285,9 +300,15 @@ def _group(ins: Instruction, trees: Sequence[Task], taxonomy: Taxonomy, gid: str
     of `ins` (if any) would state the old condition, so it is dropped."""
     out = []
     for k, tree in enumerate(trees):
-        prompt = render_prompt(tree, random.Random(gid), ins.rendering)  # same draws for every member: prompts differ only where trees do
+        prompt = render_prompt(
+            tree, random.Random(gid), ins.rendering
+        )  # same draws for every member: prompts differ only where trees do
         if k == 0:
-            out.append(ins.model_copy(update={"prompt": prompt, "template_prompt": None, "rewrite_note": "", "sibling_group": gid}))
+            out.append(
+                ins.model_copy(
+                    update={"prompt": prompt, "template_prompt": None, "rewrite_note": "", "sibling_group": gid}
+                )
+            )
             continue
         fp = fingerprint_of({"sibling_of": ins.fingerprint, "tree": tree.model_dump()})
         out.append(

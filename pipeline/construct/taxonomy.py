@@ -53,7 +53,9 @@ class Taxonomy:
         except KeyError:
             group = spec_id.split(":", 1)[0]
             near = sorted(s for s in self.specs if s.startswith(group + ":"))[:8]
-            raise TaxonomyError(f"unknown constraint spec {spec_id!r}" + (f"; did you mean one of {near}?" if near else "")) from None
+            raise TaxonomyError(
+                f"unknown constraint spec {spec_id!r}" + (f"; did you mean one of {near}?" if near else "")
+            ) from None
 
     def conflicts(self, a: str, b: str) -> bool:
         return b in self._conflicts[a]
@@ -344,7 +346,8 @@ def _check_conflicts(specs: dict[str, ConstraintSpec], errors: list[str]) -> Non
             if o is not None and o.conflicts_all and s.id not in o.conflicts_except:
                 errors.append(
                     f"{s.source_file}: entry {s.id!r}: names {other!r} in conflicts_except, but {other!r} "
-                    f"({o.source_file}) conflicts with every spec; add {s.id!r} to its conflicts_except too, or drop it here"
+                    f"({o.source_file}) conflicts with every spec; "
+                    f"add {s.id!r} to its conflicts_except too, or drop it here"
                 )
         placement = set(s.placement)
         if not placement or not placement <= {"whole", "part"}:
@@ -370,9 +373,15 @@ def _check_checker_bindings(specs: dict[str, ConstraintSpec], errors: list[str])
             continue
         names = {p.name for p in s.params}
         if names - chk.params:
-            errors.append(f"{s.source_file}: entry {s.id!r}: params {sorted(names - chk.params)} are not accepted by checker {cid!r}")
+            errors.append(
+                f"{s.source_file}: entry {s.id!r}: params {sorted(names - chk.params)} "
+                f"are not accepted by checker {cid!r}"
+            )
         if chk.required - names:
-            errors.append(f"{s.source_file}: entry {s.id!r}: checker {cid!r} requires {sorted(chk.required - names)}, which the spec does not define")
+            errors.append(
+                f"{s.source_file}: entry {s.id!r}: checker {cid!r} requires {sorted(chk.required - names)}, "
+                "which the spec does not define"
+            )
         if not names - chk.params and not chk.required - names:
             bound.append(s)
     return bound
@@ -406,7 +415,10 @@ def _conflict_sets(specs: dict[str, ConstraintSpec]) -> dict[str, frozenset[str]
 
 
 def _build_graph(
-    types: dict[str, str], dimensions: dict[str, str], specs: dict[str, ConstraintSpec], conflicts: dict[str, frozenset[str]]
+    types: dict[str, str],
+    dimensions: dict[str, str],
+    specs: dict[str, ConstraintSpec],
+    conflicts: dict[str, frozenset[str]],
 ) -> nx.MultiDiGraph:
     g = nx.MultiDiGraph()
     for t, desc in types.items():

@@ -92,4 +92,7 @@ def check_param_values(specs: list[ConstraintSpec], pools: dict[str, list[str]],
                     f"checker {cid!r} ({reason}); change it to a value the checker accepts"
                 )
             if len(refused) > MAX_VALUE_ERRORS:
-                errors.append(f"{s.source_file}: entry {s.id!r}: param {p.name!r}: {len(refused) - MAX_VALUE_ERRORS} more refused value(s)")
+                errors.append(
+                    f"{s.source_file}: entry {s.id!r}: param {p.name!r}: "
+                    f"{len(refused) - MAX_VALUE_ERRORS} more refused value(s)"
+                )

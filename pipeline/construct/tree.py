@@ -35,7 +35,6 @@ def split_by_weight(n: int, weights: Mapping[str, float]) -> dict[str, int]:
     return counts
 
 
-
 @dataclass(frozen=True)
 class CategoryTarget:
     depth: int
