@@ -24,7 +24,7 @@ from flows.runner import hand_out_to_runners, require_api_server
 from pipeline.run.config import RunConfig, load_config, parse_config
 from pipeline.run.driver import DEFAULT_BATCH_DEADLINE_S, Pending
 from pipeline.run.generate import RunContext, open_run_context, run_batches
-from pipeline.run.report import report_markdown
+from pipeline.run.report import RunSummary, report_markdown
 from pipeline.run.runners import RunAddress
 from pipeline.run.stages import BatchResult, ComposedBatch
 from pipeline.run.stopping import stop_on_signals
@@ -93,7 +93,7 @@ def generate(
             _save_all(ctx, lambda batch: batches.submit(run_batch, {"batch": batch, "ctx": quote(ctx)}))
         summary = ctx.finish()
     publish_summary_artifacts(summary)
-    return summary
+    return summary.as_dict()
 
 
 def _save_all(ctx: RunContext, submit: Callable[[ComposedBatch], Pending[BatchResult]]) -> None:
@@ -102,11 +102,11 @@ def _save_all(ctx: RunContext, submit: Callable[[ComposedBatch], Pending[BatchRe
         save_batch(result, quote(ctx))  # type: ignore[call-overload]
 
 
-def publish_summary_artifacts(summary: dict[str, Any]) -> None:
+def publish_summary_artifacts(summary: RunSummary) -> None:
     """The run's summary in the Prefect UI: a Markdown report and a per-category table."""
-    rows = summary["categories"]
+    rows = [r.as_dict() for r in summary.categories]
     create_markdown_artifact(
-        report_markdown(summary, rows), key="generate-summary", description=f"complexify run {summary['run_id']}"
+        report_markdown(summary), key="generate-summary", description=f"complexify run {summary.run_id}"
     )
     table = [
         {**{k: v for k, v in r.items() if k != "reject_reasons"}, "reject_reasons": json.dumps(r["reject_reasons"])}

@@ -191,10 +191,10 @@ def grid_tables(root: Path, run: str | None) -> list[Table]:
         for col in ("cell", "quota", "kept", "attempts / budget", "candidates", "tokens", "tokens per kept", "met"):
             table.add_column(col, justify="left" if col == "cell" else "right")
         for row in rows:
-            per_kept = "-" if row["tokens_per_kept"] is None else str(row["tokens_per_kept"])
+            per_kept = "-" if row.tokens_per_kept is None else str(row.tokens_per_kept)
             table.add_row(
-                str(row["cell"]), str(row["quota"]), str(row["kept"]), f"{row['attempts']} / {row['budget']}",
-                str(row["candidates"]), str(row["completion_tokens"]), per_kept, "yes" if row["met"] else "no",
+                row.cell, str(row.quota), str(row.kept), f"{row.attempts} / {row.budget}",
+                str(row.candidates), str(row.completion_tokens), per_kept, "yes" if row.met else "no",
             )  # fmt: skip
         tables.append(table)
     return tables

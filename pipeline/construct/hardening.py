@@ -21,7 +21,7 @@ and prompt) that names its parent and its round; it is then measured again like 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass
 
 from pipeline import spans
@@ -337,3 +337,27 @@ def harden_instruction(
             "sibling_group": None,
         }
     )
+
+
+def harden_unique(
+    ins: Instruction,
+    taxonomy: Taxonomy,
+    *,
+    seen: Container[str],
+    options: ComposeOptions | None = None,
+    random_seed: int | str = 0,
+    moves: Sequence[str] = ("constraint",),
+    seed: Seed | None = None,
+    redraws: int = 8,
+) -> Instruction | None:
+    """harden_instruction, drawn again (up to `redraws` times) while the child's content fingerprint is in `seen`,
+    the duplicate check every composed instruction goes through; None when no move fits or every draw repeats an
+    instruction in `seen` (a repeated child adds nothing). Deterministic; `seen` is only read."""
+    for attempt in range(redraws):
+        suffix = "" if attempt == 0 else f":redraw{attempt}"
+        child = harden_instruction(
+            ins, taxonomy, options=options, random_seed=f"{random_seed}{suffix}", moves=moves, seed=seed
+        )
+        if child is None or child.fingerprint not in seen:
+            return child
+    return None

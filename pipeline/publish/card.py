@@ -3,7 +3,7 @@ from them, and README.md with the Hub's YAML front matter."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +11,7 @@ from pipeline import store
 from pipeline.models import Sample
 from pipeline.run.judge_report import card_lines as judge_card_lines
 from pipeline.run.judge_report import rule_of
-from pipeline.run.report import grid_markdown
+from pipeline.run.report import GridRow, grid_markdown
 from pipeline.store import RunStats
 from pipeline.store.stats import OUTCOMES
 
@@ -181,7 +181,7 @@ def dataset_card(
     run_info: dict[str, Any],
     figures: list[str],
     split: str,
-    grid: Sequence[Mapping[str, Any]] = (),
+    grid: Sequence[GridRow] = (),
 ) -> str:
     """README.md with YAML front matter (`configs:` so `load_dataset(repo, config)` works) and a readable report."""
     front = ["---", "license: apache-2.0", "task_categories:", "- text-generation", "tags:", "- synthetic", "- instruction-following", "- complexify", "configs:"]

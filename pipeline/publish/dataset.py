@@ -49,7 +49,7 @@ from pipeline.publish.rl import chat as _chat
 from pipeline.publish.rl import constraint_info as _constraint_info
 from pipeline.publish.siblings import SIBLINGS_SCHEMA, sibling_rows
 from pipeline.run.gate import preference_pairs
-from pipeline.run.report import stored_grid_report
+from pipeline.run.report import GridRow, stored_grid_report
 from pipeline.store import RunStats
 from pipeline.store.files import file_sha256
 from pipeline.verify.plan import without_checks
@@ -222,7 +222,7 @@ def build_dataset_folder(
     protect: Sequence[str | Path] = (),
     stats: RunStats | None = None,
     judge_routes: Mapping[str, str] | None = None,
-    grid: Sequence[Mapping[str, Any]] = (),
+    grid: Sequence[GridRow] = (),
 ) -> BuiltDataset:
     """Write the Hub-layout folder (data/{config}/{split}-00000-of-00001.parquet, README.md, figures).
 

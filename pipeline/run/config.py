@@ -125,7 +125,8 @@ class HardeningConfig(ConfigModel):
 
     The pass rate is the student's no-reasoning baseline when the run has a student, else the share of the
     responder's first answers that passed every check. A hardened instruction is a new instruction of the
-    category its tree now has; it counts toward that category's quota.
+    category its tree now has; its kept sample counts toward that category's quota. The run plans it as a follow-up
+    slot of a later batch, one attempt of its parent's quota cell (pipeline/run/ledger.py).
     """
 
     enabled: bool = False

@@ -2,7 +2,8 @@
 
 Batches are planned and saved in index order, and batch k + window is planned right after batch k is
 saved, so what each batch asks for depends only on the batches before it: the same inputs give the same
-batches and the same kept samples however long each one takes. Who runs a batch (a thread pool, Prefect
+batches and the same kept samples however long each one takes (the ledger, pipeline/run/ledger.py, plans a
+batch on exactly what such a run has seen, so a resumed run plans alike). Who runs a batch (a thread pool, Prefect
 tasks with retries, runners on other machines) is the caller's business: `submit` returns anything with a
 blocking `result()`. `Resubmitter` is such a `submit` for runners that may die: it hands a batch out again
 when its runner is gone, and the first result wins.
@@ -38,32 +39,48 @@ class Finished(Generic[Spec, T]):
     result: T
 
 
+class Wait(Enum):
+    """What `plan` returns when nothing can be planned yet, but a batch in flight may still change that."""
+
+    WAIT = "wait"
+
+
+WAIT = Wait.WAIT
+
+
 def drive(
     indices: Iterator[int],
-    plan: Callable[[int], Spec | None],
+    plan: Callable[[int], Spec | Wait | None],
     submit: Callable[[Spec], Pending[T]],
     *,
     window: int,
 ) -> Iterator[Finished[Spec, T]]:
     """Yield finished batches in index order, keeping up to `window` submitted.
 
-    `plan(index)` returns the batch to run at `index`, or None once nothing is left to plan. The caller
-    saves each yielded batch before asking for the next one, which is when the next batch is planned.
+    `plan(index)` returns the batch to run at `index`, WAIT when it cannot tell before the next batch in flight is
+    saved (it is asked again then), or None once nothing is left to plan. The caller saves each yielded batch
+    before asking for the next one, which is when the next batch is planned.
     """
     if window < 1:
         raise ValueError(f"window must be >= 1, got {window}")
     in_flight: deque[tuple[Spec, Pending[T]]] = deque()
     exhausted = False
+    index = next(indices, None)
 
     def fill() -> None:
-        nonlocal exhausted
+        nonlocal exhausted, index
         while not exhausted and len(in_flight) < window:
-            index = next(indices, None)
             spec = plan(index) if index is not None else None
+            if spec is WAIT:
+                if not in_flight:
+                    raise RuntimeError(f"the plan of batch {index} waits for a batch in flight, but none is")
+                return  # asked again once the oldest batch in flight is saved
             if spec is None:
                 exhausted = True
                 return
+            assert not isinstance(spec, Wait)
             in_flight.append((spec, submit(spec)))
+            index = next(indices, None)
 
     fill()
     while in_flight:

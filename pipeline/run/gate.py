@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from functools import cache
 
 import yaml
@@ -145,49 +144,6 @@ def _check_description(instruction: Instruction, path: str | None) -> str | None
 def category_of(key: str) -> str:
     """The category of a quota key: the key itself, or the first part of a grid cell's (pipeline/run/grid.py)."""
     return key.split("/", 1)[0]
-
-
-@dataclass
-class QuotaTracker:
-    """Per-category (or per grid cell) quotas met after gating: low-yield keys get more instructions, within a bound."""
-
-    quotas: dict[str, int]
-    attempts_factor: float
-    kept: Counter[str] = field(default_factory=Counter)
-    attempts: Counter[str] = field(default_factory=Counter)
-
-    def limit(self, key: str) -> int:
-        return max(1, int(self.quotas[key] * self.attempts_factor + 0.999))
-
-    def record(self, key: str, kept: bool) -> None:
-        self.attempts[key] += 1
-        self.kept[key] += kept
-
-    def open_categories(self) -> list[str]:
-        """Keys still short of their quota and not out of attempts."""
-        return [c for c, q in self.quotas.items() if q > 0 and self.kept[c] < q and self.attempts[c] < self.limit(c)]
-
-    def done(self) -> bool:
-        return not self.open_categories()
-
-    def cells(self) -> list[dict[str, int | str | bool]]:
-        """One row per quota key: quota, kept (at most the quota), attempts, the attempt budget, met."""
-        return [
-            {"cell": k, "quota": q, "kept": min(self.kept[k], q), "attempts": self.attempts[k], "budget": self.limit(k),
-             "met": self.kept[k] >= q}
-            for k, q in self.quotas.items()
-        ]  # fmt: skip
-
-    def summary(self) -> list[dict[str, int | str | bool]]:
-        """One row per category (its grid cells summed): quota, kept, attempts, met (every cell met)."""
-        rows: dict[str, dict[str, int | str | bool]] = {}
-        for cell in self.cells():
-            cat = category_of(str(cell["cell"]))
-            row = rows.setdefault(cat, {"category": cat, "quota": 0, "kept": 0, "attempts": 0, "met": True})
-            for f in ("quota", "kept", "attempts"):
-                row[f] = int(row[f]) + int(cell[f])
-            row["met"] = bool(row["met"]) and bool(cell["met"])
-        return list(rows.values())
 
 
 def preference_pairs(samples: Sequence[Sample]) -> list[tuple[Sample, Sample]]:

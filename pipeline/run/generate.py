@@ -22,10 +22,9 @@ from rich.text import Text
 
 from pipeline import store
 from pipeline.construct.taxonomy import Taxonomy, load_taxonomy
-from pipeline.models import Seed
+from pipeline.models import Instruction, Seed
 from pipeline.run.config import ROOT, ConfigError, RunConfig, seed_token_budget
-from pipeline.run.driver import Pending, drive
-from pipeline.run.gate import QuotaTracker
+from pipeline.run.driver import WAIT, Pending, Wait, drive
 from pipeline.run.identity import (
     changed_inputs,
     config_hash,
@@ -34,25 +33,25 @@ from pipeline.run.identity import (
     run_inputs,
     template_hashes,
 )
-from pipeline.run.judge_report import judge_summary_lines, judge_summary_rows
-from pipeline.run.planning import plan_batch, rebuild_tracker, seed_order
+from pipeline.run.judge_report import judge_summary_rows
+from pipeline.run.ledger import RUN_INFO_KEY, Ledger, Request
+from pipeline.run.planning import hardener, open_ledger, quota_plan, seed_order
 from pipeline.run.preflight import preflight
 from pipeline.run.progress import RunProgress, report_every, worst_tokens_per_instruction
 from pipeline.run.report import (
+    RunSummary,
     category_report,
-    grid_lines,
-    grid_report,
-    hardening_lines,
+    format_summary,
     hardening_report,
-    reasoning_lines,
+    ledger_grid_report,
     reasoning_report,
-    student_lines,
     student_report,
 )
 from pipeline.run.runlock import hold_run_lock
 from pipeline.run.services import open_run_services
 from pipeline.run.stages import (
     BatchResult,
+    BatchSpec,
     ComposedBatch,
     Models,
     Provenance,
@@ -66,9 +65,9 @@ from pipeline.seeding.select import prepare_seeds
 
 @dataclass
 class RunContext:
-    """One run while it runs. Planning, composing and saving happen on the driving thread only, so the quota
-    state and the fingerprints seen need no lock; `process` runs anywhere. A run whose batches go to runners
-    has no models of its own (`models` None): the runners process its batches."""
+    """One run while it runs. Planning, composing (hardened children too) and saving happen on the driving thread
+    only, so the ledger and the fingerprints seen need no lock; `process` runs anywhere. A run whose batches go to
+    runners has no models of its own (`models` None): the runners process its batches."""
 
     cfg: RunConfig
     seeds: list[Seed]
@@ -76,34 +75,43 @@ class RunContext:
     models: Models | None
     run: store.RunPaths
     provenance: Provenance
-    tracker: QuotaTracker
+    ledger: Ledger
     done: set[int]
     log: Callable[[str], None]
     progress: Callable[[int], None] | None = None
-    live: RunProgress | None = None  # the progress line's numbers (made from the tracker when not given)
+    live: RunProgress | None = None  # the progress line's numbers (made from the ledger when not given)
     totals: Counter[str] = field(default_factory=Counter)
     seen: set[str] = field(default_factory=set)  # instruction fingerprints already in the run
-    targets: dict[str, str] = field(default_factory=dict)  # instruction id -> the grid cell it was composed for
+    parents: dict[str, Instruction] = field(default_factory=dict)  # proved easy, their follow-up not yet planned
 
     def __post_init__(self) -> None:
         self.order = seed_order(len(self.seeds), self.cfg.random_seed)
+        self.harden = hardener(self.cfg, self.taxonomy, self.seeds)
         if self.live is None:
             generated = self.models.generated if self.models is not None else None
-            self.live = RunProgress(self.tracker, worst_tokens_per_instruction(self.cfg), generated)
+            self.live = RunProgress(self.ledger, worst_tokens_per_instruction(self.cfg), generated)
 
     def pending_indices(self) -> Iterator[int]:
         """The run's batch indices that are not done yet, in order."""
         return (i for i in count() if i not in self.done)
 
-    def plan(self, index: int) -> ComposedBatch | None:
-        """The batch at `index`, planned from the quota state and composed; None when nothing is left to do."""
-        spec = plan_batch(index, self.tracker, self.cfg.batch_size)
-        if spec is None:
-            return None
-        batch = compose_stage(spec, self.seeds, self.order, self.taxonomy, self.cfg, self.seen)
-        if self.cfg.grid.enabled():  # one instruction per planned slot, in slot order
-            self.targets.update((ins.id, key) for ins, (_, key) in zip(batch.instructions, spec.items, strict=True))
-        return batch
+    def plan(self, index: int) -> ComposedBatch | Wait | None:
+        """The batch at `index` as the ledger plans it, composed: the harder children of the instructions that proved
+        easy first, then fresh instructions. WAIT when only a batch in flight can tell; None when nothing is left."""
+        draft = self.ledger.plan(index, self._child)
+        if draft is None or draft is WAIT:
+            return draft
+        children = [child for _, child in draft.follow_ups]
+        self.seen.update(c.fingerprint for c in children)
+        spec = BatchSpec(index, tuple((slot.position, slot.cell) for slot in draft.fresh))
+        fresh = compose_stage(spec, self.seeds, self.order, self.taxonomy, self.cfg, self.seen).instructions
+        self.ledger.composed(index, [*children, *fresh])
+        return ComposedBatch(index, (*children, *fresh))
+
+    def _child(self, request: Request, taken: set[str]) -> Instruction | None:
+        """The harder child of a request's instruction, through the duplicate check (the run's fingerprints and
+        the children already in the batch)."""
+        return self.harden(self.parents[request.parent_id], _Either(self.seen, taken))
 
     def process(self, batch: ComposedBatch) -> BatchResult:
         """Rewrite, answer, verify, gate, repair and select one batch (the part that calls the models)."""
@@ -112,40 +120,47 @@ class RunContext:
         return process_batch(batch, self.cfg, self.models, self.provenance)
 
     def kept_so_far(self) -> int:
-        return sum(min(self.tracker.kept[c], q) for c, q in self.tracker.quotas.items())
+        return sum(min(self.ledger.kept[c], q) for c, q in self.ledger.quotas.items())
 
     def save(self, result: BatchResult) -> dict[str, int]:
-        """Cap to quota (or to the grid's cells) and write the batch's shards atomically; one progress line per batch."""
-        cells = None
+        """Cap to quota (or to the grid's cells), write the batch's shards and its manifest with every slot's outcome
+        atomically, and record the outcomes in the ledger; one progress line per batch."""
+        index, ledger = result.index, self.ledger
+        filled = Counter(ledger.kept)
         if self.cfg.grid.enabled():
-            capped, cells = cap_to_grid(result, self.tracker, self.targets, self.cfg, self.taxonomy)
+            capped, cells = cap_to_grid(result, ledger.quotas, filled, ledger.targets(index), self.cfg, self.taxonomy)
         else:
-            capped = cap_to_quota(result, self.tracker)
-        store.write_batch(self.run, capped.index, capped.instructions, capped.kept, capped.rejects, cells)
-        self.done.add(capped.index)
+            capped, cells = cap_to_quota(result, ledger.quotas, filled)
+        slots = ledger.outcomes(index, capped.kept, capped.rejects, cells, result.harden)
+        store.write_batch(self.run, index, capped.instructions, capped.kept, capped.rejects, slots, ledger.dropped(index))
+        ledger.saved(index, slots)
+        self.parents.update((ins.id, ins) for ins in capped.instructions if ins.id in result.harden)
+        self.done.add(index)
         stats = {"instructions": len(capped.instructions), "kept": len(capped.kept), "rejected": len(capped.rejects)}
         self.totals.update(stats)
         self.totals.update(capped.stats)
+        self.totals.update(hardened=ledger.follow_ups(index), harden_requested=len(result.harden))
+        self.totals.update(f"hardening_{d.reason}" for d in ledger.dropped(index))
         live = self.live
         assert live is not None
         live.batch_saved(len(capped.instructions))
-        per_cat = ", ".join(f"{r['category']} {r['kept']}/{r['quota']}" for r in sorted(self.tracker.summary(), key=str))
+        per_cat = ", ".join(f"{r.category} {r.kept}/{r.quota}" for r in sorted(ledger.summary(), key=str))
         if self.cfg.grid.enabled():
-            rows = self.tracker.cells()
-            per_cat += f"; grid cells met {sum(bool(r['met']) for r in rows)}/{len(rows)}"
+            rows = ledger.cells()
+            per_cat += f"; grid cells met {sum(r.met for r in rows)}/{len(rows)}"
         self.log(
-            f"batch {capped.index}: kept {len(capped.kept)} of {len(capped.instructions)} instructions ({per_cat}); "
+            f"batch {index}: kept {len(capped.kept)} of {len(capped.instructions)} instructions ({per_cat}); "
             f"{live.line()}"
         )
         if self.progress is not None:
             self.progress(self.kept_so_far())
         return stats
 
-    def finish(self) -> dict[str, Any]:
+    def finish(self) -> RunSummary:
         """Refresh the catalog and return (and log) the run's summary."""
         root = self.cfg.resolve(self.cfg.output_dir)
         store.refresh_catalog(root)
-        quota = self.tracker.summary()
+        quota = self.ledger.summary()
         con = store.open_catalog(root, refresh=False)
         try:
             categories = category_report(con, self.run.fingerprint, quota)
@@ -153,25 +168,35 @@ class RunContext:
             hardening = hardening_report(con, self.run.fingerprint)
         finally:
             con.close()
-        grid = grid_report(self.tracker.cells(), store.manifests(self.run)) if self.cfg.grid.enabled() else []
-        summary = {
-            "run_id": self.run.run_id,
-            "config_fingerprint": config_hash(self.cfg),
-            "run_fingerprint": self.run.fingerprint,  # the folder under runs/: config plus every input
-            "output_dir": str(root),
-            "target": sum(self.tracker.quotas.values()),
-            "kept": sum(int(r["kept"]) for r in quota),
-            "quota": quota,
-            "categories": categories,
-            "totals": dict(self.totals),
-            "student": student_report(self.cfg, self.totals),  # None without a student
-            "reasoning": reasoning_report(self.cfg, self.totals),  # None when the responder does not reason
-            "judge_calibration": calibration,  # per dimension; [] when no calibration question was asked
-            "hardening": hardening,  # per hardening round; [] when nothing was hardened
-            "grid": grid,  # per grid cell: quota, kept, attempts of its budget and what it cost; [] without a grid
-        }
+        summary = RunSummary(
+            run_id=self.run.run_id,
+            config_fingerprint=config_hash(self.cfg),
+            run_fingerprint=self.run.fingerprint,
+            output_dir=str(root),
+            target=sum(self.ledger.quotas.values()),
+            kept=sum(r.kept for r in quota),
+            quota=quota,
+            categories=categories,
+            totals={k: v for k, v in self.totals.items() if v},
+            student=student_report(self.cfg, self.totals),
+            reasoning=reasoning_report(self.cfg, self.totals),
+            judge_calibration=calibration,
+            hardening=hardening,
+            grid=ledger_grid_report(self.ledger),
+        )
         self.log(format_summary(summary))
         return summary
+
+
+@dataclass(frozen=True)
+class _Either:
+    """Fingerprints in either of two sets (the run's, and those of the children planned into a batch so far)."""
+
+    first: set[str]
+    second: set[str]
+
+    def __contains__(self, fingerprint: object) -> bool:
+        return fingerprint in self.first or fingerprint in self.second
 
 
 def run_batches(ctx: RunContext, submit: Callable[[ComposedBatch], Pending[BatchResult]]) -> Iterator[BatchResult]:
@@ -181,36 +206,12 @@ def run_batches(ctx: RunContext, submit: Callable[[ComposedBatch], Pending[Batch
         yield finished.result
 
 
-def run_locally(ctx: RunContext) -> dict[str, Any]:
+def run_locally(ctx: RunContext) -> RunSummary:
     """Drive the whole run on a plain thread pool (no Prefect) and return its summary."""
     with ThreadPoolExecutor(max_workers=ctx.cfg.batches_in_flight, thread_name_prefix="batch") as pool:
         for result in run_batches(ctx, lambda batch: pool.submit(ctx.process, batch)):
             ctx.save(result)
     return ctx.finish()
-
-
-def format_summary(summary: dict[str, Any]) -> str:
-    """A plain-text table: per category quota, kept, attempts, yield, tokens per kept sample and the top
-    reject reason, then totals."""
-    lines = [
-        f"run {summary['run_id']} ({summary['output_dir']}/runs/{summary['run_fingerprint']})",
-        f"{'category':<24}{'quota':>7}{'kept':>7}{'attempts':>10}{'yield':>8}{'tok/kept':>10}  met  top reject reason",
-    ]
-    for r in summary.get("categories") or summary["quota"]:
-        per_kept = r.get("tokens_per_kept")
-        reasons = r.get("reject_reasons") or {}
-        top = next(iter(reasons.items()), None)
-        lines.append(
-            f"{r['category']:<24}{r['quota']:>7}{r['kept']:>7}{r['attempts']:>10}{r.get('yield', 0):>8.1%}"
-            f"{'-' if per_kept is None else per_kept:>10}  {'yes' if r['met'] else 'NO ':<3}  {f'{top[0]} ({top[1]})' if top else '-'}"
-        )
-    lines.append(f"{'total':<24}{summary['target']:>7}{summary['kept']:>7}")
-    lines.append("totals: " + ", ".join(f"{k}={v}" for k, v in sorted(summary["totals"].items())))
-    lines.extend(student_lines(summary.get("student")) + reasoning_lines(summary.get("reasoning")))
-    lines.extend(judge_summary_lines(summary.get("judge_calibration")))
-    lines.extend(hardening_lines(summary.get("hardening") or []))
-    lines.extend(grid_lines(summary.get("grid") or []))
-    return "\n".join(lines)
 
 
 # --- opening a run ----------------------------------------------------------------------------------------
@@ -280,6 +281,7 @@ def open_run_context(
         "models": role_models(cfg),
         "template_hashes": template_hashes(),
         "taxonomy_version": taxonomy.version,
+        RUN_INFO_KEY: quota_plan(cfg).to_json(),  # the run's quotas and budgets: resume and reports read these
     }
     for message in describe_sibling_runs(root, fp, inputs):
         log(message)
@@ -290,20 +292,23 @@ def open_run_context(
         for message in store.set_aside_damaged_batches(run):  # no longer done: redone
             log(f"warning: {message}")
         done = store.done_batches(run)
-        tracker = rebuild_tracker(cfg, run)
+        ledger = open_ledger(cfg, run)
         if done:
-            log(f"resuming run {run.run_id}: {len(done)} batches done, {sum(tracker.kept.values())} samples kept so far")
+            log(f"resuming run {run.run_id}: {len(done)} batches done, {sum(ledger.kept.values())} samples kept so far")
         if with_models or models is not None:  # workers, engines, judge, embedder, judge routes, hardener
             models = stack.enter_context(open_run_services(cfg, taxonomy, log, run=run, seeds=seeds, models=models))
-        live = RunProgress(tracker, worst_tokens_per_instruction(cfg), models.generated if models is not None else None)
+        live = RunProgress(ledger, worst_tokens_per_instruction(cfg), models.generated if models is not None else None)
         if show_progress:
-            progress = stack.enter_context(_progress_bar(live, sum(tracker.quotas.values())))
+            progress = stack.enter_context(_progress_bar(live, sum(ledger.quotas.values())))
         else:  # no terminal to redraw: the same line in the log, from the start, every PROGRESS_LOG_S seconds
             progress = None
             stack.enter_context(report_every(live, PROGRESS_LOG_S, log))
         provenance = Provenance(run.run_id, run.fingerprint, role_models(cfg), template_hashes())
-        ctx = RunContext(cfg, seeds, taxonomy, models, run, provenance, tracker, done, log, progress, live)
+        ctx = RunContext(cfg, seeds, taxonomy, models, run, provenance, ledger, done, log, progress, live)
         ctx.seen.update(store.instruction_fingerprints(run))
+        waiting = ledger.pending_parents()  # proved easy in a saved batch; their follow-ups are still to be planned
+        if waiting:
+            ctx.parents.update((i.id, i) for i in store.load_instructions(run) if i.id in waiting)
         if progress is not None:
             progress(ctx.kept_so_far())
         yield ctx

@@ -3,7 +3,7 @@
 A cell is keyed "category/dimension/band/rendering" (only the axes the grid has). Composing for a cell fixes
 its category and rendering and puts a constraint of its dimension on the path the answer takes; the band is
 measured, so a kept sample fills whichever open cell it belongs to, its target cell first. Without a grid
-the cells are the categories themselves, so one tracker and one planner serve both.
+the cells are the categories themselves, so one ledger and one planner serve both (pipeline/run/ledger.py).
 """
 
 from __future__ import annotations
@@ -18,21 +18,8 @@ from pipeline.construct.taxonomy import Taxonomy
 from pipeline.construct.tree import allocate, taken_constraints
 from pipeline.models import Instruction, Sample
 from pipeline.run.config import RunConfig
-from pipeline.run.difficulty import measured_pass_rate, rollout_tokens
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One quota cell; None on an axis the grid does not have."""
-
-    category: str
-    dimension: str | None = None
-    band: str | None = None
-    rendering: str | None = None
-
-    @property
-    def key(self) -> str:
-        return "/".join(x for x in (self.category, self.dimension, self.band, self.rendering) if x is not None)
+from pipeline.run.difficulty import measured_pass_rate
+from pipeline.run.ledger import Cell
 
 
 def grid_cells(cfg: RunConfig) -> dict[str, Cell]:
@@ -134,43 +121,3 @@ def assign_cells(
         filled[chosen] += 1
         out.cells[s.id] = chosen
     return out
-
-
-def batch_targets(instructions: Sequence[Instruction], targets: Mapping[str, str]) -> dict[str, str]:
-    """The cell each of a batch's instructions was composed for; a hardened child has its parent's (parents
-    come before their children in a batch)."""
-    out = {ins.id: targets[ins.id] for ins in instructions if ins.id in targets}
-    for ins in instructions:
-        if ins.id not in out and ins.parent_id in out:
-            out[ins.id] = out[ins.parent_id]
-    return out
-
-
-def cell_costs(
-    instructions: Sequence[Instruction], samples: Sequence[Sample], targets: Mapping[str, str], kept_cells: Mapping[str, str]
-) -> dict[str, dict[str, int]]:
-    """Per cell, what one batch spent on it: instructions composed for it (and hardened children of them), every
-    candidate of those instructions, the tokens those candidates and the student's rollouts generated, and the
-    samples kept in the cell."""
-    rows: dict[str, Counter[str]] = {}
-    for ins in instructions:
-        key = targets.get(ins.id)
-        if key is not None:
-            rows.setdefault(key, Counter())["instructions" if ins.parent_id is None else "hardened"] += 1
-    measured: set[str] = set()  # the student's rollouts are on every candidate of an instruction: count them once
-    for s in samples:
-        key = targets.get(s.instruction.id)
-        if key is None:
-            continue
-        row = rows.setdefault(key, Counter())
-        row["candidates"] += 1
-        row["completion_tokens"] += s.response.completion_tokens
-        if s.student is not None and s.instruction.id not in measured:
-            measured.add(s.instruction.id)
-            row["completion_tokens"] += rollout_tokens(s.student)
-    for key in kept_cells.values():
-        rows.setdefault(key, Counter())["kept"] += 1
-    return {k: {f: int(row[f]) for f in COST_FIELDS} for k, row in sorted(rows.items())}
-
-
-COST_FIELDS = ("instructions", "hardened", "candidates", "completion_tokens", "kept")

@@ -1,15 +1,20 @@
-"""Planning a run: per-category quotas, which categories each batch composes, and quota state on resume."""
+"""Planning a run: the quota plan of a config, the ledger of a run (started or resumed), the order of its seeds and
+the hardener its follow-up slots are composed with. The ledger itself plans the batches (pipeline/run/ledger.py).
+"""
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Container, Sequence
 
 from pipeline import store
-from pipeline.construct.tree import allocate, split_by_weight
+from pipeline.construct.hardening import harden_unique
+from pipeline.construct.taxonomy import Taxonomy
+from pipeline.construct.tree import allocate
+from pipeline.models import Instruction, Seed
 from pipeline.run.config import RunConfig
-from pipeline.run.gate import QuotaTracker
-from pipeline.run.grid import cell_quotas
-from pipeline.run.stages import BatchSpec
+from pipeline.run.grid import cell_quotas, grid_cells
+from pipeline.run.ledger import Cell, Ledger, QuotaPlan
 
 
 def quotas_for(cfg: RunConfig) -> dict[str, int]:
@@ -19,26 +24,27 @@ def quotas_for(cfg: RunConfig) -> dict[str, int]:
     return {c: k for c, k in allocate(cfg.samples, cfg.mix).items() if k > 0}
 
 
-def plan_batch(index: int, tracker: QuotaTracker, batch_size: int) -> BatchSpec | None:
-    """The next batch: open categories (or grid cells) get instructions in proportion to what they still lack.
+def quota_plan(cfg: RunConfig) -> QuotaPlan:
+    """The facts the run's planning rests on (recorded in run.json when the run starts): cells, quotas, budgets."""
+    cells = grid_cells(cfg) if cfg.grid.enabled() else {}
+    quotas = {cells.get(key, Cell(key)): q for key, q in quotas_for(cfg).items()}
+    rounds = cfg.hardening.rounds if cfg.hardening.enabled else 0
+    return QuotaPlan.of(
+        quotas, cfg.attempts_factor, batch_size=cfg.batch_size, window=cfg.batches_in_flight, hardening_rounds=rounds
+    )
 
-    Attempts are counted when planned, so a category never exceeds quota x attempts_factor instructions.
-    """
-    open_cats = tracker.open_categories()
-    if not open_cats:
-        return None
-    deficit = {c: tracker.quotas[c] - tracker.kept[c] for c in open_cats}
-    room = {c: tracker.limit(c) - tracker.attempts[c] for c in open_cats}
-    counts = split_by_weight(min(batch_size, sum(room.values())), deficit)
-    counts = {c: min(k, room[c]) for c, k in counts.items()}
-    if sum(counts.values()) == 0:  # tiny batches: give the slot to the neediest open category
-        neediest = max(open_cats, key=lambda c: (deficit[c], c))
-        counts = {neediest: 1}
-    cats = [c for c in sorted(counts) for _ in range(counts[c])]
-    items = tuple((index * batch_size + j, c) for j, c in enumerate(cats))
-    for _, c in items:
-        tracker.attempts[c] += 1
-    return BatchSpec(index=index, items=items)
+
+def open_ledger(cfg: RunConfig, run: store.RunPaths) -> Ledger:
+    """The ledger of the run: its recorded quota plan (the config's, for a run recorded before plans were) and the
+    slots and outcomes of its saved batches."""
+    plan = QuotaPlan.from_run_info(run.info, str(run.dir / store.RUN_FILE)) or quota_plan(cfg)
+    return Ledger.replay(plan, store.manifests(run))
+
+
+def stored_ledger(run: store.RunPaths) -> Ledger | None:
+    """The ledger of a stored run from its records alone (no config); None for a run recorded before quota plans."""
+    plan = QuotaPlan.from_run_info(run.info, str(run.dir / store.RUN_FILE))
+    return None if plan is None else Ledger.replay(plan, store.manifests(run))
 
 
 def seed_order(n_seeds: int, random_seed: int) -> list[int]:
@@ -48,14 +54,25 @@ def seed_order(n_seeds: int, random_seed: int) -> list[int]:
     return order
 
 
-def rebuild_tracker(cfg: RunConfig, run: store.RunPaths) -> QuotaTracker:
-    """Quota state from the batches already written: attempts = instructions, kept = kept samples (per grid
-    cell with a grid: instructions composed for the cell, samples kept in it)."""
-    tracker = QuotaTracker(quotas_for(cfg), cfg.attempts_factor)
-    for manifest in store.manifests(run):
-        counted = manifest.get("cells", {}) if cfg.grid.enabled() else manifest["categories"]
-        for cat, counts in counted.items():
-            if cat in tracker.quotas:
-                tracker.attempts[cat] += counts["instructions"]
-                tracker.kept[cat] += counts["kept"]
-    return tracker
+Hardener = Callable[[Instruction, Container[str]], Instruction | None]
+
+
+def hardener(cfg: RunConfig, taxonomy: Taxonomy, seeds: Sequence[Seed]) -> Hardener:
+    """The run's hardener: the harder child of an instruction, redrawn while it repeats a fingerprint of `seen`
+    (None when no move fits); the run's `seeds` keep each child within what its seed's task can take."""
+    options = cfg.compose
+    moves = tuple(cfg.hardening.moves)
+    by_id = {s.id: s for s in seeds}
+
+    def harden(ins: Instruction, seen: Container[str]) -> Instruction | None:
+        return harden_unique(
+            ins,
+            taxonomy,
+            seen=seen,
+            options=options,
+            random_seed=cfg.random_seed,
+            moves=moves,
+            seed=by_id.get(ins.seed_id),
+        )
+
+    return harden

@@ -19,17 +19,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from pipeline.run.config import RunConfig
-from pipeline.run.gate import QuotaTracker
+from pipeline.run.ledger import Ledger
 
 RATE_WINDOW_S = 20.0  # the generation rate is measured over this much of the recent past
 
 
-def expected_instructions(tracker: QuotaTracker) -> int:
-    """Instructions the run will likely still plan: per open quota key, what its yield so far says it needs,
+def expected_instructions(ledger: Ledger) -> int:
+    """Instructions the run will likely still plan: per open quota cell, what its yield so far says it needs,
     within its remaining attempt budget (all of it while it has kept nothing)."""
     total = 0
-    for key in tracker.open_categories():
-        quota, kept, attempts, budget = tracker.quotas[key], tracker.kept[key], tracker.attempts[key], tracker.limit(key)
+    for key in ledger.open_cells():
+        quota, kept, attempts, budget = ledger.quotas[key], ledger.kept[key], ledger.attempts[key], ledger.limit(key)
         room = budget - attempts
         if kept > 0:
             room = min(room, math.ceil((quota - kept) * attempts / kept))
@@ -37,9 +37,9 @@ def expected_instructions(tracker: QuotaTracker) -> int:
     return total
 
 
-def remaining_budget(tracker: QuotaTracker) -> int:
-    """Instructions the open quota keys may still get at most."""
-    return sum(max(0, tracker.limit(k) - tracker.attempts[k]) for k in tracker.open_categories())
+def remaining_budget(ledger: Ledger) -> int:
+    """Instructions the open quota cells may still get at most."""
+    return sum(max(0, ledger.limit(k) - ledger.attempts[k]) for k in ledger.open_cells())
 
 
 def worst_tokens_per_instruction(cfg: RunConfig) -> int:
@@ -67,7 +67,7 @@ def format_duration(seconds: float) -> str:
 class RunProgress:
     """The run's live numbers. The driving thread reports saved batches; a reader renders `line()` any time."""
 
-    tracker: QuotaTracker
+    ledger: Ledger
     worst_tokens_per_instruction: int
     generated: Callable[[], int] | None = None  # tokens received so far from the models (None: not known)
     clock: Callable[[], float] = time.monotonic
@@ -100,32 +100,32 @@ class RunProgress:
 
     def eta_s(self, tokens_per_s: float | None) -> tuple[float, bool] | None:
         """(seconds left, whether that is only an upper bound), or None when nothing says yet."""
-        tracker = self.tracker
+        ledger = self.ledger
         with self._lock:
             done, first = self.instructions_done, self.first_saved_at
-        planned = sum(tracker.attempts.values())
+        planned = sum(ledger.attempts.values())
         in_flight = max(0, planned - done)  # planned, not yet saved: the run waits for these even when quotas are settled
-        if tracker.done() and not in_flight:
+        if ledger.done() and not in_flight:
             return 0.0, False
         if first is not None and done > 0:
             rate = done / max(self.clock() - self.started, 1e-9)
-            return (expected_instructions(tracker) + in_flight) / rate, False
+            return (expected_instructions(ledger) + in_flight) / rate, False
         if tokens_per_s:
-            left = remaining_budget(tracker) + planned
+            left = remaining_budget(ledger) + planned
             return left * self.worst_tokens_per_instruction / tokens_per_s, True
         return None
 
     def line(self) -> str:
         """`kept 3/8 | instructions 12 (budget 48) | 215 tok/s | 1m20s | ETA ~2m10s`."""
-        tracker = self.tracker
-        kept = sum(min(tracker.kept[k], q) for k, q in tracker.quotas.items())
-        target = sum(tracker.quotas.values())
-        budget = sum(tracker.limit(k) for k in tracker.quotas)
+        ledger = self.ledger
+        kept = sum(min(ledger.kept[k], q) for k, q in ledger.quotas.items())
+        target = sum(ledger.quotas.values())
+        budget = sum(ledger.limit(k) for k in ledger.quotas)
         rate = self.tokens_per_s()
         eta = self.eta_s(rate)
         parts = [
             f"kept {kept}/{target}",
-            f"instructions {self.instructions_done} done, {sum(tracker.attempts.values()) - self.instructions_done} in flight (budget {budget})",
+            f"instructions {self.instructions_done} done, {sum(ledger.attempts.values()) - self.instructions_done} in flight (budget {budget})",
             f"{rate:.0f} tok/s" if rate is not None else "- tok/s",
             format_duration(self.clock() - self.started),
             "ETA -" if eta is None else f"ETA {'<=' if eta[1] else '~'}{format_duration(eta[0])}",

@@ -1,22 +1,89 @@
-"""A finished run's report per category, from the catalog's statistics query: quota, kept, attempts, yield,
-reject reasons and the generated tokens each kept sample cost. Shown at the end of a run and as Prefect artifacts."""
+"""A finished run's report: per category from the catalog's statistics query (quota, kept, attempts, yield, reject
+reasons and the generated tokens each kept sample cost), per grid cell from the run's ledger, and the typed run
+summary. Shown at the end of a run and as Prefect artifacts."""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import duckdb
 
-from pipeline.run.config import DEFAULT_MODEL, RunConfig
+from pipeline.run.config import DEFAULT_MODEL, ConfigError, RunConfig, parse_config
+from pipeline.run.judge_report import judge_summary_lines
+from pipeline.run.ledger import CategoryRow, CellCost, CellRow, Ledger
+from pipeline.run.planning import quota_plan, stored_ledger
 from pipeline.store import RunPaths, StatsRow, manifests, run_stats
 
 
-def category_report(
-    con: duckdb.DuckDBPyConnection, fingerprint: str, quota: Sequence[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    """One row per category of the run: its quota row (quota, kept, attempts, met) plus what the catalog holds.
+@dataclass(frozen=True)
+class CategoryReport:
+    """A category's quota row (quota, kept, attempts, met) with what the catalog holds of it: instructions,
+    candidates, yield (kept per instruction), generated tokens in all and per kept sample, reject reasons."""
+
+    category: str
+    quota: int
+    kept: int
+    attempts: int
+    met: bool
+    instructions: int = 0
+    candidates: int = 0
+    yield_rate: float = 0.0
+    tokens_per_kept: int | None = None
+    completion_tokens: int = 0
+    reject_reasons: dict[str, int] = field(default_factory=dict)  # most frequent first
+
+    def as_dict(self) -> dict[str, Any]:
+        row = asdict(self)
+        row["yield"] = row.pop("yield_rate")
+        return row
+
+
+@dataclass(frozen=True)
+class GridRow:
+    """A grid cell's quota row (quota, kept, attempts of its budget, met) and what its slots cost: hardened
+    follow-ups, candidates, generated tokens (candidates and student rollouts) in all and per kept sample."""
+
+    cell: str
+    quota: int
+    kept: int
+    attempts: int
+    budget: int
+    met: bool
+    hardened: int = 0
+    candidates: int = 0
+    completion_tokens: int = 0
+    tokens_per_kept: int | None = None
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a finished run reports: its quota rows, the catalog's numbers per category, this session's totals
+    (drops and notes by reason), and the student, reasoning, judge calibration, hardening and grid reports (None
+    or empty when the run has no such thing). `as_dict` is its JSON form (the flow's result)."""
+
+    run_id: str
+    config_fingerprint: str
+    run_fingerprint: str  # the folder under runs/: config plus every input
+    output_dir: str
+    target: int
+    kept: int
+    quota: list[CategoryRow]
+    categories: list[CategoryReport]
+    totals: dict[str, int]
+    student: dict[str, Any] | None = None  # None without a student
+    reasoning: dict[str, Any] | None = None  # None when the responder does not reason
+    judge_calibration: list[dict[str, Any]] = field(default_factory=list)  # per dimension
+    hardening: list[dict[str, Any]] = field(default_factory=list)  # per hardening round
+    grid: list[GridRow] = field(default_factory=list)  # per grid cell
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "categories": [r.as_dict() for r in self.categories]}
+
+
+def category_report(con: duckdb.DuckDBPyConnection, fingerprint: str, quota: Sequence[CategoryRow]) -> list[CategoryReport]:
+    """One row per category of the run: its quota row plus what the catalog holds.
 
     Yield and tokens per kept sample are the stored numbers (`complexify stats` and the dataset card show
     the same): kept samples in the catalog per instruction, completion tokens of every candidate per kept sample.
@@ -25,43 +92,60 @@ def category_report(
     stored = stats.level("category")
     rows = []
     for q in quota:
-        cat = str(q["category"])
-        s = stored.get(cat) or StatsRow("category", cat, cat)  # a quota category with nothing stored yet
-        reasons = sorted(stats.level("reject_reason", cat).values(), key=lambda r: (-r.candidates, r.key))
+        s = stored.get(q.category) or StatsRow("category", q.category, q.category)  # nothing stored yet
+        reasons = sorted(stats.level("reject_reason", q.category).values(), key=lambda r: (-r.candidates, r.key))
         rows.append(
-            {
-                **q,
-                "instructions": s.instructions,
-                "candidates": s.candidates,
-                "yield": round(s.yield_rate, 4),
-                "tokens_per_kept": round(s.completion_tokens / s.kept) if s.kept else None,
-                "completion_tokens": s.completion_tokens,
-                "reject_reasons": {r.key: r.candidates for r in reasons},
-            }
+            CategoryReport(
+                **asdict(q), instructions=s.instructions, candidates=s.candidates, yield_rate=round(s.yield_rate, 4),
+                tokens_per_kept=round(s.completion_tokens / s.kept) if s.kept else None,
+                completion_tokens=s.completion_tokens, reject_reasons={r.key: r.candidates for r in reasons},
+            )
         )
     return rows
 
 
-def report_markdown(summary: dict[str, Any], rows: Sequence[dict[str, Any]]) -> str:
+def format_summary(summary: RunSummary) -> str:
+    """A plain-text table: per category quota, kept, attempts, yield, tokens per kept sample and the top
+    reject reason, then totals."""
+    lines = [
+        f"run {summary.run_id} ({summary.output_dir}/runs/{summary.run_fingerprint})",
+        f"{'category':<24}{'quota':>7}{'kept':>7}{'attempts':>10}{'yield':>8}{'tok/kept':>10}  met  top reject reason",
+    ]
+    for r in summary.categories or [CategoryReport(**asdict(q)) for q in summary.quota]:
+        top = next(iter(r.reject_reasons.items()), None)
+        per_kept = "-" if r.tokens_per_kept is None else r.tokens_per_kept
+        lines.append(
+            f"{r.category:<24}{r.quota:>7}{r.kept:>7}{r.attempts:>10}{r.yield_rate:>8.1%}"
+            f"{per_kept:>10}  {'yes' if r.met else 'NO ':<3}  {f'{top[0]} ({top[1]})' if top else '-'}"
+        )
+    lines.append(f"{'total':<24}{summary.target:>7}{summary.kept:>7}")
+    lines.append("totals: " + ", ".join(f"{k}={v}" for k, v in sorted(summary.totals.items())))
+    lines.extend(student_lines(summary.student) + reasoning_lines(summary.reasoning))
+    lines.extend(judge_summary_lines(summary.judge_calibration))
+    lines.extend(hardening_lines(summary.hardening) + grid_lines(summary.grid))
+    return "\n".join(lines)
+
+
+def report_markdown(summary: RunSummary) -> str:
     """The run summary as Markdown: headline, per-category table, where the shards are."""
     lines = [
-        f"# complexify run `{summary['run_id']}`",
+        f"# complexify run `{summary.run_id}`",
         "",
-        f"Kept **{summary['kept']} of {summary['target']}** samples; run folder "
-        f"`{summary['output_dir']}/runs/{summary['run_fingerprint']}` (Parquet shards under "
+        f"Kept **{summary.kept} of {summary.target}** samples; run folder "
+        f"`{summary.output_dir}/runs/{summary.run_fingerprint}` (Parquet shards under "
         "`instructions/`, `samples/`, `rejects/`; catalog `catalog.duckdb` in the output folder).",
         "",
         "| category | quota | kept | met | instructions | yield | tokens per kept | top reject reasons |",
         "|---|---:|---:|:---:|---:|---:|---:|---|",
     ]
-    for r in rows:
-        top = ", ".join(f"{k} {v}" for k, v in list(r["reject_reasons"].items())[:3]) or "-"
-        per_kept = "-" if r["tokens_per_kept"] is None else str(r["tokens_per_kept"])
+    for r in summary.categories:
+        top = ", ".join(f"{k} {v}" for k, v in list(r.reject_reasons.items())[:3]) or "-"
+        per_kept = "-" if r.tokens_per_kept is None else str(r.tokens_per_kept)
         lines.append(
-            f"| {r['category']} | {r['quota']} | {r['kept']} | {'yes' if r['met'] else 'no'} | {r['instructions']} "
-            f"| {r['yield']:.1%} | {per_kept} | {top} |"
+            f"| {r.category} | {r.quota} | {r.kept} | {'yes' if r.met else 'no'} | {r.instructions} "
+            f"| {r.yield_rate:.1%} | {per_kept} | {top} |"
         )
-    return "\n".join(lines) + "\n" + grid_markdown(summary.get("grid") or [])
+    return "\n".join(lines) + "\n" + grid_markdown(summary.grid)
 
 
 # Below this many rollouts per instruction a pass rate moves in coarse steps (1/k) and says little on its own.
@@ -178,59 +262,58 @@ def hardening_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     return [f"pass rate by hardening round: {per_round}"]
 
 
-def grid_report(cells: Sequence[Mapping[str, Any]], manifests: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """One row per grid cell: its quota row (quota, kept, attempts, budget, met) plus what the cell cost, summed
-    over the batch manifests: instructions composed for it, hardened children, candidates, generated tokens
-    (candidates and student rollouts) in all and per kept sample."""
-    spent: dict[str, Counter[str]] = {}
-    for m in manifests:
-        for key, counts in (m.get("cells") or {}).items():
-            spent.setdefault(key, Counter()).update(counts)
+def grid_report(cells: Sequence[CellRow], costs: Mapping[str, CellCost]) -> list[GridRow]:
+    """One row per grid cell: its quota row plus what its slots cost (the ledger's CellCost)."""
     rows = []
     for cell in cells:
-        cost = spent.get(str(cell["cell"]), Counter())
-        kept = int(cell["kept"])
-        rows.append(
-            {
-                **cell,
-                "hardened": cost["hardened"],
-                "candidates": cost["candidates"],
-                "completion_tokens": cost["completion_tokens"],
-                "tokens_per_kept": round(cost["completion_tokens"] / kept) if kept else None,
-            }
-        )
+        cost = costs.get(cell.cell) or CellCost()
+        per_kept = round(cost.completion_tokens / cell.kept) if cell.kept else None
+        rows.append(GridRow(**asdict(cell), hardened=cost.hardened, candidates=cost.candidates,
+                            completion_tokens=cost.completion_tokens, tokens_per_kept=per_kept))
     return rows
 
 
-def stored_grid_report(run: RunPaths) -> list[dict[str, Any]]:
-    """grid_report of a stored run, from its recorded config and batch manifests; [] for a run without a grid."""
-    from pipeline.run.config import parse_config
-    from pipeline.run.planning import rebuild_tracker  # planning needs the stages; a report without a grid does not
-
-    if not any(((run.info.get("config") or {}).get("grid") or {}).values()):  # no axis: no grid
+def ledger_grid_report(ledger: Ledger) -> list[GridRow]:
+    """grid_report of the cells a ledger holds; [] for a run without a grid (its cells are its categories)."""
+    if all("/" not in key for key in ledger.quotas):
         return []
-    cfg = parse_config(run.info["config"], f"{run.dir / 'run.json'} config")
-    return grid_report(rebuild_tracker(cfg, run).cells(), manifests(run))
+    return grid_report(ledger.cells(), ledger.costs())
 
 
-def grid_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+def stored_grid_report(run: RunPaths) -> list[GridRow]:
+    """grid_report of a stored run, from the quota plan in its run record and its batch manifests (the config is
+    not read again); [] for a run without a grid. A run recorded before quota plans were is replayed from its
+    recorded config, when today's config schema still reads it (else [])."""
+    ledger = stored_ledger(run)
+    if ledger is None:
+        if not any(((run.info.get("config") or {}).get("grid") or {}).values()):  # no axis: no grid
+            return []
+        try:
+            cfg = parse_config(run.info["config"], f"{run.dir / 'run.json'} config")
+        except ConfigError:
+            return []
+        ledger = Ledger.replay(quota_plan(cfg), manifests(run))
+    return ledger_grid_report(ledger)
+
+
+def grid_lines(rows: Sequence[GridRow]) -> list[str]:
     """The plain-text summary's grid table (none without a grid): per cell quota, kept, attempts of its budget,
     candidates, generated tokens and tokens per kept sample."""
     if not rows:
         return []
-    width = max(24, *(len(str(r["cell"])) + 2 for r in rows))
+    width = max(24, *(len(r.cell) + 2 for r in rows))
     lines = [f"{'grid cell':<{width}}{'quota':>7}{'kept':>7}{'attempts':>14}{'candidates':>12}{'tokens':>10}{'tok/kept':>10}  met"]
     for r in rows:
-        per_kept = "-" if r["tokens_per_kept"] is None else r["tokens_per_kept"]
-        attempts = f"{r['attempts']}/{r['budget']}"
+        per_kept = "-" if r.tokens_per_kept is None else r.tokens_per_kept
+        attempts = f"{r.attempts}/{r.budget}"
         lines.append(
-            f"{r['cell']:<{width}}{r['quota']:>7}{r['kept']:>7}{attempts:>14}{r['candidates']:>12}"
-            f"{r['completion_tokens']:>10}{per_kept:>10}  {'yes' if r['met'] else 'NO'}"
+            f"{r.cell:<{width}}{r.quota:>7}{r.kept:>7}{attempts:>14}{r.candidates:>12}"
+            f"{r.completion_tokens:>10}{per_kept:>10}  {'yes' if r.met else 'NO'}"
         )
     return lines
 
 
-def grid_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
+def grid_markdown(rows: Sequence[GridRow]) -> str:
     """The grid table of the Markdown run report ("" without a grid)."""
     if not rows:
         return ""
@@ -240,9 +323,9 @@ def grid_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
         "|---|---:|---:|:---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        per_kept = "-" if r["tokens_per_kept"] is None else str(r["tokens_per_kept"])
+        per_kept = "-" if r.tokens_per_kept is None else str(r.tokens_per_kept)
         lines.append(
-            f"| {r['cell']} | {r['quota']} | {r['kept']} | {'yes' if r['met'] else 'no'} | {r['attempts']} ({r['budget']}) "
-            f"| {r['candidates']} | {r['completion_tokens']} | {per_kept} |"
+            f"| {r.cell} | {r.quota} | {r.kept} | {'yes' if r.met else 'no'} | {r.attempts} ({r.budget}) "
+            f"| {r.candidates} | {r.completion_tokens} | {per_kept} |"
         )
     return "\n".join(lines) + "\n"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from pipeline.construct.compose import SEED_TRIES, compose_on_seeds
@@ -39,8 +39,8 @@ from pipeline.run.difficulty import (
     with_plan,
     with_reasoning_prompt,
 )
-from pipeline.run.gate import QuotaTracker, category_of, gate, reasoning_gate, repair_messages
-from pipeline.run.grid import assign_cells, batch_targets, cell_costs, options_for
+from pipeline.run.gate import category_of, gate, reasoning_gate, repair_messages
+from pipeline.run.grid import assign_cells, options_for
 from pipeline.verify.fidelity import RelevanceScorer, assess_fidelity, default_relevance, fidelity_reasons
 from pipeline.verify.judge import LLMJudge
 from pipeline.verify.judge_calibration import Route, probe_verdict, ungated_checks
@@ -77,7 +77,8 @@ class Models:
     relevance: RelevanceScorer | None = None
     # dimension -> what its judge checks may do (gate, reward-only, report-only), decided at run start (judge_routing)
     routes: Mapping[str, Route] = field(default_factory=dict)
-    # a harder child of an instruction the run measured as easy (pipeline/construct/hardening.py); None: no hardening
+    # Not used by the stages: a batch only says which of its instructions proved easy (BatchResult.harden), and the
+    # driver composes their harder children as follow-up slots of later batches (pipeline/run/ledger.py).
     harden: Callable[[Instruction], Instruction | None] | None = None
     # tokens received from the models so far, live (for the progress line); None: not known
     generated: Callable[[], int] | None = None
@@ -116,6 +117,7 @@ class BatchResult:
     kept: list[Sample]
     rejects: list[Sample]
     stats: Drops = field(default_factory=Counter)
+    harden: tuple[str, ...] = ()  # instructions that proved easy: the run plans their harder children (ledger)
 
 
 # --- compose and rewrite ----------------------------------------------------------------------------------
@@ -399,32 +401,34 @@ def select_stage(
     return kept, rejects, counts
 
 
-def cap_to_quota(result: BatchResult, tracker: QuotaTracker) -> BatchResult:
-    """Move kept samples beyond their category's quota to the rejects (reason quota_full); update the tracker."""
-    kept, rejects = [], list(result.rejects)
+def cap_to_quota(result: BatchResult, quotas: Mapping[str, int], filled: Counter[str]) -> tuple[BatchResult, dict[str, str]]:
+    """Move kept samples beyond their category's quota to the rejects (reason quota_full); `filled` (kept so far per
+    category) is updated. Also returns each kept sample's cell (its category)."""
+    kept, rejects, cells = [], list(result.rejects), {}
     for s in result.kept:
         cat = s.instruction.category
-        if tracker.kept[cat] < tracker.quotas.get(cat, 0):
-            tracker.kept[cat] += 1
+        if filled[cat] < quotas.get(cat, 0):
+            filled[cat] += 1
             kept.append(s)
+            cells[s.id] = cat
         else:
             rejects.append(s.model_copy(update={"kept": False, "reject_reasons": ["quota_full"]}))
-    return BatchResult(index=result.index, instructions=result.instructions, kept=kept, rejects=rejects, stats=result.stats)
+    return replace(result, kept=kept, rejects=rejects), cells
 
 
 def cap_to_grid(
-    result: BatchResult, tracker: QuotaTracker, targets: Mapping[str, str], cfg: RunConfig, taxonomy: Taxonomy
-) -> tuple[BatchResult, dict[str, dict[str, int]]]:
+    result: BatchResult, quotas: Mapping[str, int], filled: Counter[str], targets: Mapping[str, str], cfg: RunConfig,
+    taxonomy: Taxonomy,
+) -> tuple[BatchResult, dict[str, str]]:
     """cap_to_quota for a grid: kept samples no open cell takes move to the rejects (quota_full, outside_grid);
-    the tracker counts what each cell kept. Also returns what the batch cost per cell."""
-    targets = batch_targets(result.instructions, targets)
+    `filled` counts what each cell kept. `targets` holds the cell each instruction was planned for (tried first).
+    Also returns each kept sample's cell."""
     candidates = [*result.kept, *result.rejects]
-    assignment = assign_cells(result.kept, candidates, targets, tracker.quotas, tracker.kept, cfg, taxonomy)
+    assignment = assign_cells(result.kept, candidates, targets, quotas, filled, cfg, taxonomy)
     away = assignment.turned_away
     kept = [s for s in result.kept if s.id not in away]
     rejects = [*result.rejects, *(s.model_copy(update={"kept": False, "reject_reasons": [away[s.id]]}) for s in result.kept if s.id in away)]
-    capped = BatchResult(index=result.index, instructions=result.instructions, kept=kept, rejects=rejects, stats=result.stats)
-    return capped, cell_costs(result.instructions, candidates, targets, assignment.cells)
+    return replace(result, kept=kept, rejects=rejects), assignment.cells
 
 
 # --- one batch, stage after stage -------------------------------------------------------------------------
@@ -434,13 +438,13 @@ def cap_to_grid(
 MAX_INSTRUCTION_THREADS = MAX_BATCH_SIZE
 
 
-Processed = tuple[Instruction, list[Judged], Drops, StudentEval | None]
+Processed = tuple[Instruction, list[Judged], Drops, StudentEval | None, bool]
 
 
-def process_instruction(ins: Instruction, cfg: RunConfig, models: Models) -> list[Processed]:
+def process_instruction(ins: Instruction, cfg: RunConfig, models: Models) -> Processed:
     """One instruction through rewrite, answer, verify+gate and the repair rounds (every stage on a batch of one),
-    then, if the run has a student and the instruction has a kept candidate, the student's rollouts; then, if the
-    run hardens and the instruction proved easy, its harder child the same way (that child first in what follows).
+    then, if the run has a student and the instruction has a kept candidate, the student's rollouts. The last item
+    says whether the instruction proved easy enough to be hardened (the run plans its harder child, not this batch).
     """
     stats: Drops = Counter()
     [instruction], notes = rewrite_stage([ins], models.chat, cfg)
@@ -457,14 +461,10 @@ def process_instruction(ins: Instruction, cfg: RunConfig, models: Models) -> lis
     if cfg.models.student.enabled and any(j.kept for j in judged):
         ev, counts = student_stage(instruction, models, cfg)
         stats.update(counts)
-    done: list[Processed] = [(instruction, judged, stats, ev)]
     rate = measured_pass_rate(judged, ev)
-    if models.harden is not None and ins.hardening_round < cfg.hardening.rounds and rate is not None and rate > cfg.hardening.threshold:
-        child = models.harden(ins)  # from the composed instruction: the child is rendered (and rewritten) anew
-        stats["hardened" if child is not None else "hardening_no_fit"] += 1
-        if child is not None:
-            done += process_instruction(child, cfg, models)
-    return done
+    h = cfg.hardening
+    easy = h.enabled and ins.hardening_round < h.rounds and rate is not None and rate > h.threshold
+    return instruction, judged, stats, ev, easy
 
 
 def process_batch(batch: ComposedBatch, cfg: RunConfig, models: Models, provenance: Provenance) -> BatchResult:
@@ -478,14 +478,15 @@ def process_batch(batch: ComposedBatch, cfg: RunConfig, models: Models, provenan
         return BatchResult(index=batch.index, instructions=[], kept=[], rejects=[])
     workers = min(len(batch.instructions), MAX_INSTRUCTION_THREADS)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"batch{batch.index}") as pool:
-        done = [p for processed in pool.map(lambda ins: process_instruction(ins, cfg, models), batch.instructions) for p in processed]
-    instructions = [ins for ins, _, _, _ in done]
-    judged = [j for _, js, _, _ in done for j in js]
-    stats: Drops = sum((counts for _, _, counts, _ in done), Counter())
-    evals = {ins.id: ev for ins, _, _, ev in done if ev is not None}
+        done = list(pool.map(lambda ins: process_instruction(ins, cfg, models), batch.instructions))
+    instructions = [ins for ins, _, _, _, _ in done]
+    judged = [j for _, js, _, _, _ in done for j in js]
+    stats: Drops = sum((counts for _, _, counts, _, _ in done), Counter())
+    evals = {ins.id: ev for ins, _, _, ev, _ in done if ev is not None}
+    easy = tuple(ins.id for ins, _, _, _, hard in done if hard)
     kept, rejects, counts = select_stage(instructions, judged, provenance)
     stats.update(counts)
     # The band runs here, before cap_to_quota, so only in-band samples count toward the quotas.
     kept, rejects, out_of_band = band_filter(attach_student(kept, evals), attach_student(rejects, evals), cfg.difficulty)
     stats.update(out_of_band)
-    return BatchResult(index=batch.index, instructions=instructions, kept=kept, rejects=rejects, stats=stats)
+    return BatchResult(index=batch.index, instructions=instructions, kept=kept, rejects=rejects, stats=stats, harden=easy)

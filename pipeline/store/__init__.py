@@ -10,7 +10,8 @@ Layout under an output root (shared storage is fine; several workers may write o
         instructions/batch-00007.parquet
         samples/batch-00007.parquet     kept samples
         rejects/batch-00007.parquet     rejected candidates, with their reasons
-        _done/batch-00007.json          completion manifest: file names, row and byte counts, sha256, per-category counts
+        _done/batch-00007.json          completion manifest: file names, row and byte counts, sha256, per-category
+                                        counts, the batch's planned slots and their outcomes (manifest.py)
         _done/batch-00003.json.damaged  a manifest set aside on resume because a shard no longer matched it
 
 The modules, in the order data flows through them (each imports only those before it):
@@ -18,6 +19,7 @@ The modules, in the order data flows through them (each imports only those befor
 - `errors`: which failures are the user's to fix (exit 2) and which the files' (exit 1).
 - `schema`: the Arrow schemas and the one record <-> column mapping (encode and decode).
 - `files`: atomic temp-write / fsync / rename, temp-file cleanup.
+- `manifest`: a batch's completion manifest as a typed record (shards, counts, slots and their outcomes).
 - `runs`: run.json, batches, manifests, reading a run back.
 - `integrity`: shards checked against their manifests; damaged batches set aside on resume.
 - `judge`: the run's scored gold examples for judge calibration (`judge_gold.parquet`).
@@ -28,8 +30,8 @@ How the generation flow uses it::
 
     run = open_run(root, run_fingerprint(cfg), {"name": ..., "config": ..., "models": ..., "template_hashes": ...})
     set_aside_damaged_batches(run)               # damaged batches are no longer done: they are redone
-    done = done_batches(run)                     # skip these; run_summary(run) rebuilds quota counts
-    write_batch(run, index, instructions, kept, rejects)   # per batch, from any worker
+    done = done_batches(run)                     # skip these; the manifests' slots rebuild the quota ledger
+    write_batch(run, index, instructions, kept, rejects, slots)   # per batch, from any worker
     refresh_catalog(root)                        # at the end (or any time; one writer at a time)
     run_stats(open_catalog(root), run.fingerprint)         # yields, pass rates, reject reasons
 
@@ -74,6 +76,7 @@ from pipeline.store.integrity import (
     verify_run,
 )
 from pipeline.store.judge import GOLD_FILE, read_judge_gold, read_judge_routes, write_judge_gold, write_judge_routes
+from pipeline.store.manifest import BatchManifest, DroppedRequest, ShardEntry, SlotRecord
 from pipeline.store.runs import (
     DONE_DIR,
     RUN_FILE,
@@ -132,11 +135,15 @@ __all__ = [
     "STALE_TEMP_S",
     "STATS_SQL",
     "TMP_SUFFIX",
+    "BatchManifest",
     "CatalogBusyError",
     "DamagedBatchError",
+    "DroppedRequest",
     "RunNotFoundError",
     "RunPaths",
     "RunStats",
+    "ShardEntry",
+    "SlotRecord",
     "StatsRow",
     "StoreError",
     "batch_done",

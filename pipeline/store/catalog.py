@@ -132,18 +132,18 @@ def _shards_table(runs: Sequence[RunPaths]) -> pa.Table:
     rows = []
     for run in runs:
         for m in manifests(run):
-            for kind, entry in m["files"].items():
+            for kind, entry in m.files.items():
                 rows.append(
                     {
                         "config_fingerprint": run.fingerprint,
-                        "run_id": m["run_id"],
-                        "batch": m["batch"],
+                        "run_id": m.run_id,
+                        "batch": m.batch,
                         "kind": kind,
-                        "path": (run.dir / entry["file"]).relative_to(run.root).as_posix(),
-                        "rows": entry["rows"],
-                        "bytes": entry["bytes"],
-                        "written_at": m["written_at"],
-                        "writer_host": m["writer"]["host"],
+                        "path": (run.dir / entry.file).relative_to(run.root).as_posix(),
+                        "rows": entry.rows,
+                        "bytes": entry.bytes,
+                        "written_at": m.written_at,
+                        "writer_host": m.writer.host,
                     }
                 )
     return pa.Table.from_pylist(rows, schema=_SHARDS_SCHEMA)

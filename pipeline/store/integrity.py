@@ -10,28 +10,28 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
 
 import pyarrow.parquet as pq
 
 from pipeline.store.errors import DamagedBatchError, StoreError
 from pipeline.store.files import file_sha256, fsync_dir
+from pipeline.store.manifest import BatchManifest, ShardEntry
 from pipeline.store.runs import RunPaths, damaged_message, done_batches, manifests, read_manifest
 
 DAMAGED_SUFFIX = ".damaged"
 
 
-def shard_problem(run: RunPaths, entry: Mapping[str, Any], *, check_hash: bool = True) -> str | None:
+def shard_problem(run: RunPaths, entry: ShardEntry, *, check_hash: bool = True) -> str | None:
     """Why one manifest file entry no longer matches its shard (missing, other size, other sha256), or None."""
-    path = run.dir / entry["file"]
+    path = run.dir / entry.file
     try:
         if not path.is_file():
             return f"{path} is missing" if not path.exists() else f"{path} is not a file"
         size = path.stat().st_size
-        if size != entry["bytes"]:
-            return f"{path} has {size} bytes, its manifest says {entry['bytes']}"
-        expected = entry.get("sha256")  # absent from manifests written before hashes were recorded: size only
+        if size != entry.bytes:
+            return f"{path} has {size} bytes, its manifest says {entry.bytes}"
+        expected = entry.sha256  # absent from manifests written before hashes were recorded: size only
         if check_hash and expected and file_sha256(path) != expected:
             return f"{path} does not match the sha256 in its manifest (changed after it was written)"
     except OSError as exc:
@@ -39,9 +39,9 @@ def shard_problem(run: RunPaths, entry: Mapping[str, Any], *, check_hash: bool =
     return None
 
 
-def batch_problems(run: RunPaths, manifest: Mapping[str, Any], *, check_hash: bool = True) -> list[str]:
+def batch_problems(run: RunPaths, manifest: BatchManifest, *, check_hash: bool = True) -> list[str]:
     """Every shard of one done batch that does not match its manifest; empty when the batch is sound."""
-    found = (shard_problem(run, entry, check_hash=check_hash) for entry in manifest["files"].values())
+    found = (shard_problem(run, entry, check_hash=check_hash) for entry in manifest.files.values())
     return [p for p in found if p is not None]
 
 
@@ -104,12 +104,12 @@ def verify_run(run: RunPaths) -> list[str]:
     seen: Counter[str] = Counter()
     for m in manifests(run):
         found = batch_problems(run, m)
-        problems += [f"batch {m['batch']}: {p}" for p in found]
+        problems += [f"batch {m.batch}: {p}" for p in found]
         if found:
             continue
-        for kind, entry in m["files"].items():
+        for kind, entry in m.files.items():
             if kind != "instructions":
-                path = run.dir / entry["file"]
+                path = run.dir / entry.file
                 seen.update(pq.read_table(path, columns=["sample_id"]).column("sample_id").to_pylist())
     problems += [f"sample id {k} appears {n} times" for k, n in sorted(seen.items()) if n > 1]
     return problems

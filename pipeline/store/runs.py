@@ -28,6 +28,15 @@ from pipeline.errors import UserInputError
 from pipeline.models import Instruction, Sample, Seed
 from pipeline.store.errors import DamagedBatchError, RunNotFoundError, StoreError
 from pipeline.store.files import clean_temp_files, create_json_once, host, now, write_json_atomic, write_shard_hashed
+from pipeline.store.manifest import (
+    BatchManifest,
+    CategoryCounts,
+    DroppedRequest,
+    ShardEntry,
+    SlotRecord,
+    Writer,
+    parse_manifest,
+)
 from pipeline.store.schema import (
     FORMAT_VERSION,
     KINDS,
@@ -176,11 +185,12 @@ def batch_done(run: RunPaths, index: int) -> bool:
     return run.manifest(index).is_file()
 
 
-def read_manifest(run: RunPaths, index: int) -> dict[str, Any]:
-    return read_json(run.manifest(index))
+def read_manifest(run: RunPaths, index: int) -> BatchManifest:
+    path = run.manifest(index)
+    return parse_manifest(read_json(path), path)
 
 
-def manifests(run: RunPaths) -> list[dict[str, Any]]:
+def manifests(run: RunPaths) -> list[BatchManifest]:
     """Every completion manifest of the run, in batch order."""
     return [read_manifest(run, i) for i in sorted(done_batches(run))]
 
@@ -208,7 +218,7 @@ def _check_batch(
 
 def _category_counts(
     instructions: Sequence[Instruction], samples: Sequence[Sample], rejects: Sequence[Sample]
-) -> dict[str, dict[str, int]]:
+) -> dict[str, CategoryCounts]:
     counts: dict[str, Counter[str]] = {}
     for key, group in (
         ("instructions", instructions),
@@ -217,7 +227,7 @@ def _category_counts(
     ):
         for ins in group:
             counts.setdefault(ins.category, Counter())[key] += 1
-    return {c: {k: n[k] for k in ("instructions", "kept", "rejects")} for c, n in sorted(counts.items())}
+    return {c: CategoryCounts(**n) for c, n in sorted(counts.items())}
 
 
 def write_batch(
@@ -226,17 +236,21 @@ def write_batch(
     instructions: Sequence[Instruction],
     samples: Sequence[Sample],
     rejects: Sequence[Sample],
-    cells: Mapping[str, Mapping[str, int]] | None = None,
-) -> dict[str, Any]:
+    slots: Sequence[SlotRecord] | None = None,
+    dropped: Sequence[DroppedRequest] = (),
+) -> BatchManifest:
     """Write a batch's three shards, then its manifest (last, so the batch is done only when all are there).
 
-    Rewriting a batch (a resumed crash) replaces the same files: it never duplicates rows. A grid run's `cells`
-    (per cell: instructions composed for it, what they cost, samples kept in it) go in the manifest too, so a
-    resumed run knows its cells without reading a shard. Returns the manifest.
+    Rewriting a batch (a resumed crash) replaces the same files: it never duplicates rows. The run's `slots` for
+    the batch (one per instruction: the quota cell it was planned for and its outcome) and the follow-up requests
+    its planning `dropped` go in the manifest too, so a resumed run and the reports know the run's quota state
+    without reading a shard or planning anything again. Returns the manifest.
     """
     if index < 0:
         raise StoreError(f"batch index must be >= 0, got {index}")
     _check_batch(run, instructions, samples, rejects)
+    if slots is not None and sorted(s.instruction_id for s in slots) != sorted(i.id for i in instructions):
+        raise StoreError(f"batch {index}: its slots must name its instructions, one slot each")
     tables = {
         "instructions": instructions_to_table(
             instructions, run_id=run.run_id, config_fingerprint=run.fingerprint, batch=index
@@ -248,19 +262,20 @@ def write_batch(
     for kind, table in tables.items():
         path = run.shard(kind, index)
         size, digest = write_shard_hashed(path, table)
-        files[kind] = {"file": str(path.relative_to(run.dir)), "rows": table.num_rows, "bytes": size, "sha256": digest}
-    manifest = {
-        "format_version": FORMAT_VERSION,
-        "config_fingerprint": run.fingerprint,
-        "run_id": run.run_id,
-        "batch": index,
-        "files": files,
-        "categories": _category_counts(instructions, samples, rejects),
-        **({"cells": {k: dict(v) for k, v in cells.items()}} if cells is not None else {}),
-        "written_at": now(),
-        "writer": {"host": host(), "pid": os.getpid()},
-    }
-    write_json_atomic(run.manifest(index), manifest)
+        files[kind] = ShardEntry(file=str(path.relative_to(run.dir)), rows=table.num_rows, bytes=size, sha256=digest)
+    manifest = BatchManifest(
+        format_version=FORMAT_VERSION,
+        config_fingerprint=run.fingerprint,
+        run_id=run.run_id,
+        batch=index,
+        files=files,
+        categories=_category_counts(instructions, samples, rejects),
+        slots=None if slots is None else tuple(slots),
+        dropped=tuple(dropped),
+        written_at=now(),
+        writer=Writer(host=host(), pid=os.getpid()),
+    )
+    write_json_atomic(run.manifest(index), manifest.to_json())
     return manifest
 
 
@@ -272,7 +287,7 @@ def damaged_message(run: RunPaths, index: int, problem: str) -> str:
 def shard_files(run: RunPaths, kind: str) -> list[Path]:
     """The `kind` shards of every done batch, in batch order (never a shard of an unfinished batch)."""
     _check_kind(kind)
-    return [run.dir / m["files"][kind]["file"] for m in manifests(run)]
+    return [run.dir / m.files[kind].file for m in manifests(run)]
 
 
 def read_table(run: RunPaths, kind: str, columns: list[str] | None = None) -> pa.Table:
@@ -280,11 +295,11 @@ def read_table(run: RunPaths, kind: str, columns: list[str] | None = None) -> pa
     _check_kind(kind)
     tables = []
     for m in manifests(run):
-        path = run.dir / m["files"][kind]["file"]
+        path = run.dir / m.files[kind].file
         try:
             tables.append(pq.read_table(path, columns=columns))
         except (OSError, pa.ArrowException) as exc:  # missing or truncated: name it rather than a pyarrow traceback
-            raise DamagedBatchError(damaged_message(run, m["batch"], f"{path} cannot be read ({exc})")) from exc
+            raise DamagedBatchError(damaged_message(run, m.batch, f"{path} cannot be read ({exc})")) from exc
     if not tables:
         empty = SCHEMAS[kind].empty_table()
         return empty.select(columns) if columns is not None else empty
@@ -310,8 +325,8 @@ def run_summary(run: RunPaths) -> dict[str, Any]:
     """Counts from the manifests (no Parquet read): batches, totals, and per category instructions/kept/rejects."""
     per_cat: dict[str, Counter[str]] = {}
     for m in manifests(run):
-        for cat, counts in m["categories"].items():
-            per_cat.setdefault(cat, Counter()).update(counts)
+        for cat, row in m.categories.items():
+            per_cat.setdefault(cat, Counter()).update(row.model_dump())
     totals: Counter[str] = Counter()
     for counts in per_cat.values():
         totals.update(counts)

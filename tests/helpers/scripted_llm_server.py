@@ -11,7 +11,7 @@ import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
@@ -29,6 +29,9 @@ class Script:
     metrics: bool = True  # serve vLLM's queue gauge on /metrics (False: 404, as a server that is not vLLM)
     error_after: int | None = None  # send an error chunk after this many pieces (vLLM's mid-stream failure)
     error_text: str = "EngineDeadError: EngineCore encountered an issue."
+    # the text of choice k for a conversation (streamed word by word, finish_reason "stop"); None: `tokens` pieces
+    # "w0 w1 ..." ending in finish_reason "length"
+    answer: Callable[[list[dict[str, str]], int], str] | None = None
 
 
 @dataclass
@@ -108,6 +111,9 @@ def _handler(server: ScriptedServer) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(f"data: {json.dumps(payload)}\n\n".encode())
                 self.wfile.flush()
 
+            if script.answer is not None:
+                self._answer(body, event)
+                return
             for k in range(script.tokens):
                 if server.stop.is_set():
                     return
@@ -120,6 +126,27 @@ def _handler(server: ScriptedServer) -> type[BaseHTTPRequestHandler]:
             for i in range(n):
                 event({"choices": [{"index": i, "delta": {}, "finish_reason": "length"}]})
             event({"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": script.tokens * n}})
+            self.wfile.write(b"data: [DONE]\n\n")
+            self.wfile.flush()
+            self.close_connection = True
+
+        def _answer(self, body: dict[str, Any], event: Callable[[dict[str, Any]], None]) -> None:
+            """Each choice's scripted text, word by word at the script's pace."""
+            assert script.answer is not None
+            texts = [script.answer(body["messages"], i) for i in range(int(body.get("n", 1)))]
+            pieces = [[w + " " for w in t.split(" ")] for t in texts]
+            pieces = [[*p[:-1], p[-1].rstrip(" ")] for p in pieces]
+            for k in range(max(len(p) for p in pieces)):
+                if server.stop.is_set():
+                    return
+                time.sleep(script.interval_s)
+                for i, p in enumerate(pieces):
+                    if k < len(p):
+                        event({"choices": [{"index": i, "delta": {"content": p[k]}, "finish_reason": None}]})
+            for i in range(len(texts)):
+                event({"choices": [{"index": i, "delta": {}, "finish_reason": "stop"}]})
+            completion = sum(len(p) for p in pieces)
+            event({"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": completion}})
             self.wfile.write(b"data: [DONE]\n\n")
             self.wfile.flush()
             self.close_connection = True

@@ -17,7 +17,7 @@ from pipeline import store
 from pipeline.run.config import parse_config
 from pipeline.run.generate import open_run_context, run_locally
 from pipeline.run.grid import band_of, sample_pass_rate, taken_dimensions
-from pipeline.run.planning import rebuild_tracker
+from pipeline.run.planning import open_ledger
 
 if TYPE_CHECKING:
     from tests.integration.conftest import VLLMEndpoint
@@ -46,28 +46,28 @@ def test_a_grid_run_on_the_real_worker_ends_every_cell_met_or_spent(
     with open_run_context(cfg, log=logs.append) as ctx:
         summary = run_locally(ctx)
         run = ctx.run
-    rows = {r["cell"]: r for r in summary["grid"]}
+    rows = {r.cell: r for r in summary.grid}
     assert sorted(rows) == sorted(f"Single/Length/{b}/{r}" for b in BANDS for r in ("prose", "numbered"))
     for r in rows.values():  # the planner stops a cell only when it is met or has spent its budget
-        assert r["met"] or r["attempts"] == r["budget"] == 2
-        assert 0 <= r["kept"] <= r["quota"] == 1
+        assert r.met or r.attempts == r.budget == 2
+        assert 0 <= r.kept <= r.quota == 1
     kept, rejects = store.load_samples(run), store.load_samples(run, kept=False)
-    assert len(kept) == summary["kept"] == sum(r["kept"] for r in rows.values())
+    assert len(kept) == summary.kept == sum(r.kept for r in rows.values())
     candidates: dict[str, list] = {}  # type: ignore[type-arg]
     for s in [*kept, *rejects]:
         candidates.setdefault(s.instruction.id, []).append(s)
     for s in kept:  # each kept sample fits a met cell: Length on its path, its rendering, its measured band
         assert "Length" in taken_dimensions(s.instruction, ctx.taxonomy)
         band = band_of(sample_pass_rate(s, candidates[s.instruction.id]), BANDS)
-        assert rows[f"Single/Length/{band}/{s.instruction.rendering}"]["met"]
-    # what each cell cost, from the manifests, agrees with the stored candidates
+        assert rows[f"Single/Length/{band}/{s.instruction.rendering}"].met
+    # what each cell cost, from the manifests' slots, agrees with the stored candidates
     spent: Counter[str] = Counter()
     for m in store.manifests(run):
-        for cost in m["cells"].values():
-            spent.update(cost)
-    assert spent["candidates"] == len(kept) + len(rejects) == sum(r["candidates"] for r in rows.values())
+        for slot in m.slots or ():
+            spent.update(candidates=slot.candidates, completion_tokens=slot.completion_tokens, slots=1)
+    assert spent["candidates"] == len(kept) + len(rejects) == sum(r.candidates for r in rows.values())
     assert spent["completion_tokens"] == sum(s.response.completion_tokens for s in [*kept, *rejects]) > 0
-    assert spent["instructions"] == sum(r["attempts"] for r in rows.values())
-    again = rebuild_tracker(cfg, run)
-    assert {k: again.kept[k] for k in rows} == {k: r["kept"] for k, r in rows.items()}
+    assert spent["slots"] == sum(r.attempts for r in rows.values())
+    again = open_ledger(cfg, run)
+    assert {k: again.kept[k] for k in rows} == {k: r.kept for k, r in rows.items()}
     assert any("grid cells met" in line for line in logs) and any("grid cell" in line for line in logs)

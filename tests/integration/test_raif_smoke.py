@@ -25,8 +25,7 @@ from pipeline import store
 from pipeline.models import Sample
 from pipeline.run.config import RunConfig, load_config
 from pipeline.run.difficulty import compare
-from pipeline.run.gate import QuotaTracker
-from pipeline.run.planning import quotas_for
+from pipeline.run.planning import quota_plan
 
 if TYPE_CHECKING:
     from tests.integration.conftest import VLLMEndpoint
@@ -40,8 +39,7 @@ OVERHEAD_S = 120.0  # Prefect server, imports, seeds, the embedding model and th
 def worst_case(cfg: RunConfig) -> tuple[int, int]:
     """(instructions, generated tokens) the config can cost at most, student rollouts included."""
     m = cfg.models
-    tracker = QuotaTracker(quotas_for(cfg), cfg.attempts_factor)
-    limits = [tracker.limit(c) for c in tracker.quotas]
+    limits = [c.budget for c in quota_plan(cfg).cells]  # every instruction is an attempt of a cell, hardened ones too
     rewrite = m.rewriter.sampling.max_tokens if m.rewriter.enabled else 0
     per_answer = 2 if m.responder.reasoning == "plan_first" else 1  # a plan request, then the answer
     answers = m.responder.sampling.max_tokens * (m.responder.n * per_answer + cfg.repair_rounds)

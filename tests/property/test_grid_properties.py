@@ -1,8 +1,7 @@
-"""Properties of grid quotas: composing for a cell hits it, and the planner ends every cell met or out of budget."""
+"""Properties of grid quotas: composing for a cell hits it, and cell quotas add up (the planner's are in
+test_ledger_properties.py)."""
 
 from __future__ import annotations
-
-import random
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -12,9 +11,7 @@ from pipeline.construct.taxonomy import load_taxonomy
 from pipeline.construct.tree import CATEGORIES, tree_category
 from pipeline.models import Seed
 from pipeline.run.config import parse_config
-from pipeline.run.gate import QuotaTracker
 from pipeline.run.grid import cell_quotas, grid_cells, options_for, taken_dimensions
-from pipeline.run.planning import plan_batch
 from pipeline.run.stages import BatchSpec, compose_stage
 
 TAX = load_taxonomy()
@@ -41,32 +38,6 @@ def test_an_instruction_composed_for_a_cell_belongs_to_it(category: str, dimensi
     assert ins.category == category == tree_category(ins.tree) and ins.rendering == rendering
     assert dimension in taken_dimensions(ins, TAX) and is_feasible(ins.tree)
     assert options_for(key, cfg, cfg.compose).favour_dimension == dimension
-
-
-@settings(max_examples=200, deadline=None)
-@given(
-    quotas=st.lists(st.integers(1, 4), min_size=1, max_size=8),
-    factor=st.sampled_from([1.0, 1.5, 3.0]),
-    batch_size=st.integers(1, 6),
-    keep_rate=st.floats(0, 1),
-    rng_seed=st.integers(0, 1000),
-)
-def test_the_planner_ends_with_every_cell_met_or_out_of_budget(
-    quotas: list[int], factor: float, batch_size: int, keep_rate: float, rng_seed: int
-) -> None:
-    tracker = QuotaTracker({f"Single/d{i}": q for i, q in enumerate(quotas)}, factor)
-    rng = random.Random(rng_seed)
-    index = 0
-    while (spec := plan_batch(index, tracker, batch_size)) is not None:
-        assert 1 <= len(spec.items) <= batch_size
-        for _, key in spec.items:  # a gate keeps some answers; a full cell keeps no more
-            if rng.random() < keep_rate and tracker.kept[key] < tracker.quotas[key]:
-                tracker.kept[key] += 1
-        index += 1
-        assert index < 1000
-    for key, q in tracker.quotas.items():
-        assert tracker.attempts[key] <= tracker.limit(key)
-        assert tracker.kept[key] >= q or tracker.attempts[key] == tracker.limit(key)
 
 
 def test_cell_quotas_of_a_grid_with_every_axis() -> None:

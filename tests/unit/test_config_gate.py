@@ -8,8 +8,9 @@ import pytest
 
 from pipeline.models import CheckVerdict, Response, Verdict
 from pipeline.run.config import ConfigError, GateConfig, load_config, parse_config
-from pipeline.run.gate import QuotaTracker, gate, repetition_share, text_gates, verdict_gate
+from pipeline.run.gate import gate, repetition_share, text_gates, verdict_gate
 from pipeline.run.identity import config_hash
+from pipeline.run.ledger import Cell, Ledger, QuotaPlan
 
 
 def test_minimal_config_gets_defaults_and_a_stable_fingerprint() -> None:
@@ -91,16 +92,15 @@ def test_repetition_share_bounds() -> None:
     assert repetition_share("a b c d " * 50) > 0.9
 
 
-def test_quota_tracker_gives_low_yield_categories_more_attempts_within_bound() -> None:
-    q = QuotaTracker({"And_1": 2, "Chain_2": 1}, attempts_factor=3)
-    q.record("And_1", True)
-    q.record("And_1", True)
-    assert q.open_categories() == ["Chain_2"]
-    for _ in range(3):
-        q.record("Chain_2", False)
+def test_the_ledger_gives_low_yield_categories_more_attempts_within_bound() -> None:
+    q = Ledger(QuotaPlan.of({Cell("And_1"): 2, Cell("Chain_2"): 1}, attempts_factor=3, batch_size=1))
+    q.attempts["And_1"] += 2
+    q.kept["And_1"] += 2
+    assert q.open_cells() == ["Chain_2"]
+    q.attempts["Chain_2"] += 3
     assert q.done()
-    summary = {row["category"]: row for row in q.summary()}
-    assert summary["Chain_2"]["attempts"] == 3 and summary["Chain_2"]["met"] is False and summary["And_1"]["met"] is True
+    summary = {row.category: row for row in q.summary()}
+    assert summary["Chain_2"].attempts == 3 and summary["Chain_2"].met is False and summary["And_1"].met is True
 
 
 @pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml")), ids=lambda p: p.name)

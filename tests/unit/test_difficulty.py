@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,11 +16,9 @@ from pipeline.construct.taxonomy import load_taxonomy
 from pipeline.models import Response, Rollout, RolloutSummary, Seed, StudentEval
 from pipeline.run.config import ConfigError, DifficultyConfig, RoleConfig, RunConfig, StudentConfig, parse_config
 from pipeline.run.difficulty import band_filter, band_reason, compare, student_eval, summarize
-from pipeline.run.gate import QuotaTracker
-from pipeline.run.generate import format_summary
 from pipeline.run.identity import config_hash, role_models, run_inputs
 from pipeline.run.planning import quotas_for
-from pipeline.run.report import student_report
+from pipeline.run.report import RunSummary, format_summary, student_report
 from pipeline.run.serving import model_routes
 from pipeline.run.stages import BatchSpec, Models, cap_to_quota
 from tests.helpers.batches import compose_spec, run_spec
@@ -226,14 +225,14 @@ def test_quotas_count_only_in_band_samples() -> None:
     spec = BatchSpec(0, tuple(item for s in specs for item in s.items))
     # the student passes every other rollout of the plain prompt: pass rate 0.5, inside the band [0, 0.5]
     inside = run_spec(spec, SEEDS, TAX, cfg, Models(Script([LOWER], plain=["lower", "Upper"]), None, Relevance()), run_id="r")
-    tracker = QuotaTracker(quotas_for(cfg), cfg.attempts_factor)
-    capped = cap_to_quota(inside, tracker)
-    assert len(inside.kept) == 5 and len(capped.kept) == 2 == tracker.kept["Single"]
+    filled: Counter[str] = Counter()
+    capped, _ = cap_to_quota(inside, quotas_for(cfg), filled)
+    assert len(inside.kept) == 5 and len(capped.kept) == 2 == filled["Single"]
     assert sum(r.reject_reasons == ["quota_full"] for r in capped.rejects) == 3
     # always passing: every sample too easy, nothing reaches the quota
     easy = run_spec(spec, SEEDS, TAX, cfg, Models(Script([LOWER], plain=["lower"]), None, Relevance()), run_id="r")
-    tracker = QuotaTracker(quotas_for(cfg), cfg.attempts_factor)
-    assert cap_to_quota(easy, tracker).kept == [] and tracker.kept["Single"] == 0 and easy.stats["too_easy"] == 5
+    filled = Counter()
+    assert cap_to_quota(easy, quotas_for(cfg), filled)[0].kept == [] and filled["Single"] == 0 and easy.stats["too_easy"] == 5
 
 
 def test_band_filter_leaves_rejects_and_unmeasured_samples_alone() -> None:
@@ -272,8 +271,8 @@ def test_the_summary_states_the_student_cost_and_says_when_the_numbers_are_tiny(
     totals = {"kept": 4, "student_instructions": 5, "student_completion_tokens": 1000, "too_easy": 1, "reasoning_tied": 5}
     report = student_report(cfg, totals)
     assert report is not None and report["tokens_per_kept"] == 250 and report["band_drops"] == {"too_easy": 1, "too_hard": 0}
-    summary = {"run_id": "r", "run_fingerprint": "f", "output_dir": "o", "target": 4, "kept": 4, "quota": [], "totals": totals}
-    text = format_summary({**summary, "student": report})
+    summary = RunSummary("r", "c", "f", "o", target=4, kept=4, quota=[], categories=[], totals=totals, student=report)
+    text = format_summary(summary)
     assert "250 per kept sample" in text and "tied 5" in text and "135M" in text and "steps of 1/2" in text
     big = config(models={"student": {"enabled": True, "rollouts": 8, "model": "org/student-8b"}})
     assert student_report(big, totals)["notes"] == []  # type: ignore[index]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,38 +12,39 @@ import tests.helpers.fixture_checkers  # noqa: F401
 from pipeline.construct.taxonomy import load_taxonomy
 from pipeline.models import Response, Seed
 from pipeline.run.config import RoleConfig, parse_config
-from pipeline.run.gate import QuotaTracker
 from pipeline.run.identity import config_hash
-from pipeline.run.planning import plan_batch, quotas_for, seed_order
+from pipeline.run.ledger import Cell, Draft, Ledger, QuotaPlan
+from pipeline.run.planning import quotas_for, seed_order
 from pipeline.run.stages import BatchResult, BatchSpec, Models, cap_to_quota, seed_for
-from tests.helpers.batches import compose_spec, run_spec
+from tests.helpers.batches import compose_spec, planned_spec, run_spec
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "taxonomy"
 SEEDS = [Seed(id=f"s{i}", text=f"Describe object number {i}.") for i in range(7)]
 
 
-def test_plan_batch_follows_deficits_and_attempt_limits() -> None:
-    tracker = QuotaTracker({"Single": 3, "And_1": 1}, attempts_factor=2)
-    specs = []
-    while (spec := plan_batch(len(specs), tracker, batch_size=4)) is not None:
-        specs.append(spec)
-    planned = [c for s in specs for _, c in s.items]
+def test_planning_follows_deficits_and_attempt_limits() -> None:
+    # a window of 8 batches: each of these is planned before any is saved, as a run with 8 batches in flight does
+    ledger = Ledger(QuotaPlan.of({Cell("Single"): 3, Cell("And_1"): 1}, attempts_factor=2, batch_size=4, window=8))
+    drafts = []
+    while isinstance(draft := ledger.plan(len(drafts), lambda request, taken: None), Draft):
+        drafts.append(draft)
+    assert draft is None  # nothing kept, nothing asks to be hardened: done once the budgets are spent
+    planned = [slot.cell for d in drafts for slot in d.fresh]
     assert planned.count("Single") == 6 and planned.count("And_1") == 2  # quota x factor, nothing kept
-    indices = [i for s in specs for i, _ in s.items]
-    assert len(indices) == len(set(indices))
+    positions = [slot.position for d in drafts for slot in d.fresh]
+    assert len(positions) == len(set(positions))
 
 
 def test_cap_to_quota_moves_surplus_to_rejects() -> None:
     cfg = parse_config({"samples": 2, "mix": {"Single": 1}, "compose": {"checkers": "code"}, "models": {"rewriter": {"enabled": False}}})
     tax = load_taxonomy(FIXTURE, check_checkers=False)
-    tracker = QuotaTracker(quotas_for(cfg), cfg.attempts_factor)
-    spec = plan_batch(0, tracker, 3)
-    assert spec is not None
+    spec = planned_spec(cfg.model_copy(update={"batch_size": 3}))
     result = run_spec(spec, SEEDS, tax, cfg, Models(chat=scripted("ok"), judge=None), run_id="r")
     forced = BatchResult(result.index, result.instructions, [s.model_copy(update={"kept": True}) for s in result.rejects[:3]], [])
-    capped = cap_to_quota(forced, tracker)
+    filled: Counter[str] = Counter()
+    capped, cells = cap_to_quota(forced, quotas_for(cfg), filled)
     assert len(capped.kept) == 2 and all(r.reject_reasons == ["quota_full"] for r in capped.rejects)
-    assert tracker.kept["Single"] == 2
+    assert filled["Single"] == 2 and set(cells.values()) == {"Single"} and set(cells) == {s.id for s in capped.kept}
 
 
 def test_seed_order_is_fixed_and_cycles() -> None:
@@ -66,9 +68,7 @@ def scripted(text: str, finish: str = "stop"):  # type: ignore[no-untyped-def]
 def test_bad_answers_are_rejected_with_reasons_and_repaired(text: str, finish: str) -> None:
     cfg = parse_config({"samples": 2, "mix": {"Chain_1": 1}, "repair_rounds": 2, "models": {"responder": {"n": 3}}})
     tax = load_taxonomy(FIXTURE, check_checkers=False)
-    tracker = QuotaTracker(quotas_for(cfg), cfg.attempts_factor)
-    spec = plan_batch(0, tracker, 2)
-    assert spec is not None
+    spec = planned_spec(cfg.model_copy(update={"batch_size": 2}))
     chat = scripted(text, finish)
     result = run_spec(spec, SEEDS, tax, cfg, Models(chat=chat, judge=None), run_id="r")
     assert result.kept == []
@@ -91,7 +91,6 @@ def test_a_passing_answer_is_kept_once_per_instruction() -> None:
         {"samples": 1, "mix": {"Single": 1}, "models": {"responder": {"n": 3}, "rewriter": {"enabled": False}}, "fidelity": {"enabled": False}}
     )
     tax = load_taxonomy(FIXTURE, check_checkers=False)
-    tracker = QuotaTracker(quotas_for(cfg), cfg.attempts_factor)
     # find a Single instruction whose one check is t:lower (a lowercase answer passes it)
     for i in range(300):
         spec = BatchSpec(index=0, items=((i, "Single"),))
@@ -104,7 +103,7 @@ def test_a_passing_answer_is_kept_once_per_instruction() -> None:
     assert len(result.kept) == 1 and result.kept[0].verdict.all_pass
     assert sorted(r.reject_reasons[0] for r in result.rejects) == ["surplus_candidate", "surplus_candidate"]
     assert result.kept[0].template_hashes and result.kept[0].config_fingerprint == config_hash(cfg)
-    assert tracker.quotas == {"Single": 1}
+    assert quotas_for(cfg) == {"Single": 1}
 
 
 def test_quotas_add_up_to_the_samples_and_leave_out_empty_categories() -> None:

@@ -19,11 +19,9 @@ from pipeline.llm.openai_engine import OpenAIEngine
 from pipeline.llm.retry import RetryPolicy
 from pipeline.models import Seed
 from pipeline.run.config import parse_config
-from pipeline.run.gate import QuotaTracker
-from pipeline.run.planning import plan_batch, quotas_for
 from pipeline.run.serving import engine_chat_fn
 from pipeline.run.stages import Models
-from tests.helpers.batches import run_spec
+from tests.helpers.batches import planned_spec, run_spec
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "taxonomy"
 LIMIT_CHARS = 4000
@@ -67,8 +65,7 @@ def test_over_long_prompt_becomes_a_reject_with_its_reason() -> None:
     )
     tax = load_taxonomy(FIXTURE, check_checkers=False)
     seeds = [Seed(id="short", text="Describe a lighthouse."), Seed(id="long", text="Describe this place. " * 400)]
-    spec = plan_batch(0, QuotaTracker(quotas_for(cfg), cfg.attempts_factor), 2)
-    assert spec is not None
+    spec = planned_spec(cfg.model_copy(update={"batch_size": 2}))
     server = SmallContextServer()
     engine = SyncEngine(OpenAIEngine(["http://w.test:1"], "m", transport=server.transport(), retry=RetryPolicy(max_attempts=2, base_delay_s=0)))
     engines: dict[str, Any] = {cfg.models.responder.model: engine}

@@ -17,12 +17,13 @@ from pipeline.construct.tree import allocate
 from pipeline.errors import CompositionError
 from pipeline.models import Response, Seed
 from pipeline.run.config import ConfigError, RoleConfig, RunConfig, parse_config
-from pipeline.run.generate import RunContext, format_summary, run_locally
+from pipeline.run.generate import RunContext, run_locally
 from pipeline.run.grid import assign_cells, band_of, cell_quotas, grid_cells, options_for, taken_dimensions
 from pipeline.run.identity import config_hash, role_models, template_hashes
-from pipeline.run.planning import rebuild_tracker
+from pipeline.run.ledger import RUN_INFO_KEY
+from pipeline.run.planning import open_ledger, quota_plan
 from pipeline.run.preflight import check_grid
-from pipeline.run.report import report_markdown
+from pipeline.run.report import RunSummary, format_summary, report_markdown
 from pipeline.run.stages import BatchSpec, Models, Provenance
 from tests.helpers.batches import compose_spec
 
@@ -126,16 +127,16 @@ def scripted_chat(text: str):  # type: ignore[no-untyped-def]
 
 def open_context(cfg: RunConfig, tax: Taxonomy, logs: list[str]) -> RunContext:
     root = cfg.resolve(cfg.output_dir)
-    run = store.open_run(root, config_hash(cfg), {"name": cfg.name, "config": cfg.model_dump(mode="json")})
+    run = store.open_run(root, config_hash(cfg), {"name": cfg.name, RUN_INFO_KEY: quota_plan(cfg).to_json()})
     provenance = Provenance(run.run_id, run.fingerprint, role_models(cfg), template_hashes())
     models = Models(chat=scripted_chat(ANSWER), judge=None)
-    return RunContext(cfg, SEEDS, tax, models, run, provenance, rebuild_tracker(cfg, run), store.done_batches(run), logs.append)
+    return RunContext(cfg, SEEDS, tax, models, run, provenance, open_ledger(cfg, run), store.done_batches(run), logs.append)
 
 
 BANDS = {"easy": [0.5, 1.0], "hard": [0.0, 0.49]}
 
 
-def grid_run(tmp: Path, tax: Taxonomy, bands: dict[str, list[float]]) -> tuple[RunContext, dict[str, Any], list[str]]:
+def grid_run(tmp: Path, tax: Taxonomy, bands: dict[str, list[float]]) -> tuple[RunContext, RunSummary, list[str]]:
     grid = {"dimensions": ["Language Style", "Length"], "renderings": ["prose", "numbered"], "bands": bands}
     cfg = config(tmp / "out", grid=grid, samples=4 * len(bands))
     logs: list[str] = []
@@ -145,40 +146,40 @@ def grid_run(tmp: Path, tax: Taxonomy, bands: dict[str, list[float]]) -> tuple[R
 
 def test_a_grid_run_fills_cells_it_can_spends_the_budget_of_the_others_and_reports_the_cost(tmp_path: Path, tax: Taxonomy) -> None:
     ctx, summary, logs = grid_run(tmp_path, tax, BANDS)
-    rows = {r["cell"]: r for r in summary["grid"]}
-    assert len(rows) == 8 and all(r["quota"] == 1 for r in rows.values())
+    rows = {r.cell: r for r in summary.grid}
+    assert len(rows) == 8 and all(r.quota == 1 for r in rows.values())
     # A constant answer and no repair: a kept answer's instruction passed every first answer, so it is easy.
     # Every easy cell fills; no hard cell can, and the planner gives each of them its whole budget, then stops.
     for key, r in rows.items():
         if "/easy/" in key:
-            assert r["met"] and r["kept"] == 1 and 1 <= r["attempts"] <= r["budget"]
+            assert r.met and r.kept == 1 and 1 <= r.attempts <= r.budget
         else:
-            assert not r["met"] and r["kept"] == 0 and r["attempts"] == r["budget"] == 3
-            assert r["candidates"] == 2 * 3 and r["completion_tokens"] == 5 * 2 * 3 and r["tokens_per_kept"] is None
+            assert not r.met and r.kept == 0 and r.attempts == r.budget == 3
+            assert r.candidates == 2 * 3 and r.completion_tokens == 5 * 2 * 3 and r.tokens_per_kept is None
     kept_cells = Counter[str]()
-    for m in store.manifests(ctx.run):
-        for key, cost in m["cells"].items():
-            kept_cells[key] += cost["kept"]
-            assert cost["candidates"] == 2 * (cost["instructions"] + cost["hardened"])  # n=2, no repair
-            assert cost["completion_tokens"] == 5 * cost["candidates"]
+    for m in store.manifests(ctx.run):  # every slot: the cell it was planned for, where it kept its sample, its cost
+        assert m.slots is not None and len(m.slots) == m.files["instructions"].rows
+        for slot in m.slots:
+            kept_cells.update([slot.kept_in] if slot.kept_in else [])
+            assert slot.cell in rows and slot.candidates == 2 and slot.completion_tokens == 5 * 2  # n=2, no repair
     samples = store.load_samples(ctx.run)
-    assert sum(kept_cells.values()) == len(samples) == summary["kept"] == 4
+    assert sum(kept_cells.values()) == len(samples) == summary.kept == 4
     assert all(kept_cells[k] == 1 for k in rows if "/easy/" in k)
     for s in samples:  # each kept sample has a constraint of a grid dimension on its path and a grid rendering
         assert taken_dimensions(s.instruction, tax) & {"Language Style", "Length"}
         assert s.instruction.rendering in {"prose", "numbered"}
-    # a resumed run rebuilds the same quota state from the manifests alone
-    again = rebuild_tracker(ctx.cfg, ctx.run)
-    assert again.kept == ctx.tracker.kept and again.attempts == ctx.tracker.attempts
+    # a resumed run rebuilds the same quota state from the run record and the manifests alone
+    again = open_ledger(ctx.cfg, ctx.run)
+    assert again.kept == ctx.ledger.kept and again.attempts == ctx.ledger.attempts and again.costs() == ctx.ledger.costs()
     text = format_summary(summary)
     assert "grid cell" in text and "Single/Length/hard/numbered" in text
-    assert "| Single/Length/hard/numbered | 1 | 0 | no | 3 (3) |" in report_markdown(summary, summary["categories"])
+    assert "| Single/Length/hard/numbered | 1 | 0 | no | 3 (3) |" in report_markdown(summary)
     assert any("grid cells met 4/8" in line for line in logs)
 
 
 def test_kept_samples_no_cell_takes_are_turned_away_with_the_reason(tmp_path: Path, tax: Taxonomy) -> None:
     ctx, summary, _ = grid_run(tmp_path, tax, {"hard": [0.0, 0.49]})
-    assert summary["kept"] == 0 and all(r["attempts"] == r["budget"] for r in summary["grid"])
+    assert summary.kept == 0 and all(r.attempts == r.budget for r in summary.grid)
     away = [r for r in store.load_samples(ctx.run, kept=False) if r.reject_reasons == ["outside_grid"]]
     assert away and all(r.verdict.all_pass for r in away)  # they passed every check, but are easy
     # the same sample, twice, for a cell with room for one: the second is quota_full
@@ -198,7 +199,7 @@ def test_stats_shows_a_grid_runs_cells_from_its_manifests(tmp_path: Path, tax: T
 
     ctx, summary, _ = grid_run(tmp_path, tax, BANDS)
     [table] = grid_tables(ctx.cfg.resolve(ctx.cfg.output_dir), None)
-    assert table.row_count == len(summary["grid"]) == 8
+    assert table.row_count == len(summary.grid) == 8
     console = Console(record=True, width=160)
     console.print(table)
     text = console.export_text()
@@ -239,5 +240,5 @@ def test_the_dataset_card_of_a_grid_run_shows_its_cells(tmp_path: Path, tax: Tax
     result = publish_run(root, ctx.run.fingerprint, "org/grid", out=tmp_path / "hub", dry_run=True)
     card = (result.built.folder / "README.md").read_text(encoding="utf-8")
     assert "## Grid cells" in card
-    for row in summary["grid"]:  # one table row per cell, with what it kept and cost
-        assert f"| {row['cell']} | {row['quota']} | {row['kept']} | {'yes' if row['met'] else 'no'} |" in card
+    for row in summary.grid:  # one table row per cell, with what it kept and cost
+        assert f"| {row.cell} | {row.quota} | {row.kept} | {'yes' if row.met else 'no'} |" in card

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 
-from pipeline.run.gate import QuotaTracker
+from pipeline.run.ledger import Cell, Ledger, QuotaPlan
 from pipeline.run.progress import (
     RunProgress,
     expected_instructions,
@@ -24,8 +24,11 @@ class Clock:
         return self.now
 
 
-def tracker(kept: dict[str, int], attempts: dict[str, int]) -> QuotaTracker:
-    return QuotaTracker({"Single": 4, "And_1": 4}, 5, kept=Counter(kept), attempts=Counter(attempts))
+def tracker(kept: dict[str, int], attempts: dict[str, int]) -> Ledger:
+    ledger = Ledger(QuotaPlan.of({Cell("Single"): 4, Cell("And_1"): 4}, 5, batch_size=8))
+    ledger.kept.update(Counter(kept))
+    ledger.attempts.update(Counter(attempts))
+    return ledger
 
 
 def test_expected_instructions_follow_each_categorys_yield_within_its_budget() -> None:

@@ -13,8 +13,6 @@ from pipeline.construct.taxonomy import load_taxonomy
 from pipeline.models import Response, Seed
 from pipeline.publish.dataset import PublishError, build_dataset_folder, push_folder
 from pipeline.run.config import RoleConfig, parse_config
-from pipeline.run.gate import QuotaTracker
-from pipeline.run.planning import quotas_for
 from pipeline.run.stages import BatchSpec, Models
 from pipeline.verify.reward import compute_score, make_trl_reward
 from pipeline.verify.tripwires import tripwire_rows
@@ -42,7 +40,6 @@ def samples():  # type: ignore[no-untyped-def]
         }
     )
     tax = load_taxonomy(FIXTURE, check_checkers=False)
-    QuotaTracker(quotas_for(cfg), cfg.attempts_factor)
     items = []
     for i in range(400):  # instructions whose single check is t:lower
         ins = compose_spec(BatchSpec(0, ((i, "Single"),)), SEEDS, tax, cfg)[0]

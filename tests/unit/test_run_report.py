@@ -6,8 +6,8 @@ from collections import Counter
 from pathlib import Path
 
 from pipeline import store
-from pipeline.run.generate import format_summary
-from pipeline.run.report import category_report, report_markdown
+from pipeline.run.ledger import CategoryRow
+from pipeline.run.report import RunSummary, category_report, format_summary, report_markdown
 from tests.helpers.stored_run import write_stored_run
 
 
@@ -15,23 +15,23 @@ def test_category_report_counts_instructions_yield_tokens_and_reject_reasons(tmp
     run = write_stored_run(tmp_path, batches=2, per_batch=3)
     instructions = store.load_instructions(run)
     per_cat = Counter(i.category for i in instructions)
-    quota = [{"category": c, "quota": n, "kept": n, "attempts": n, "met": True} for c, n in sorted(per_cat.items())]
-    quota.append({"category": "Chain_2", "quota": 1, "kept": 0, "attempts": 0, "met": False})
+    quota = [CategoryRow(c, n, n, n, True) for c, n in sorted(per_cat.items())]
+    quota.append(CategoryRow("Chain_2", 1, 0, 0, False))
     con = store.open_catalog(tmp_path)
     try:
-        rows = {r["category"]: r for r in category_report(con, run.fingerprint, quota)}
-        assert category_report(con, "another-run", quota)[0]["instructions"] == 0
+        rows = {r.category: r for r in category_report(con, run.fingerprint, quota)}
+        assert category_report(con, "another-run", quota)[0].instructions == 0
     finally:
         con.close()
     for cat, n in per_cat.items():
-        assert rows[cat]["instructions"] == n and rows[cat]["candidates"] == 2 * n
-        assert rows[cat]["yield"] == 1.0
-        assert rows[cat]["reject_reasons"] == {"check_failed:c1": n}
-    assert rows["Chain_2"]["instructions"] == 0 and rows["Chain_2"]["tokens_per_kept"] is None
+        assert rows[cat].instructions == n and rows[cat].candidates == 2 * n
+        assert rows[cat].yield_rate == 1.0 and rows[cat].as_dict()["yield"] == 1.0
+        assert rows[cat].reject_reasons == {"check_failed:c1": n}
+    assert rows["Chain_2"].instructions == 0 and rows["Chain_2"].tokens_per_kept is None
 
-    summary = {"run_id": "run-test", "run_fingerprint": run.fingerprint, "output_dir": str(tmp_path), "target": 7,
-               "kept": 6, "quota": quota, "categories": list(rows.values()), "totals": {"kept": 6}}  # fmt: skip
+    summary = RunSummary("run-test", "cfg", run.fingerprint, str(tmp_path), target=7, kept=6, quota=quota,
+                         categories=list(rows.values()), totals={"kept": 6})  # fmt: skip
     text = format_summary(summary)
     assert "check_failed:c1" in text and "Chain_2" in text and "NO" in text
-    md = report_markdown(summary, list(rows.values()))
+    md = report_markdown(summary)
     assert "| Chain_2 | 1 | 0 | no | 0 |" in md and f"runs/{run.fingerprint}" in md

@@ -82,7 +82,7 @@ def test_a_whole_run_builds_its_judge_once(tmp_path: Path, monkeypatch: pytest.M
     with open_run_context(config(tmp_path / "out"), log=lambda line: None) as ctx:
         summary = run_locally(ctx)
         models = ctx.models
-    assert summary["totals"]["instructions"] >= 4  # several instructions verified, each with the judge's help
+    assert summary.totals["instructions"] >= 4  # several instructions verified, each with the judge's help
     assert models is not None and models.judge is not None
     assert built == [models.judge] and models.judge.margin == 0.5
 

@@ -35,9 +35,9 @@ def flip_a_byte(path: Path) -> None:
 
 def test_manifest_records_size_and_sha256_of_each_shard(tmp_path: Path) -> None:
     run = write_stored_run(tmp_path, FP, batches=1)
-    for entry in store.read_manifest(run, 0)["files"].values():
-        path = run.dir / entry["file"]
-        assert entry["bytes"] == path.stat().st_size and entry["sha256"] == store.file_sha256(path)
+    for entry in store.read_manifest(run, 0).files.values():
+        path = run.dir / entry.file
+        assert entry.bytes == path.stat().st_size and entry.sha256 == store.file_sha256(path)
 
 
 @pytest.mark.parametrize(
@@ -61,7 +61,7 @@ def test_damaged_batches_name_the_batch_and_file(tmp_path: Path, damage, message
 
 def test_old_manifests_without_a_hash_are_checked_by_size(tmp_path: Path) -> None:
     run = write_stored_run(tmp_path, FP, batches=1)
-    manifest = store.read_manifest(run, 0)
+    manifest = store.read_manifest(run, 0).to_json()
     for entry in manifest["files"].values():
         del entry["sha256"]
     store.write_json_atomic(run.manifest(0), manifest)
@@ -147,6 +147,6 @@ def test_resume_sets_damaged_batches_aside_so_they_are_redone(tmp_path: Path, mo
     with generate.open_run_context(cfg, log=logged.append) as ctx:
         assert ctx.done == {0} and next(ctx.pending_indices()) == 1, logged  # the flow plans batch 1 again
         singles = [sum(i.category == "Single" for i in instructions[3 * b : 3 * b + 3]) for b in range(2)]
-        assert singles[1] > 0 and ctx.tracker.attempts["Single"] == singles[0]  # batch 1 no longer counts
+        assert singles[1] > 0 and ctx.ledger.attempts["Single"] == singles[0]  # batch 1 no longer counts
     assert any(line.startswith(f"warning: run {run.fingerprint} batch 1 is damaged") for line in logged), logged
     assert (run.done_dir / "batch-00001.json.damaged").is_file() and run.shard("samples", 0).is_file()

@@ -13,6 +13,7 @@ import pytest
 from pipeline import store
 from pipeline.cli.store import stats_rows
 from pipeline.publish import dataset as publish
+from pipeline.run.ledger import CategoryRow
 from pipeline.run.report import category_report
 from tests.helpers.stored_run import answered, fixture_instructions, write_stored_run
 
@@ -61,11 +62,9 @@ def test_stats_card_and_run_summary_show_the_same_numbers(root: Path, tmp_path: 
     printed = cli_category_rows(root)
     built = publish.publish_run(root, FP, "org/cx", out=tmp_path / "hub", dry_run=True).built
     card_text = (built.folder / "README.md").read_text(encoding="utf-8")
-    quota = [
-        {"category": c, "quota": 9, "kept": r.kept, "attempts": r.instructions, "met": False} for c, r in shown.items()
-    ]
+    quota = [CategoryRow(c, 9, r.kept, r.instructions, False) for c, r in shown.items()]
     with store.open_catalog(root) as con:
-        summary = {r["category"]: r for r in category_report(con, FP, quota)}
+        summary = {r.category: r.as_dict() for r in category_report(con, FP, quota)}
 
     cards = markdown_table(card_text, "## Yield per category")
     assert set(shown) | {"total"} == set(printed) and set(shown) == set(cards) == set(summary)
