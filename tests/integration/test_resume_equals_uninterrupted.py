@@ -67,11 +67,9 @@ def config(endpoint: str, seeds: Path, out: Path) -> dict[str, Any]:
     }
 
 
-def environment(tmp_path: Path, name: str) -> dict[str, str]:
-    # no PREFECT_API_URL: each run starts Prefect's temporary server as its child (a kill -9 takes it along)
-    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
-    env.update(COMPLEXIFY_REQUEST_CACHE=str(tmp_path / f"{name}.sqlite"), PREFECT_HOME=str(tmp_path / f"prefect-{name}"))
-    return env
+def environment(tmp_path: Path, name: str, prefect_api: str) -> dict[str, str]:
+    # one Prefect server for every run of the module: a run starts in seconds instead of starting its own
+    return {**os.environ, "PREFECT_API_URL": prefect_api, "COMPLEXIFY_REQUEST_CACHE": str(tmp_path / f"{name}.sqlite")}
 
 
 def only_run(out: Path) -> store.RunPaths:
@@ -101,7 +99,7 @@ def ledger_facts(out: Path) -> list[Any]:
 
 
 @pytest.mark.timeout(600, func_only=True)
-def test_a_run_killed_at_every_batch_boundary_ends_as_one_left_alone(tmp_path: Path) -> None:
+def test_a_run_killed_at_every_batch_boundary_ends_as_one_left_alone(tmp_path: Path, prefect_api: str) -> None:
     seeds = tmp_path / "seeds.jsonl"
     seeds.write_text("".join(json.dumps({"id": f"note-{i}", "text": f"Write a short note about topic {i}."}) + "\n" for i in range(40)))
     with scripted_server(Script(interval_s=0.0, answer=answer)) as server:
@@ -112,12 +110,12 @@ def test_a_run_killed_at_every_batch_boundary_ends_as_one_left_alone(tmp_path: P
         cmd = [sys.executable, "-m", "pipeline.cli", "run", "--config"]
         # the run left alone goes on beside the killed ones (another output folder, another cache)
         alone = subprocess.Popen(
-            [*cmd, str(paths["alone"]), "--no-progress"], cwd=ROOT, env=environment(tmp_path, "alone"),
+            [*cmd, str(paths["alone"]), "--no-progress"], cwd=ROOT, env=environment(tmp_path, "alone", prefect_api),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
         kills = 0
         try:
-            env = environment(tmp_path, "killed")
+            env = environment(tmp_path, "killed", prefect_api)
             for boundary in range(12):
                 killer = [sys.executable, "-m", "tests.helpers.kill_after_batch", str(boundary), "run", "--config"]
                 done = subprocess.run(
