@@ -33,7 +33,6 @@ SEED_TEXT = "seed_text"
 SEED_NGRAM = "seed_8gram"
 FINGERPRINT = "fingerprint"
 PROMPT_NGRAM = "prompt_8gram"
-REASONS = (SEED_ID, SEED_TEXT, SEED_NGRAM, FINGERPRINT, PROMPT_NGRAM)
 
 Gram = tuple[str, ...]
 

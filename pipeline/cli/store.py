@@ -85,12 +85,6 @@ def stats_for(root: Path, run: str | None, warn: Callable[[str], None] | None = 
         return store.run_stats(con, [r.fingerprint for r in selected])
 
 
-def stats_rows(root: Path, run: str | None) -> dict[str, list[StatsRow]]:
-    """Per level shown (category, dimension, checker), its rows by key, summed over categories and runs."""
-    stats = stats_for(root, run)
-    return {level: list(stats.level(level).values()) for level in _LEVELS}
-
-
 def _table(level: str, rows: list[StatsRow]) -> Table:
     """A rich table: categories show instruction yield; dimensions and checkers show check pass rates."""
     from rich.table import Table

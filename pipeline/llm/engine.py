@@ -7,7 +7,7 @@ import threading
 from collections.abc import Coroutine, Sequence
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from pipeline.llm.cache import CacheStats, RequestCache
 from pipeline.llm.openai_engine import DEFAULT_REQUEST_TIMEOUT_S, OpenAIEngine
@@ -16,14 +16,6 @@ from pipeline.llm.retry import RetryPolicy
 
 T = TypeVar("T")
 Messages = Sequence[dict[str, str]]
-
-
-class LLMEngine(Protocol):
-    """What a stage needs from a model: answers to chat requests, and YES/NO log-probabilities for a judge."""
-
-    def generate(self, requests: Sequence[ChatRequest]) -> list[ChatResult]: ...
-
-    def yes_no(self, conversations: Sequence[Messages]) -> list[YesNo]: ...
 
 
 class SyncEngine:

@@ -55,17 +55,6 @@ def start_ticks(pid: int) -> int | None:
     return int(fields[19]) if fields else None
 
 
-def parent_pid(pid: int) -> int | None:
-    """The parent's PID, None if the process is gone."""
-    fields = _stat_fields(pid)
-    return int(fields[1]) if fields else None
-
-
-def is_zombie(pid: int) -> bool:
-    fields = _stat_fields(pid)
-    return fields is not None and fields[0] == "Z"
-
-
 def _all_pids() -> list[int]:
     return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]
 
@@ -89,22 +78,6 @@ def group_members(pgid: int, leader_ticks: int | None = None) -> list[int]:
                 continue
         members.append(pid)
     return members
-
-
-def descendants(pid: int) -> list[int]:
-    """Every live process below `pid` in the parent chain (children, grandchildren, ...)."""
-    children: dict[int, list[int]] = {}
-    for p in _all_pids():
-        ppid = parent_pid(p)
-        if ppid is not None:
-            children.setdefault(ppid, []).append(p)
-    out: list[int] = []
-    todo = list(children.get(pid, []))
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo.extend(children.get(p, []))
-    return out
 
 
 def _reap(pid: int) -> None:

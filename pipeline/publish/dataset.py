@@ -57,7 +57,6 @@ from pipeline.verify.reward import ground_truth_for
 from pipeline.verify.tripwires import tripwire_rows
 
 DIGEST_FILE = "complexify.json"
-CONFIGS = ("sft", "rl", "preference", "tripwires", "sft_reasoning", "contrast", "siblings")
 
 
 class PublishError(ComplexifyError):

@@ -99,15 +99,6 @@ def owned_files(folder: Path) -> dict[str, str]:
     return owned
 
 
-def is_publish_folder(folder: Path) -> bool:
-    """True if `folder` holds a marker that build_dataset_folder wrote (its format, its list of files)."""
-    try:
-        _marker_files(folder)
-    except UserInputError:
-        return False
-    return True
-
-
 def _overlaps(target: Path, protected: Path) -> str | None:
     """Why `target` may not hold a publish folder next to the run data under `protected`, or None if it may.
 

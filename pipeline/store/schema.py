@@ -133,10 +133,6 @@ class Columns:
         """Names of the columns a record is read back from."""
         return [name for name, *_ in self._restore]
 
-    def restored_paths(self) -> set[str]:
-        """The record paths `decode` fills (what a test compares with the record's fields)."""
-        return {".".join((*parents, leaf)) for _, _, parents, leaf in self._restore}
-
     def struct(self) -> pa.StructType:
         return pa.struct([(c.name, c.type) for c in self.columns])
 

@@ -144,16 +144,6 @@ class StatsRow:
         """Scored checks that passed on their own (0 when none were scored)."""
         return self.passed / self.checks if self.checks else 0.0
 
-    @property
-    def gated_rate(self) -> float:
-        """Scored checks that passed after dependency gating."""
-        return self.gated / self.checks if self.checks else 0.0
-
-    @property
-    def kept_share(self) -> float:
-        """Candidates that were kept."""
-        return self.kept / self.candidates if self.candidates else 0.0
-
 
 _COUNTS = [f.name for f in fields(StatsRow) if f.name not in ("level", "category", "key")]
 

@@ -46,12 +46,6 @@ def precision_at(pairs: Sequence[tuple[float, bool]], margin: float) -> float | 
     return sum(yes) / len(yes) if yes else None
 
 
-def recall_at(pairs: Sequence[tuple[float, bool]], margin: float) -> float | None:
-    """Share of the True-labelled pairs the judge calls YES at `margin`; None without a True label."""
-    pos = [score > margin for score, label in pairs if label]
-    return sum(pos) / len(pos) if pos else None
-
-
 def margin_for_precision(pairs: Sequence[tuple[float, bool]], target: float = TARGET_PRECISION) -> float | None:
     """The smallest margin >= 0 at which the judge's YES reaches `target` precision on `pairs`; None if none does.
 

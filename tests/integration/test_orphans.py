@@ -17,9 +17,10 @@ import pytest
 import yaml
 
 from pipeline.llm.paths import models_dir
-from pipeline.llm.proc import descendants, group_members, is_zombie
+from pipeline.llm.proc import group_members
 from pipeline.llm.workers import WorkerRecord, free_port, read_state, stop_process
 from tests.helpers.cli import run_cli as cli
+from tests.helpers.processes import descendants, is_zombie
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 

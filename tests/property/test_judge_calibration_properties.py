@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.verify.judge_calibration import margin_for_precision, precision_at, recall_at
+from pipeline.verify.judge_calibration import margin_for_precision, precision_at
 
 SCORES = st.floats(min_value=-20, max_value=20, allow_nan=False) | st.just(float("nan"))
 PAIRS = st.lists(st.tuples(SCORES, st.booleans()), max_size=40)
@@ -32,12 +32,3 @@ def test_a_stricter_target_never_needs_a_smaller_margin(pairs: list[tuple[float,
     m_low, m_high = margin_for_precision(pairs, low), margin_for_precision(pairs, high)
     if m_high is not None:
         assert m_low is not None and m_low <= m_high
-
-
-@given(PAIRS, st.floats(min_value=0, max_value=20), st.floats(min_value=0, max_value=20))
-def test_recall_falls_as_the_margin_rises(pairs: list[tuple[float, bool]], a: float, b: float) -> None:
-    low, high = sorted((a, b))
-    r_low, r_high = recall_at(pairs, low), recall_at(pairs, high)
-    assert (r_low is None) == (r_high is None)
-    if r_low is not None and r_high is not None:
-        assert r_high <= r_low

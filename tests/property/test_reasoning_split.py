@@ -6,14 +6,44 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from pipeline.checks import views
-from pipeline.reasoning import (
-    BLOCK_STYLES,
-    REASONING_STYLES,
-    block_tags,
-    split_reasoning,
-    strip_reasoning,
-    wrap_reasoning,
-)
+from pipeline.reasoning import split_reasoning, strip_reasoning
+
+# style -> (opening tag, closing tag) of the reasoning blocks split_reasoning reads (pipeline/reasoning.py)
+BLOCKS = {
+    "think": ("<think>", "</think>"),
+    "thinking": ("<thinking>", "</thinking>"),
+    "reasoning": ("<reasoning>", "</reasoning>"),
+    "think_spaced": ("<think >", "</think >"),
+    "seed": ("<seed:think>", "</seed:think>"),
+    "mistral": ("[THINK]", "[/THINK]"),
+    "kimi": ("\u25c1think\u25b7", "\u25c1/think\u25b7"),
+}
+BLOCK_STYLES = tuple(BLOCKS)  # the styles with an opening and a closing tag (close-only and unclosed variants apply)
+REASONING_STYLES = (*BLOCKS, "template_opened", "thought_solution", "harmony")
+
+
+def block_tags(style: str) -> tuple[str, str]:
+    return BLOCKS[style]
+
+
+def wrap_reasoning(reasoning: str, answer: str, style: str) -> str:
+    """Model output in one of the formats split_reasoning reads: its inverse."""
+    if style in BLOCKS:
+        opening, closing = BLOCKS[style]
+        return f"{opening}\n{reasoning}\n{closing}\n\n{answer}"
+    if style == "template_opened":  # the chat template printed the opening tag, the model wrote the rest
+        return f"{reasoning}\n</think>\n\n{answer}"
+    if style == "thought_solution":
+        return (
+            f"<|begin_of_thought|>\n\n{reasoning}\n\n<|end_of_thought|>\n\n"
+            f"<|begin_of_solution|>\n\n{answer}\n\n<|end_of_solution|>"
+        )
+    assert style == "harmony", style
+    return (
+        f"<|channel|>analysis<|message|>{reasoning}<|end|>"
+        f"<|start|>assistant<|channel|>final<|message|>{answer}<|return|>"
+    )
+
 
 # Text with no reasoning marker: no "<", "[" or "\u25c1" at all, so no tag or harmony token can form.
 PLAIN = st.text(alphabet=st.characters(blacklist_characters="<[\u25c1", blacklist_categories=("Cs",)), max_size=80)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from pipeline.construct.compose import (
     compose_instruction,
     parse_category,
 )
+from pipeline.construct.params import sample_params
 from pipeline.construct.taxonomy import load_taxonomy, max_compatible
 from pipeline.errors import CompositionError
 from pipeline.models import Seed
@@ -73,22 +75,33 @@ def test_context_parameter_is_the_task_text(tax) -> None:  # type: ignore[no-unt
 
 
 def test_at_most_parameter_respects_its_reference(tax) -> None:  # type: ignore[no-untyped-def]
-    for i in range(200):
-        ins = compose_instruction(SEED, "Chain_1", tax, random_seed=i)
-        for c in ins.plan.checks:
-            if c.spec_id == "t:para":
-                assert 1 <= c.kwargs["nth_paragraph"] <= c.kwargs["num_paragraphs"]
+    # t:para's nth_paragraph (1..4) is capped by the num_paragraphs drawn before it (2..4)
+    drawn = [sample_params(tax.spec("t:para"), tax.pools, random.Random(i), SEED.text) for i in range(200)]
+    assert all(1 <= d["nth_paragraph"] <= d["num_paragraphs"] for d in drawn)  # type: ignore[operator]
+    assert {d["num_paragraphs"] for d in drawn} == {2, 3, 4}  # every cap was drawn, two of them below the max 4
+    assert {(d["num_paragraphs"], d["nth_paragraph"]) for d in drawn} >= {(2, 2), (3, 3)}  # and reached
+    # the composer draws it the same way: the checks carry the capped values
+    checks = [
+        c
+        for i in range(200)
+        for c in compose_instruction(SEED, "Chain_1", tax, random_seed=i).plan.checks
+        if c.spec_id == "t:para"
+    ]
+    assert checks and all(1 <= c.kwargs["nth_paragraph"] <= c.kwargs["num_paragraphs"] for c in checks)
 
 
 def test_forbidden_words_never_clash_with_required_keywords(tax) -> None:  # type: ignore[no-untyped-def]
     from tests.helpers.tree_properties import output_paths
 
+    both = 0  # outputs holding both constraints: the case this test is about
     for i in range(300):
         ins = compose_instruction(SEED, "And_1", tax, random_seed=i, options=ComposeOptions(and_size=(3, 4)))
         for path in output_paths(ins.tree):
             banned = {w for c in path if c.spec_id == "t:forbid" for w in c.params["forbidden_words"]}  # type: ignore[union-attr]
             wanted = {w for c in path if c.spec_id == "t:kw" for w in c.params["keywords"]}  # type: ignore[union-attr]
             assert not banned & wanted
+            both += bool(banned and wanted)
+    assert both > 0
 
 
 def test_allocate_splits_exactly() -> None:

@@ -15,8 +15,9 @@ from pipeline.run.config import RoleConfig, parse_config
 from pipeline.run.identity import config_hash
 from pipeline.run.ledger import Cell, Draft, Ledger, QuotaPlan
 from pipeline.run.planning import quotas_for, seed_order
-from pipeline.run.stages import BatchResult, BatchSpec, Models, cap_to_quota, seed_for
-from tests.helpers.batches import compose_spec, planned_spec, run_spec
+from pipeline.run.stages import BatchResult, Models, cap_to_quota, seed_for
+from tests.helpers.batches import planned_spec, run_spec
+from tests.helpers.instructions import instruction_with, run_instructions
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "taxonomy"
 SEEDS = [Seed(id=f"s{i}", text=f"Describe object number {i}.") for i in range(7)]
@@ -81,6 +82,7 @@ def test_bad_answers_are_rejected_with_reasons_and_repaired(text: str, finish: s
     ids = [r.id for r in result.rejects]
     assert len(ids) == len(set(ids))
     # a truncated rewrite keeps the template and says why
+    assert len(result.instructions) == 2
     if finish == "length":
         assert all(i.rewrite_note == "rewrite truncated" for i in result.instructions)
 
@@ -91,16 +93,10 @@ def test_a_passing_answer_is_kept_once_per_instruction() -> None:
         {"samples": 1, "mix": {"Single": 1}, "models": {"responder": {"n": 3}, "rewriter": {"enabled": False}}, "fidelity": {"enabled": False}}
     )
     tax = load_taxonomy(FIXTURE, check_checkers=False)
-    # find a Single instruction whose one check is t:lower (a lowercase answer passes it)
-    for i in range(300):
-        spec = BatchSpec(index=0, items=((i, "Single"),))
-        ins = compose_spec(spec, SEEDS, tax, cfg)[0]
-        if [c.spec_id for c in ins.plan.checks] == ["t:lower"]:
-            break
-    else:
-        pytest.fail("no t:lower instruction")
-    result = run_spec(spec, SEEDS, tax, cfg, Models(chat=scripted("all lowercase words here"), judge=None), run_id="r")
-    assert len(result.kept) == 1 and result.kept[0].verdict.all_pass
+    ins = instruction_with(SEEDS[0], ["t:lower"], tax)  # one check, which a lowercase answer passes
+    assert ins.category == "Single" and [c.spec_id for c in ins.plan.checks] == ["t:lower"]
+    result = run_instructions([ins], cfg, Models(chat=scripted("all lowercase words here"), judge=None), run_id="r")
+    assert result.instructions == [ins] and len(result.kept) == 1 and result.kept[0].verdict.all_pass
     assert sorted(r.reject_reasons[0] for r in result.rejects) == ["surplus_candidate", "surplus_candidate"]
     assert result.kept[0].template_hashes and result.kept[0].config_fingerprint == config_hash(cfg)
     assert quotas_for(cfg) == {"Single": 1}

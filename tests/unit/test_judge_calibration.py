@@ -23,7 +23,6 @@ from pipeline.verify.judge_calibration import (
     judge_score,
     margin_for_precision,
     precision_at,
-    recall_at,
     resolve_routes,
     summarize,
     ungated_checks,
@@ -38,12 +37,10 @@ from pipeline.verify.plan import score
 PAIRS = [(3.0, True), (2.0, True), (1.0, True), (0.5, False), (0.2, True), (-0.5, True), (-1.0, False), (-4.0, False)]
 
 
-def test_precision_and_recall_on_a_worked_example() -> None:
+def test_precision_on_a_worked_example() -> None:
     assert precision_at(PAIRS, 0.0) == pytest.approx(4 / 5)
-    assert recall_at(PAIRS, 0.0) == pytest.approx(4 / 5)  # 5 True labels; -0.5 is one the judge missed
-    assert precision_at(PAIRS, 0.5) == 1.0 and recall_at(PAIRS, 0.5) == pytest.approx(3 / 5)
+    assert precision_at(PAIRS, 0.5) == 1.0
     assert precision_at(PAIRS, 3.0) is None  # nothing is above the largest score: no YES, no precision
-    assert recall_at([(1.0, False)], 0.0) is None  # no True label: no recall
 
 
 def test_the_95_margin_is_the_smallest_that_reaches_the_target() -> None:

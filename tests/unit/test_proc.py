@@ -11,15 +11,8 @@ import textwrap
 import time
 
 from flows.prefect_server import tie_prefect_temporary_server
-from pipeline.llm.proc import (
-    descendants,
-    group_members,
-    guard_group,
-    is_zombie,
-    spawn_tied,
-    start_ticks,
-    stop_group,
-)
+from pipeline.llm.proc import group_members, guard_group, spawn_tied, start_ticks, stop_group
+from tests.helpers.processes import descendants, is_zombie
 
 PARENT = textwrap.dedent(
     """

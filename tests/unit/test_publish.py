@@ -13,10 +13,10 @@ from pipeline.construct.taxonomy import load_taxonomy
 from pipeline.models import Response, Seed
 from pipeline.publish.dataset import PublishError, build_dataset_folder, push_folder
 from pipeline.run.config import RoleConfig, parse_config
-from pipeline.run.stages import BatchSpec, Models
+from pipeline.run.stages import Models
 from pipeline.verify.reward import compute_score, make_trl_reward
 from pipeline.verify.tripwires import tripwire_rows
-from tests.helpers.batches import compose_spec, run_spec
+from tests.helpers.instructions import instruction_with, run_instructions
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "taxonomy"
 SEEDS = [Seed(id=f"s{i}", text=f"Describe object number {i}.") for i in range(5)]
@@ -40,15 +40,9 @@ def samples():  # type: ignore[no-untyped-def]
         }
     )
     tax = load_taxonomy(FIXTURE, check_checkers=False)
-    items = []
-    for i in range(400):  # instructions whose single check is t:lower
-        ins = compose_spec(BatchSpec(0, ((i, "Single"),)), SEEDS, tax, cfg)[0]
-        if [c.spec_id for c in ins.plan.checks] == ["t:lower"]:
-            items.append((i, "Single"))
-        if len(items) == 4:
-            break
-    result = run_spec(BatchSpec(0, tuple(items)), SEEDS, tax, cfg, Models(chat=answer_all_lowercase, judge=None), run_id="run-x")
-    assert len(result.kept) == 4
+    instructions = [instruction_with(seed, ["t:lower"], tax) for seed in SEEDS[:4]]  # one check each: lowercase
+    result = run_instructions(instructions, cfg, Models(chat=answer_all_lowercase, judge=None), run_id="run-x")
+    assert len(result.kept) == 4 and len(result.rejects) == 4
     return result
 
 
@@ -62,11 +56,12 @@ def test_folder_loads_with_datasets_and_rl_ground_truth_scores_kept_answers(samp
     assert len(sft) == 4 and sft[0]["messages"][0]["role"] == "user" and sft[0]["messages"][1]["content"] == "a plain lowercase answer"
     rl = datasets.load_dataset(str(built.folder), "rl", split="train", cache_dir=str(tmp_path / "hf-cache"))
     assert set(rl.features) >= {"prompt", "ground_truth", "category", "constraint_ids"}
+    assert len(rl) == 4
     for row in rl:
         assert compute_score(row["data_source"], row["reference_response"], row["ground_truth"]) == 2.0
         assert compute_score(row["data_source"], "NOT LOWERCASE", row["ground_truth"]) == -2.0
     pref = datasets.load_dataset(str(built.folder), "preference", split="train", cache_dir=str(tmp_path / "hf-cache"))
-    assert all(r["chosen_drfr"] > r["rejected_drfr"] for r in pref)
+    assert len(pref) == 4 and all(r["chosen_drfr"] > r["rejected_drfr"] for r in pref)
     # every hack of the tripwires config scores <= 0 with both reward signatures
     trip = datasets.load_dataset(str(built.folder), "tripwires", split="train", cache_dir=str(tmp_path / "hf-cache"))
     assert len(trip) == built.counts["tripwires"] > 100

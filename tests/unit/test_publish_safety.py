@@ -113,7 +113,7 @@ def test_cli_republish_keeps_a_git_folder_and_notes(run_root: Path, tmp_path: Pa
     assert again.returncode == 0, again.stderr
     after = snapshot(target)
     assert {k: after.get(k) for k in mine} == mine
-    assert publish_folder.is_publish_folder(target) and (target / "README.md").is_file()
+    assert publish_folder.owned_files(target) and (target / "README.md").is_file()
 
 
 @pytest.mark.parametrize(
@@ -197,14 +197,14 @@ def test_targets_overlapping_the_output_root_are_refused(run_root: Path, where: 
 def test_default_target_under_the_roots_hub_folder_is_allowed(run_root: Path) -> None:
     result = publish_run(run_root, FP, "org/cx", dry_run=True)
     assert result.built.folder == (run_root / "hub" / "org__cx").resolve()
-    assert publish_folder.is_publish_folder(result.built.folder)
+    assert publish_folder.owned_files(result.built.folder)
     assert publish_run(run_root, FP, "org/cx", dry_run=True).built.digest == result.built.digest  # again: replaced
 
 
 def test_an_empty_folder_is_used(samples: tuple[list, list], tmp_path: Path) -> None:  # type: ignore[type-arg]
     (tmp_path / "empty").mkdir()
     built = build_dataset_folder(*samples, tmp_path / "empty", repo_id="o/c", run_info={})
-    assert (built.folder / "README.md").is_file() and publish_folder.is_publish_folder(built.folder)
+    assert (built.folder / "README.md").is_file() and publish_folder.owned_files(built.folder)
 
 
 def test_a_folder_with_a_foreign_marker_is_not_ours(samples: tuple[list, list], tmp_path: Path) -> None:  # type: ignore[type-arg]

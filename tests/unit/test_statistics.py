@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import store
-from pipeline.cli.store import stats_rows
+from pipeline.cli.store import stats_for
 from pipeline.publish import dataset as publish
 from pipeline.run.ledger import CategoryRow
 from pipeline.run.report import category_report
@@ -58,7 +58,7 @@ def cli_category_rows(root: Path) -> dict[str, list[str]]:
 
 
 def test_stats_card_and_run_summary_show_the_same_numbers(root: Path, tmp_path: Path) -> None:
-    shown = {r.key: r for r in stats_rows(root, FP)["category"]}
+    shown = {r.key: r for r in stats_for(root, FP).level("category").values()}
     printed = cli_category_rows(root)
     built = publish.publish_run(root, FP, "org/cx", out=tmp_path / "hub", dry_run=True).built
     card_text = (built.folder / "README.md").read_text(encoding="utf-8")
@@ -85,7 +85,7 @@ def test_stats_card_and_run_summary_show_the_same_numbers(root: Path, tmp_path: 
     assert printed["total"] == [str(total.instructions), str(total.candidates), str(total.kept), "100.0%"]
 
     card_checks = markdown_table(card_text, "## Verifier pass rates")
-    scored = {f"`{r.key}`": [str(r.checks), f"{r.pass_rate:.1%}"] for r in stats_rows(root, FP)["checker"] if r.checks}
+    scored = {f"`{r.key}`": [str(r.checks), f"{r.pass_rate:.1%}"] for r in stats_for(root, FP).level("checker").values() if r.checks}
     assert card_checks == scored
 
 
@@ -154,11 +154,11 @@ def test_stats_of_a_folder_this_user_cannot_write_builds_the_catalog_in_memory(t
 
     write_stored_run(tmp_path, FP, batches=1, per_batch=2)
     (tmp_path / "catalog.duckdb").unlink()  # stale or missing: it would have to be rebuilt
-    expected = {r.key: r.kept for r in stats_rows(tmp_path, FP)["category"]}
+    expected = {r.key: r.kept for r in stats_for(tmp_path, FP).level("category").values()}
     (tmp_path / "catalog.duckdb").unlink()
     monkeypatch.setattr(catalog, "catalog_writable", lambda root: False)
     monkeypatch.setattr(catalog, "refresh_catalog", lambda *a, **k: pytest.fail("wrote to a read-only root"))
-    assert {r.key: r.kept for r in stats_rows(tmp_path, FP)["category"]} == expected
+    assert {r.key: r.kept for r in stats_for(tmp_path, FP).level("category").values()} == expected
     assert not (tmp_path / "catalog.duckdb").exists()
 
 

@@ -22,7 +22,7 @@ from pipeline.construct.taxonomy import load_taxonomy
 from pipeline.errors import UserInputError
 from pipeline.models import CheckVerdict, Instruction, Response, Sample, Seed, Verdict
 from pipeline.store import files
-from pipeline.store.schema import CHECK_RESULT_COLUMNS, INSTRUCTION_COLUMNS, SAMPLE_COLUMNS
+from pipeline.store.schema import CHECK_RESULT_COLUMNS, INSTRUCTION_COLUMNS, SAMPLE_COLUMNS, Columns
 from pipeline.verify.plan import verify_response
 from tests.helpers.cli import run_cli as cli
 
@@ -117,14 +117,19 @@ def test_tables_have_the_fixed_schema_even_when_empty(instructions: list[Instruc
     assert table.schema.field("models").type == pa.map_(pa.string(), pa.string())
 
 
+def restored_paths(columns: Columns) -> set[str]:
+    """The record paths a table's columns fill when a record is read back."""
+    return {c.path for c in columns if c.path is not None and not c.derived}
+
+
 def test_every_record_field_has_the_one_column_that_restores_it() -> None:
     """A field added to a record without a column fails here, not as a silent loss in a stored run."""
     nested = {"response": Response, "verdict": Verdict}
     expected = {f for f in Sample.model_fields if f not in nested}
     expected |= {f"{name}.{f}" for name, model in nested.items() for f in model.model_fields}
-    assert SAMPLE_COLUMNS.restored_paths() == expected  # `instruction` comes back whole, from its JSON
-    assert CHECK_RESULT_COLUMNS.restored_paths() == {f"verdict.{f}" for f in CheckVerdict.model_fields}
-    assert INSTRUCTION_COLUMNS.restored_paths() == {""}  # the whole Instruction, from instruction_json
+    assert restored_paths(SAMPLE_COLUMNS) == expected  # `instruction` comes back whole, from its JSON
+    assert restored_paths(CHECK_RESULT_COLUMNS) == {f"verdict.{f}" for f in CheckVerdict.model_fields}
+    assert restored_paths(INSTRUCTION_COLUMNS) == {""}  # the whole Instruction, from instruction_json
 
 
 def test_lone_surrogates_become_replacement_characters(instructions: list[Instruction]) -> None:
