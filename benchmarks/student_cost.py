@@ -58,7 +58,7 @@ def one_run(data: dict[str, Any], student: bool, band: bool = True) -> dict[str,
 
             ctx.models = replace(models, chat=counting)
             summary = run_locally(ctx)
-    return {"kept": summary["kept"], "other": tokens["other"], "student": tokens["student"]}
+    return {"kept": summary.kept, "other": tokens["other"], "student": tokens["student"]}
 
 
 def main() -> None:
