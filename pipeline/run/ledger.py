@@ -4,7 +4,8 @@ A run's quotas are kept per cell (a category, or a grid cell: category x dimensi
 is a list of slots: a slot is one instruction the run composes and answers, charged as one attempt to the cell it
 was planned for. A slot's outcome is the cell its kept sample counts in (a sample counts where it fits, so a
 hardened child that changed category fills a cell of its new category), or why nothing was kept; and whether its
-instruction proved easy, which asks for a follow-up slot holding its harder child, charged to the same cell.
+instruction proved easy, which asks for a follow-up slot holding its harder child, charged to the same cell (planned
+while that cell has attempts left and some quota is open; dropped otherwise, with the reason in the manifest).
 
 Planning is a pure function of the ledger, so the same inputs give the same batches however the run is
 interrupted: batch j is planned on the outcomes of batches <= j - window (those saved when a run with `window`
@@ -274,7 +275,7 @@ class Ledger:
         ]
 
     def summary(self) -> list[CategoryRow]:
-        """One row per category, its cells summed (a category's cells are the keys before the first '/')."""
+        """One row per category, its cells summed."""
         rows: dict[str, CategoryRow] = {}
         for r in self.cells():
             cat = self._category[r.cell]
