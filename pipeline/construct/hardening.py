@@ -72,25 +72,33 @@ def outputs(tree: Task) -> list[Output]:
         out.append(Output(task, placement, scope, context, rebuild))
         node_outputs(task.body, placement, scope, context, lambda b: rebuild(task.model_copy(update={"body": b})))
 
-    def node_outputs(node: Node | None, placement: str, scope: str, context: str, rebuild: Callable[[Node], Task]) -> None:
+    def node_outputs(
+        node: Node | None, placement: str, scope: str, context: str, rebuild: Callable[[Node], Task]
+    ) -> None:
         if isinstance(node, And):
             for i, child in enumerate(node.children):
+
                 def put(n: Node, i: int = i, node: And = node) -> Task:
                     return rebuild(And(children=[*node.children[:i], n, *node.children[i + 1 :]]))
+
                 node_outputs(child, placement, scope, context, put)
         elif isinstance(node, Chain):
             for i, step in enumerate(node.steps):
+
                 def put_step(t: Task, i: int = i, node: Chain = node) -> Task:
                     return rebuild(node.model_copy(update={"steps": [*node.steps[:i], t, *node.steps[i + 1 :]]}))
+
                 task_outputs(step, "part", spans.part_scope(scope, i + 1), context, put_step)
         elif isinstance(node, Selection):
             for i, branch in enumerate(node.branches):
                 if branch.label != node.correct:
                     continue  # a case that does not apply changes nothing the answer must do
+
                 def put_case(t: Task, i: int = i, node: Selection = node) -> Task:
                     branches = list(node.branches)
                     branches[i] = branches[i].model_copy(update={"body": t})
                     return rebuild(node.model_copy(update={"branches": branches}))
+
                 task_outputs(branch.body, "part", scope, context, put_case)
         elif isinstance(node, Task):
             task_outputs(node, placement, scope, context, rebuild)
@@ -114,7 +122,11 @@ def slots(tree: Task) -> list[tuple[str, Rebuild]]:
     def adding_to(o: Output) -> Rebuild:
         return lambda c: o.rebuild(o.task.model_copy(update={"body": _augment(o.task.body, c)}))
 
-    return [(o.placement, adding_to(o)) for o in outputs(tree) if o.task.body is None or isinstance(o.task.body, Constraint | And)]
+    return [
+        (o.placement, adding_to(o))
+        for o in outputs(tree)
+        if o.task.body is None or isinstance(o.task.body, Constraint | And)
+    ]
 
 
 def leaf_constraints(body: Node | None) -> list[Constraint] | None:
@@ -154,7 +166,9 @@ class _Draw:
         """n part constraints, each compatible with `path` and the ones drawn before it; None if one does not fit."""
         out: list[Constraint] = []
         for _ in range(n):
-            new = draw_constraint(self.taxonomy, self.options, self.rng, placement="part", path=[*path, *out], task_text=task_text)
+            new = draw_constraint(
+                self.taxonomy, self.options, self.rng, placement="part", path=[*path, *out], task_text=task_text
+            )
             if new is None:
                 return None
             out.append(new)
@@ -169,7 +183,9 @@ def add_constraint(tree: Task, draw: _Draw) -> Task | None:
     draw.rng.shuffle(candidates)
     for placement, rebuild in candidates:
         for _ in range(DRAWS_PER_SLOT):
-            new = draw_constraint(draw.taxonomy, draw.options, draw.rng, placement=placement, path=path_constraints, task_text=task_text)
+            new = draw_constraint(
+                draw.taxonomy, draw.options, draw.rng, placement=placement, path=path_constraints, task_text=task_text
+            )
             if new is None:
                 break  # nothing compatible fits this output
             hardened = rebuild(new)
@@ -234,7 +250,11 @@ def selection_level(tree: Task, out: Output, draw: _Draw) -> Task | None:
         return None
     bodies = iter(others)
     branches = [
-        Branch(label=label, when=value, body=Task(task=None, body=out.task.body if value == cond.condition.value else next(bodies)))
+        Branch(
+            label=label,
+            when=value,
+            body=Task(task=None, body=out.task.body if value == cond.condition.value else next(bodies)),
+        )
         for label, value in zip(labels, cond.outcomes, strict=True)
     ]
     correct = next(b.label for b in branches if b.when == cond.condition.value)
