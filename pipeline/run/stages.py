@@ -242,9 +242,10 @@ def verify_stage(pairs: Sequence[Pair], models: Models, cfg: RunConfig) -> tuple
         else:
             failures[failure] += 1
             out.append(Judged(ins, resp, unanswered_verdict(ins, failure), False, [failure]))
-    out, unfaithful = fidelity_stage(out, models, cfg)
-    out, shallow = reasoning_stage(out, models, cfg)
-    return out, failures + unfaithful + shallow
+    for gate_stage in GATE_STAGES:
+        out, counts = gate_stage(out, models, cfg)
+        failures += counts
+    return out, failures
 
 
 def reasoning_stage(judged: Sequence[Judged], models: Models, cfg: RunConfig) -> tuple[list[Judged], Drops]:
@@ -439,6 +440,13 @@ MAX_INSTRUCTION_THREADS = MAX_BATCH_SIZE
 
 
 Processed = tuple[Instruction, list[Judged], Drops, StudentEval | None, bool]
+
+
+GateStage = Callable[[Sequence[Judged], Models, RunConfig], tuple[list[Judged], Drops]]
+# The gates a verified candidate passes after its checks, in order. A new gate is one function like these (its
+# rejects as reasons, counted by name; a stage that does not apply returns its input), one entry here and its
+# config section: reasons flow into the samples, stats, the summary and the card by name.
+GATE_STAGES: tuple[GateStage, ...] = (fidelity_stage, reasoning_stage)
 
 
 def process_instruction(ins: Instruction, cfg: RunConfig, models: Models) -> Processed:
