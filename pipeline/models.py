@@ -400,7 +400,7 @@ class Sample(Record):
     kept: bool
     reject_reasons: list[str] = Field(default_factory=list)
     run_id: str
-    config_fingerprint: str
+    run_fingerprint: str  # the run's folder under runs/ (pipeline/run/identity.py)
     models: dict[str, str] = Field(default_factory=dict)  # role -> model name
     template_hashes: dict[str, str] = Field(default_factory=dict)
     student: StudentEval | None = None  # set when the run measures difficulty with student rollouts

@@ -201,7 +201,7 @@ def register(app: typer.Typer) -> None:
     def stats(
         root: Annotated[Path, typer.Option(help="Output folder of the runs (a config's output_dir).")] = DEFAULT_ROOT,
         run: Annotated[
-            str | None, typer.Option(help="Only this run: its config fingerprint (or a unique prefix).")
+            str | None, typer.Option(help="Only this run: its run fingerprint (or a unique prefix).")
         ] = None,
     ) -> None:
         """Print yield per category, constraint dimension and checker, and the student's difficulty (catalog)."""

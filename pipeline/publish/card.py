@@ -20,7 +20,7 @@ def dataset_stats(kept: Sequence[Sample], rejects: Sequence[Sample]) -> RunStats
     """The run statistics of samples in hand: the catalog's statistics query over an in-memory catalog of them."""
     samples = [*kept, *rejects]
     with store.records_catalog(samples) as con:
-        return store.run_stats(con, sorted({s.config_fingerprint for s in samples}))
+        return store.run_stats(con, sorted({s.run_fingerprint for s in samples}))
 
 
 def _dimension_counts(stats: RunStats) -> dict[str, int]:
@@ -232,7 +232,8 @@ def dataset_card(
         "## How it was made",
         "",
         f"- models: {', '.join(f'{k}: `{v}`' for k, v in models.items()) or 'n/a'}",
-        f"- config fingerprint: `{run_info.get('config_fingerprint', 'n/a')}`; run: `{run_info.get('run_id', 'n/a')}`",
+        f"- run fingerprint: `{store.recorded_fingerprint(run_info) or 'n/a'}`; config hash: "
+        f"`{(run_info.get('inputs') or {}).get('config', 'n/a')}`; run: `{run_info.get('run_id', 'n/a')}`",
         f"- taxonomy version: `{run_info.get('taxonomy_version', 'n/a')}`",
         f"- {total.instructions} instructions, {total.candidates} candidate answers, {total.kept} kept.",
         "",

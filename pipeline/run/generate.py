@@ -170,7 +170,7 @@ class RunContext:
             con.close()
         summary = RunSummary(
             run_id=self.run.run_id,
-            config_fingerprint=config_hash(self.cfg),
+            config_hash=config_hash(self.cfg),
             run_fingerprint=self.run.fingerprint,
             output_dir=str(root),
             target=sum(self.ledger.quotas.values()),
@@ -275,7 +275,6 @@ def open_run_context(
     preflight(cfg, taxonomy=taxonomy, seeds=seeds)  # before the run folder exists
     info = {
         "name": cfg.name,
-        "config_fingerprint": fp,
         "config": cfg.model_dump(mode="json"),
         "inputs": inputs,
         "models": role_models(cfg),

@@ -64,8 +64,8 @@ class RunSummary:
     or empty when the run has no such thing). `as_dict` is its JSON form (the flow's result)."""
 
     run_id: str
-    config_fingerprint: str
-    run_fingerprint: str  # the folder under runs/: config plus every input
+    config_hash: str  # the config's part of the run identity (pipeline/run/identity.py)
+    run_fingerprint: str  # the folder under runs/: the config hash plus every other input
     output_dir: str
     target: int
     kept: int

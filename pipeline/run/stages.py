@@ -369,7 +369,7 @@ def to_sample(j: Judged, provenance: Provenance) -> Sample:
         kept=j.kept,
         reject_reasons=j.reasons,
         run_id=provenance.run_id,
-        config_fingerprint=provenance.run_fingerprint,
+        run_fingerprint=provenance.run_fingerprint,
         models=provenance.models,
         template_hashes=provenance.template_hashes,
         reasoning_quality=j.reasoning_quality,

@@ -5,8 +5,8 @@ Layout under an output root (shared storage is fine; several workers may write o
     <root>/
       catalog.duckdb                    views + small tables over every run; rebuilt by refresh_catalog()
       catalog.lock                      flock()ed while the catalog is rebuilt (one writer at a time)
-      runs/<config_fingerprint>/
-        run.json                        config, fingerprint, run id, created time, models, template hashes
+      runs/<run_fingerprint>/           the run's folder (pipeline/run/identity.py names it)
+        run.json                        config, run fingerprint, run id, created time, inputs, models, template hashes
         instructions/batch-00007.parquet
         samples/batch-00007.parquet     kept samples
         rejects/batch-00007.parquet     rejected candidates, with their reasons
@@ -35,53 +35,25 @@ How the generation flow uses it::
     refresh_catalog(root)                        # at the end (or any time; one writer at a time)
     run_stats(open_catalog(root), run.fingerprint)         # yields, pass rates, reject reasons
 
+Runs written by an earlier store format still read: a column or key renamed since (`schema.RENAMED_COLUMNS`, the
+run fingerprint, `config_fingerprint` in format 1) is read under today's name.
+
+This package exports what the rest of the library uses; the other names live in the submodules.
+
 Every Sample row carries its verdict per check (a struct list), the constraints of its instruction,
-provenance (run id, config fingerprint, model names, template hashes) and the full Instruction JSON, so
+provenance (run id, run fingerprint, model names, template hashes) and the full Instruction JSON, so
 `samples_from_table` rebuilds the records losslessly (the plan JSON is there too, for RL ground truth).
 """
 
 from __future__ import annotations
 
-from pipeline.store.catalog import (
-    CATALOG_NAME,
-    CATALOG_VERSION,
-    LOCK_NAME,
-    catalog_is_current,
-    catalog_lock,
-    catalog_path,
-    open_catalog,
-    records_catalog,
-    refresh_catalog,
-)
-from pipeline.store.errors import CatalogBusyError, DamagedBatchError, RunNotFoundError, StoreError
-from pipeline.store.files import (
-    STALE_TEMP_S,
-    TMP_SUFFIX,
-    clean_temp_files,
-    create_json_once,
-    file_sha256,
-    fsync_dir,
-    temp_path,
-    write_json_atomic,
-    write_shard_atomic,
-    write_shard_hashed,
-)
-from pipeline.store.integrity import (
-    DAMAGED_SUFFIX,
-    batch_problems,
-    check_runs_intact,
-    damaged_batches,
-    set_aside_damaged_batches,
-    shard_problem,
-    verify_run,
-)
-from pipeline.store.judge import GOLD_FILE, read_judge_gold, read_judge_routes, write_judge_gold, write_judge_routes
-from pipeline.store.manifest import BatchManifest, DroppedRequest, ShardEntry, SlotRecord
+from pipeline.store.catalog import open_catalog, records_catalog, refresh_catalog
+from pipeline.store.errors import DamagedBatchError, RunNotFoundError, StoreError
+from pipeline.store.integrity import check_runs_intact, set_aside_damaged_batches
+from pipeline.store.judge import read_judge_gold, read_judge_routes, write_judge_gold, write_judge_routes
 from pipeline.store.runs import (
-    DONE_DIR,
     RUN_FILE,
     RunPaths,
-    batch_done,
     done_batches,
     find_run,
     instruction_fingerprints,
@@ -91,77 +63,25 @@ from pipeline.store.runs import (
     load_samples,
     manifests,
     open_run,
-    read_manifest,
-    read_table,
     record_seeds,
+    recorded_fingerprint,
     recorded_seeds,
-    run_summary,
-    shard_files,
     write_batch,
 )
-from pipeline.store.schema import (
-    CHECK_RESULT_TYPE,
-    CONSTRAINT_TYPE,
-    FORMAT_VERSION,
-    INSTRUCTIONS_SCHEMA,
-    KINDS,
-    PLAN_CHECK_TYPE,
-    SAMPLES_SCHEMA,
-    SCHEMAS,
-    instructions_from_table,
-    instructions_to_table,
-    samples_from_table,
-    samples_to_table,
-)
-from pipeline.store.stats import LEVELS, STATS_SQL, RunStats, StatsRow, run_stats
+from pipeline.store.stats import RunStats, StatsRow, run_stats
 
 __all__ = [
-    "CATALOG_NAME",
-    "CATALOG_VERSION",
-    "CHECK_RESULT_TYPE",
-    "CONSTRAINT_TYPE",
-    "DAMAGED_SUFFIX",
-    "DONE_DIR",
-    "FORMAT_VERSION",
-    "GOLD_FILE",
-    "INSTRUCTIONS_SCHEMA",
-    "KINDS",
-    "LEVELS",
-    "LOCK_NAME",
-    "PLAN_CHECK_TYPE",
     "RUN_FILE",
-    "SAMPLES_SCHEMA",
-    "SCHEMAS",
-    "STALE_TEMP_S",
-    "STATS_SQL",
-    "TMP_SUFFIX",
-    "BatchManifest",
-    "CatalogBusyError",
     "DamagedBatchError",
-    "DroppedRequest",
     "RunNotFoundError",
     "RunPaths",
     "RunStats",
-    "ShardEntry",
-    "SlotRecord",
     "StatsRow",
     "StoreError",
-    "batch_done",
-    "batch_problems",
-    "catalog_is_current",
-    "catalog_lock",
-    "catalog_path",
     "check_runs_intact",
-    "clean_temp_files",
-    "create_json_once",
-    "damaged_batches",
     "done_batches",
-    "file_sha256",
     "find_run",
-    "fsync_dir",
     "instruction_fingerprints",
-    "instructions_from_table",
-    "instructions_to_table",
     "list_runs",
     "load_instructions",
     "load_run",
@@ -171,25 +91,14 @@ __all__ = [
     "open_run",
     "read_judge_gold",
     "read_judge_routes",
-    "read_manifest",
-    "read_table",
     "record_seeds",
+    "recorded_fingerprint",
     "recorded_seeds",
     "records_catalog",
     "refresh_catalog",
     "run_stats",
-    "run_summary",
-    "samples_from_table",
-    "samples_to_table",
     "set_aside_damaged_batches",
-    "shard_files",
-    "shard_problem",
-    "temp_path",
-    "verify_run",
     "write_batch",
-    "write_json_atomic",
     "write_judge_gold",
     "write_judge_routes",
-    "write_shard_atomic",
-    "write_shard_hashed",
 ]

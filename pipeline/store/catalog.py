@@ -40,13 +40,21 @@ from pipeline.store.files import fsync_dir, host, is_dead_local_temp, now, temp_
 from pipeline.store.integrity import check_runs_intact
 from pipeline.store.judge import JUDGE_GOLD_SCHEMA, judge_gold_path, judge_gold_table
 from pipeline.store.runs import RUN_FILE, RunPaths, done_batches, list_runs, manifests, run_summary, shard_files
-from pipeline.store.schema import FORMAT_VERSION, KINDS, SCHEMAS, instructions_to_table, samples_to_table, to_json
+from pipeline.store.schema import (
+    FORMAT_VERSION,
+    KINDS,
+    RENAMED_COLUMNS,
+    SCHEMAS,
+    instructions_to_table,
+    samples_to_table,
+    to_json,
+)
 from pipeline.store.stats import create_judge_calibration_table, create_stats_table
 
 CATALOG_NAME = "catalog.duckdb"
 LOCK_NAME = "catalog.lock"
 # Part of the catalog's signature: a catalog built by code with other views or tables is rebuilt on open.
-CATALOG_VERSION = 4
+CATALOG_VERSION = 5
 
 
 def catalog_path(root: str | Path) -> Path:
@@ -97,12 +105,12 @@ def _sql_str(text: str) -> str:
 
 
 _RUNS_SCHEMA = pa.schema(
-    [(k, pa.string()) for k in ("config_fingerprint", "run_id", "name", "created_at", "models_json",
+    [(k, pa.string()) for k in ("run_fingerprint", "run_id", "name", "created_at", "models_json",
                                 "template_hashes_json", "run_json", "path")]
     + [(k, pa.int64()) for k in ("batches", "instructions", "kept", "rejects")]
 )  # fmt: skip
 _SHARDS_SCHEMA = pa.schema(
-    [("config_fingerprint", pa.string()), ("run_id", pa.string()), ("batch", pa.int64()), ("kind", pa.string()),
+    [("run_fingerprint", pa.string()), ("run_id", pa.string()), ("batch", pa.int64()), ("kind", pa.string()),
      ("path", pa.string()), ("rows", pa.int64()), ("bytes", pa.int64()), ("written_at", pa.string()),
      ("writer_host", pa.string())]
 )  # fmt: skip
@@ -114,7 +122,7 @@ def _runs_table(runs: Sequence[RunPaths]) -> pa.Table:
         s = run_summary(run)
         rows.append(
             {
-                "config_fingerprint": run.fingerprint,
+                "run_fingerprint": run.fingerprint,
                 "run_id": run.run_id,
                 "name": str(run.info.get("name", "")),
                 "created_at": str(run.info.get("created_at", "")),
@@ -135,7 +143,7 @@ def _shards_table(runs: Sequence[RunPaths]) -> pa.Table:
             for kind, entry in m.files.items():
                 rows.append(
                     {
-                        "config_fingerprint": run.fingerprint,
+                        "run_fingerprint": run.fingerprint,
                         "run_id": m.run_id,
                         "batch": m.batch,
                         "kind": kind,
@@ -163,18 +171,26 @@ _CANDIDATES_VIEW = "CREATE VIEW candidates AS SELECT * FROM samples UNION ALL BY
 
 def _create_views(con: duckdb.DuckDBPyConnection, files: Mapping[str, Sequence[Path]]) -> None:
     """The views `instructions`, `samples`, `rejects` (over exactly these shard files) and `candidates`."""
+    # A column an earlier format named otherwise is read under today's name (old shards fill it, new ones leave
+    # the old one null); the old name is no column of the view.
+    exclude = ", ".join(RENAMED_COLUMNS)
+    replace = ", ".join(f"coalesce({new}, {old}) AS {new}" for old, new in RENAMED_COLUMNS.items())
     for kind in KINDS:
-        _create_table(con, f"_empty_{kind}", SCHEMAS[kind].empty_table())
+        empty = SCHEMAS[kind].empty_table()
+        for old, new in RENAMED_COLUMNS.items():
+            empty = empty.append_column(old, pa.array([], type=empty.schema.field(new).type))
+        _create_table(con, f"_empty_{kind}", empty)
         if files[kind]:
             listing = ", ".join(_sql_str(str(f)) for f in files[kind])
             # unioned with the empty table of today's schema: shards written before a column was added read
             # it as null, so queries naming it (the statistics' student columns) work on every run
-            con.execute(
-                f"CREATE VIEW {kind} AS SELECT * FROM _empty_{kind} "
+            union = (
+                f"SELECT * FROM _empty_{kind} "
                 f"UNION ALL BY NAME SELECT * FROM read_parquet([{listing}], union_by_name = true)"
             )
         else:  # DuckDB's read_parquet refuses an empty file list: an empty run gets an empty typed view
-            con.execute(f"CREATE VIEW {kind} AS SELECT * FROM _empty_{kind}")
+            union = f"SELECT * FROM _empty_{kind}"
+        con.execute(f"CREATE VIEW {kind} AS SELECT * EXCLUDE ({exclude}) REPLACE ({replace}) FROM ({union})")
     con.execute(_CANDIDATES_VIEW)
 
 
@@ -301,13 +317,13 @@ def records_catalog(samples: Sequence[Sample]) -> duckdb.DuckDBPyConnection:
     For statistics of records in hand (a dataset card built from samples): the query that reads a stored
     run reads these the same way.
     """
-    by_run: dict[str, dict[str, Instruction]] = {}  # config fingerprint -> its instructions by id
+    by_run: dict[str, dict[str, Instruction]] = {}  # run fingerprint -> its instructions by id
     run_ids: dict[str, str] = {}
     for s in samples:
-        by_run.setdefault(s.config_fingerprint, {}).setdefault(s.instruction.id, s.instruction)
-        run_ids.setdefault(s.config_fingerprint, s.run_id)
+        by_run.setdefault(s.run_fingerprint, {}).setdefault(s.instruction.id, s.instruction)
+        run_ids.setdefault(s.run_fingerprint, s.run_id)
     instructions = [
-        instructions_to_table(list(ins.values()), run_id=run_ids[fp], config_fingerprint=fp, batch=0)
+        instructions_to_table(list(ins.values()), run_id=run_ids[fp], run_fingerprint=fp, batch=0)
         for fp, ins in by_run.items()
     ]
     tables = {

@@ -9,15 +9,12 @@ manifests aside (renamed to `*.json.damaged`, never deleted) so those batches ar
 from __future__ import annotations
 
 import os
-from collections import Counter
 from collections.abc import Iterable, Sequence
-
-import pyarrow.parquet as pq
 
 from pipeline.store.errors import DamagedBatchError, StoreError
 from pipeline.store.files import file_sha256, fsync_dir
 from pipeline.store.manifest import BatchManifest, ShardEntry
-from pipeline.store.runs import RunPaths, damaged_message, done_batches, manifests, read_manifest
+from pipeline.store.runs import RunPaths, damaged_message, done_batches, read_manifest
 
 DAMAGED_SUFFIX = ".damaged"
 
@@ -96,20 +93,3 @@ def check_runs_intact(runs: Sequence[RunPaths], *, check_hash: bool = True) -> N
         f"{found[0]}{more}. Resume the run (`complexify run` with the same config) to set damaged batches "
         "aside and redo them"
     )
-
-
-def verify_run(run: RunPaths) -> list[str]:
-    """Problems with a run's files (missing, resized or changed shards, duplicate sample ids); empty when sound."""
-    problems = []
-    seen: Counter[str] = Counter()
-    for m in manifests(run):
-        found = batch_problems(run, m)
-        problems += [f"batch {m.batch}: {p}" for p in found]
-        if found:
-            continue
-        for kind, entry in m.files.items():
-            if kind != "instructions":
-                path = run.dir / entry.file
-                seen.update(pq.read_table(path, columns=["sample_id"]).column("sample_id").to_pylist())
-    problems += [f"sample id {k} appears {n} times" for k, n in sorted(seen.items()) if n > 1]
-    return problems

@@ -13,19 +13,19 @@ import pyarrow.parquet as pq
 
 from pipeline.models import JudgeProbe
 from pipeline.store.files import create_json_once, write_shard_atomic
-from pipeline.store.runs import RunPaths
+from pipeline.store.runs import RunPaths, current_names
 from pipeline.store.schema import _STR, JUDGE_PROBE_COLUMNS, Column, Columns
 
 GOLD_FILE = "judge_gold.parquet"
 ROUTES_FILE = "judge_routes.json"  # dimension -> gate / reward-only / report-only, as the run decided at start
 # The probe columns plus the run they belong to (the catalog's `judge_gold` table holds every run's).
-JUDGE_GOLD_COLUMNS = Columns(*JUDGE_PROBE_COLUMNS, Column("config_fingerprint", _STR, None))
+JUDGE_GOLD_COLUMNS = Columns(*JUDGE_PROBE_COLUMNS, Column("run_fingerprint", _STR, None))
 JUDGE_GOLD_SCHEMA = JUDGE_GOLD_COLUMNS.schema("judge_gold")
 
 
-def judge_gold_to_table(probes: Sequence[JudgeProbe], *, config_fingerprint: str) -> pa.Table:
+def judge_gold_to_table(probes: Sequence[JudgeProbe], *, run_fingerprint: str) -> pa.Table:
     """Scored gold examples as a table of the judge_gold schema."""
-    given = {"config_fingerprint": config_fingerprint}
+    given = {"run_fingerprint": run_fingerprint}
     return pa.Table.from_pydict({c.name: [c.cell(p, given) for p in probes] for c in JUDGE_GOLD_COLUMNS}, schema=JUDGE_GOLD_SCHEMA)
 
 
@@ -40,7 +40,7 @@ def judge_gold_path(run: RunPaths) -> Path:
 
 def write_judge_gold(run: RunPaths, probes: Sequence[JudgeProbe]) -> None:
     """Store the scored gold examples of the run (atomically; a resumed run reads them back instead of asking again)."""
-    write_shard_atomic(judge_gold_path(run), judge_gold_to_table(probes, config_fingerprint=run.fingerprint))
+    write_shard_atomic(judge_gold_path(run), judge_gold_to_table(probes, run_fingerprint=run.fingerprint))
 
 
 def read_judge_gold(run: RunPaths) -> list[JudgeProbe] | None:
@@ -62,5 +62,9 @@ def read_judge_routes(run: RunPaths) -> dict[str, str]:
 
 def judge_gold_table(runs: Sequence[RunPaths]) -> pa.Table:
     """Every run's scored gold examples in one table (empty, of the right schema, when there are none)."""
-    tables = [pq.read_table(p, schema=JUDGE_GOLD_SCHEMA) for run in runs if (p := judge_gold_path(run)).is_file()]
+    tables = [
+        current_names(pq.read_table(p)).select(JUDGE_GOLD_SCHEMA.names).cast(JUDGE_GOLD_SCHEMA)
+        for run in runs
+        if (p := judge_gold_path(run)).is_file()
+    ]
     return pa.concat_tables([JUDGE_GOLD_SCHEMA.empty_table(), *tables])

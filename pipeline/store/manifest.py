@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 from pipeline.store.errors import StoreError
 
@@ -77,7 +77,8 @@ class Writer(_Record):
 
 class BatchManifest(_Record):
     format_version: int
-    config_fingerprint: str
+    # the run's fingerprint; manifests of format 1 name it config_fingerprint
+    run_fingerprint: str = Field(validation_alias=AliasChoices("run_fingerprint", "config_fingerprint"))
     run_id: str
     batch: int
     files: dict[str, ShardEntry]

@@ -40,6 +40,7 @@ from pipeline.store.manifest import (
 from pipeline.store.schema import (
     FORMAT_VERSION,
     KINDS,
+    RENAMED_COLUMNS,
     SCHEMAS,
     instructions_from_table,
     instructions_to_table,
@@ -86,8 +87,8 @@ class RunPaths:
 def _check_fingerprint(fingerprint: str) -> None:
     if not _FINGERPRINT_RE.match(fingerprint):
         raise UserInputError(
-            f"config fingerprint {fingerprint!r} cannot name a folder: use 1-64 letters, digits, '-' or '_' "
-            "(RunConfig.fingerprint() gives one)"
+            f"run fingerprint {fingerprint!r} cannot name a folder: use 1-64 letters, digits, '-' or '_' "
+            "(pipeline.run.identity.run_fingerprint gives one)"
         )
 
 
@@ -107,46 +108,53 @@ def read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def open_run(root: str | Path, config_fingerprint: str, run_info: Mapping[str, Any] | None = None) -> RunPaths:
-    """Create or resume the run of `config_fingerprint` under `root`; cleans dead writers' temp files.
+def open_run(root: str | Path, run_fingerprint: str, run_info: Mapping[str, Any] | None = None) -> RunPaths:
+    """Create or resume the run of `run_fingerprint` under `root`; cleans dead writers' temp files.
 
     `run_info` (config, models, template_hashes, name, ...: any JSON) is recorded in run.json the first
     time only; a resumed run keeps its original run id and info.
     """
-    _check_fingerprint(config_fingerprint)
+    _check_fingerprint(run_fingerprint)
     root = Path(root).resolve()
     try:
         json.dumps(dict(run_info or {}))
     except (TypeError, ValueError) as exc:
         raise UserInputError(f"run_info must be JSON-serialisable: {exc}") from exc
-    probe = RunPaths(root, config_fingerprint, "", {})
+    probe = RunPaths(root, run_fingerprint, "", {})
     for folder in probe.folders():
         folder.mkdir(parents=True, exist_ok=True)
     fresh = {
         **dict(run_info or {}),
-        "config_fingerprint": config_fingerprint,
+        "run_fingerprint": run_fingerprint,
         "run_id": f"run-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}",
         "created_at": now(),
         "format_version": FORMAT_VERSION,
     }
     create_json_once(probe.dir / RUN_FILE, fresh)
-    run = load_run(root, config_fingerprint)
+    run = load_run(root, run_fingerprint)
     for folder in run.folders():
         clean_temp_files(folder)
     return run
 
 
-def load_run(root: str | Path, config_fingerprint: str) -> RunPaths:
+def load_run(root: str | Path, run_fingerprint: str) -> RunPaths:
     """An existing run (read-only use: nothing is created)."""
-    _check_fingerprint(config_fingerprint)
+    _check_fingerprint(run_fingerprint)
     root = Path(root).resolve()
-    path = root / "runs" / config_fingerprint / RUN_FILE
+    path = root / "runs" / run_fingerprint / RUN_FILE
     if not path.is_file():
-        raise RunNotFoundError(f"no run {config_fingerprint} under {root} ({path} is missing)")
+        raise RunNotFoundError(f"no run {run_fingerprint} under {root} ({path} is missing)")
     info = read_json(path)
-    if info.get("config_fingerprint") != config_fingerprint:
-        raise StoreError(f"{path} belongs to run {info.get('config_fingerprint')!r}, not {config_fingerprint!r}")
-    return RunPaths(root, config_fingerprint, str(info.get("run_id", "")), info)
+    recorded = recorded_fingerprint(info)
+    if recorded != run_fingerprint:
+        raise StoreError(f"{path} belongs to run {recorded!r}, not {run_fingerprint!r}")
+    return RunPaths(root, run_fingerprint, str(info.get("run_id", "")), info)
+
+
+def recorded_fingerprint(info: Mapping[str, Any]) -> str | None:
+    """The run fingerprint a run.json records (format 1 named it config_fingerprint)."""
+    value = info.get("run_fingerprint", info.get("config_fingerprint"))
+    return None if value is None else str(value)
 
 
 def list_runs(root: str | Path) -> list[RunPaths]:
@@ -180,11 +188,6 @@ def done_batches(run: RunPaths) -> set[int]:
     return {int(m.group(1)) for p in run.done_dir.iterdir() if (m := _BATCH_RE.match(p.name))}
 
 
-def batch_done(run: RunPaths, index: int) -> bool:
-    """True if batch `index` finished (its manifest exists)."""
-    return run.manifest(index).is_file()
-
-
 def read_manifest(run: RunPaths, index: int) -> BatchManifest:
     path = run.manifest(index)
     return parse_manifest(read_json(path), path)
@@ -203,10 +206,8 @@ def _check_batch(
         for s in group:
             if s.kept is not kept:
                 raise StoreError(f"{label} must hold kept={kept} samples only; {s.id} has kept={s.kept}")
-            if s.config_fingerprint != run.fingerprint:
-                raise StoreError(
-                    f"sample {s.id} belongs to config {s.config_fingerprint}, not to run {run.fingerprint}"
-                )
+            if s.run_fingerprint != run.fingerprint:
+                raise StoreError(f"sample {s.id} belongs to run {s.run_fingerprint}, not to run {run.fingerprint}")
     for label, ids in (
         ("sample", [s.id for s in [*samples, *rejects]]),
         ("instruction", [i.id for i in instructions]),
@@ -253,7 +254,7 @@ def write_batch(
         raise StoreError(f"batch {index}: its slots must name its instructions, one slot each")
     tables = {
         "instructions": instructions_to_table(
-            instructions, run_id=run.run_id, config_fingerprint=run.fingerprint, batch=index
+            instructions, run_id=run.run_id, run_fingerprint=run.fingerprint, batch=index
         ),
         "samples": samples_to_table(samples, batch=index),
         "rejects": samples_to_table(rejects, batch=index),
@@ -265,7 +266,7 @@ def write_batch(
         files[kind] = ShardEntry(file=str(path.relative_to(run.dir)), rows=table.num_rows, bytes=size, sha256=digest)
     manifest = BatchManifest(
         format_version=FORMAT_VERSION,
-        config_fingerprint=run.fingerprint,
+        run_fingerprint=run.fingerprint,
         run_id=run.run_id,
         batch=index,
         files=files,
@@ -297,13 +298,28 @@ def read_table(run: RunPaths, kind: str, columns: list[str] | None = None) -> pa
     for m in manifests(run):
         path = run.dir / m.files[kind].file
         try:
-            tables.append(pq.read_table(path, columns=columns))
+            tables.append(_read_shard(path, columns))
         except (OSError, pa.ArrowException) as exc:  # missing or truncated: name it rather than a pyarrow traceback
             raise DamagedBatchError(damaged_message(run, m.batch, f"{path} cannot be read ({exc})")) from exc
     if not tables:
         empty = SCHEMAS[kind].empty_table()
         return empty.select(columns) if columns is not None else empty
     return pa.concat_tables(tables, promote_options="default")
+
+
+def current_names(table: pa.Table) -> pa.Table:
+    """`table` with the columns of an earlier format under today's names (RENAMED_COLUMNS)."""
+    names = [new if (new := RENAMED_COLUMNS.get(n, n)) not in table.column_names else n for n in table.column_names]
+    return table if names == table.column_names else table.rename_columns(names)
+
+
+def _read_shard(path: Path, columns: list[str] | None) -> pa.Table:
+    """One shard with today's column names, whichever format wrote it (only `columns`, if given)."""
+    if columns is not None:
+        present = set(pq.read_schema(path).names)
+        old_name = {new: old for old, new in RENAMED_COLUMNS.items()}
+        columns = [old_name[c] if c not in present and old_name.get(c) in present else c for c in columns]
+    return current_names(pq.read_table(path, columns=columns))
 
 
 def instruction_fingerprints(run: RunPaths) -> set[str]:
@@ -331,7 +347,7 @@ def run_summary(run: RunPaths) -> dict[str, Any]:
     for counts in per_cat.values():
         totals.update(counts)
     return {
-        "config_fingerprint": run.fingerprint,
+        "run_fingerprint": run.fingerprint,
         "run_id": run.run_id,
         "batches": len(done_batches(run)),
         "instructions": totals["instructions"],

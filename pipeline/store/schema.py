@@ -24,7 +24,9 @@ import pyarrow as pa
 from pipeline.construct.tree import iter_constraints
 from pipeline.models import Check, CheckVerdict, Constraint, FidelityCheck, Instruction, JudgeProbe, Sample
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the run's fingerprint column is `run_fingerprint` (1: `config_fingerprint`)
+# Columns an earlier format named otherwise (old -> today's name): readers rename them, so older runs still read.
+RENAMED_COLUMNS = {"config_fingerprint": "run_fingerprint"}
 KINDS = ("instructions", "samples", "rejects")
 
 _SURROGATE_RE = re.compile(r"[\ud800-\udfff]")
@@ -303,7 +305,7 @@ INSTRUCTION_COLUMNS = Columns(
     Column("correct_branches", _STR_MAP, "plan.correct_branches", encode=dict, derived=True),
     Column("n_checks", _I32, "plan.checks", encode=len, derived=True),
     Column("run_id", _STR, None),
-    Column("config_fingerprint", _STR, None),
+    Column("run_fingerprint", _STR, None),
     Column("batch", _I64, None),
     Column("tree_json", _STR, "tree", encode=_model_json, derived=True),
     Column("plan_json", _STR, "plan", encode=_model_json, derived=True),
@@ -338,7 +340,7 @@ SAMPLE_COLUMNS = Columns(
     Column("models", _STR_MAP, "models", encode=dict, decode=_as_dict),
     Column("template_hashes", _STR_MAP, "template_hashes", encode=dict, decode=_as_dict),
     Column("run_id", _STR, "run_id"),
-    Column("config_fingerprint", _STR, "config_fingerprint"),
+    Column("run_fingerprint", _STR, "run_fingerprint"),
     Column("batch", _I64, None),
     # the student's difficulty measurement and the reasoning trace's quality (null when not measured)
     Column("student_model", _STR, "student.model", derived=True),
@@ -363,10 +365,10 @@ SCHEMAS = {"instructions": INSTRUCTIONS_SCHEMA, "samples": SAMPLES_SCHEMA, "reje
 
 
 def instructions_to_table(
-    instructions: Sequence[Instruction], *, run_id: str, config_fingerprint: str, batch: int
+    instructions: Sequence[Instruction], *, run_id: str, run_fingerprint: str, batch: int
 ) -> pa.Table:
     """Instructions as a table of the fixed instructions schema."""
-    given = {"run_id": run_id, "config_fingerprint": config_fingerprint, "batch": batch}
+    given = {"run_id": run_id, "run_fingerprint": run_fingerprint, "batch": batch}
     data = {c.name: [c.cell(i, given) for i in instructions] for c in INSTRUCTION_COLUMNS}
     return pa.Table.from_pydict(data, schema=INSTRUCTIONS_SCHEMA)
 

@@ -40,9 +40,9 @@ OUTCOMES = ("helped", "tied", "hurt")
 STATS_SQL = """
 WITH
 ins AS (
-    SELECT category, count(*) AS instructions FROM instructions WHERE config_fingerprint = $fingerprint GROUP BY ALL
+    SELECT category, count(*) AS instructions FROM instructions WHERE run_fingerprint = $fingerprint GROUP BY ALL
 ),
-cand AS (SELECT * FROM candidates WHERE config_fingerprint = $fingerprint),
+cand AS (SELECT * FROM candidates WHERE run_fingerprint = $fingerprint),
 per_category AS (
     SELECT category, count(*) AS candidates, count(*) FILTER (WHERE kept) AS kept,
            sum(completion_tokens) AS completion_tokens
@@ -194,15 +194,15 @@ class RunStats:
 
 
 def run_stats(con: duckdb.DuckDBPyConnection, fingerprints: str | Sequence[str]) -> RunStats:
-    """The statistics of the run(s) with these config fingerprints, from the catalog views on `con`."""
+    """The statistics of the run(s) with these run fingerprints, from the catalog views on `con`."""
     wanted = [fingerprints] if isinstance(fingerprints, str) else list(fingerprints)
     rows = [StatsRow(*r) for fp in wanted for r in con.execute(STATS_SQL, {"fingerprint": fp}).fetchall()]
     return RunStats(tuple(rows), tuple(summarize(p for fp in wanted for p in calibration_pairs(con, fp))))
 
 
 def create_stats_table(con: duckdb.DuckDBPyConnection, fingerprints: Sequence[str]) -> None:
-    """Materialise the query as the catalog's `stats` table: one row per (config_fingerprint, level, category, key)."""
-    select = f"SELECT $fingerprint::VARCHAR AS config_fingerprint, * FROM ({STATS_SQL})"
+    """Materialise the query as the catalog's `stats` table: one row per (run_fingerprint, level, category, key)."""
+    select = f"SELECT $fingerprint::VARCHAR AS run_fingerprint, * FROM ({STATS_SQL})"
     con.execute(f"CREATE TABLE stats AS {select} LIMIT 0", {"fingerprint": ""})
     for fp in fingerprints:
         con.execute(f"INSERT INTO stats {select}", {"fingerprint": fp})
@@ -216,10 +216,10 @@ def create_stats_table(con: duckdb.DuckDBPyConnection, fingerprints: Sequence[st
 
 _PAIRS_FROM_CANDIDATES = """
 SELECT p.dimension, p.logprob_yes, p.logprob_no, p.judged_yes, p.label, p.source = 'gold'
-FROM (SELECT unnest(judge_calibration) AS p FROM candidates WHERE config_fingerprint = $fingerprint)
+FROM (SELECT unnest(judge_calibration) AS p FROM candidates WHERE run_fingerprint = $fingerprint)
 """
 _PAIRS_FROM_GOLD = """
-SELECT dimension, logprob_yes, logprob_no, judged_yes, label, true FROM judge_gold WHERE config_fingerprint = $fingerprint
+SELECT dimension, logprob_yes, logprob_no, judged_yes, label, true FROM judge_gold WHERE run_fingerprint = $fingerprint
 """
 
 
@@ -238,9 +238,9 @@ def calibration_pairs(con: duckdb.DuckDBPyConnection, fingerprint: str) -> list[
 
 
 def create_judge_calibration_table(con: duckdb.DuckDBPyConnection, fingerprints: Sequence[str]) -> None:
-    """Materialise the calibration as the catalog's `judge_calibration` table: one row per (config_fingerprint, dimension)."""
+    """Materialise the calibration as the catalog's `judge_calibration` table: one row per (run_fingerprint, dimension)."""
     con.execute(
-        "CREATE TABLE judge_calibration (config_fingerprint VARCHAR, dimension VARCHAR, n BIGINT, gold BIGINT, "
+        "CREATE TABLE judge_calibration (run_fingerprint VARCHAR, dimension VARCHAR, n BIGINT, gold BIGINT, "
         "positives BIGINT, judged_yes BIGINT, true_yes BIGINT, precision DOUBLE, recall DOUBLE, margin_95 DOUBLE)"
     )
     rows = [(fp, *astuple(c)) for fp in fingerprints for c in summarize(calibration_pairs(con, fp))]

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
+
+import pyarrow.parquet as pq
 
 import tests.helpers.fixture_checkers  # noqa: F401  (registers t:* checkers)
 from pipeline import store
 from pipeline.construct.compose import compose_batch
 from pipeline.construct.taxonomy import load_taxonomy
 from pipeline.models import Instruction, Response, Sample, Seed
+from pipeline.store.integrity import batch_problems
 from pipeline.verify.plan import verify_response
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "taxonomy"
@@ -35,7 +39,7 @@ def answered(instructions: list[Instruction], fingerprint: str, batch: int) -> t
                 kept=k == 0,
                 reject_reasons=[] if k == 0 else ["check_failed:c1"],
                 run_id="run-test",
-                config_fingerprint=fingerprint,
+                run_fingerprint=fingerprint,
             )
             (kept if k == 0 else rejects).append(sample)
     return kept, rejects
@@ -51,3 +55,19 @@ def write_stored_run(root: Path, fingerprint: str = "fp-test", batches: int = 2,
         store.write_batch(run, b, group, kept, rejects)
     store.refresh_catalog(root)
     return run
+
+
+def verify_run(run: store.RunPaths) -> list[str]:
+    """Problems with a run's files (missing, resized or changed shards, duplicate sample ids); empty when sound."""
+    problems = []
+    seen: Counter[str] = Counter()
+    for m in store.manifests(run):
+        found = batch_problems(run, m)
+        problems += [f"batch {m.batch}: {p}" for p in found]
+        if found:
+            continue
+        for kind, entry in m.files.items():
+            if kind != "instructions":
+                seen.update(pq.read_table(run.dir / entry.file, columns=["sample_id"]).column("sample_id").to_pylist())
+    problems += [f"sample id {k} appears {n} times" for k, n in sorted(seen.items()) if n > 1]
+    return problems

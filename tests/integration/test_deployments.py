@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from pipeline import store
+from tests.helpers.stored_run import verify_run
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 PREFECT = [sys.executable, "-m", "prefect"]
@@ -138,7 +139,7 @@ def test_generate_deployment_runs_on_a_process_worker(vllm_endpoint, deployed, t
     instructions = store.load_instructions(stored)
     assert instructions and all(i.category == "Single" for i in instructions)
     assert len(store.load_samples(stored)) <= 1
-    assert store.verify_run(stored) == []
+    assert verify_run(stored) == []
 
     # the run's summary is visible in the Prefect UI: read the artifacts back through the API
     api = env["PREFECT_API_URL"]

@@ -24,9 +24,13 @@ import yaml
 
 from pipeline import store
 from pipeline.run.config import RunConfig, parse_config
+from pipeline.store.files import TMP_SUFFIX
+from pipeline.store.runs import DONE_DIR, shard_files
+from pipeline.store.schema import KINDS
 from pipeline.verify.plan import verify_response
 from tests.helpers.cli import run_cli
 from tests.helpers.http_stub import serve_http
+from tests.helpers.stored_run import verify_run
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 SMOKE = ROOT / "configs" / "smoke.yaml"
@@ -98,7 +102,7 @@ def test_smoke_run_writes_shards_catalog_and_verifiable_samples(vllm_endpoint, p
     run = only_run(out)
 
     # shards and catalog exist; every batch has its manifest
-    assert store.done_batches(run) and all(store.shard_files(run, k) for k in store.KINDS)
+    assert store.done_batches(run) and all(shard_files(run, k) for k in KINDS)
     assert (out / "catalog.duckdb").is_file()
 
     # DuckDB counts agree with the run's own summary; the summary reports every quota honestly
@@ -227,7 +231,7 @@ def kill_test_config(endpoint: str, out: Path) -> dict[str, Any]:
 
 
 def _manifests(out: Path) -> int:
-    return sum(1 for _ in out.glob(f"runs/*/{store.DONE_DIR}/*.json"))
+    return sum(1 for _ in out.glob(f"runs/*/{DONE_DIR}/*.json"))
 
 
 @pytest.mark.timeout(budget_s(**KILL_OVERRIDES) + 300, func_only=True)  # plus the killed runs' startups
@@ -284,6 +288,6 @@ def test_kill_9_at_random_moments_then_resume(vllm_endpoint, prefect_api, tmp_pa
     else:  # quota not met within attempts_factor: the run must say so, and never overshoot
         assert final.returncode == EXIT_QUOTAS_NOT_MET, final.stderr[-3000:]
         assert len(kept) < 3 and "not met" in final.stderr and len(instructions) == attempt_limit(3, cfg)
-    assert store.verify_run(run) == []
-    leftovers = [p for p in out.rglob("*") if p.name.endswith(store.TMP_SUFFIX)]
+    assert verify_run(run) == []
+    leftovers = [p for p in out.rglob("*") if p.name.endswith(TMP_SUFFIX)]
     assert leftovers == []

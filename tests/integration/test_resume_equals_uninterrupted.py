@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from pipeline import store
+from pipeline.store.runs import read_table
 from tests.helpers.scripted_llm_server import Script, scripted_server
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -80,7 +81,7 @@ def only_run(out: Path) -> store.RunPaths:
 def outcome(out: Path) -> dict[str, Any]:
     """What the run made, batch by batch, without what names the run itself (its id and fingerprints)."""
     run = only_run(out)
-    table = store.read_table(run, "instructions", ["batch", "instruction_fingerprint", "hardening_round", "category"])
+    table = read_table(run, "instructions", ["batch", "instruction_fingerprint", "hardening_round", "category"])
     samples = [*store.load_samples(run), *store.load_samples(run, kept=False)]
     store.refresh_catalog(out)
     with store.open_catalog(out, refresh=False) as con:

@@ -25,6 +25,7 @@ import pytest
 import yaml
 
 from pipeline import store
+from tests.helpers.stored_run import verify_run
 from tests.integration.test_deployments import only_run, prefect_server  # noqa: F401 (a fixture)
 
 if TYPE_CHECKING:
@@ -149,7 +150,7 @@ def test_a_runner_killed_mid_run_leaves_exactly_the_quota_without_duplicates(
     instructions = store.load_instructions(stored)
     assert len({i.fingerprint for i in instructions}) == len(instructions)
     assert len({i.id for i in instructions}) == len(instructions)
-    assert store.verify_run(stored) == []
+    assert verify_run(stored) == []
     con = store.open_catalog(tmp_path / "out")
     try:
         kept, kept_ids = con.execute("select count(*), count(distinct sample_id) from samples").fetchall()[0]

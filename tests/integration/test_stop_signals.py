@@ -21,6 +21,7 @@ import yaml
 from pipeline import store
 from pipeline.run.config import load_config
 from pipeline.run.identity import run_fingerprint
+from tests.helpers.stored_run import verify_run
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -107,7 +108,7 @@ def test_signal_stops_the_run_within_seconds_and_a_rerun_resumes(vllm_endpoint, 
     run = store.load_run(tmp_path / "out", run_dir.name)
     kept = store.load_samples(run)
     assert len({s.id for s in kept}) == len(kept)
-    assert store.verify_run(run) == []
+    assert verify_run(run) == []
     if again.returncode == 0:
         assert len(kept) == 1 and "kept 1 of 1" in again.stdout
     else:  # the 135M model may miss the quota within attempts_factor; the run must say so

@@ -18,6 +18,10 @@ import duckdb
 import pytest
 
 from pipeline import store
+from pipeline.store.files import TMP_SUFFIX
+from pipeline.store.runs import DONE_DIR
+from pipeline.store.schema import KINDS, samples_to_table
+from tests.helpers.stored_run import verify_run
 
 pytestmark = pytest.mark.slow
 
@@ -47,11 +51,11 @@ def child_main(root: str) -> None:
     tax = load_taxonomy(FIXTURE, check_checkers=False)
     seeds = [Seed(id=f"s{i}", text=f"Explain topic {i}.") for i in range(4)]
     instructions = compose_batch(seeds, 8, tax, mix={"And_1": 1, "Chain_1": 1, "Selection_1": 1}, random_seed=5)
-    store.samples_to_table([], batch=0)  # pyarrow's one-time setup (~0.3 s), so 'writing' means writing
+    samples_to_table([], batch=0)  # pyarrow's one-time setup (~0.3 s), so 'writing' means writing
     print("ready", flush=True)
     run = store.open_run(root, FINGERPRINT, {"name": "crash"})
     for index in range(N_BATCHES):
-        if store.batch_done(run, index):
+        if index in store.done_batches(run):
             continue
         rng = random.Random(index)  # deterministic content: a rerun rewrites identical shards
         samples = []
@@ -63,7 +67,7 @@ def child_main(root: str) -> None:
                 Sample(
                     id=f"b{index}-{j}", instruction=ins, response=Response(text=text, candidate=j), verdict=verdict,
                     kept=j % 3 == 0, reject_reasons=[] if j % 3 == 0 else ["check_failed"], run_id=run.run_id,
-                    config_fingerprint=FINGERPRINT,
+                    run_fingerprint=FINGERPRINT,
                 )
             )  # fmt: skip
         print(f"writing {index}", flush=True)
@@ -85,14 +89,14 @@ def wait_for(proc: subprocess.Popen[str], prefix: str) -> None:
 
 
 def leftovers(root: Path) -> list[Path]:
-    return [p for p in root.rglob("*") if p.name.endswith(store.TMP_SUFFIX)]
+    return [p for p in root.rglob("*") if p.name.endswith(TMP_SUFFIX)]
 
 
 def interrupted_writes(root: Path) -> set[tuple[str, int]]:
     """Traces of a kill inside write_batch: temp files, or shards of a batch without its manifest (with mtimes)."""
     run_dir = root / "runs" / FINGERPRINT
-    done = {p.stem for p in (run_dir / store.DONE_DIR).glob("*.json")}
-    orphans = [p for kind in store.KINDS for p in (run_dir / kind).glob("*.parquet") if p.stem not in done]
+    done = {p.stem for p in (run_dir / DONE_DIR).glob("*.json")}
+    orphans = [p for kind in KINDS for p in (run_dir / kind).glob("*.parquet") if p.stem not in done]
     return {(str(p), p.stat().st_mtime_ns) for p in [*leftovers(root), *orphans]}
 
 
@@ -111,7 +115,7 @@ def test_kill_9_at_random_moments_then_resume(tmp_path: Path) -> None:
         run_dir = tmp_path / "runs" / FINGERPRINT
         if run_dir.is_dir():  # whatever the moment, a reader's glob sees only whole Parquet files
             with duckdb.connect() as con:
-                for kind in store.KINDS:
+                for kind in KINDS:
                     if list((run_dir / kind).glob("*.parquet")):
                         con.execute(f"SELECT count(*) FROM read_parquet('{run_dir / kind}/*.parquet')").fetchone()
     assert kills_mid_write >= 2, "too few kills landed inside a write: the test lost its point (shards too small?)"
@@ -120,7 +124,7 @@ def test_kill_9_at_random_moments_then_resume(tmp_path: Path) -> None:
     assert proc.wait(timeout=60) == 0
     run = store.load_run(tmp_path, FINGERPRINT)
     assert store.done_batches(run) == set(range(N_BATCHES))
-    assert store.verify_run(run) == []
+    assert verify_run(run) == []
     ids = [s.id for s in store.load_samples(run)] + [s.id for s in store.load_samples(run, kept=False)]
     assert len(ids) == len(set(ids)) == N_BATCHES * ROWS_PER_BATCH
     assert set(ids) == {f"b{i}-{j}" for i in range(N_BATCHES) for j in range(ROWS_PER_BATCH)}

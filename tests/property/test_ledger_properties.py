@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from pipeline.models import Instruction
 from pipeline.run.driver import WAIT, Wait, drive
 from pipeline.run.ledger import Cell, Draft, Ledger, QuotaPlan, Request
-from pipeline.store import BatchManifest, SlotRecord
+from pipeline.store.manifest import BatchManifest, SlotRecord
 
 Outcome = Callable[[str], tuple[bool, bool]]  # instruction id -> (passes the gate, proves easy)
 

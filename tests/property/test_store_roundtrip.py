@@ -10,10 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tests.helpers.fixture_checkers  # noqa: F401  (registers t:* checkers)
-from pipeline import store
 from pipeline.construct.compose import compose_instruction
 from pipeline.construct.taxonomy import load_taxonomy
 from pipeline.models import CheckVerdict, Response, Sample, Seed
+from pipeline.store.schema import samples_from_table, samples_to_table
 from pipeline.verify.plan import verify_response
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "taxonomy"
@@ -79,10 +79,10 @@ def test_sample_round_trip_is_lossless(
         kept=kept,
         reject_reasons=reasons,
         run_id=f"run-{evidence[:8]}",
-        config_fingerprint="fp",
+        run_fingerprint="fp",
         models=models,
         template_hashes=hashes,
     )
-    (back,) = store.samples_from_table(through_parquet(store.samples_to_table([sample], batch=0)))
+    (back,) = samples_from_table(through_parquet(samples_to_table([sample], batch=0)))
     assert back == sample
     assert back.model_dump_json() == sample.model_dump_json()

@@ -21,7 +21,7 @@ from pipeline.publish.dataset import build_dataset_folder
 from pipeline.run.config import ConfigError, RoleConfig, RunConfig, parse_config
 from pipeline.run.stages import BatchResult, BatchSpec, ChatFn, Models
 from pipeline.seeding.load import load_seed_file
-from pipeline.store.schema import FIDELITY_COLUMNS
+from pipeline.store.schema import FIDELITY_COLUMNS, SAMPLES_SCHEMA, samples_from_table, samples_to_table
 from pipeline.verify import fidelity
 from pipeline.verify.fidelity import (
     check_reference_answer,
@@ -358,23 +358,23 @@ def test_fidelity_evidence_is_stored_and_read_back(gated: Gated) -> None:
     assert store.load_samples(run) == result.kept
     assert store.load_samples(run, kept=False) == result.rejects
     assert any(c.score is not None for s in result.rejects for c in s.verdict.fidelity)
-    table = store.samples_to_table(result.rejects, batch=0)
+    table = samples_to_table(result.rejects, batch=0)
     cell = table.column("fidelity").to_pylist()[0][0]
     assert set(cell) == {"kind", "passed", "score", "evidence", "skipped"}
 
 
 def test_a_shard_written_before_the_fidelity_column_reads_with_no_fidelity_tests(gated: Gated) -> None:
     _, _, result = gated
-    table = store.samples_to_table(result.kept, batch=0)
+    table = samples_to_table(result.kept, batch=0)
     old = table.drop_columns(["fidelity"])
-    back = store.samples_from_table(old)
+    back = samples_from_table(old)
     assert [s.verdict.fidelity for s in back] == [[] for _ in back]
     assert [s.model_copy(update={"verdict": s.verdict.model_copy(update={"fidelity": []})}) for s in result.kept] == back
 
 
 def test_fidelity_columns_restore_every_field() -> None:
     assert {c.path for c in FIDELITY_COLUMNS if not c.derived} == set(FidelityCheck.model_fields)
-    assert pa.types.is_list(store.SAMPLES_SCHEMA.field("fidelity").type)
+    assert pa.types.is_list(SAMPLES_SCHEMA.field("fidelity").type)
 
 
 def test_reject_reasons_reach_the_stats_and_the_dataset_card(gated: Gated, tmp_path: Path) -> None:

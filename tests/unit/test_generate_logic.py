@@ -98,7 +98,7 @@ def test_a_passing_answer_is_kept_once_per_instruction() -> None:
     result = run_instructions([ins], cfg, Models(chat=scripted("all lowercase words here"), judge=None), run_id="r")
     assert result.instructions == [ins] and len(result.kept) == 1 and result.kept[0].verdict.all_pass
     assert sorted(r.reject_reasons[0] for r in result.rejects) == ["surplus_candidate", "surplus_candidate"]
-    assert result.kept[0].template_hashes and result.kept[0].config_fingerprint == config_hash(cfg)
+    assert result.kept[0].template_hashes and result.kept[0].run_fingerprint == config_hash(cfg)
     assert quotas_for(cfg) == {"Single": 1}
 
 

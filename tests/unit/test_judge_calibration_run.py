@@ -118,7 +118,7 @@ def test_the_pairs_land_in_the_catalog_and_its_calibration_table(root: Path, jud
     with store.open_catalog(root) as con:
         n_pairs = con.execute("SELECT count(*) FROM (SELECT unnest(judge_calibration) FROM candidates)").fetchone()
         table = con.execute(
-            "SELECT dimension, n, precision, recall, margin_95 FROM judge_calibration WHERE config_fingerprint = ? ORDER BY dimension",
+            "SELECT dimension, n, precision, recall, margin_95 FROM judge_calibration WHERE run_fingerprint = ? ORDER BY dimension",
             [FP],
         ).fetchall()
         stats = store.run_stats(con, FP)

@@ -48,7 +48,7 @@ def test_report_only_judge_checks_leave_the_reward(samples) -> None:  # type: ig
 def test_publish_reads_the_routes_the_run_recorded(samples, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     kept = [with_judge_check(s) for s in samples.kept]
     root = tmp_path / "out"
-    fp = kept[0].config_fingerprint
+    fp = kept[0].run_fingerprint
     run = store.open_run(root, fp, {"name": "routes"})
     store.write_batch(run, 0, [s.instruction for s in kept], kept, [])
     store.refresh_catalog(root)

@@ -72,7 +72,7 @@ def test_folder_loads_with_datasets_and_rl_ground_truth_scores_kept_answers(samp
 
 
 def test_card_reports_stats_and_figures_from_the_data(samples, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    built = build_dataset_folder(samples.kept, samples.rejects, tmp_path / "ds", repo_id="org/cx", run_info={"config_fingerprint": "abc123"})
+    built = build_dataset_folder(samples.kept, samples.rejects, tmp_path / "ds", repo_id="org/cx", run_info={"run_fingerprint": "abc123"})
     card = (built.folder / "README.md").read_text()
     assert card.startswith("---\n") and "config_name: rl" in card and "abc123" in card
     assert "| Single | 4 | 4 | 100.0% |" in card

@@ -23,6 +23,7 @@ from pipeline.errors import ComplexifyError
 from pipeline.models import Instruction, ReasoningQuality, Rollout, RolloutSummary, Sample, StudentEval, Verdict
 from pipeline.publish import dataset as publish
 from pipeline.publish.rl import contrast_pair
+from pipeline.store.schema import SAMPLES_SCHEMA
 from pipeline.verify.plan import score
 from pipeline.verify.reward import compute_score
 from tests.helpers.stored_run import answered, fixture_instructions
@@ -290,9 +291,9 @@ def test_shards_written_before_the_student_columns_still_give_statistics(tmp_pat
 
     ins = fixture_instructions(3)
     kept, rejects = answered(ins, "fp-old", 0)
-    student_columns = [c for c in store.SAMPLES_SCHEMA.names if c.startswith(("baseline_", "reasoning_", "student"))]
+    student_columns = [c for c in SAMPLES_SCHEMA.names if c.startswith(("baseline_", "reasoning_", "student"))]
     files = {"instructions": tmp_path / "i.parquet", "samples": tmp_path / "s.parquet", "rejects": tmp_path / "r.parquet"}
-    pq.write_table(instructions_to_table(ins, run_id="r", config_fingerprint="fp-old", batch=0), files["instructions"])
+    pq.write_table(instructions_to_table(ins, run_id="r", run_fingerprint="fp-old", batch=0), files["instructions"])
     for kind, group in (("samples", kept), ("rejects", rejects)):
         old = samples_to_table(group, batch=0).drop_columns(student_columns)  # as an older writer left it
         pq.write_table(old, files[kind])

@@ -21,7 +21,7 @@ from pipeline.publish import folder as publish_folder
 from pipeline.publish.dataset import build_dataset_folder, publish_run
 from pipeline.publish.folder import MARKER_FILE, check_publish_target
 from tests.helpers.cli import run_cli as cli
-from tests.helpers.stored_run import write_stored_run
+from tests.helpers.stored_run import verify_run, write_stored_run
 
 FP = "fp-test"
 
@@ -83,7 +83,7 @@ def test_cli_refuses_the_run_root_and_the_run_stays_intact(run_root: Path) -> No
     assert out.returncode == 2, out.stderr
     assert out.stderr.startswith("error: ") and "output root" in out.stderr
     assert snapshot(run_root) == before
-    assert store.verify_run(store.find_run(run_root, FP)) == []
+    assert verify_run(store.find_run(run_root, FP)) == []
 
 
 def test_cli_republishes_into_its_own_folder(run_root: Path, tmp_path: Path) -> None:

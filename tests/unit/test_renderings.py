@@ -200,7 +200,7 @@ def test_the_rendering_lands_in_the_instructions_table(tax: Taxonomy) -> None:
         compose_instruction(seed, "Single", tax, random_seed=0, options=ComposeOptions(renderings={r: 1}))
         for r in RENDERINGS
     ]
-    table = instructions_to_table(rows, run_id="r", config_fingerprint="f", batch=0)
+    table = instructions_to_table(rows, run_id="r", run_fingerprint="f", batch=0)
     assert table.column("rendering").to_pylist() == list(RENDERINGS)
     assert Instruction.model_validate_json(rows[1].model_dump_json()).rendering == "prose"
 

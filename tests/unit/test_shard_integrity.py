@@ -12,8 +12,11 @@ from pipeline import store
 from pipeline.run import generate, services
 from pipeline.run.config import RunConfig, parse_config
 from pipeline.run.stages import Models
+from pipeline.store.files import file_sha256, write_json_atomic
+from pipeline.store.integrity import damaged_batches
+from pipeline.store.runs import read_manifest, run_summary
 from tests.helpers.cli import run_cli as cli
-from tests.helpers.stored_run import answered, fixture_instructions, write_stored_run
+from tests.helpers.stored_run import answered, fixture_instructions, verify_run, write_stored_run
 
 FP = "fp-test"
 
@@ -35,9 +38,9 @@ def flip_a_byte(path: Path) -> None:
 
 def test_manifest_records_size_and_sha256_of_each_shard(tmp_path: Path) -> None:
     run = write_stored_run(tmp_path, FP, batches=1)
-    for entry in store.read_manifest(run, 0).files.values():
+    for entry in read_manifest(run, 0).files.values():
         path = run.dir / entry.file
-        assert entry.bytes == path.stat().st_size and entry.sha256 == store.file_sha256(path)
+        assert entry.bytes == path.stat().st_size and entry.sha256 == file_sha256(path)
 
 
 @pytest.mark.parametrize(
@@ -53,22 +56,22 @@ def test_damaged_batches_name_the_batch_and_file(tmp_path: Path, damage, message
     run = write_stored_run(tmp_path, FP, batches=2)
     shard = run.shard("samples", 1)
     damage(shard)
-    found = store.damaged_batches(run)
+    found = damaged_batches(run)
     assert list(found) == [1]
     assert found[1].startswith(f"run {FP} batch 1 is damaged: {shard}") and message in found[1]
-    assert store.verify_run(run) and all("batch 1" in p for p in store.verify_run(run))
+    assert verify_run(run) and all("batch 1" in p for p in verify_run(run))
 
 
 def test_old_manifests_without_a_hash_are_checked_by_size(tmp_path: Path) -> None:
     run = write_stored_run(tmp_path, FP, batches=1)
-    manifest = store.read_manifest(run, 0).to_json()
+    manifest = read_manifest(run, 0).to_json()
     for entry in manifest["files"].values():
         del entry["sha256"]
-    store.write_json_atomic(run.manifest(0), manifest)
+    write_json_atomic(run.manifest(0), manifest)
     flip_a_byte(run.shard("samples", 0))
-    assert store.damaged_batches(run) == {}  # nothing to compare the content with
+    assert damaged_batches(run) == {}  # nothing to compare the content with
     truncate(run.shard("samples", 0))
-    assert list(store.damaged_batches(run)) == [0]
+    assert list(damaged_batches(run)) == [0]
 
 
 def test_reading_a_damaged_batch_is_a_named_error_not_a_pyarrow_one(tmp_path: Path) -> None:
@@ -107,11 +110,11 @@ def test_set_aside_renames_the_manifest_and_the_batch_is_no_longer_done(tmp_path
     assert len(messages) == 1 and "batch 1 is damaged" in messages[0] and "redone" in messages[0]
     assert store.done_batches(run) == {0, 2}
     assert (run.done_dir / "batch-00001.json.damaged").is_file()  # kept as evidence, not deleted
-    assert store.verify_run(run) == [] and store.run_summary(run)["instructions"] == 6
+    assert verify_run(run) == [] and run_summary(run)["instructions"] == 6
 
     instructions = fixture_instructions(9)[3:6]  # batch 1 written again: done again, readable again
     store.write_batch(run, 1, instructions, *answered(instructions, FP, 1))
-    assert store.done_batches(run) == {0, 1, 2} and store.damaged_batches(run) == {}
+    assert store.done_batches(run) == {0, 1, 2} and damaged_batches(run) == {}
     truncate(run.shard("samples", 1))
     store.set_aside_damaged_batches(run)
     assert sorted(p.name for p in run.done_dir.glob("*.damaged")) == ["batch-00001.json.1.damaged", "batch-00001.json.damaged"]

@@ -236,7 +236,7 @@ def test_chain_siblings_pair_an_answer_that_keeps_the_old_step_requirement_as_re
             assert verdict.all_pass
             samples.append(
                 Sample(
-                    id=f"{m.id}-k0", instruction=m, response=Response(text=text), verdict=verdict, kept=True, run_id="r", config_fingerprint="fp"
+                    id=f"{m.id}-k0", instruction=m, response=Response(text=text), verdict=verdict, kept=True, run_id="r", run_fingerprint="fp"
                 )
             )
     rows = sibling_rows(samples)

@@ -121,7 +121,7 @@ def test_records_in_memory_give_the_stored_runs_statistics(root: Path) -> None:
 def test_the_catalogs_stats_table_is_the_query_for_every_run(root: Path) -> None:
     with store.open_catalog(root) as con:
         table = con.execute(
-            "SELECT * EXCLUDE (config_fingerprint) FROM stats ORDER BY level, category, key"
+            "SELECT * EXCLUDE (run_fingerprint) FROM stats ORDER BY level, category, key"
         ).fetchall()
         assert [store.StatsRow(*r) for r in table] == list(store.run_stats(con, FP).rows)
 

@@ -22,9 +22,25 @@ from pipeline.construct.taxonomy import load_taxonomy
 from pipeline.errors import UserInputError
 from pipeline.models import CheckVerdict, Instruction, Response, Sample, Seed, Verdict
 from pipeline.store import files
-from pipeline.store.schema import CHECK_RESULT_COLUMNS, INSTRUCTION_COLUMNS, SAMPLE_COLUMNS, Columns
+from pipeline.store.catalog import CATALOG_NAME, LOCK_NAME
+from pipeline.store.errors import CatalogBusyError
+from pipeline.store.files import TMP_SUFFIX, temp_path, write_shard_atomic
+from pipeline.store.runs import run_summary
+from pipeline.store.schema import (
+    CHECK_RESULT_COLUMNS,
+    CHECK_RESULT_TYPE,
+    INSTRUCTION_COLUMNS,
+    SAMPLE_COLUMNS,
+    SAMPLES_SCHEMA,
+    Columns,
+    instructions_from_table,
+    instructions_to_table,
+    samples_from_table,
+    samples_to_table,
+)
 from pipeline.verify.plan import verify_response
 from tests.helpers.cli import run_cli as cli
+from tests.helpers.stored_run import verify_run
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "taxonomy"
 MIX = {"Single": 1, "And_1": 1, "Chain_1": 1, "Selection_1": 1}
@@ -60,7 +76,7 @@ def make_samples(instructions: list[Instruction], fingerprint: str, tag: str = "
                     kept=k == 1,  # one kept per instruction, whatever its verdict, so counts are predictable
                     reject_reasons=[] if k == 1 else ["check_failed:c1", "too_short"],
                     run_id="run-test",
-                    config_fingerprint=fingerprint,
+                    run_fingerprint=fingerprint,
                     models={"responder": "m-resp", "judge": "m-judge"},
                     template_hashes={"judge.yaml": "abc123", "repair.yaml": "def456"},
                 )
@@ -91,16 +107,16 @@ def test_samples_round_trip_through_parquet_is_lossless(instructions: list[Instr
     )
     samples = [rewritten, *samples[1:]]
     path = tmp_path / "s.parquet"
-    store.write_shard_atomic(path, store.samples_to_table(samples, batch=4))
-    back = store.samples_from_table(pq.read_table(path))
+    write_shard_atomic(path, samples_to_table(samples, batch=4))
+    back = samples_from_table(pq.read_table(path))
     assert back == samples
     assert [s.model_dump_json() for s in back] == [s.model_dump_json() for s in samples]
     assert any(s.verdict.skipped for s in back) and any(not s.verdict.skipped for s in back)
 
 
 def test_instructions_round_trip_and_constraint_columns(instructions: list[Instruction]) -> None:
-    table = store.instructions_to_table(instructions, run_id="r", config_fingerprint="fp", batch=0)
-    assert store.instructions_from_table(table) == instructions
+    table = instructions_to_table(instructions, run_id="r", run_fingerprint="fp", batch=0)
+    assert instructions_from_table(table) == instructions
     row = table.to_pylist()[0]
     assert row["constraints"] and {"path", "spec_id", "dimension", "params_json", "text", "checked"} <= set(
         row["constraints"][0]
@@ -109,11 +125,11 @@ def test_instructions_round_trip_and_constraint_columns(instructions: list[Instr
 
 
 def test_tables_have_the_fixed_schema_even_when_empty(instructions: list[Instruction]) -> None:
-    assert store.samples_to_table([], batch=0).schema == store.SAMPLES_SCHEMA
-    table = store.samples_to_table(make_samples(instructions[:1], "fp"), batch=0)
-    assert table.schema == store.SAMPLES_SCHEMA
+    assert samples_to_table([], batch=0).schema == SAMPLES_SCHEMA
+    table = samples_to_table(make_samples(instructions[:1], "fp"), batch=0)
+    assert table.schema == SAMPLES_SCHEMA
     checks = table.schema.field("checks").type
-    assert pa.types.is_list(checks) and checks.value_type == store.CHECK_RESULT_TYPE
+    assert pa.types.is_list(checks) and checks.value_type == CHECK_RESULT_TYPE
     assert table.schema.field("models").type == pa.map_(pa.string(), pa.string())
 
 
@@ -135,7 +151,7 @@ def test_every_record_field_has_the_one_column_that_restores_it() -> None:
 def test_lone_surrogates_become_replacement_characters(instructions: list[Instruction]) -> None:
     sample = make_samples(instructions[:1], "fp")[0]
     bad = sample.model_copy(update={"response": sample.response.model_copy(update={"text": "a\ud800b"})})
-    (back,) = store.samples_from_table(store.samples_to_table([bad], batch=0))
+    (back,) = samples_from_table(samples_to_table([bad], batch=0))
     assert back.response.text == "a\ufffdb"
 
 
@@ -149,12 +165,12 @@ def test_failed_shard_write_leaves_no_file_and_no_temp(tmp_path: Path, monkeypat
 
     monkeypatch.setattr(files.pq, "write_table", half_write)
     with pytest.raises(OSError, match="disk full"):
-        store.write_shard_atomic(tmp_path / "batch-00000.parquet", pa.table({"x": [1]}))
+        write_shard_atomic(tmp_path / "batch-00000.parquet", pa.table({"x": [1]}))
     assert list(tmp_path.iterdir()) == []
 
 
 def test_temp_names_never_match_the_readers_glob(tmp_path: Path) -> None:
-    tmp = store.temp_path(tmp_path / "batch-00001.parquet")
+    tmp = temp_path(tmp_path / "batch-00001.parquet")
     tmp.write_bytes(b"not parquet yet")
     assert not list(tmp_path.glob("*.parquet"))
     assert files.parse_temp_name(tmp.name) == ("batch-00001.parquet", files.host(), os.getpid())
@@ -176,14 +192,14 @@ def test_crash_between_renames_is_invisible_and_rewrite_does_not_duplicate(
         write(run, 0, instructions)
     monkeypatch.setattr(files.os, "replace", real_replace)
     assert run.shard("samples", 0).is_file()  # renamed before the crash...
-    assert not store.batch_done(run, 0) and store.load_samples(run) == []  # ...but invisible: no manifest
-    assert not [p for p in run.dir.rglob("*") if p.name.endswith(store.TMP_SUFFIX)]
+    assert 0 not in store.done_batches(run) and store.load_samples(run) == []  # ...but invisible: no manifest
+    assert not [p for p in run.dir.rglob("*") if p.name.endswith(TMP_SUFFIX)]
 
     samples = write(run, 0, instructions)
     assert store.done_batches(run) == {0}
     loaded = store.load_samples(run) + store.load_samples(run, kept=False)
     assert sorted(s.id for s in loaded) == sorted(s.id for s in samples)
-    assert store.verify_run(run) == []
+    assert verify_run(run) == []
 
 
 def test_resume_keeps_run_identity_and_skips_done_batches(instructions: list[Instruction], tmp_path: Path) -> None:
@@ -193,8 +209,8 @@ def test_resume_keeps_run_identity_and_skips_done_batches(instructions: list[Ins
     again = store.open_run(tmp_path / ".", "fp", {"name": "changed"})
     assert again.run_id == first.run_id and again.info["name"] == "demo"
     assert store.done_batches(again) == {0, 2}
-    assert [store.batch_done(again, i) for i in range(3)] == [True, False, True]
-    summary = store.run_summary(again)
+    assert store.done_batches(again) == {0, 2}
+    summary = run_summary(again)
     assert summary["batches"] == 2 and summary["instructions"] == len(instructions)
     assert summary["kept"] == len(instructions) and summary["rejects"] == 2 * len(instructions)
     assert sum(c["instructions"] for c in summary["categories"].values()) == len(instructions)
@@ -209,8 +225,8 @@ def test_dead_writers_temp_files_are_cleaned_live_ones_kept(tmp_path: Path) -> N
     live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
         host = files.host()
-        dead_tmp = run.kind_dir("samples") / f".batch-00003.parquet~{host}~{dead.pid}~ab12{store.TMP_SUFFIX}"
-        live_tmp = run.kind_dir("samples") / f".batch-00004.parquet~{host}~{live.pid}~cd34{store.TMP_SUFFIX}"
+        dead_tmp = run.kind_dir("samples") / f".batch-00003.parquet~{host}~{dead.pid}~ab12{TMP_SUFFIX}"
+        live_tmp = run.kind_dir("samples") / f".batch-00004.parquet~{host}~{live.pid}~cd34{TMP_SUFFIX}"
         for p in (dead_tmp, live_tmp):
             p.write_bytes(b"partial")
         store.open_run(tmp_path, "fp")
@@ -258,9 +274,9 @@ def test_catalog_views_and_stats_match_the_records(instructions: list[Instructio
         assert one("SELECT count(*) FROM instructions") == len(instructions) + 3
         assert one("SELECT count(*) FROM samples") == len(instructions) + 3
         assert one("SELECT count(*) FROM rejects") == 2 * (len(instructions) + 3)
-        assert one("SELECT count(DISTINCT (config_fingerprint, sample_id)) FROM candidates") == len(written)
+        assert one("SELECT count(DISTINCT (run_fingerprint, sample_id)) FROM candidates") == len(written)
         assert one("SELECT count(*) FROM runs") == 2 and one("SELECT count(*) FROM shards") == 9
-        assert one("SELECT sum(kept) FROM stats WHERE level = 'category' AND config_fingerprint = 'fpa'") == len(
+        assert one("SELECT sum(kept) FROM stats WHERE level = 'category' AND run_fingerprint = 'fpa'") == len(
             instructions
         )
         code_checks: Counter[str] = Counter()
@@ -297,16 +313,16 @@ def test_refresh_waits_for_the_lock_then_fails_clearly(tmp_path: Path) -> None:
     holder = subprocess.Popen(
         [sys.executable, "-c", "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
          "fcntl.flock(fd, fcntl.LOCK_EX); os.write(fd, b'host=other pid=42'); print('locked', flush=True); "
-         "time.sleep(60)", str(tmp_path / store.LOCK_NAME)],
+         "time.sleep(60)", str(tmp_path / LOCK_NAME)],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         started = time.monotonic()
-        with pytest.raises(store.CatalogBusyError, match=r"being rebuilt by another process \(host=other pid=42\)"):
+        with pytest.raises(CatalogBusyError, match=r"being rebuilt by another process \(host=other pid=42\)"):
             store.refresh_catalog(tmp_path, timeout_s=0.5)
         assert 0.5 <= time.monotonic() - started < 5
-        assert not (tmp_path / store.CATALOG_NAME).exists()
+        assert not (tmp_path / CATALOG_NAME).exists()
     finally:
         holder.kill()  # kill -9: the kernel releases the flock, no stale lock is left behind
         holder.wait()
@@ -323,7 +339,7 @@ def test_refresh_replaces_the_catalog_under_an_open_reader(instructions: list[In
     reader.close()
     with store.open_catalog(tmp_path, refresh=False) as con:
         assert con.execute("SELECT count(*) FROM samples").fetchone() == (4,)
-    assert sorted(p.name for p in tmp_path.iterdir()) == [store.CATALOG_NAME, store.LOCK_NAME, "runs"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [CATALOG_NAME, LOCK_NAME, "runs"]
 
 
 def test_refresh_succeeds_while_another_process_holds_the_catalog_read_write(
@@ -334,7 +350,7 @@ def test_refresh_succeeds_while_another_process_holds_the_catalog_read_write(
     store.refresh_catalog(tmp_path)
     holder = subprocess.Popen(
         [sys.executable, "-c", "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); print('open', flush=True); "
-         "time.sleep(60)", str(tmp_path / store.CATALOG_NAME)],
+         "time.sleep(60)", str(tmp_path / CATALOG_NAME)],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
@@ -353,7 +369,7 @@ def test_refresh_succeeds_while_another_process_holds_the_catalog_read_write(
 def test_catalog_is_readable_by_plain_duckdb(instructions: list[Instruction], tmp_path: Path) -> None:
     write(store.open_run(tmp_path, "fp"), 0, instructions[:2])
     store.refresh_catalog(tmp_path)
-    with duckdb.connect(str(tmp_path / store.CATALOG_NAME), read_only=True) as con:
+    with duckdb.connect(str(tmp_path / CATALOG_NAME), read_only=True) as con:
         rows = con.execute("SELECT category, count(*) FROM samples GROUP BY ALL").fetchall()
     assert sum(n for _, n in rows) == 2
 
