@@ -13,7 +13,9 @@ def _register() -> None:
 
     @checker("t:lower")
     def lower(response: str) -> CheckResult:
-        return CheckResult(response == response.lower(), "lowercase" if response == response.lower() else "has capitals")
+        return CheckResult(
+            response == response.lower(), "lowercase" if response == response.lower() else "has capitals"
+        )
 
     @checker("t:upper")
     def upper(response: str) -> CheckResult:

@@ -25,7 +25,9 @@ def instruction_with(seed: Seed, spec_ids: Sequence[str], taxonomy: Taxonomy, *,
     for spec_id in spec_ids:
         spec = taxonomy.spec(spec_id)
         params = sample_params(spec, taxonomy.pools, rng, seed.text)
-        constraints.append(Constraint(spec_id=spec_id, params=params, text=render_template(rng.choice(spec.phrasings), params)))
+        constraints.append(
+            Constraint(spec_id=spec_id, params=params, text=render_template(rng.choice(spec.phrasings), params))
+        )
     body: Node = constraints[0] if len(constraints) == 1 else And(children=list[Node](constraints))
     tree = Task(task=seed.text, body=body)
     fp = fingerprint_of({"seed": seed.model_dump(), "tree": tree.model_dump(), "taxonomy": taxonomy.version})
@@ -44,7 +46,9 @@ def instruction_with(seed: Seed, spec_ids: Sequence[str], taxonomy: Taxonomy, *,
     )
 
 
-def run_instructions(instructions: Sequence[Instruction], cfg: RunConfig, models: Models, *, run_id: str) -> BatchResult:
+def run_instructions(
+    instructions: Sequence[Instruction], cfg: RunConfig, models: Models, *, run_id: str
+) -> BatchResult:
     """Process these instructions as one batch of a run of `cfg`."""
     provenance = Provenance(run_id, config_hash(cfg), role_models(cfg), template_hashes())
     return process_batch(ComposedBatch(0, tuple(instructions)), cfg, models, provenance)

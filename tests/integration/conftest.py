@@ -2,10 +2,10 @@
 
 Other integration modules reuse it:
 
-    def test_something(vllm_endpoint):           # VLLMEndpoint(url="http://127.0.0.1:PORT", model="smollm2-135m-instruct")
+    def test_something(vllm_endpoint):  # VLLMEndpoint(url="http://127.0.0.1:PORT", model="smollm2-135m-instruct")
         with open_engine([vllm_endpoint.url], vllm_endpoint.model) as eng: ...
 
-    def test_other(make_engine):                  # SyncEngine factory on that worker, closed after the test
+    def test_other(make_engine):        # SyncEngine factory on that worker, closed after the test
         eng = make_engine(cache_path=tmp_path / "c.sqlite")
 
 The tests that use `vllm_endpoint` (directly or through other fixtures) are run as one contiguous block

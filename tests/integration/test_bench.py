@@ -24,16 +24,29 @@ def fresh_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def _rates(report: dict) -> list[float]:  # type: ignore[type-arg]
     rows = [*report["categories"], report["overall"], *report["compositions"]]
     values = [r[m][k] for r in rows for m in ("all_pass", "drfr") for k in ("value", "low", "high")]
-    values += [r["pass_rate"][k] for key in ("dimensions", "checkers") for r in report[key] for k in ("value", "low", "high")]
+    values += [
+        r["pass_rate"][k] for key in ("dimensions", "checkers") for r in report[key] for k in ("value", "low", "high")
+    ]
     return values
 
 
 @pytest.mark.timeout(300)
 def test_make_run_compare_on_the_bundled_worker(vllm_endpoint, tmp_path: Path, fresh_cache: Path) -> None:  # type: ignore[no-untyped-def]
     suite = tmp_path / "suite.jsonl"
-    made = complexify("bench", "make", "--suite", "it", "-n", "2", "--seed", "0", "--checkers", "code", "--out", str(suite))
+    made = complexify(
+        "bench", "make", "--suite", "it", "-n", "2", "--seed", "0", "--checkers", "code", "--out", str(suite)
+    )
     assert made.code == 0, made.err
-    common = ["--suite", str(suite), "--endpoint", vllm_endpoint.url, "--model", vllm_endpoint.model, "--max-tokens", "64"]
+    common = [
+        "--suite",
+        str(suite),
+        "--endpoint",
+        vllm_endpoint.url,
+        "--model",
+        vllm_endpoint.model,
+        "--max-tokens",
+        "64",
+    ]
 
     first = complexify("bench", "run", *common, "--out", str(tmp_path / "greedy"))
     assert first.code == 0, first.err
@@ -49,7 +62,8 @@ def test_make_run_compare_on_the_bundled_worker(vllm_endpoint, tmp_path: Path, f
 
     # the same answers scored from the file give the same report numbers
     rescored = complexify(
-        "bench", "score", "--suite", str(suite), "--responses", str(tmp_path / "greedy" / "responses.jsonl"), "--out", str(tmp_path / "rescored")
+        "bench", "score", "--suite", str(suite), "--responses", str(tmp_path / "greedy" / "responses.jsonl"),
+        "--out", str(tmp_path / "rescored"),
     )  # fmt: skip
     assert rescored.code == 0, rescored.err
     again = json.loads((tmp_path / "rescored" / "report.json").read_text())
@@ -60,7 +74,9 @@ def test_make_run_compare_on_the_bundled_worker(vllm_endpoint, tmp_path: Path, f
     warm = json.loads((tmp_path / "warm" / "report.json").read_text())
     assert warm["meta"]["generation"]["cached_requests"] == 0  # another temperature is another request
 
-    compared = complexify("bench", "compare", str(tmp_path / "greedy"), str(tmp_path / "warm"), "--out", str(tmp_path / "cmp"))
+    compared = complexify(
+        "bench", "compare", str(tmp_path / "greedy"), str(tmp_path / "warm"), "--out", str(tmp_path / "cmp")
+    )
     assert compared.code == 0, compared.err
     assert "B - A" in compared.out and "| overall | 20 |" in compared.out
     png = (tmp_path / "cmp" / "compare.png").read_bytes()
@@ -70,9 +86,24 @@ def test_make_run_compare_on_the_bundled_worker(vllm_endpoint, tmp_path: Path, f
 @pytest.mark.timeout(120)
 def test_ifeval_answers_and_scores_in_one_command(vllm_endpoint, tmp_path: Path, fresh_cache: Path) -> None:  # type: ignore[no-untyped-def]
     rows = [
-        {"key": 1, "prompt": "Write one sentence about rivers. Do not use any commas.", "instruction_id_list": ["punctuation:no_comma"], "kwargs": [{}]},
-        {"key": 2, "prompt": "Name a color, in lowercase letters only.", "instruction_id_list": ["change_case:english_lowercase"], "kwargs": [{}]},
-        {"key": 3, "prompt": "Say hello.", "instruction_id_list": ["keywords:letter_frequency"], "kwargs": [{"letter": "!", "let_frequency": 1, "let_relation": "less than"}]},
+        {
+            "key": 1,
+            "prompt": "Write one sentence about rivers. Do not use any commas.",
+            "instruction_id_list": ["punctuation:no_comma"],
+            "kwargs": [{}],
+        },
+        {
+            "key": 2,
+            "prompt": "Name a color, in lowercase letters only.",
+            "instruction_id_list": ["change_case:english_lowercase"],
+            "kwargs": [{}],
+        },
+        {
+            "key": 3,
+            "prompt": "Say hello.",
+            "instruction_id_list": ["keywords:letter_frequency"],
+            "kwargs": [{"letter": "!", "let_frequency": 1, "let_relation": "less than"}],
+        },
     ]
     inp = tmp_path / "input_data.jsonl"
     inp.write_text("".join(json.dumps(r) + "\n" for r in rows))

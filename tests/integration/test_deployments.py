@@ -127,7 +127,8 @@ def test_generate_deployment_runs_on_a_process_worker(vllm_endpoint, deployed, t
     worker = start_worker(env, tmp_path / "worker.log")
     try:
         run = prefect(
-            env, "deployment", "run", "generate/nightly", "--param", f"config_path={cfg_path}", "--watch", "--watch-timeout", str(WATCH_TIMEOUT_S),
+            env, "deployment", "run", "generate/nightly", "--param", f"config_path={cfg_path}",
+            "--watch", "--watch-timeout", str(WATCH_TIMEOUT_S),
             timeout=WATCH_TIMEOUT_S + 60,
         )  # fmt: skip
         assert "Completed" in run.stdout + run.stderr, run.stdout[-2000:]
@@ -144,12 +145,18 @@ def test_generate_deployment_runs_on_a_process_worker(vllm_endpoint, deployed, t
     # the run's summary is visible in the Prefect UI: read the artifacts back through the API
     api = env["PREFECT_API_URL"]
     with httpx.Client(timeout=30, trust_env=False) as client:
-        found = client.post(f"{api}/artifacts/filter", json={"artifacts": {"key": {"any_": ["generate-summary", "generate-categories"]}}})
+        found = client.post(
+            f"{api}/artifacts/filter",
+            json={"artifacts": {"key": {"any_": ["generate-summary", "generate-categories"]}}},
+        )
         found.raise_for_status()
     artifacts = {a["key"]: a for a in found.json()}
     assert set(artifacts) == {"generate-summary", "generate-categories"}
     assert artifacts["generate-summary"]["type"] == "markdown"
-    assert stored.fingerprint in artifacts["generate-summary"]["data"] and "| Single |" in artifacts["generate-summary"]["data"]
+    assert (
+        stored.fingerprint in artifacts["generate-summary"]["data"]
+        and "| Single |" in artifacts["generate-summary"]["data"]
+    )
     table = artifacts["generate-categories"]["data"]
     rows = json.loads(table) if isinstance(table, str) else table
     assert [r["category"] for r in rows] == ["Single"] and rows[0]["instructions"] == len(instructions)

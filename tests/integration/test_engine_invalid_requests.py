@@ -27,5 +27,7 @@ def test_over_long_prompt_fails_alone_with_prompt_too_long(make_engine: EngineFa
 
     stats = next(iter(eng.engine.endpoint_stats().values()))
     assert stats["rejected"] == 1 and stats["failed"] == 0 and stats["dead"] is None  # the worker is fine
-    (judged,) = eng.yes_no([[{"role": "user", "content": long_prompt + " Is this about a harbour? Answer YES or NO."}]])
+    (judged,) = eng.yes_no(
+        [[{"role": "user", "content": long_prompt + " Is this about a harbour? Answer YES or NO."}]]
+    )
     assert judged.failure == "prompt_too_long"

@@ -104,7 +104,9 @@ class FailingOnce:
             first = self.calls == 1
         if first:
             raise RuntimeError("scripted failure")
-        return [[Response(text="Some Answer.", candidate=k, model="scripted") for k in range(n)] for _ in conversations]
+        return [
+            [Response(text="Some Answer.", candidate=k, model="scripted") for k in range(n)] for _ in conversations
+        ]
 
 
 @pytest.mark.timeout(300)

@@ -249,7 +249,9 @@ def test_kill_9_at_random_moments_then_resume(vllm_endpoint, prefect_api, tmp_pa
     for round_ in range(3):
         log = tmp_path / f"killed-run-{round_}.log"
         with open(log, "wb") as sink:
-            proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(
+                cmd, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+            )
         # Round 0: a random moment from startup into the first batch. Later rounds: a random moment of the
         # batch after the next one is written, so the run has done batches to resume from.
         wait_for_batch = round_ > 0

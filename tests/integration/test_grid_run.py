@@ -34,8 +34,10 @@ def test_a_grid_run_on_the_real_worker_ends_every_cell_met_or_spent(
         {
             "name": "grid-smoke", "samples": 4, "mix": {"Single": 1},
             "compose": {"checkers": "code"},
-            "grid": {"dimensions": ["Length"], "bands": {k: list(v) for k, v in BANDS.items()}, "renderings": ["prose", "numbered"]},
-            "models": {"rewriter": {"enabled": False}, "responder": {"n": 2, "sampling": {"temperature": 0.9, "max_tokens": 96}},
+            "grid": {"dimensions": ["Length"], "bands": {k: list(v) for k, v in BANDS.items()},
+                     "renderings": ["prose", "numbered"]},
+            "models": {"rewriter": {"enabled": False},
+                       "responder": {"n": 2, "sampling": {"temperature": 0.9, "max_tokens": 96}},
                        "judge": {"enabled": False}},
             "workers": {"local": 0, "endpoints": [vllm_endpoint.url]},
             "fidelity": {"enabled": False}, "repair_rounds": 1, "attempts_factor": 2, "batch_size": 4,

@@ -49,7 +49,11 @@ def test_all_25_checkers_agree_with_lm_eval_strict_and_loose() -> None:
 LITERAL_CASES = [
     ("change_case:capital_word_frequency", {"capital_frequency": -2, "capital_relation": "less than"}, "NO WAY"),
     ("change_case:capital_word_frequency", {"capital_frequency": -2, "capital_relation": "at least"}, "no way"),
-    ("change_case:capital_word_frequency", {"capital_frequency": 1.5, "capital_relation": "at least"}, "ONE TWO three"),
+    (
+        "change_case:capital_word_frequency",
+        {"capital_frequency": 1.5, "capital_relation": "at least"},
+        "ONE TWO three",
+    ),
     ("startend:end_checker", {"end_phrase": "   "}, "anything at all"),
     ("combination:repeat_prompt", {"prompt_to_repeat": "  "}, "whatever comes"),
     ("detectable_format:number_bullet_lists", {"num_bullets": 2.5}, "* a\n* b"),
@@ -58,7 +62,11 @@ LITERAL_CASES = [
     ("length_constraints:number_words", {"num_words": 2.5, "relation": "at least"}, "one two"),
     ("length_constraints:number_words", {"num_words": 2.5, "relation": "less than"}, "one two"),
     ("length_constraints:number_sentences", {"num_sentences": 1.2, "relation": "less than"}, "One. Two."),
-    ("length_constraints:nth_paragraph_first_word", {"num_paragraphs": 2.5, "nth_paragraph": 1, "first_word": "a"}, "a\n\nb"),
+    (
+        "length_constraints:nth_paragraph_first_word",
+        {"num_paragraphs": 2.5, "nth_paragraph": 1, "first_word": "a"},
+        "a\n\nb",
+    ),
     ("keywords:existence", {"keywords": ["", "river"]}, "the river"),
     ("keywords:existence", {"keywords": ["  "]}, "one  two"),
     ("keywords:forbidden_words", {"forbidden_words": [" "]}, "a b"),
@@ -76,11 +84,16 @@ def test_values_outside_our_ranges_are_decided_like_lm_eval() -> None:
     from pipeline.verify.ifeval_compat import resolve
 
     compare_mod = _load("ifeval_compare")
-    cases = [{"id": k, "instruction_id": iid, "kwargs": kw, "response": text} for k, (iid, kw, text) in enumerate(LITERAL_CASES)]
+    cases = [
+        {"id": k, "instruction_id": iid, "kwargs": kw, "response": text}
+        for k, (iid, kw, text) in enumerate(LITERAL_CASES)
+    ]
     ref, _ = compare_mod.run_reference(cases)
     for c in cases:
         r = resolve(c["instruction_id"], c["kwargs"], key=c["id"], index=0)
         assert r.notes, c  # outside our checkers' ranges: resolved, not passed through
         for mode in ("strict", "loose"):
-            ours = check_instruction(c["instruction_id"], r.kwargs, c["response"], mode == "loose", verdict=r.verdict).passed
+            ours = check_instruction(
+                c["instruction_id"], r.kwargs, c["response"], mode == "loose", verdict=r.verdict
+            ).passed
             assert "error" not in ref[c["id"]] and ours == ref[c["id"]][mode], (c, mode, ref[c["id"]], ours)

@@ -52,7 +52,9 @@ def test_max_tokens_is_respected_with_ignore_eos(make_engine: EngineFactory) -> 
 
 def test_n_samples(make_engine: EngineFactory) -> None:
     eng = make_engine()
-    sampled = eng.generate([ask("Write a two-word name for a cat.", sampling=SamplingParams(temperature=1.0, max_tokens=12), n=3)])[0]
+    sampled = eng.generate(
+        [ask("Write a two-word name for a cat.", sampling=SamplingParams(temperature=1.0, max_tokens=12), n=3)]
+    )[0]
     assert len(sampled.completions) == 3 and all(c.text for c in sampled.completions)
     assert 3 <= sampled.completion_tokens <= 36
     greedy = eng.generate([ask("Say hello.", sampling=SamplingParams(temperature=0, max_tokens=8), n=2)])[0]
@@ -61,10 +63,17 @@ def test_n_samples(make_engine: EngineFactory) -> None:
 
 def test_yes_no_scoring_agrees_with_raw_logprobs(make_engine: EngineFactory, vllm_endpoint: VLLMEndpoint) -> None:
     conv = [{"role": "user", "content": "Is the sky blue on a clear day? Answer YES or NO."}]
-    (lp_yes, lp_no), = make_engine().yes_no_logprobs([conv])
+    ((lp_yes, lp_no),) = make_engine().yes_no_logprobs([conv])
     assert math.isfinite(lp_yes) and math.isfinite(lp_no)
     assert math.exp(lp_yes) + math.exp(lp_no) <= 1.0 + 1e-6  # probabilities of disjoint answers
-    body = {"model": vllm_endpoint.model, "messages": conv, "max_tokens": 1, "temperature": 0, "logprobs": True, "top_logprobs": 20}
+    body = {
+        "model": vllm_endpoint.model,
+        "messages": conv,
+        "max_tokens": 1,
+        "temperature": 0,
+        "logprobs": True,
+        "top_logprobs": 20,
+    }
     raw = httpx.post(f"{vllm_endpoint.url}/v1/chat/completions", json=body, timeout=60).json()
     top = raw["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
     best_yes = max(t["logprob"] for t in top if t["token"].strip().lower() == "yes")
@@ -76,8 +85,15 @@ def test_yes_no_scoring_agrees_with_raw_logprobs(make_engine: EngineFactory, vll
 
 def test_judge_runs_on_the_engine(make_engine: EngineFactory) -> None:
     queries = [
-        JudgeQuery(check_id="c1", instruction="Write about cats.", response="Cats purr.", question="Is the response about cats?"),
-        JudgeQuery(check_id="c2", instruction="Write a haiku.", response="Dogs bark.", question="Is the response a haiku?"),
+        JudgeQuery(
+            check_id="c1",
+            instruction="Write about cats.",
+            response="Cats purr.",
+            question="Is the response about cats?",
+        ),
+        JudgeQuery(
+            check_id="c2", instruction="Write a haiku.", response="Dogs bark.", question="Is the response a haiku?"
+        ),
     ]
     verdicts = LLMJudge(make_engine())(queries)
     assert len(verdicts) == 2
@@ -119,7 +135,9 @@ def engine_without_worker() -> Iterator[EngineFactory]:
     engines: list[SyncEngine] = []
 
     def make(endpoints: list[str]) -> SyncEngine:
-        eng = open_engine(endpoints, "smollm2-135m-instruct", retry=RetryPolicy(max_attempts=4, base_delay_s=0.1, max_delay_s=1.0))
+        eng = open_engine(
+            endpoints, "smollm2-135m-instruct", retry=RetryPolicy(max_attempts=4, base_delay_s=0.1, max_delay_s=1.0)
+        )
         engines.append(eng)
         return eng
 

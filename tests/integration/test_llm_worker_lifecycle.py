@@ -51,7 +51,10 @@ def test_cli_lifecycle_and_worker_killed_mid_batch(
     # A batch over the victim and the session worker; the victim is killed while it holds requests.
     eng = make_engine(endpoints=[rec.url, vllm_endpoint.url], max_concurrency=8)
     requests = [
-        ChatRequest.of([{"role": "user", "content": f"Tell a short story about robot {i}."}], sampling=SamplingParams(max_tokens=48, ignore_eos=True))
+        ChatRequest.of(
+            [{"role": "user", "content": f"Tell a short story about robot {i}."}],
+            sampling=SamplingParams(max_tokens=48, ignore_eos=True),
+        )
         for i in range(24)
     ]
     out: dict[str, list[ChatResult] | BaseException] = {}

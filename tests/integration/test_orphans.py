@@ -162,7 +162,9 @@ def test_killed_run_leaves_no_local_worker(tmp_path: Path) -> None:
         assert prefect_server(run) in children
         run.kill()
         run.wait(10)
-        wait_for(lambda: not any(running(p) for p in children), 60, "the run's processes (worker, engine, Prefect) to end")
+        wait_for(
+            lambda: not any(running(p) for p in children), 60, "the run's processes (worker, engine, Prefect) to end"
+        )
         assert group_members(server) == []
     finally:
         run.kill()

@@ -77,7 +77,9 @@ def totals_line(output: str) -> dict[str, int]:
 RANDOM_SEEDS = (1, 2, 3)
 
 
-def run_raif_smoke(endpoint: str, prefect_api: str, tmp_path: Path, random_seed: int) -> tuple[RunConfig, Path, int, str, str]:
+def run_raif_smoke(
+    endpoint: str, prefect_api: str, tmp_path: Path, random_seed: int
+) -> tuple[RunConfig, Path, int, str, str]:
     """One run of the config on `endpoint` through the CLI: (config, output root, exit code, stdout, stderr)."""
     out = tmp_path / f"out-{random_seed}"
     data = yaml.safe_load(RAIF_SMOKE.read_text())
@@ -88,7 +90,9 @@ def run_raif_smoke(endpoint: str, prefect_api: str, tmp_path: Path, random_seed:
     cfg_path.write_text(yaml.safe_dump(data))
     env = {**os.environ, "PREFECT_API_URL": prefect_api, "COMPLEXIFY_REQUEST_CACHE": str(tmp_path / "requests.sqlite")}
     cmd = [sys.executable, "-m", "pipeline.cli", "run", "--config", str(cfg_path), "--no-progress"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     try:
         stdout, stderr = proc.communicate(timeout=budget_s() - 30)
     except subprocess.TimeoutExpired:

@@ -57,7 +57,12 @@ def config(endpoint: str, seeds: Path, out: Path) -> dict[str, Any]:
         "models": {"rewriter": {"enabled": False}, "responder": {"n": 4}, "judge": {"enabled": False}},
         "fidelity": {"enabled": False},
         "gate": {"score": "drfr", "threshold": 0.5},
-        "hardening": {"enabled": True, "threshold": 0.2, "rounds": 2, "moves": ["constraint", "chain_step", "selection_level"]},
+        "hardening": {
+            "enabled": True,
+            "threshold": 0.2,
+            "rounds": 2,
+            "moves": ["constraint", "chain_step", "selection_level"],
+        },
         "repair_rounds": 1,
         "attempts_factor": 3,
         "batch_size": 3,
@@ -96,13 +101,20 @@ def outcome(out: Path) -> dict[str, Any]:
 
 def ledger_facts(out: Path) -> list[Any]:
     """Per batch, its slots (cell, follow-up parent, outcome, hardening request, cost) and the requests it dropped."""
-    return [([r.model_dump() for r in m.slots or ()], [d.model_dump() for d in m.dropped]) for m in store.manifests(only_run(out))]
+    return [
+        ([r.model_dump() for r in m.slots or ()], [d.model_dump() for d in m.dropped])
+        for m in store.manifests(only_run(out))
+    ]
 
 
 @pytest.mark.timeout(600, func_only=True)
 def test_a_run_killed_at_every_batch_boundary_ends_as_one_left_alone(tmp_path: Path, prefect_api: str) -> None:
     seeds = tmp_path / "seeds.jsonl"
-    seeds.write_text("".join(json.dumps({"id": f"note-{i}", "text": f"Write a short note about topic {i}."}) + "\n" for i in range(40)))
+    seeds.write_text(
+        "".join(
+            json.dumps({"id": f"note-{i}", "text": f"Write a short note about topic {i}."}) + "\n" for i in range(40)
+        )
+    )
     with scripted_server(Script(interval_s=0.0, answer=answer)) as server:
         paths = {}
         for name in ("alone", "killed"):
@@ -120,7 +132,8 @@ def test_a_run_killed_at_every_batch_boundary_ends_as_one_left_alone(tmp_path: P
             for boundary in range(12):
                 killer = [sys.executable, "-m", "tests.helpers.kill_after_batch", str(boundary), "run", "--config"]
                 done = subprocess.run(
-                    [*killer, str(paths["killed"]), "--no-progress"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+                    [*killer, str(paths["killed"]), "--no-progress"],
+                    cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
                 )  # fmt: skip
                 if done.returncode != -signal.SIGKILL:
                     break  # the run finished before saving that batch: nothing left to interrupt

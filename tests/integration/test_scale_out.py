@@ -116,7 +116,14 @@ def test_a_runner_killed_mid_run_leaves_exactly_the_quota_without_duplicates(
 
     t0 = time.monotonic()
     coordinator = processes.start(
-        "coordinator", "run", "--config", str(cfg_path), "--runners", "--batch-deadline", str(DEADLINE_S), "--no-progress"
+        "coordinator",
+        "run",
+        "--config",
+        str(cfg_path),
+        "--runners",
+        "--batch-deadline",
+        str(DEADLINE_S),
+        "--no-progress",
     )
 
     api = httpx.Client(base_url=processes.env["PREFECT_API_URL"], timeout=10, trust_env=False)
@@ -154,7 +161,9 @@ def test_a_runner_killed_mid_run_leaves_exactly_the_quota_without_duplicates(
     con = store.open_catalog(tmp_path / "out")
     try:
         kept, kept_ids = con.execute("select count(*), count(distinct sample_id) from samples").fetchall()[0]
-        rows, prints = con.execute("select count(*), count(distinct instruction_fingerprint) from instructions").fetchall()[0]
+        rows, prints = con.execute(
+            "select count(*), count(distinct instruction_fingerprint) from instructions"
+        ).fetchall()[0]
     finally:
         con.close()
     assert kept == kept_ids == 3 and rows == prints == len(instructions)

@@ -61,15 +61,19 @@ def requests_running(url: str) -> float:
         text = httpx.get(f"{url}/metrics", timeout=5, trust_env=False).text
     except httpx.HTTPError:
         return 0.0
-    return sum(float(line.rsplit(None, 1)[1]) for line in text.splitlines() if line.startswith("vllm:num_requests_running"))
+    return sum(
+        float(line.rsplit(None, 1)[1]) for line in text.splitlines() if line.startswith("vllm:num_requests_running")
+    )
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_signal_stops_the_run_within_seconds_and_a_rerun_resumes(vllm_endpoint, tmp_path: Path, sig: signal.Signals) -> None:  # type: ignore[no-untyped-def]
+def test_signal_stops_the_run_within_seconds_and_a_rerun_resumes(
+    vllm_endpoint, tmp_path: Path, sig: signal.Signals
+) -> None:  # type: ignore[no-untyped-def]
     data = yaml.safe_load((ROOT / "configs" / "smoke.yaml").read_text())
     data.update(
-        samples=1, mix={"Single": 1}, batch_size=4, attempts_factor=8, repair_rounds=0, output_dir=str(tmp_path / "out"),
-        workers={"local": 0, "endpoints": [vllm_endpoint.url]},
+        samples=1, mix={"Single": 1}, batch_size=4, attempts_factor=8, repair_rounds=0,
+        output_dir=str(tmp_path / "out"), workers={"local": 0, "endpoints": [vllm_endpoint.url]},
     )  # fmt: skip
     data["models"]["rewriter"]["enabled"] = False
     data["models"]["responder"].update(n=2, sampling={"temperature": 0.9, "max_tokens": 96})

@@ -37,7 +37,9 @@ def test_all_pass_rate_interval(passes: list[bool]) -> None:
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(st.tuples(st.booleans(), st.booleans()), min_size=1, max_size=60), st.integers(min_value=0, max_value=99))
+@given(
+    st.lists(st.tuples(st.booleans(), st.booleans()), min_size=1, max_size=60), st.integers(min_value=0, max_value=99)
+)
 def test_paired_difference_interval_and_sign_test(pairs: list[tuple[bool, bool]], seed: int) -> None:
     a, b = [float(x) for x, _ in pairs], [float(y) for _, y in pairs]
     diff = paired_difference(a, b, [1.0] * len(pairs), key="cat", seed=seed, resamples=300)

@@ -37,7 +37,9 @@ REPORT: dict[str, Any] = {
 }
 
 _SEED = Seed(id="s1", text="Describe a lighthouse at dusk.")
-_INSTRUCTION = compose_instruction(_SEED, "And_1", load_taxonomy(), random_seed=1, options=ComposeOptions(checkers="code"))
+_INSTRUCTION = compose_instruction(
+    _SEED, "And_1", load_taxonomy(), random_seed=1, options=ComposeOptions(checkers="code")
+)
 _ITEM = SuiteItem(id="s/And_1/000", suite="s", category="And_1", instruction=_INSTRUCTION)
 SUITE_LINE: dict[str, Any] = json.loads(suite_text([_ITEM]))
 

@@ -197,7 +197,9 @@ def test_exact_match_tolerates_case_space_and_full_stop(answer: str, pad: str) -
 @given(
     keys=st.lists(st.text(string.ascii_lowercase, min_size=1, max_size=6), min_size=1, max_size=5, unique=True),
     values=st.recursive(
-        st.integers() | st.text(max_size=10).filter(str.strip), lambda c: st.lists(c, min_size=1, max_size=3), max_leaves=5
+        st.integers() | st.text(max_size=10).filter(str.strip),
+        lambda c: st.lists(c, min_size=1, max_size=3),
+        max_leaves=5,
     ),
     fence=st.sampled_from(["{}", " {} ", "```json\n{}\n```", "\n```\n{}\n```\n"]),
     # prose: at least one letter or digit (invisible characters alone, e.g. a soft hyphen, are not prose)
@@ -205,7 +207,9 @@ def test_exact_match_tolerates_case_space_and_full_stop(answer: str, pad: str) -
         lambda t: any(ch.isalnum() for ch in t)
     ),
 )
-def test_json_with_the_keys_passes_and_an_extra_key_fails(keys: list[str], values: Any, fence: str, around: str) -> None:
+def test_json_with_the_keys_passes_and_an_extra_key_fails(
+    keys: list[str], values: Any, fence: str, around: str
+) -> None:
     obj = {k: values for k in keys}
     assert run_check("complexbench:json_keys", fence.replace("{}", json.dumps(obj)), {"keys": keys}).passed
     assert not run_check("complexbench:json_keys", f"{around}\n{json.dumps(obj)}", {"keys": keys}).passed  # prose

@@ -43,7 +43,9 @@ VALID_KWARGS: dict[str, dict[str, Any]] = {
 }
 IDS = sorted(VALID_KWARGS)
 # Text mixing markup the checkers look for with arbitrary unicode.
-MARKUP = st.sampled_from(["*", "**", "***", "******", "-", "\n", "\n\n", "[", "]", "<<", ">>", "P.S.", "```", '"', ",", " "])
+MARKUP = st.sampled_from(
+    ["*", "**", "***", "******", "-", "\n", "\n\n", "[", "]", "<<", ">>", "P.S.", "```", '"', ",", " "]
+)
 TEXT = st.lists(st.one_of(st.text(max_size=20), MARKUP), max_size=30).map("".join)
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -68,7 +70,14 @@ def test_empty_responses_fail_strict_everything() -> None:
             assert evaluate_instruction(checker_id, VALID_KWARGS[checker_id], blank) is False, checker_id
 
 
-JUNK = st.one_of(st.none(), st.booleans(), st.floats(allow_nan=False), st.text(max_size=5), st.lists(st.integers(), max_size=2), st.integers(max_value=-1))
+JUNK = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.floats(allow_nan=False),
+    st.text(max_size=5),
+    st.lists(st.integers(), max_size=2),
+    st.integers(max_value=-1),
+)
 
 
 @FUZZ

@@ -40,7 +40,9 @@ options = st.builds(
 @pytest.mark.parametrize("which", sorted(TAXONOMIES))
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(category=st.sampled_from(CATEGORIES), random_seed=st.integers(0, 2**32), text=seed_texts, opts=options)
-def test_random_instructions_keep_every_invariant(which: str, category: str, random_seed: int, text: str, opts: ComposeOptions) -> None:
+def test_random_instructions_keep_every_invariant(
+    which: str, category: str, random_seed: int, text: str, opts: ComposeOptions
+) -> None:
     tax = TAXONOMIES[which]()
     seed = Seed(id="h", text=text)
     ins = compose_instruction(seed, category, tax, random_seed=random_seed, options=opts)

@@ -26,7 +26,9 @@ SEEDS = [Seed(id=f"s{i}", text=f"Write a short note about topic number {i} for a
     rendering=st.sampled_from(["structured", "prose", "numbered"]),
     random_seed=st.integers(0, 10_000),
 )
-def test_an_instruction_composed_for_a_cell_belongs_to_it(category: str, dimension: str, rendering: str, random_seed: int) -> None:
+def test_an_instruction_composed_for_a_cell_belongs_to_it(
+    category: str, dimension: str, rendering: str, random_seed: int
+) -> None:
     cfg = parse_config(
         {"samples": 1, "mix": {category: 1}, "compose": {"checkers": "code"}, "random_seed": random_seed,
          "grid": {"dimensions": [dimension], "renderings": [rendering]}}

@@ -31,14 +31,18 @@ def taxonomy() -> Taxonomy:
 
 def compose(category: str, seed: int) -> Instruction | None:
     try:
-        return compose_instruction(Seed(id=f"s{seed}", text="Describe a lighthouse at dusk."), category, taxonomy(), random_seed=seed)
+        return compose_instruction(
+            Seed(id=f"s{seed}", text="Describe a lighthouse at dusk."), category, taxonomy(), random_seed=seed
+        )
     except CompositionError:
         return None
 
 
 @settings(max_examples=120, deadline=None)
 @given(category=st.sampled_from(CATEGORIES), seed=st.integers(0, 10_000))
-def test_a_hardened_instruction_adds_one_compatible_feasible_constraint_on_the_taken_path(category: str, seed: int) -> None:
+def test_a_hardened_instruction_adds_one_compatible_feasible_constraint_on_the_taken_path(
+    category: str, seed: int
+) -> None:
     parent = compose(category, seed)
     if parent is None:
         return
@@ -154,11 +158,16 @@ def test_the_order_of_moves_is_drawn_per_instruction_not_taken_from_the_config(
 
 @cache
 def short_form_seeds() -> list[Seed]:
-    """Bundled seeds whose tags rule constraints out (short answers, sentence edits, poems): hardening must respect them."""
+    """Bundled seeds whose tags rule constraints out (short answers, sentence edits, poems): hardening must respect
+    them."""
     from pipeline.seeding.load import load_seed_file
 
     seeds = load_seed_file(Path(__file__).resolve().parents[2] / "seeds" / "complexify-seeds.jsonl")
-    return [s for s in seeds if s.tags is not None and s.tags.form in ("sentence_edit", "short_answer", "poem", "short_text")]
+    return [
+        s
+        for s in seeds
+        if s.tags is not None and s.tags.form in ("sentence_edit", "short_answer", "poem", "short_text")
+    ]
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -73,7 +73,8 @@ def simulate(ledger: Ledger, outcome: Outcome, done: set[int], stop_after: int |
             records.append(SlotRecord(
                 position=slot.position, cell=slot.cell, instruction_id=ins_id, parent_id=slot.parent_id,
                 hardening_round=slot.hardening_round, kept_in=slot.cell if fits else None,
-                outcome="kept" if fits else "unresolved", harden=easy and slot.hardening_round < ledger.facts.hardening_rounds,
+                outcome="kept" if fits else "unresolved",
+                harden=easy and slot.hardening_round < ledger.facts.hardening_rounds,
             ))  # fmt: skip
         ledger.saved(draft.index, records)
         done.add(draft.index)
@@ -110,7 +111,14 @@ RUNS = {
 @settings(max_examples=150, deadline=None)
 @given(**RUNS)
 def test_the_planner_ends_with_every_cell_met_or_out_of_budget(
-    quotas: list[int], factor: float, batch_size: int, window: int, rounds: int, keep_rate: float, easy_rate: float, seed: int
+    quotas: list[int],
+    factor: float,
+    batch_size: int,
+    window: int,
+    rounds: int,
+    keep_rate: float,
+    easy_rate: float,
+    seed: int,
 ) -> None:
     ledger = Ledger(quota_plan(quotas, factor, batch_size, window, rounds))
     saved = simulate(ledger, outcomes(keep_rate, easy_rate, seed), set())
@@ -128,8 +136,15 @@ def test_the_planner_ends_with_every_cell_met_or_out_of_budget(
 @settings(max_examples=150, deadline=None)
 @given(**RUNS, stop=st.integers(0, 12))
 def test_a_run_rebuilt_from_its_manifests_after_any_batch_plans_as_the_run_left_alone(
-    quotas: list[int], factor: float, batch_size: int, window: int, rounds: int, keep_rate: float, easy_rate: float,
-    seed: int, stop: int,
+    quotas: list[int],
+    factor: float,
+    batch_size: int,
+    window: int,
+    rounds: int,
+    keep_rate: float,
+    easy_rate: float,
+    seed: int,
+    stop: int,
 ) -> None:
     plan, outcome = quota_plan(quotas, factor, batch_size, window, rounds), outcomes(keep_rate, easy_rate, seed)
     alone = simulate(Ledger(plan), outcome, set())

@@ -1,4 +1,5 @@
-"""Publishing again after any edits of the folder: refused with nothing changed, or every file the user wrote intact."""
+"""Publishing again after any edits of the folder: refused with nothing changed, or every file the user wrote
+intact."""
 
 from __future__ import annotations
 

@@ -87,7 +87,10 @@ def test_the_answer_of_thought_and_solution_blocks_is_the_solution(reasoning: st
     assume(reasoning.strip())
     assert split_reasoning(f"<|begin_of_thought|>{reasoning}<|end_of_thought|>{solution}")[1] == answer.strip()
     # the template opened the thought block; the solution was cut by max_tokens; text after it is no answer
-    assert split_reasoning(f"{reasoning}<|end_of_thought|><|begin_of_solution|>{answer}") == (reasoning.strip(), answer.strip())
+    assert split_reasoning(f"{reasoning}<|end_of_thought|><|begin_of_solution|>{answer}") == (
+        reasoning.strip(),
+        answer.strip(),
+    )
     assert split_reasoning(f"<|begin_of_thought|>{reasoning}<|end_of_thought|>{solution}{tail}")[1] == answer.strip()
     assert split_reasoning(f"<|begin_of_thought|>{reasoning}") == (reasoning.strip(), "")
 

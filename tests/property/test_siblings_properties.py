@@ -89,9 +89,16 @@ def assert_group_shares_all_but_conditions(ins: Instruction, group: list[Instruc
     assert len({g.id for g in group}) == len({g.fingerprint for g in group}) == len(group)
     assert {g.sibling_group for g in group} == {group[0].sibling_group} and group[0].sibling_group
     for g in group:
-        assert (g.seed_id, g.seed_text, g.category, g.composition, g.depth) == (ins.seed_id, ins.seed_text, ins.category, ins.composition, ins.depth)
+        assert (g.seed_id, g.seed_text, g.category, g.composition, g.depth) == (
+            ins.seed_id,
+            ins.seed_text,
+            ins.category,
+            ins.composition,
+            ins.depth,
+        )
         assert without_conditions(g.tree) == without_conditions(ins.tree)
         assert g.plan == compile_plan(g.tree, TAXONOMY_CACHE[g.taxonomy_version])
+
     # the prompts differ only where the condition text does
     def masked(g: Instruction) -> str:
         text = g.prompt
@@ -107,13 +114,20 @@ TAXONOMY_CACHE: dict[str, Any] = {}
 
 @pytest.mark.parametrize("which", sorted(TAXONOMIES))
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(category=st.sampled_from(SELECTION_CATEGORIES), random_seed=st.integers(0, 2**32), opts=options, limit=st.integers(2, 8))
+@given(
+    category=st.sampled_from(SELECTION_CATEGORIES),
+    random_seed=st.integers(0, 2**32),
+    opts=options,
+    limit=st.integers(2, 8),
+)
 def test_selection_siblings_each_have_one_correct_branch_and_never_share_it(
     which: str, category: str, random_seed: int, opts: ComposeOptions, limit: int
 ) -> None:
     tax = TAXONOMIES[which]()
     TAXONOMY_CACHE[tax.version] = tax
-    ins = compose_instruction(Seed(id="p", text="Describe a lighthouse."), category, tax, random_seed=random_seed, options=opts)
+    ins = compose_instruction(
+        Seed(id="p", text="Describe a lighthouse."), category, tax, random_seed=random_seed, options=opts
+    )
     group = selection_siblings(ins, tax, limit=limit)
     assert 2 <= len(group) <= limit
     for g in group:
@@ -141,7 +155,9 @@ def test_chain_siblings_change_one_step_requirement_that_later_steps_depend_on(
     category: str, random_seed: int, opts: ComposeOptions
 ) -> None:
     tax = TAXONOMIES["bundled"]()
-    ins = compose_instruction(Seed(id="p", text="Describe a lighthouse."), category, tax, random_seed=random_seed, options=opts)
+    ins = compose_instruction(
+        Seed(id="p", text="Describe a lighthouse."), category, tax, random_seed=random_seed, options=opts
+    )
     group = chain_siblings(ins, tax)
     assert group == [] or group[0].tree == ins.tree
     original = dict(iter_constraints(ins.tree))
@@ -160,7 +176,9 @@ def test_chain_siblings_change_one_step_requirement_that_later_steps_depend_on(
         # fails them all after gating
         changed = next(c for c in g.plan.checks if c.constraint_path == path)
         scope = changed.scope.split(".")[0]
-        later = [c for c in g.plan.checks if c.scope.startswith("part:") and int(c.scope[5:].split(".")[0]) > int(scope[5:])]
+        later = [
+            c for c in g.plan.checks if c.scope.startswith("part:") and int(c.scope[5:].split(".")[0]) > int(scope[5:])
+        ]
         assert all(changed.id in c.depends_on for c in later)
         assert without_conditions(g.tree) != without_conditions(ins.tree)
     assert len(set(changed_paths)) == len(changed_paths), "one sibling per step"
@@ -179,7 +197,9 @@ def test_every_sibling_is_jointly_feasible(
     which: str, category: str, random_seed: int, opts: ComposeOptions, rounds: int, limit: int
 ) -> None:
     tax = TAXONOMIES[which]()
-    ins = compose_instruction(Seed(id="p", text="Describe a lighthouse."), category, tax, random_seed=random_seed, options=opts)
+    ins = compose_instruction(
+        Seed(id="p", text="Describe a lighthouse."), category, tax, random_seed=random_seed, options=opts
+    )
     for k in range(rounds):  # hardened trees carry more constraints, so a redrawn one clashes more easily
         ins = harden_instruction(ins, tax, options=opts, random_seed=k) or ins
     assert not infeasibilities(ins.tree)

@@ -75,7 +75,9 @@ def test_every_ifeval_id_has_a_guard() -> None:
     assert len(IFEVAL_IDS) == 25
     for ifeval_id, guard_id in GUARDS.items():
         assert ifeval_id in registry and guard_id in registry
-        assert registry[guard_id].params == registry[ifeval_id].params, f"{guard_id} must take the kwargs of {ifeval_id}"
+        assert registry[guard_id].params == registry[ifeval_id].params, (
+            f"{guard_id} must take the kwargs of {ifeval_id}"
+        )
 
 
 @pytest.mark.parametrize("case", SUITE, ids=[case_id(c) for c in SUITE])
@@ -85,7 +87,9 @@ def test_case(case: SuiteCase) -> None:
     if case.kind == "positive":
         assert result.passed, f"positive rejected ({case.why}): {result.evidence}"
     elif case.known_weakness is not None:
-        assert result.passed, f"recorded weakness no longer holds ({case.known_weakness}); drop the record: {result.evidence}"
+        assert result.passed, (
+            f"recorded weakness no longer holds ({case.known_weakness}); drop the record: {result.evidence}"
+        )
     else:
         assert not result.passed, f"{case.kind} accepted ({case.why}): {result.evidence}"
 
@@ -112,7 +116,14 @@ def test_a_guard_passes_only_where_its_ifeval_id_passes(case: SuiteCase) -> None
 
 
 def test_load_suite_rejects_unknown_fields(tmp_path: Path) -> None:
-    bad: dict[str, Any] = {"checker": "punctuation:no_comma", "kwargs": {}, "response": "x", "kind": "hack", "why": "w", "extra": 1}
+    bad: dict[str, Any] = {
+        "checker": "punctuation:no_comma",
+        "kwargs": {},
+        "response": "x",
+        "kind": "hack",
+        "why": "w",
+        "extra": 1,
+    }
     import yaml
 
     (tmp_path / "punctuation.yaml").write_text(yaml.safe_dump({"cases": [bad]}), encoding="utf-8")
@@ -149,7 +160,9 @@ def test_every_tripwire_row_scores_at_most_zero(row: dict[str, Any]) -> None:
         trl = make_trl_reward(strip_think=strip_think)
         assert trl([row["prompt"]], [row["response"]], [row["ground_truth"]]) == [-2.0]
         for score, worst in (("raif", -2.0), ("drfr", 0.0), ("all_pass", 0.0)):
-            got = compute_score("complexify", row["response"], row["ground_truth"], {"score": score, "strip_think": strip_think})
+            got = compute_score(
+                "complexify", row["response"], row["ground_truth"], {"score": score, "strip_think": strip_think}
+            )
             assert got == worst <= 0, (score, strip_think, got)
 
 

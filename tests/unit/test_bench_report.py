@@ -13,13 +13,17 @@ from pipeline.construct.compose import CATEGORIES
 from tests.helpers.bench_cli import complexify
 
 
-def _answer(item: str, category: str, passed: int, checks: int, sample: int = 0, dims: tuple[str, ...] = ("Length",)) -> ScoredAnswer:
+def _answer(
+    item: str, category: str, passed: int, checks: int, sample: int = 0, dims: tuple[str, ...] = ("Length",)
+) -> ScoredAnswer:
     rows = [
         CheckRow(f"c{k}", "code", f"chk:{dims[k % len(dims)]}", dims[k % len(dims)], k < passed, k < passed, False)
         for k in range(checks)
     ]
     comp = {"Single": []}.get(category, [category.split("_")[0]] if "and" not in category else ["Chain", "Selection"])
-    return ScoredAnswer(item, sample, category, comp, 1, passed == checks, passed / checks, checks, passed, 0, None, "stop", rows)
+    return ScoredAnswer(
+        item, sample, category, comp, 1, passed == checks, passed / checks, checks, passed, 0, None, "stop", rows
+    )
 
 
 def test_report_numbers_and_table2_layout() -> None:
@@ -34,13 +38,21 @@ def test_report_numbers_and_table2_layout() -> None:
     assert report["overall"]["items"] == 20 and report["overall"]["drfr"]["value"] == 0.75
     assert report["table2"]["columns"] == [*TABLE2_COLUMNS, "overall"]
     assert TABLE2_COLUMNS == (
-        "And_1", "Chain_1", "Chain_2", "Selection_1", "Selection_2", "Selection_3", "Selection_and_Chain_2", "Selection_and_Chain_3",
+        "And_1", "Chain_1", "Chain_2", "Selection_1", "Selection_2", "Selection_3",
+        "Selection_and_Chain_2", "Selection_and_Chain_3",
     )  # fmt: skip
     md = report_markdown(report)
-    assert "| metric | And_1 | Chain_1 | Chain_2 | Selection_1 | Selection_2 | Selection_3 | Selection_and_Chain_2 | Selection_and_Chain_3 | overall |" in md
+    assert (
+        "| metric | And_1 | Chain_1 | Chain_2 | Selection_1 | Selection_2 | Selection_3 "
+        "| Selection_and_Chain_2 | Selection_and_Chain_3 | overall |" in md
+    )
     assert "| DRFR | 75.00 | 75.00 | 75.00 | 75.00 | 75.00 | 75.00 | 75.00 | 75.00 | 75.00 |" in md
     assert "| all-pass | 50.00 |" in md
-    rows = [line.split(" | ")[0].lstrip("| ") for line in md.split("## Per category")[1].split("##")[0].splitlines() if line.startswith("| ")]
+    rows = [
+        line.split(" | ")[0].lstrip("| ")
+        for line in md.split("## Per category")[1].split("##")[0].splitlines()
+        if line.startswith("| ")
+    ]
     assert rows == ["category", *CATEGORIES, "overall"]
     assert [r["name"] for r in report["compositions"]] == ["Single", "And", "Chain", "Selection"]
     assert {r["name"] for r in report["dimensions"]} == {"Length"}
@@ -48,7 +60,11 @@ def test_report_numbers_and_table2_layout() -> None:
 
 
 def test_samples_average_into_pass_at_1_and_missing_columns_show_a_dash() -> None:
-    scored = [_answer("a", "And_1", 2, 2, sample=0), _answer("a", "And_1", 0, 2, sample=1), _answer("b", "Chain_1", 1, 2)]
+    scored = [
+        _answer("a", "And_1", 2, 2, sample=0),
+        _answer("a", "And_1", 0, 2, sample=1),
+        _answer("b", "Chain_1", 1, 2),
+    ]
     report = build_report(scored, {})
     cats = {r["name"]: r for r in report["categories"]}
     assert cats["And_1"]["all_pass"]["value"] == 0.5 and cats["And_1"]["drfr"]["value"] == 0.5
@@ -58,7 +74,10 @@ def test_samples_average_into_pass_at_1_and_missing_columns_show_a_dash() -> Non
 
 
 def test_dimension_rates_are_micro_averaged_per_check() -> None:
-    scored = [_answer("a", "And_1", 1, 2, dims=("Length", "Keywords")), _answer("b", "And_1", 2, 2, dims=("Length", "Keywords"))]
+    scored = [
+        _answer("a", "And_1", 1, 2, dims=("Length", "Keywords")),
+        _answer("b", "And_1", 2, 2, dims=("Length", "Keywords")),
+    ]
     dims = {r["name"]: r for r in build_report(scored, {})["dimensions"]}
     assert dims["Length"]["pass_rate"]["value"] == 1.0 and dims["Keywords"]["pass_rate"]["value"] == 0.5
 
@@ -77,14 +96,24 @@ def _ids(suite: Path) -> list[str]:
 def _score(suite: Path, lines: list[str], tmp_path: Path, name: str = "resp"):  # type: ignore[no-untyped-def]
     responses = tmp_path / f"{name}.jsonl"
     responses.write_text("\n".join(lines) + "\n")
-    return complexify("bench", "score", "--suite", str(suite), "--responses", str(responses), "--out", str(tmp_path / name))
+    return complexify(
+        "bench", "score", "--suite", str(suite), "--responses", str(responses), "--out", str(tmp_path / name)
+    )
 
 
 def test_score_input_errors_are_exit_2(suite: Path, tmp_path: Path) -> None:
     ids = _ids(suite)
     good = [json.dumps({"id": i, "response": "an answer"}) for i in ids]
-    result = _score(suite, [*good, json.dumps({"id": "r/Nope/000", "response": "x"}), json.dumps({"id": "zz", "response": "y"})], tmp_path)
-    assert result.code == 2 and "2 line(s) name item ids that are not in the suite" in result.err and "'r/Nope/000'" in result.err
+    result = _score(
+        suite,
+        [*good, json.dumps({"id": "r/Nope/000", "response": "x"}), json.dumps({"id": "zz", "response": "y"})],
+        tmp_path,
+    )
+    assert (
+        result.code == 2
+        and "2 line(s) name item ids that are not in the suite" in result.err
+        and "'r/Nope/000'" in result.err
+    )
     result = _score(suite, [*good[:3], "{not json", *good[3:]], tmp_path)
     assert result.code == 2 and "resp.jsonl:4: not valid JSON" in result.err
     result = _score(suite, [*good[:2], json.dumps({"id": ids[2]}), *good[3:]], tmp_path)
@@ -108,7 +137,9 @@ def test_score_then_compare_writes_reports_table_and_figure(suite: Path, tmp_pat
     assert report["meta"]["samples_per_item"] == 2 and report["meta"]["items"] == len(ids)
     for name in ("verdicts.parquet", "report.json", "report.md"):
         assert (tmp_path / "weak" / name).is_file()
-    result = complexify("bench", "compare", str(tmp_path / "weak"), str(tmp_path / "other"), "--out", str(tmp_path / "cmp"))
+    result = complexify(
+        "bench", "compare", str(tmp_path / "weak"), str(tmp_path / "other"), "--out", str(tmp_path / "cmp")
+    )
     assert result.code == 0, result.err
     assert "## A = weak, B = other (10 paired items)" in result.out and "| overall | 10 |" in result.out
     assert (tmp_path / "cmp" / "compare.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -61,7 +61,9 @@ def responses(suite: Path, folder: Path, text: str = "an answer", name: str = "r
 
 
 def score(suite: Path, resp: Path, out: Path, *extra: str) -> Result:
-    return complexify("bench", "score", "--suite", str(suite), "--responses", str(resp), "--out", str(out), "--no-progress", *extra)
+    return complexify(
+        "bench", "score", "--suite", str(suite), "--responses", str(resp), "--out", str(out), "--no-progress", *extra
+    )
 
 
 # --- results are never overwritten unasked ------------------------------------------------------------------
@@ -82,13 +84,17 @@ def test_score_refuses_a_folder_holding_results_and_force_replaces_them(suite: P
 
 
 @pytest.mark.parametrize("existing", ["report.md", "responses.jsonl"], ids=["earlier-report", "earlier-answers"])
-def test_run_refuses_a_folder_holding_any_result_before_asking_the_endpoint(suite: Path, tmp_path: Path, existing: str) -> None:
+def test_run_refuses_a_folder_holding_any_result_before_asking_the_endpoint(
+    suite: Path, tmp_path: Path, existing: str
+) -> None:
     out = tmp_path / "results"
     out.mkdir()
     (out / existing).write_text("an earlier model's results\n")
     (out / "notes.txt").write_text("mine\n")
     before = snapshot(out)
-    result = complexify("bench", "run", "--suite", str(suite), "--out", str(out), "--endpoint", DEAD, "--no-cache", "--no-progress")
+    result = complexify(
+        "bench", "run", "--suite", str(suite), "--out", str(out), "--endpoint", DEAD, "--no-cache", "--no-progress"
+    )
     assert result.code == 2 and one_line_error(result), result.err
     assert existing in result.err and "--force" in result.err
     assert snapshot(out) == before
@@ -181,7 +187,9 @@ def test_suites_with_bad_items_are_refused_up_front(suite: Path, tmp_path: Path,
     if command == "score":
         result = score(bad, responses(suite, tmp_path), out)
     else:
-        result = complexify("bench", "run", "--suite", str(bad), "--out", str(out), "--endpoint", DEAD, "--no-cache", "--no-progress")
+        result = complexify(
+            "bench", "run", "--suite", str(bad), "--out", str(out), "--endpoint", DEAD, "--no-cache", "--no-progress"
+        )
     assert result.code == 2 and one_line_error(result), result.err
     assert f"{bad}:3" in result.err and repr(item) in result.err and named in result.err
     assert not out.exists()
@@ -207,7 +215,9 @@ def test_deeply_nested_json_is_a_one_line_error(suite: Path, tmp_path: Path, whe
         result = complexify("bench", "compare", str(a), str(b))
     else:
         bad = write_lines(tmp_path / "deep.jsonl", ['{"id": "s1", "text": ' + DEEP + "}"])
-        result = complexify("bench", "make", "--suite", "x", "-n", "1", "--seeds", str(bad), "--out", str(tmp_path / "s.jsonl"))
+        result = complexify(
+            "bench", "make", "--suite", "x", "-n", "1", "--seeds", str(bad), "--out", str(tmp_path / "s.jsonl")
+        )
     assert result.code == 2 and one_line_error(result), result.err
     assert str(bad) in result.err and "nested" in result.err
 
@@ -278,7 +288,9 @@ def _no_temp_files(folder: Path) -> bool:
     return not [p for p in folder.iterdir() if p.name.startswith(".") or "tmp" in p.name]
 
 
-def test_a_full_disk_leaves_earlier_results_whole(suite: Path, tmp_path: Path, full_disk: Callable[[Path], None]) -> None:
+def test_a_full_disk_leaves_earlier_results_whole(
+    suite: Path, tmp_path: Path, full_disk: Callable[[Path], None]
+) -> None:
     out = tmp_path / "results"
     assert score(suite, responses(suite, tmp_path), out).code == 0
     before = snapshot(out)
@@ -310,7 +322,9 @@ def test_a_full_disk_leaves_no_half_comparison(suite: Path, tmp_path: Path, full
     assert list(cmp.iterdir()) == []
 
 
-def test_a_full_disk_leaves_the_earlier_suite_whole(suite: Path, tmp_path: Path, full_disk: Callable[[Path], None]) -> None:
+def test_a_full_disk_leaves_the_earlier_suite_whole(
+    suite: Path, tmp_path: Path, full_disk: Callable[[Path], None]
+) -> None:
     target = tmp_path / "suites" / "s.jsonl"
     target.parent.mkdir()
     target.write_bytes(suite.read_bytes())
@@ -320,7 +334,7 @@ def test_a_full_disk_leaves_the_earlier_suite_whole(suite: Path, tmp_path: Path,
     assert target.read_bytes() == suite.read_bytes() and _no_temp_files(target.parent)
 
 
-# --- a junk endpoint: one line naming it, exit 1 (a real process against a scripted server) ---------------------------
+# --- a junk endpoint: one line naming it, exit 1 (a real process against a scripted server) --------------------------
 
 
 JUNK = {
@@ -330,7 +344,10 @@ JUNK = {
     "chat-not-json": (None, "not json at all"),
     "chat-a-list": (None, "[]"),
     "chat-choices-strings": (None, '{"choices": ["a"]}'),
-    "chat-usage-text": (None, '{"choices": [{"index": 0, "message": {"content": "hi"}}], "usage": {"completion_tokens": "many"}}'),
+    "chat-usage-text": (
+        None,
+        '{"choices": [{"index": 0, "message": {"content": "hi"}}], "usage": {"completion_tokens": "many"}}',
+    ),
     "chat-content-number": (None, '{"choices": [{"index": 0, "message": {"content": 5}}]}'),
 }
 
@@ -384,7 +401,9 @@ def test_a_junk_judge_endpoint_is_one_line_naming_it(
 ) -> None:
     monkeypatch.setenv("COMPLEXIFY_REQUEST_CACHE", str(tmp_path / "requests.sqlite"))
     suite = tmp_path / "judged.jsonl"
-    made = complexify("bench", "make", "--suite", "j", "-n", "1", "--seed", "2", "--checkers", "any", "--out", str(suite))
+    made = complexify(
+        "bench", "make", "--suite", "j", "-n", "1", "--seed", "2", "--checkers", "any", "--out", str(suite)
+    )
     assert made.code == 0, made.err
     assert any(c["kind"] == "judge" for row in suite_lines(suite) for c in row["instruction"]["plan"]["checks"])
     out = tmp_path / "out"

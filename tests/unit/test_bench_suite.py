@@ -71,7 +71,10 @@ def contaminated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, 
         *clean,
         *by_id,
         *(Seed(id=f"alt-{s.id}", text=s.text) for s in by_text),
-        *(Seed(id=f"near-{s.id}", text=f"Please help me with the following. {s.text} Thank you kindly!") for s in by_gram),
+        *(
+            Seed(id=f"near-{s.id}", text=f"Please help me with the following. {s.text} Thank you kindly!")
+            for s in by_gram
+        ),
     ]
     tax = load_taxonomy()
     instructions = [
@@ -90,7 +93,20 @@ def test_exclude_run_leaves_no_shared_seed_fingerprint_or_8gram(
 ) -> None:
     root, seeds_file, run_instructions = contaminated
     out = tmp_path / "suite.jsonl"
-    args = ("bench", "make", "--suite", "clean", "-n", "1", "--seeds", str(seeds_file), "--exclude-run", str(root), "--out", str(out))
+    args = (
+        "bench",
+        "make",
+        "--suite",
+        "clean",
+        "-n",
+        "1",
+        "--seeds",
+        str(seeds_file),
+        "--exclude-run",
+        str(root),
+        "--out",
+        str(out),
+    )
     result = complexify(*args)
     assert result.code == 0, result.err
     assert f"{SEED_ID}=8" in result.out and f"{SEED_TEXT}=6" in result.out and f"{SEED_NGRAM}=6" in result.out
@@ -115,12 +131,16 @@ def test_exclude_run_leaves_no_shared_seed_fingerprint_or_8gram(
 def test_exclude_run_errors_are_exit_2(tmp_path: Path) -> None:
     empty = tmp_path / "nothing-here"
     empty.mkdir()
-    result = complexify("bench", "make", "--suite", "x", "-n", "1", "--exclude-run", str(empty), "--out", str(tmp_path / "s.jsonl"))
+    result = complexify(
+        "bench", "make", "--suite", "x", "-n", "1", "--exclude-run", str(empty), "--out", str(tmp_path / "s.jsonl")
+    )
     assert result.code == 2 and "no stored run there" in result.err
     only = tmp_path / "one.jsonl"
     only.write_text(json.dumps({"id": "s1", "text": "Describe a lighthouse at dusk in three sentences."}) + "\n")
     run = store.open_run(tmp_path / "data", "fp-all", {"name": "all"})
-    ins = compose_instruction(Seed(id="s1", text="Describe a lighthouse at dusk in three sentences."), "Single", load_taxonomy())
+    ins = compose_instruction(
+        Seed(id="s1", text="Describe a lighthouse at dusk in three sentences."), "Single", load_taxonomy()
+    )
     store.write_batch(run, 0, [ins], [], [])
     result = complexify(
         "bench", "make", "--suite", "x", "-n", "1", "--seeds", str(only), "--exclude-run", str(tmp_path / "data"),

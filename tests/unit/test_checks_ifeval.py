@@ -35,7 +35,8 @@ CASES = [
     ("length_constraints:number_sentences", {"num_sentences": 2, "relation": LT}, "Mr. Smith came. He sat!", False),
     ("length_constraints:number_paragraphs", {"num_paragraphs": 2}, "One.\n***\nTwo.", True),
     ("length_constraints:number_paragraphs", {"num_paragraphs": 2}, "One.\n\nTwo.", False),
-    ("length_constraints:number_paragraphs", {"num_paragraphs": 2}, "***\nOne.\n***\nTwo.\n***", True),  # ends may be empty
+    # ends may be empty
+    ("length_constraints:number_paragraphs", {"num_paragraphs": 2}, "***\nOne.\n***\nTwo.\n***", True),
     ("length_constraints:number_paragraphs", {"num_paragraphs": 2}, "One.\n***\n***\nTwo.", False),  # empty middle
     ("length_constraints:number_paragraphs", {"num_paragraphs": 3}, "One.\n****\nTwo", False),
     ("length_constraints:number_words", {"num_words": 5, "relation": AL}, "one two three four five", True),
@@ -53,18 +54,21 @@ CASES = [
     ("detectable_content:number_placeholders", {"num_placeholders": 2}, "Dear [name], at [address].", True),
     ("detectable_content:number_placeholders", {"num_placeholders": 2}, "Dear [name\n], at [address].", False),
     ("detectable_content:postscript", {"postscript_marker": "P.S."}, "Hello.\n\nP.S. See you.", True),
-    ("detectable_content:postscript", {"postscript_marker": "P.S."}, "Hello, p. s. mid-text and more.", True),  # not anchored
+    # not anchored
+    ("detectable_content:postscript", {"postscript_marker": "P.S."}, "Hello, p. s. mid-text and more.", True),
     ("detectable_content:postscript", {"postscript_marker": "P.S."}, "Hello.\nPS see you", False),
     ("detectable_content:postscript", {"postscript_marker": "P.P.S"}, "Hi.\nP.P.S later", True),
     ("detectable_content:postscript", {"postscript_marker": "P.P.S"}, "Hi.\nP.S. later", False),
     # detectable format
     ("detectable_format:number_bullet_lists", {"num_bullets": 2}, "Intro\n* one\n* two", True),
-    ("detectable_format:number_bullet_lists", {"num_bullets": 2}, "Intro\n* one\n* two\n---", False),  # "-" lines count
+    # "-" lines count
+    ("detectable_format:number_bullet_lists", {"num_bullets": 2}, "Intro\n* one\n* two\n---", False),
     ("detectable_format:number_bullet_lists", {"num_bullets": 1}, "**Bold** line\n- one", True),  # "**" is no bullet
     ("detectable_format:constrained_response", {}, "Well. My answer is yes.", True),
     ("detectable_format:constrained_response", {}, "My answer is Yes.", False),
     ("detectable_format:number_highlighted_sections", {"num_highlights": 2}, "*one* and *two*", True),
-    ("detectable_format:number_highlighted_sections", {"num_highlights": 2}, "**bold** and *it*", True),  # bold counts via **
+    # bold counts via **
+    ("detectable_format:number_highlighted_sections", {"num_highlights": 2}, "**bold** and *it*", True),
     ("detectable_format:number_highlighted_sections", {"num_highlights": 1}, "* * and **", False),
     ("detectable_format:multiple_sections", {"section_spliter": "Section", "num_sections": 2},
      "Section 1\nA\nSection 2\nB", True),
@@ -91,7 +95,8 @@ CASES = [
     ("startend:quotation", {}, '"', False),
     # case
     ("change_case:capital_word_frequency", {"capital_frequency": 3, "capital_relation": AL}, "I SAW THE dog", True),
-    ("change_case:capital_word_frequency", {"capital_frequency": 2, "capital_relation": LT}, "DON'T go", False),  # DO + N'T
+    # DO + N'T
+    ("change_case:capital_word_frequency", {"capital_frequency": 2, "capital_relation": LT}, "DON'T go", False),
     ("change_case:english_capital", {}, EN.upper(), True),
     ("change_case:english_capital", {}, EN, False),
     ("change_case:english_capital", {}, "LE PETIT CHAT DORT SUR LE CANAPÉ PENDANT QUE LA PLUIE TOMBE.", False),
@@ -141,10 +146,14 @@ BAD_KWARGS = [
     ("language:response_language", {"language": ["en"]}, "must be one of"),
     ("length_constraints:number_words", {"num_words": -1, "relation": AL}, ">= 0"),
     ("length_constraints:number_words", {"num_words": True, "relation": AL}, "integer"),
-    ("length_constraints:nth_paragraph_first_word", {"num_paragraphs": 2, "nth_paragraph": 3, "first_word": "a"}, "<="),
-    ("length_constraints:nth_paragraph_first_word", {"num_paragraphs": 0, "nth_paragraph": 1, "first_word": "a"}, ">= 1"),
-    ("length_constraints:nth_paragraph_first_word", {"num_paragraphs": 2, "nth_paragraph": 0, "first_word": "a"}, ">= 1"),
-    ("length_constraints:nth_paragraph_first_word", {"num_paragraphs": 2, "nth_paragraph": 1, "first_word": " "}, "non-empty"),
+    ("length_constraints:nth_paragraph_first_word", {"num_paragraphs": 2, "nth_paragraph": 3, "first_word": "a"},
+     "<="),
+    ("length_constraints:nth_paragraph_first_word", {"num_paragraphs": 0, "nth_paragraph": 1, "first_word": "a"},
+     ">= 1"),
+    ("length_constraints:nth_paragraph_first_word", {"num_paragraphs": 2, "nth_paragraph": 0, "first_word": "a"},
+     ">= 1"),
+    ("length_constraints:nth_paragraph_first_word", {"num_paragraphs": 2, "nth_paragraph": 1, "first_word": " "},
+     "non-empty"),
     ("detectable_content:postscript", {"postscript_marker": None}, "string"),
     ("detectable_format:multiple_sections", {"section_spliter": "Section", "num_sections": 2.5}, "integer"),
     ("combination:repeat_prompt", {"prompt_to_repeat": ""}, "non-empty"),
@@ -155,7 +164,9 @@ BAD_KWARGS = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("checker_id", "kwargs", "message"), BAD_KWARGS, ids=[f"{c[0]}-{i}" for i, c in enumerate(BAD_KWARGS)])
+@pytest.mark.parametrize(
+    ("checker_id", "kwargs", "message"), BAD_KWARGS, ids=[f"{c[0]}-{i}" for i, c in enumerate(BAD_KWARGS)]
+)
 def test_malformed_kwargs_raise(checker_id: str, kwargs: dict, message: str) -> None:
     with pytest.raises(CheckerArgumentError, match=re.escape(message)):
         run_check(checker_id, "Some response text.", kwargs)
@@ -163,7 +174,15 @@ def test_malformed_kwargs_raise(checker_id: str, kwargs: dict, message: str) -> 
 
 @pytest.mark.parametrize(
     "text",
-    ["", "\n", "  * a\n\n\t- b\n*\n*x\n**y\n   \n- \n-", "\n\n\n* a", "*\n", "x\n  \u00a0\n\u2028*a", "[a] [b\n] [[c]] ]["],
+    [
+        "",
+        "\n",
+        "  * a\n\n\t- b\n*\n*x\n**y\n   \n- \n-",
+        "\n\n\n* a",
+        "*\n",
+        "x\n  \u00a0\n\u2028*a",
+        "[a] [b\n] [[c]] ][",
+    ],
 )
 def test_linear_scans_match_the_reference_regexes(text: str) -> None:
     stars = len(re.findall(r"^\s*\*[^\*].*$", text, flags=re.MULTILINE))

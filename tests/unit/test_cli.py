@@ -55,13 +55,37 @@ def test_bad_taxonomy_exits_2_naming_file_and_entry(tmp_path: Path) -> None:
 
 
 def test_compose_jsonl_with_seed_text() -> None:
-    out = run("compose", "--category", "Selection_and_Chain_2", "-n", "3", "--seed", "4", "--seed-text", "Explain tides.", "--format", "jsonl")
+    out = run(
+        "compose",
+        "--category",
+        "Selection_and_Chain_2",
+        "-n",
+        "3",
+        "--seed",
+        "4",
+        "--seed-text",
+        "Explain tides.",
+        "--format",
+        "jsonl",
+    )
     assert out.returncode == 0, out.stderr
     rows = [json.loads(line) for line in out.stdout.splitlines()]
     assert len(rows) == 3
     assert all(r["category"] == "Selection_and_Chain_2" and r["seed_text"] == "Explain tides." for r in rows)
     assert all(r["plan"]["checks"] for r in rows)
-    again = run("compose", "--category", "Selection_and_Chain_2", "-n", "3", "--seed", "4", "--seed-text", "Explain tides.", "--format", "jsonl")
+    again = run(
+        "compose",
+        "--category",
+        "Selection_and_Chain_2",
+        "-n",
+        "3",
+        "--seed",
+        "4",
+        "--seed-text",
+        "Explain tides.",
+        "--format",
+        "jsonl",
+    )
     assert again.stdout == out.stdout
 
 
@@ -76,7 +100,19 @@ def test_compose_for_a_grid_cell_puts_its_dimension_on_the_answers_path() -> Non
     from pipeline.construct.tree import taken_constraints
     from pipeline.models import Instruction
 
-    args = ["compose", "--category", "Selection_1", "-n", "5", "--checkers", "code", "--renderings", "numbered", "--format", "jsonl"]
+    args = [
+        "compose",
+        "--category",
+        "Selection_1",
+        "-n",
+        "5",
+        "--checkers",
+        "code",
+        "--renderings",
+        "numbered",
+        "--format",
+        "jsonl",
+    ]
     out = run(*args, "--dimension", "JSON Format")
     assert out.returncode == 0, out.stderr
     tax = load_taxonomy()

@@ -41,7 +41,9 @@ def test_same_seed_same_instruction_and_different_seed_differs(tax) -> None:  # 
     a = compose_instruction(SEED, "Selection_and_Chain_2", tax, random_seed=11)
     b = compose_instruction(SEED, "Selection_and_Chain_2", tax, random_seed=11)
     assert a == b
-    others = {compose_instruction(SEED, "Selection_and_Chain_2", tax, random_seed=s).fingerprint for s in range(12, 20)}
+    others = {
+        compose_instruction(SEED, "Selection_and_Chain_2", tax, random_seed=s).fingerprint for s in range(12, 20)
+    }
     assert len(others) > 1
 
 
@@ -121,7 +123,9 @@ def test_compose_batch_meets_the_mix(tax) -> None:  # type: ignore[no-untyped-de
     assert batch == compose_batch(seeds, 12, tax, mix={"Single": 1, "Chain_2": 2}, random_seed=5)
 
 
-@pytest.mark.parametrize("kwargs", [{"and_size": (1, 2)}, {"and_size": (3, 2)}, {"judge_share": 1.5}, {"chain_steps": (1, 3)}])
+@pytest.mark.parametrize(
+    "kwargs", [{"and_size": (1, 2)}, {"and_size": (3, 2)}, {"judge_share": 1.5}, {"chain_steps": (1, 3)}]
+)
 def test_bad_options_are_rejected(kwargs) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(CompositionError):
         ComposeOptions.of(**kwargs)

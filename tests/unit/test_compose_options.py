@@ -13,7 +13,16 @@ from pipeline.models import Seed
 from pipeline.run.config import ConfigError, parse_config
 
 # The keys of the section's dump, in order: the config hash is made from it.
-DUMPED = ["checkers", "judge_share", "and_size", "chain_steps", "multiway_share", "global_share", "renderings", "siblings"]
+DUMPED = [
+    "checkers",
+    "judge_share",
+    "and_size",
+    "chain_steps",
+    "multiway_share",
+    "global_share",
+    "renderings",
+    "siblings",
+]
 
 
 def test_the_config_section_is_the_composers_options() -> None:

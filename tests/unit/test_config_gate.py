@@ -25,11 +25,17 @@ def test_minimal_config_gets_defaults_and_a_stable_fingerprint() -> None:
     [
         ({"samples": 10, "modles": {}}, "modles: unknown key"),
         ({"samples": 0}, "samples: Input should be greater than or equal to 1"),
-        ({"samples": 5, "models": {"responder": {"sampling": {"temperature": 9}}}}, "models.responder.sampling.temperature"),
+        (
+            {"samples": 5, "models": {"responder": {"sampling": {"temperature": 9}}}},
+            "models.responder.sampling.temperature",
+        ),
         ({"samples": 5, "mix": {"Chain_7": 1}}, "mix: category 'Chain_7'"),
         ({"samples": 5, "workers": {"local": 0}}, "no workers"),
         ({"samples": 5, "workers": {"local": 0, "endpoints": ["localhost:8000"]}}, "must start with http://"),
-        ({"samples": 5, "seeds": {"sources": [{"path": "a.jsonl", "hf_dataset": "x/y"}]}}, "exactly one of 'path' or 'hf_dataset'"),
+        (
+            {"samples": 5, "seeds": {"sources": [{"path": "a.jsonl", "hf_dataset": "x/y"}]}},
+            "exactly one of 'path' or 'hf_dataset'",
+        ),
         ({"samples": 5, "compose": {"and_size": [1, 2]}}, "and_size must satisfy"),
         ({}, "samples: Field required"),
     ],
@@ -82,7 +88,9 @@ def test_text_gates(text: str, finish: str, reasons: list[str]) -> None:
 def test_score_gates() -> None:
     assert verdict_gate(verdict(True, False, True), GateConfig()) == ["failed_check:c2"]
     assert verdict_gate(verdict(True, False, True), GateConfig(score="drfr", threshold=0.6)) == []
-    assert verdict_gate(verdict(True, False, False), GateConfig(score="drfr", threshold=0.6))[0].startswith("score_below_threshold")
+    assert verdict_gate(verdict(True, False, False), GateConfig(score="drfr", threshold=0.6))[0].startswith(
+        "score_below_threshold"
+    )
     kept, reasons = gate(Response(text="ok answer"), verdict(True, True), GateConfig())
     assert kept and reasons == []
 
@@ -103,7 +111,9 @@ def test_the_ledger_gives_low_yield_categories_more_attempts_within_bound() -> N
     assert summary["Chain_2"].attempts == 3 and summary["Chain_2"].met is False and summary["And_1"].met is True
 
 
-@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml")), ids=lambda p: p.name
+)
 def test_every_bundled_config_loads_and_can_compose_what_it_asks_for(path: Path) -> None:
     from pipeline.construct.taxonomy import load_taxonomy
     from pipeline.run.preflight import check_composable, check_grid

@@ -26,7 +26,10 @@ from tests.helpers.batches import compose_spec, run_spec
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "taxonomy"
 TAX = load_taxonomy(FIXTURE, check_checkers=False)
 SEEDS = [Seed(id=f"s{i}", text=f"Describe object number {i}.") for i in range(7)]
-LONG_TRACE = "first I list the requirement then I plan a reply made of small words only and I check each of them one by one before I write it down"
+LONG_TRACE = (
+    "first I list the requirement then I plan a reply made of small words only and I check each of them "
+    "one by one before I write it down"
+)
 
 
 def rollout(satisfied: int, total: int, tokens: int = 10) -> Rollout:
@@ -88,8 +91,13 @@ def test_band_ends_are_inclusive(passes: int, reason: str | None) -> None:
 def test_student_is_off_by_default_and_reasoning_keeps_the_old_booleans() -> None:
     cfg = parse_config({"samples": 1})
     assert not cfg.models.student.enabled and "student" not in role_models(cfg) and not cfg.difficulty.filters()
-    assert parse_config({"samples": 1, "models": {"responder": {"reasoning": True}}}).models.responder.reasoning == "server"
-    assert parse_config({"samples": 1, "models": {"responder": {"reasoning": False}}}).models.responder.reasoning == "off"
+    assert (
+        parse_config({"samples": 1, "models": {"responder": {"reasoning": True}}}).models.responder.reasoning
+        == "server"
+    )
+    assert (
+        parse_config({"samples": 1, "models": {"responder": {"reasoning": False}}}).models.responder.reasoning == "off"
+    )
 
 
 def test_the_new_keys_dump_and_count_like_any_other() -> None:
@@ -99,7 +107,9 @@ def test_the_new_keys_dump_and_count_like_any_other() -> None:
     on = {"samples": 1, "models": {"student": {"enabled": True}}, "difficulty": {"min_pass_rate": 0.5}}
     full = parse_config({**on, "gate": {"reject_shallow_reasoning": True}}).model_dump(mode="json")
     assert full["models"]["student"]["enabled"] and full["difficulty"]["min_pass_rate"] == 0.5
-    assert full["gate"]["reject_shallow_reasoning"] and parse_config(full).model_dump(mode="json") == full  # round trip
+    assert (
+        full["gate"]["reject_shallow_reasoning"] and parse_config(full).model_dump(mode="json") == full
+    )  # round trip
     assert config_hash(parse_config(on)) != config_hash(parse_config({"samples": 1}))
 
 
@@ -107,7 +117,10 @@ def test_the_new_keys_dump_and_count_like_any_other() -> None:
     ("data", "message"),
     [
         ({"difficulty": {"max_pass_rate": 0.5}}, "needs student rollouts, but models.student.enabled is false"),
-        ({"difficulty": {"min_pass_rate": 0.6, "max_pass_rate": 0.5}, "models": {"student": {"enabled": True}}}, "swap them"),
+        (
+            {"difficulty": {"min_pass_rate": 0.6, "max_pass_rate": 0.5}, "models": {"student": {"enabled": True}}},
+            "swap them",
+        ),
         ({"models": {"responder": {"reasoning": "maybe"}}}, "'off', 'prompted', 'plan_first' or 'server'"),
         ({"models": {"student": {"rollouts": 0}}}, "rollouts"),
     ],
@@ -120,7 +133,9 @@ def test_bad_student_settings_are_clear_errors(data: dict[str, Any], message: st
 def test_the_student_model_is_part_of_the_run_identity() -> None:
     base = {"samples": 1, "compose": {"checkers": "code"}, "models": {"judge": {"enabled": False}}}
     off = parse_config(base)
-    on = parse_config({**base, "models": {"judge": {"enabled": False}, "student": {"enabled": True, "model": "org/student-8b"}}})
+    on = parse_config(
+        {**base, "models": {"judge": {"enabled": False}, "student": {"enabled": True, "model": "org/student-8b"}}}
+    )
     assert role_models(on)["student"] == "org/student-8b"
     assert run_inputs(on)["models"] != run_inputs(off)["models"]
 
@@ -131,7 +146,14 @@ def test_the_student_model_is_part_of_the_run_identity() -> None:
 def config(**over: Any) -> RunConfig:
     models = {"responder": {"n": 2}, "rewriter": {"enabled": False}, "student": {"enabled": True, "rollouts": 4}}
     models.update(over.pop("models", {}))
-    data = {"samples": 3, "mix": {"Single": 1}, "repair_rounds": 0, "fidelity": {"enabled": False}, "models": models, **over}
+    data = {
+        "samples": 3,
+        "mix": {"Single": 1},
+        "repair_rounds": 0,
+        "fidelity": {"enabled": False},
+        "models": models,
+        **over,
+    }
     return parse_config(data)
 
 
@@ -154,13 +176,17 @@ class Script:
         self.responder, self.plain, self.reasoning = list(responder), list(plain), list(reasoning)
         self.calls: list[tuple[str, list[list[dict[str, str]]]]] = []
 
-    def __call__(self, conversations: Sequence[list[dict[str, str]]], role: RoleConfig, n: int) -> list[list[Response]]:
+    def __call__(
+        self, conversations: Sequence[list[dict[str, str]]], role: RoleConfig, n: int
+    ) -> list[list[Response]]:
         kind = "student" if isinstance(role, StudentConfig) else "responder"
         self.calls.append((kind, [list(c) for c in conversations]))
         out = []
         for conv in conversations:
             if kind == "responder":
-                out.append([r.model_copy(update={"candidate": k}) for k, r in zip(range(n), self.responder * n, strict=False)])
+                out.append(
+                    [r.model_copy(update={"candidate": k}) for k, r in zip(range(n), self.responder * n, strict=False)]
+                )
                 continue
             texts = self.reasoning if conv[0]["role"] == "system" else self.plain
             out.append([Response(text=texts[k % len(texts)], completion_tokens=7, candidate=k) for k in range(n)])
@@ -178,7 +204,9 @@ LOWER = Response(text="all lowercase words here")
 def test_student_rollouts_are_summarised_and_attached_to_every_sample_of_the_instruction() -> None:
     cfg = config(models={"student": {"enabled": True, "rollouts": 4, "reasoning": True}})
     [spec] = lower_only_specs(cfg, 1)
-    script = Script([LOWER], plain=["lower one", "Upper", "Upper", "Upper"], reasoning=["lower", "lower", "Upper", "lower"])
+    script = Script(
+        [LOWER], plain=["lower one", "Upper", "Upper", "Upper"], reasoning=["lower", "lower", "Upper", "lower"]
+    )
     result = run_spec(spec, SEEDS, TAX, cfg, Models(script, None, Relevance()), run_id="r")
     assert len(result.kept) == 1 and len(result.rejects) == 1  # the second candidate is a surplus
     ev = result.kept[0].student
@@ -207,7 +235,9 @@ def test_instructions_without_a_kept_answer_cost_no_student_rollouts() -> None:
     [(["lower"], (0.0, 0.5), "too_easy"), (["Upper"], (0.5, 1.0), "too_hard"), (["lower", "Upper"], (0.5, 0.5), None)],
     ids=["easy", "hard", "inside"],
 )
-def test_the_band_drops_out_of_band_samples_with_their_reason(plain: list[str], band: tuple[float, float], reason: str | None) -> None:
+def test_the_band_drops_out_of_band_samples_with_their_reason(
+    plain: list[str], band: tuple[float, float], reason: str | None
+) -> None:
     cfg = config(difficulty={"min_pass_rate": band[0], "max_pass_rate": band[1]})
     [spec] = lower_only_specs(cfg, 1)
     result = run_spec(spec, SEEDS, TAX, cfg, Models(Script([LOWER], plain=plain), None, Relevance()), run_id="r")
@@ -224,7 +254,9 @@ def test_quotas_count_only_in_band_samples() -> None:
     specs = lower_only_specs(cfg, 5)
     spec = BatchSpec(0, tuple(item for s in specs for item in s.items))
     # the student passes every other rollout of the plain prompt: pass rate 0.5, inside the band [0, 0.5]
-    inside = run_spec(spec, SEEDS, TAX, cfg, Models(Script([LOWER], plain=["lower", "Upper"]), None, Relevance()), run_id="r")
+    inside = run_spec(
+        spec, SEEDS, TAX, cfg, Models(Script([LOWER], plain=["lower", "Upper"]), None, Relevance()), run_id="r"
+    )
     filled: Counter[str] = Counter()
     capped, _ = cap_to_quota(inside, quotas_for(cfg), filled)
     assert len(inside.kept) == 5 and len(capped.kept) == 2 == filled["Single"]
@@ -232,13 +264,24 @@ def test_quotas_count_only_in_band_samples() -> None:
     # always passing: every sample too easy, nothing reaches the quota
     easy = run_spec(spec, SEEDS, TAX, cfg, Models(Script([LOWER], plain=["lower"]), None, Relevance()), run_id="r")
     filled = Counter()
-    assert cap_to_quota(easy, quotas_for(cfg), filled)[0].kept == [] and filled["Single"] == 0 and easy.stats["too_easy"] == 5
+    assert (
+        cap_to_quota(easy, quotas_for(cfg), filled)[0].kept == []
+        and filled["Single"] == 0
+        and easy.stats["too_easy"] == 5
+    )
 
 
 def test_band_filter_leaves_rejects_and_unmeasured_samples_alone() -> None:
     cfg = config()
     [spec] = lower_only_specs(cfg, 1)
-    result = run_spec(spec, SEEDS, TAX, config(models={"student": {"enabled": False}}), Models(Script([LOWER], ["x"]), None), run_id="r")
+    result = run_spec(
+        spec,
+        SEEDS,
+        TAX,
+        config(models={"student": {"enabled": False}}),
+        Models(Script([LOWER], ["x"]), None),
+        run_id="r",
+    )
     kept, rejects, counts = band_filter(result.kept, result.rejects, DifficultyConfig(min_pass_rate=0.9))
     assert kept == result.kept and rejects == result.rejects and not counts
 
@@ -250,7 +293,10 @@ def test_prompted_reasoning_is_measured_and_shallow_traces_can_be_rejected(rejec
         gate={"reject_shallow_reasoning": reject},
     )
     [spec] = lower_only_specs(cfg, 1)
-    answers = [Response(text="all lowercase", reasoning="ok lowercase"), Response(text="all lowercase", reasoning=LONG_TRACE)]
+    answers = [
+        Response(text="all lowercase", reasoning="ok lowercase"),
+        Response(text="all lowercase", reasoning=LONG_TRACE),
+    ]
     script = Script(answers, plain=["x"])
     result = run_spec(spec, SEEDS, TAX, cfg, Models(script, None, Relevance()), run_id="r")
     [(_, [conv])] = script.calls
@@ -267,10 +313,22 @@ def test_prompted_reasoning_is_measured_and_shallow_traces_can_be_rejected(rejec
 
 
 def test_the_summary_states_the_student_cost_and_says_when_the_numbers_are_tiny() -> None:
-    cfg = config(models={"student": {"enabled": True, "rollouts": 2, "reasoning": True}}, difficulty={"max_pass_rate": 0.5})
-    totals = {"kept": 4, "student_instructions": 5, "student_completion_tokens": 1000, "too_easy": 1, "reasoning_tied": 5}
+    cfg = config(
+        models={"student": {"enabled": True, "rollouts": 2, "reasoning": True}}, difficulty={"max_pass_rate": 0.5}
+    )
+    totals = {
+        "kept": 4,
+        "student_instructions": 5,
+        "student_completion_tokens": 1000,
+        "too_easy": 1,
+        "reasoning_tied": 5,
+    }
     report = student_report(cfg, totals)
-    assert report is not None and report["tokens_per_kept"] == 250 and report["band_drops"] == {"too_easy": 1, "too_hard": 0}
+    assert (
+        report is not None
+        and report["tokens_per_kept"] == 250
+        and report["band_drops"] == {"too_easy": 1, "too_hard": 0}
+    )
     summary = RunSummary("r", "c", "f", "o", target=4, kept=4, quota=[], categories=[], totals=totals, student=report)
     text = format_summary(summary)
     assert "250 per kept sample" in text and "tied 5" in text and "135M" in text and "steps of 1/2" in text
@@ -283,13 +341,21 @@ def test_the_summary_states_the_student_cost_and_says_when_the_numbers_are_tiny(
 
 
 def test_each_role_model_goes_to_its_own_endpoints_or_the_shared_ones() -> None:
-    models = {"judge": {"enabled": False}, "responder": {"model": "expert"}, "student": {"enabled": True, "model": "small"}}
+    models = {
+        "judge": {"enabled": False},
+        "responder": {"model": "expert"},
+        "student": {"enabled": True, "model": "small"},
+    }
     workers = {"local": 0, "endpoints": ["http://shared:8000"], "model_endpoints": {"small": ["http://student:8000"]}}
     cfg = parse_config({"samples": 1, "compose": {"checkers": "code"}, "models": models, "workers": workers})
     assert model_routes(cfg, role_models(cfg)) == {
-        "expert": ["http://shared:8000"], "default": ["http://shared:8000"], "small": ["http://student:8000"]
+        "expert": ["http://shared:8000"],
+        "default": ["http://shared:8000"],
+        "small": ["http://student:8000"],
     }
-    alone = parse_config({"samples": 1, "compose": {"checkers": "code"}, "models": models, "workers": {**workers, "endpoints": []}})
+    alone = parse_config(
+        {"samples": 1, "compose": {"checkers": "code"}, "models": models, "workers": {**workers, "endpoints": []}}
+    )
     with pytest.raises(ConfigError, match=r"no endpoint serves .*responder \(expert\)"):
         model_routes(alone, role_models(alone))
 

@@ -104,7 +104,9 @@ class Clock:
 class FakeAttempt:
     """A hand-out that finishes (or fails, or is lost) at a given fake time, or never (a killed runner)."""
 
-    def __init__(self, clock: Clock, value: int, *, at: float | None, outcome: AttemptStatus = AttemptStatus.DONE) -> None:
+    def __init__(
+        self, clock: Clock, value: int, *, at: float | None, outcome: AttemptStatus = AttemptStatus.DONE
+    ) -> None:
         self.clock, self.value, self.at, self.outcome = clock, value, at, outcome
 
     def status(self) -> AttemptStatus:
@@ -127,13 +129,19 @@ class Runners:
         k = sum(1 for b, _ in self.handed if b == batch)
         self.handed.append((batch, self.clock()))
         after, outcome = self.script.get((batch, k), (5.0, AttemptStatus.DONE))
-        return FakeAttempt(self.clock, batch * 10 + k, at=None if after is None else self.clock() + after, outcome=outcome)
+        return FakeAttempt(
+            self.clock, batch * 10 + k, at=None if after is None else self.clock() + after, outcome=outcome
+        )
 
 
-def run_with(script: dict[tuple[int, int], tuple[float | None, AttemptStatus]], **kwargs: Any) -> tuple[list[tuple[int, int]], Runners, list[str]]:
+def run_with(
+    script: dict[tuple[int, int], tuple[float | None, AttemptStatus]], **kwargs: Any
+) -> tuple[list[tuple[int, int]], Runners, list[str]]:
     clock, log = Clock(), list[str]()
     runners = Runners(clock, script)
-    handed = Resubmitter(runners.hand_out, label=lambda b: f"batch {b}", log=log.append, clock=clock, sleep=clock.sleep, **kwargs)
+    handed = Resubmitter(
+        runners.hand_out, label=lambda b: f"batch {b}", log=log.append, clock=clock, sleep=clock.sleep, **kwargs
+    )
     finished = [(d.spec, d.result) for d in drive(iter(range(4)), lambda i: i, handed.submit, window=2)]
     return finished, runners, log
 
@@ -150,7 +158,9 @@ def test_a_batch_whose_runner_died_is_handed_out_again_at_its_deadline_and_count
 
 def test_the_first_result_wins_and_a_late_one_is_ignored() -> None:
     # batch 0's first runner is slow (40 s): handed out again at 30 s, but the slow one still finishes first
-    finished, runners, _ = run_with({(0, 0): (40.0, AttemptStatus.DONE), (0, 1): (60.0, AttemptStatus.DONE)}, deadline_s=30)
+    finished, runners, _ = run_with(
+        {(0, 0): (40.0, AttemptStatus.DONE), (0, 1): (60.0, AttemptStatus.DONE)}, deadline_s=30
+    )
     assert dict(finished)[0] == 0 and [b for b, _ in finished] == [0, 1, 2, 3]
     assert [b for b, _ in runners.handed].count(0) == 2
 

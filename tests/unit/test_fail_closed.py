@@ -132,7 +132,9 @@ def test_a_plan_with_broken_checks_scores_them_failed_and_runs_the_rest() -> Non
 
 
 def test_a_missing_or_empty_span_is_a_failed_check() -> None:
-    check = Check(id="c1", kind="code", checker="keywords:forbidden_words", kwargs={"forbidden_words": ["x"]}, scope="part:2")
+    check = Check(
+        id="c1", kind="code", checker="keywords:forbidden_words", kwargs={"forbidden_words": ["x"]}, scope="part:2"
+    )
     assert _is_failure(run_code_check(check, "### Part 1\nhello"))
     assert _is_failure(run_code_check(check, "### Part 1\nhello\n### Part 2\n   \n"))
 

@@ -235,7 +235,8 @@ SAMPLED: list[Row] = [
                 (
                     "template:fixed_labels",
                     {
-                        "template": "Question: <the question restated>\nShort answer: <one sentence>\nDetails: <a fuller explanation>"
+                        "template": "Question: <the question restated>\nShort answer: <one sentence>\n"
+                        "Details: <a fuller explanation>"
                     },
                 ),
             ]
@@ -273,7 +274,8 @@ SAMPLED: list[Row] = [
                 (
                     "template:fixed_labels",
                     {
-                        "template": "Answer: <your answer in one sentence>\nReason: <why this is the answer>\nConfidence: <low, medium or high>"
+                        "template": "Answer: <your answer in one sentence>\nReason: <why this is the answer>\n"
+                        "Confidence: <low, medium or high>"
                     },
                 )
             ],

@@ -94,7 +94,9 @@ def test_words_copied_from_a_rewritten_prompt_are_not_the_answers_own() -> None:
     ],
 )
 def test_reference_answer_check(response: str, reference: str, passed: bool) -> None:
-    result = check_reference_answer(response, reference, task="A bakery sells muffins for 3 euros each. How much do 14 cost?")
+    result = check_reference_answer(
+        response, reference, task="A bakery sells muffins for 3 euros each. How much do 14 cost?"
+    )
     assert result.passed is passed, result.evidence
 
 
@@ -187,7 +189,10 @@ def scripted(texts: list[str]) -> ChatFn:
     """Candidate k of every conversation answers texts[k % len(texts)]."""
 
     def chat(conversations: Sequence[list[dict[str, str]]], role: RoleConfig, n: int) -> list[list[Response]]:
-        return [[Response(text=texts[k % len(texts)], candidate=k, model="scripted") for k in range(n)] for _ in conversations]
+        return [
+            [Response(text=texts[k % len(texts)], candidate=k, model="scripted") for k in range(n)]
+            for _ in conversations
+        ]
 
     return chat
 
@@ -243,11 +248,15 @@ def test_the_judge_asks_only_about_answers_that_are_still_kept() -> None:
     tax = load_taxonomy(FIXTURE, check_checkers=False)
     # candidate 0 fails the embedding test, 1 fails the constraint check, 2 passes both and is asked
     chat = scripted([OFF_TASK, "THE OBJECT IS LOUD", ON_TASK])
-    result = run_spec(lowercase_spec(cfg, SEEDS), SEEDS, tax, cfg, Models(chat, LLMJudge(judge), relevance), run_id="r")
+    result = run_spec(
+        lowercase_spec(cfg, SEEDS), SEEDS, tax, cfg, Models(chat, LLMJudge(judge), relevance), run_id="r"
+    )
     assert len(judge.questions) == 1 and "Does the response carry out this task" in judge.questions[0]
     assert "Describe object number" in judge.questions[0]
     (kept,) = result.kept
-    assert [c.kind for c in kept.verdict.fidelity] == ["embedding", "judge"] and all(c.passed for c in kept.verdict.fidelity)
+    assert [c.kind for c in kept.verdict.fidelity] == ["embedding", "judge"] and all(
+        c.passed for c in kept.verdict.fidelity
+    )
 
 
 def test_a_judge_no_rejects_an_answer_the_embedding_let_through() -> None:
@@ -258,19 +267,33 @@ def test_a_judge_no_rejects_an_answer_the_embedding_let_through() -> None:
             return [0.99 for _ in texts]
 
     tax = load_taxonomy(FIXTURE, check_checkers=False)
-    result = run_spec(lowercase_spec(cfg, SEEDS), SEEDS, tax, cfg, Models(scripted([OFF_TASK]), LLMJudge(FakeJudge()), Lenient()), run_id="r")
+    result = run_spec(
+        lowercase_spec(cfg, SEEDS),
+        SEEDS,
+        tax,
+        cfg,
+        Models(scripted([OFF_TASK]), LLMJudge(FakeJudge()), Lenient()),
+        run_id="r",
+    )
     assert result.kept == [] and {tuple(s.reject_reasons) for s in result.rejects} == {("off_task:judge",)}
 
 
 def test_a_wrong_final_answer_is_rejected_and_the_reference_replaces_the_embedding() -> None:
     cfg = config(judge=False)
-    seeds = [Seed(id=f"q{i}", text=f"What is {i} times 7? Describe the object.", answer=str(7 * i)) for i in range(2, 7)]
+    seeds = [
+        Seed(id=f"q{i}", text=f"What is {i} times 7? Describe the object.", answer=str(7 * i)) for i in range(2, 7)
+    ]
     relevance = FakeRelevance()
     spec = lowercase_spec(cfg, seeds)
     ins = compose_spec(spec, seeds, load_taxonomy(FIXTURE, check_checkers=False), cfg)[0]
     right = f"the object count is {ins.reference_answer}"
     result = run_spec(
-        spec, seeds, load_taxonomy(FIXTURE, check_checkers=False), cfg, Models(scripted(["the object count is 1000", right]), None, relevance), run_id="r"
+        spec,
+        seeds,
+        load_taxonomy(FIXTURE, check_checkers=False),
+        cfg,
+        Models(scripted(["the object count is 1000", right]), None, relevance),
+        run_id="r",
     )
     assert ins.reference_answer is not None
     assert [s.response.text for s in result.kept] == [right]
@@ -284,7 +307,9 @@ def test_a_disabled_gate_changes_nothing() -> None:
     cfg = config(enabled=False)
     relevance = FakeRelevance()
     tax = load_taxonomy(FIXTURE, check_checkers=False)
-    result = run_spec(lowercase_spec(cfg, SEEDS), SEEDS, tax, cfg, Models(scripted([OFF_TASK]), None, relevance), run_id="r")
+    result = run_spec(
+        lowercase_spec(cfg, SEEDS), SEEDS, tax, cfg, Models(scripted([OFF_TASK]), None, relevance), run_id="r"
+    )
     assert len(result.kept) == 1 and result.kept[0].verdict.fidelity == [] and relevance.batches == []
 
 
@@ -317,11 +342,15 @@ cfg = parse_config({"samples": 1, "mix": {"Single": 1}, "repair_rounds": 0, "com
 seeds = [Seed(id=f"q{i}", text=f"What is {i} times 7?", answer=str(7 * i)) for i in range(3)]
 chat = lambda convs, role, n: [[Response(text="it is 14", candidate=k) for k in range(n)] for _ in convs]
 tax = load_taxonomy(Path("tests/fixtures/taxonomy"), check_checkers=False)
-result = run_spec(BatchSpec(0, tuple((i, "Single") for i in range(3))), seeds, tax, cfg, Models(chat, None), run_id="r")
+result = run_spec(
+    BatchSpec(0, tuple((i, "Single") for i in range(3))), seeds, tax, cfg, Models(chat, None), run_id="r"
+)
 checked = sum(1 for s in [*result.kept, *result.rejects] for c in s.verdict.fidelity if c.kind == "reference_answer")
 print(checked, sorted(m for m in sys.modules if m.split(".")[0] in ("sentence_transformers", "torch", "transformers")))
 """
-    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300, check=True
+    )
     checked, modules = out.stdout.strip().split(" ", 1)
     assert int(checked) > 0  # the gate ran (reference answers) ...
     assert modules == "[]"  # ... without loading any embedding library
@@ -345,7 +374,15 @@ def gated(tmp_path_factory: pytest.TempPathFactory) -> Gated:
         if [c.spec_id for c in ins.plan.checks] == ["t:lower"]:
             items.append((i, "Single"))
     chat = scripted([OFF_TASK, "the object count is 1000", ON_TASK + " and its count is 14 21 28 35 42"])
-    result = run_spec(BatchSpec(0, tuple(items[:8])), seeds, tax, cfg, Models(chat, None, FakeRelevance()), run_id="r", run_fingerprint="fp-fid")
+    result = run_spec(
+        BatchSpec(0, tuple(items[:8])),
+        seeds,
+        tax,
+        cfg,
+        Models(chat, None, FakeRelevance()),
+        run_id="r",
+        run_fingerprint="fp-fid",
+    )
     root = tmp_path_factory.mktemp("out")
     run = store.open_run(root, "fp-fid", {"name": "fidelity"})
     store.write_batch(run, 0, result.instructions, result.kept, result.rejects)
@@ -369,7 +406,9 @@ def test_a_shard_written_before_the_fidelity_column_reads_with_no_fidelity_tests
     old = table.drop_columns(["fidelity"])
     back = samples_from_table(old)
     assert [s.verdict.fidelity for s in back] == [[] for _ in back]
-    assert [s.model_copy(update={"verdict": s.verdict.model_copy(update={"fidelity": []})}) for s in result.kept] == back
+    assert [
+        s.model_copy(update={"verdict": s.verdict.model_copy(update={"fidelity": []})}) for s in result.kept
+    ] == back
 
 
 def test_fidelity_columns_restore_every_field() -> None:
@@ -388,7 +427,9 @@ def test_reject_reasons_reach_the_stats_and_the_dataset_card(gated: Gated, tmp_p
     assert off > 0 and wrong > 0
     assert reasons["off_task:embedding"].candidates == kinds["off_task"].candidates == off
     assert reasons["wrong_answer"].candidates == kinds["wrong_answer"].candidates == wrong
-    built = build_dataset_folder(result.kept, result.rejects, tmp_path / "ds", repo_id="org/cx", run_info={}, stats=stats)
+    built = build_dataset_folder(
+        result.kept, result.rejects, tmp_path / "ds", repo_id="org/cx", run_info={}, stats=stats
+    )
     card = (built.folder / "README.md").read_text(encoding="utf-8")
     assert f"| off_task | {off} |" in card and f"| wrong_answer | {wrong} |" in card
 
@@ -411,7 +452,9 @@ def test_judge_checks_send_one_question_per_answer() -> None:
         asked.extend(queries)
         return [CheckResult(True, "judge P(yes)=0.90") for _ in queries]
 
-    ins: Instruction = compose_spec(BatchSpec(0, ((0, "Single"),)), SEEDS, load_taxonomy(FIXTURE, check_checkers=False), config())[0]
+    ins: Instruction = compose_spec(
+        BatchSpec(0, ((0, "Single"),)), SEEDS, load_taxonomy(FIXTURE, check_checkers=False), config()
+    )[0]
     checks = fidelity.judge_checks(ins, ["<think>hm</think>the object", ""], judge)
     assert [q.response for q in asked] == ["the object", ""]
     assert [c.passed for c in checks] == [True, False]  # an empty answer never carries out the task

@@ -42,7 +42,9 @@ def test_the_labelled_set_covers_both_labels_and_the_known_hacks() -> None:
         assert kinds[(True, kind)] >= 5, kind
 
 
-def test_the_shipped_threshold_rejects_off_task_answers_as_reported(scored: tuple[list[LabelledAnswer], list[float]]) -> None:
+def test_the_shipped_threshold_rejects_off_task_answers_as_reported(
+    scored: tuple[list[LabelledAnswer], list[float]],
+) -> None:
     rows, scores = scored
     m = off_task_metrics(scores, [r.on_task for r in rows], FidelityConfig().threshold)
     assert m.precision >= REPORTED_PRECISION - TOLERANCE, m
@@ -61,7 +63,9 @@ def test_the_answers_that_motivated_the_gate_are_rejected(scored: tuple[list[Lab
     threshold = FidelityConfig().threshold
     by_text = {r.response: s for r, s in zip(rows, scores, strict=True)}
     quoted = next(r for r in rows if r.kind == "constraint_only" and "deadline and sunlight" in r.response)
-    saber = next(r for r in rows if r.kind == "formatted_story" and "in-game saber" in r.response and "release notes" in r.task)
+    saber = next(
+        r for r in rows if r.kind == "formatted_story" and "in-game saber" in r.response and "release notes" in r.task
+    )
     assert by_text[quoted.response] < threshold and by_text[saber.response] < threshold
     # ... while an on-task answer with the same words and formatting is kept
     homework = next(r for r in rows if r.kind == "on_task_formatted" and r.task == quoted.task)

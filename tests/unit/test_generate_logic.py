@@ -37,11 +37,20 @@ def test_planning_follows_deficits_and_attempt_limits() -> None:
 
 
 def test_cap_to_quota_moves_surplus_to_rejects() -> None:
-    cfg = parse_config({"samples": 2, "mix": {"Single": 1}, "compose": {"checkers": "code"}, "models": {"rewriter": {"enabled": False}}})
+    cfg = parse_config(
+        {
+            "samples": 2,
+            "mix": {"Single": 1},
+            "compose": {"checkers": "code"},
+            "models": {"rewriter": {"enabled": False}},
+        }
+    )
     tax = load_taxonomy(FIXTURE, check_checkers=False)
     spec = planned_spec(cfg.model_copy(update={"batch_size": 3}))
     result = run_spec(spec, SEEDS, tax, cfg, Models(chat=scripted("ok"), judge=None), run_id="r")
-    forced = BatchResult(result.index, result.instructions, [s.model_copy(update={"kept": True}) for s in result.rejects[:3]], [])
+    forced = BatchResult(
+        result.index, result.instructions, [s.model_copy(update={"kept": True}) for s in result.rejects[:3]], []
+    )
     filled: Counter[str] = Counter()
     capped, cells = cap_to_quota(forced, quotas_for(cfg), filled)
     assert len(capped.kept) == 2 and all(r.reject_reasons == ["quota_full"] for r in capped.rejects)
@@ -90,7 +99,12 @@ def test_bad_answers_are_rejected_with_reasons_and_repaired(text: str, finish: s
 def test_a_passing_answer_is_kept_once_per_instruction() -> None:
     # the scripted answer does not describe the object: the task-fidelity gate is not what this test is about
     cfg = parse_config(
-        {"samples": 1, "mix": {"Single": 1}, "models": {"responder": {"n": 3}, "rewriter": {"enabled": False}}, "fidelity": {"enabled": False}}
+        {
+            "samples": 1,
+            "mix": {"Single": 1},
+            "models": {"responder": {"n": 3}, "rewriter": {"enabled": False}},
+            "fidelity": {"enabled": False},
+        }
     )
     tax = load_taxonomy(FIXTURE, check_checkers=False)
     ins = instruction_with(SEEDS[0], ["t:lower"], tax)  # one check, which a lowercase answer passes

@@ -43,12 +43,16 @@ class SmallContextServer:
             prompt = "\n".join(m["content"] for m in body["messages"])
             self.prompts.append(prompt)
             if len(prompt) > LIMIT_CHARS:
-                return httpx.Response(400, json={"error": {"message": TOO_LONG, "type": "BadRequestError", "code": 400}})
+                return httpx.Response(
+                    400, json={"error": {"message": TOO_LONG, "type": "BadRequestError", "code": 400}}
+                )
             choices = [
                 {"index": i, "message": {"role": "assistant", "content": "A short answer."}, "finish_reason": "stop"}
                 for i in range(body.get("n", 1))
             ]
-            return httpx.Response(200, json={"choices": choices, "usage": {"prompt_tokens": 9, "completion_tokens": 4}})
+            return httpx.Response(
+                200, json={"choices": choices, "usage": {"prompt_tokens": 9, "completion_tokens": 4}}
+            )
 
         return httpx.MockTransport(handle)
 
@@ -67,7 +71,11 @@ def test_over_long_prompt_becomes_a_reject_with_its_reason() -> None:
     seeds = [Seed(id="short", text="Describe a lighthouse."), Seed(id="long", text="Describe this place. " * 400)]
     spec = planned_spec(cfg.model_copy(update={"batch_size": 2}))
     server = SmallContextServer()
-    engine = SyncEngine(OpenAIEngine(["http://w.test:1"], "m", transport=server.transport(), retry=RetryPolicy(max_attempts=2, base_delay_s=0)))
+    engine = SyncEngine(
+        OpenAIEngine(
+            ["http://w.test:1"], "m", transport=server.transport(), retry=RetryPolicy(max_attempts=2, base_delay_s=0)
+        )
+    )
     engines: dict[str, Any] = {cfg.models.responder.model: engine}
     with engine:
         result = run_spec(spec, seeds, tax, cfg, Models(chat=engine_chat_fn(engines), judge=None), run_id="r")

@@ -44,7 +44,12 @@ def scripted_chat(conversations: Sequence[list[dict[str, str]]], role: RoleConfi
     for conv in conversations:
         text = json.dumps(conv, sort_keys=True)
         picks = [int(hashlib.sha256(f"{text}|{k}".encode()).hexdigest(), 16) % len(ANSWERS) for k in range(n)]
-        out.append([Response(text=ANSWERS[p], candidate=k, model="scripted", completion_tokens=7) for k, p in enumerate(picks)])
+        out.append(
+            [
+                Response(text=ANSWERS[p], candidate=k, model="scripted", completion_tokens=7)
+                for k, p in enumerate(picks)
+            ]
+        )
     return out
 
 
@@ -56,7 +61,12 @@ def config(out: Path) -> dict[str, Any]:
         "compose": {"checkers": "code", "siblings": True},
         "models": {"rewriter": {"enabled": True}, "responder": {"n": 3}, "judge": {"enabled": False}},
         "fidelity": {"enabled": False},
-        "hardening": {"enabled": True, "threshold": 0.3, "rounds": 2, "moves": ["constraint", "chain_step", "selection_level"]},
+        "hardening": {
+            "enabled": True,
+            "threshold": 0.3,
+            "rounds": 2,
+            "moves": ["constraint", "chain_step", "selection_level"],
+        },
         "repair_rounds": 1,
         "attempts_factor": 3,
         "batch_size": 6,
@@ -77,10 +87,14 @@ def content(value: Any) -> Any:
 
 
 def run_digest(out: Path) -> dict[str, Any]:
-    with open_run_context(parse_config(config(out)), log=lambda line: None, models=Models(chat=scripted_chat, judge=None)) as ctx:
+    with open_run_context(
+        parse_config(config(out)), log=lambda line: None, models=Models(chat=scripted_chat, judge=None)
+    ) as ctx:
         run_locally(ctx)
         run = ctx.run
-    instructions = sorted((content(i.model_dump(mode="json")) for i in store.load_instructions(run)), key=lambda r: r["id"])
+    instructions = sorted(
+        (content(i.model_dump(mode="json")) for i in store.load_instructions(run)), key=lambda r: r["id"]
+    )
     samples = sorted(
         (content(s.model_dump(mode="json")) for s in [*store.load_samples(run), *store.load_samples(run, kept=False)]),
         key=lambda r: (r["instruction"]["id"], r["response"]["candidate"], r["id"]),

@@ -83,10 +83,16 @@ def test_very_uneven_weights_are_checked_in_closed_form() -> None:
     grid = {"dimensions": ["Length", "Keywords"]}
     t0 = time.monotonic()
     # Single gets 1 sample of 900 million, And_1 the rest: the cells are filled from 2,000,000,002 samples on
-    with pytest.raises(ConfigError, match=r"no samples count up to 1000000000 fills every cell \(it would take 2000000002\)"):
-        parse_config({"samples": 900_000_000, "mix": {"Single": 1, "And_1": 1e9}, "compose": {"checkers": "code"}, "grid": grid})
+    with pytest.raises(
+        ConfigError, match=r"no samples count up to 1000000000 fills every cell \(it would take 2000000002\)"
+    ):
+        parse_config(
+            {"samples": 900_000_000, "mix": {"Single": 1, "And_1": 1e9}, "compose": {"checkers": "code"}, "grid": grid}
+        )
     with pytest.raises(ConfigError, match="set samples to at least 200000002, or drop axis values"):
-        parse_config({"samples": 100_000_000, "mix": {"Single": 1, "And_1": 1e8}, "compose": {"checkers": "code"}, "grid": grid})
+        parse_config(
+            {"samples": 100_000_000, "mix": {"Single": 1, "And_1": 1e8}, "compose": {"checkers": "code"}, "grid": grid}
+        )
     assert time.monotonic() - t0 < 1
 
 
@@ -106,7 +112,6 @@ def test_band_of_takes_the_first_band_holding_the_rate() -> None:
 
 def test_composing_for_a_cell_fixes_rendering_and_puts_its_dimension_on_the_taken_path(tax: Taxonomy) -> None:
 
-
     cfg = config(mix={"Single": 1, "Selection_1": 1}, samples=8)
     keys = list(cell_quotas(cfg))
     spec = BatchSpec(index=0, items=tuple((i, k) for i, k in enumerate(keys * 5)))
@@ -120,7 +125,10 @@ def test_composing_for_a_cell_fixes_rendering_and_puts_its_dimension_on_the_take
 
 def scripted_chat(text: str):  # type: ignore[no-untyped-def]
     def chat(conversations: Sequence[list[dict[str, str]]], role: RoleConfig, n: int) -> list[list[Response]]:
-        return [[Response(text=text, candidate=k, model="scripted", completion_tokens=5) for k in range(n)] for _ in conversations]
+        return [
+            [Response(text=text, candidate=k, model="scripted", completion_tokens=5) for k in range(n)]
+            for _ in conversations
+        ]
 
     return chat
 
@@ -130,7 +138,9 @@ def open_context(cfg: RunConfig, tax: Taxonomy, logs: list[str]) -> RunContext:
     run = store.open_run(root, config_hash(cfg), {"name": cfg.name, RUN_INFO_KEY: quota_plan(cfg).to_json()})
     provenance = Provenance(run.run_id, run.fingerprint, role_models(cfg), template_hashes())
     models = Models(chat=scripted_chat(ANSWER), judge=None)
-    return RunContext(cfg, SEEDS, tax, models, run, provenance, open_ledger(cfg, run), store.done_batches(run), logs.append)
+    return RunContext(
+        cfg, SEEDS, tax, models, run, provenance, open_ledger(cfg, run), store.done_batches(run), logs.append
+    )
 
 
 BANDS = {"easy": [0.5, 1.0], "hard": [0.0, 0.49]}
@@ -144,7 +154,9 @@ def grid_run(tmp: Path, tax: Taxonomy, bands: dict[str, list[float]]) -> tuple[R
     return ctx, run_locally(ctx), logs
 
 
-def test_a_grid_run_fills_cells_it_can_spends_the_budget_of_the_others_and_reports_the_cost(tmp_path: Path, tax: Taxonomy) -> None:
+def test_a_grid_run_fills_cells_it_can_spends_the_budget_of_the_others_and_reports_the_cost(
+    tmp_path: Path, tax: Taxonomy
+) -> None:
     ctx, summary, logs = grid_run(tmp_path, tax, BANDS)
     rows = {r.cell: r for r in summary.grid}
     assert len(rows) == 8 and all(r.quota == 1 for r in rows.values())
@@ -170,7 +182,9 @@ def test_a_grid_run_fills_cells_it_can_spends_the_budget_of_the_others_and_repor
         assert s.instruction.rendering in {"prose", "numbered"}
     # a resumed run rebuilds the same quota state from the run record and the manifests alone
     again = open_ledger(ctx.cfg, ctx.run)
-    assert again.kept == ctx.ledger.kept and again.attempts == ctx.ledger.attempts and again.costs() == ctx.ledger.costs()
+    assert (
+        again.kept == ctx.ledger.kept and again.attempts == ctx.ledger.attempts and again.costs() == ctx.ledger.costs()
+    )
     text = format_summary(summary)
     assert "grid cell" in text and "Single/Length/hard/numbered" in text
     assert "| Single/Length/hard/numbered | 1 | 0 | no | 3 (3) |" in report_markdown(summary)
@@ -185,7 +199,10 @@ def test_kept_samples_no_cell_takes_are_turned_away_with_the_reason(tmp_path: Pa
     # the same sample, twice, for a cell with room for one: the second is quota_full
     s = away[0]
     twin = s.model_copy(update={"id": s.id + "-twin"})
-    cfg = config(tmp_path / "x", grid={"dimensions": sorted(taken_dimensions(s.instruction, tax))[:1], "renderings": [s.instruction.rendering]})
+    cfg = config(
+        tmp_path / "x",
+        grid={"dimensions": sorted(taken_dimensions(s.instruction, tax))[:1], "renderings": [s.instruction.rendering]},
+    )
     quotas = cell_quotas(cfg)
     key = next(k for k in quotas if k.startswith("Single/"))
     got = assign_cells([s, twin], [s, twin], {}, {key: 1}, Counter(), cfg, tax)
@@ -208,9 +225,14 @@ def test_stats_shows_a_grid_runs_cells_from_its_manifests(tmp_path: Path, tax: T
 
 def test_a_band_no_measured_pass_rate_can_fall_in_is_a_config_error() -> None:
     # n=2 first answers measure 0, 0.5 or 1: a band strictly between them could never be filled
-    with pytest.raises(ConfigError, match=r"grid.bands.middle: \[0.6, 0.9\] holds no pass rate measured over 2 answers.*models.responder.n"):
+    with pytest.raises(
+        ConfigError,
+        match=r"grid.bands.middle: \[0.6, 0.9\] holds no pass rate measured over 2 answers.*models.responder.n",
+    ):
         config(grid={"bands": {"middle": [0.6, 0.9]}})
-    config(grid={"bands": {"middle": [0.6, 0.9]}}, models={"responder": {"n": 4}, "rewriter": {"enabled": False}})  # 0.75
+    config(
+        grid={"bands": {"middle": [0.6, 0.9]}}, models={"responder": {"n": 4}, "rewriter": {"enabled": False}}
+    )  # 0.75
 
 
 def test_a_seed_that_cannot_take_the_cells_dimension_gives_way_to_the_next_seed() -> None:

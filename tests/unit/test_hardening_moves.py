@@ -21,8 +21,12 @@ from pipeline.run.config import HardeningMove
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "taxonomy"
 SEED = "Describe a lighthouse at dusk."
 LOWER = Constraint(spec_id="t:lower", text="Write only in lowercase letters.")
-WORDS = Constraint(spec_id="t:words", params={"relation": "less than", "num_words": 150}, text="Answer with less than 150 words.")
-REPEAT = Constraint(spec_id="t:repeat", params={"prompt_to_repeat": SEED}, text="First repeat the request word for word.")
+WORDS = Constraint(
+    spec_id="t:words", params={"relation": "less than", "num_words": 150}, text="Answer with less than 150 words."
+)
+REPEAT = Constraint(
+    spec_id="t:repeat", params={"prompt_to_repeat": SEED}, text="First repeat the request word for word."
+)
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +44,9 @@ def kept(parent: Task, child: Task) -> bool:
     return all(c.model_dump_json() in got for _, c in iter_constraints(parent))
 
 
-def test_a_single_becomes_a_chain_whose_first_step_keeps_its_constraint_and_whose_second_gets_a_new_one(tax: Taxonomy) -> None:
+def test_a_single_becomes_a_chain_whose_first_step_keeps_its_constraint_and_whose_second_gets_a_new_one(
+    tax: Taxonomy,
+) -> None:
     tree = Task(task=SEED, body=LOWER)
     child = harden(tree, tax, "chain_step")
     assert child is not None and tree_category(child) == "Chain_1" and child.task == SEED
@@ -56,7 +62,10 @@ def test_an_and_is_split_over_the_steps_and_a_chain_step_becomes_a_nested_chain(
     tree = Task(task=SEED, body=And(children=[LOWER, WORDS]))
     child = harden(tree, tax, "chain_step")
     assert child is not None and tree_category(child) == "Chain_1" and kept(tree, child)
-    assert isinstance(child.body, Chain) and [s.body for s in child.body.steps] == [LOWER, WORDS]  # in order, nothing new
+    assert isinstance(child.body, Chain) and [s.body for s in child.body.steps] == [
+        LOWER,
+        WORDS,
+    ]  # in order, nothing new
     grandchild = harden(child, tax, "chain_step")
     assert grandchild is not None and tree_category(grandchild) == "Chain_2" and kept(child, grandchild)
     assert isinstance(grandchild.body, Chain)

@@ -69,7 +69,9 @@ def lowercase_single(tax: Taxonomy, cfg: RunConfig) -> BatchSpec:
 
 
 def run(tax: Taxonomy, cfg: RunConfig, answer: str = ANSWER) -> BatchResult:
-    return run_spec(lowercase_single(tax, cfg), SEEDS, tax, cfg, Models(chat=answering(answer), judge=None), run_id="r")
+    return run_spec(
+        lowercase_single(tax, cfg), SEEDS, tax, cfg, Models(chat=answering(answer), judge=None), run_id="r"
+    )
 
 
 def test_a_batch_says_which_instructions_proved_easy_and_composes_no_child_itself(tax: Taxonomy) -> None:
@@ -126,13 +128,15 @@ def open_context(cfg: RunConfig, tax: Taxonomy, chat: ChatFn) -> RunContext:
     root = cfg.resolve(cfg.output_dir)
     run = store.open_run(root, "fp-hard", {"name": "hardening", RUN_INFO_KEY: quota_plan(cfg).to_json()})
     provenance = Provenance(run.run_id, run.fingerprint, role_models(cfg), template_hashes())
-    return RunContext(cfg, SEEDS, tax, Models(chat=chat, judge=None), run, provenance, open_ledger(cfg, run), set(), print)
+    return RunContext(
+        cfg, SEEDS, tax, Models(chat=chat, judge=None), run, provenance, open_ledger(cfg, run), set(), print
+    )
 
 
 def test_a_whole_run_answers_and_stores_each_child_after_its_parent(tax: Taxonomy, tmp_path: Path) -> None:
     cfg = config(
-        {"enabled": True, "threshold": 0.5, "rounds": 2}, samples=3, mix={"Single": 1}, attempts_factor=4, batch_size=2,
-        batches_in_flight=2, repair_rounds=0, output_dir=str(tmp_path / "out"),
+        {"enabled": True, "threshold": 0.5, "rounds": 2}, samples=3, mix={"Single": 1}, attempts_factor=4,
+        batch_size=2, batches_in_flight=2, repair_rounds=0, output_dir=str(tmp_path / "out"),
     )  # fmt: skip
     ctx = open_context(cfg, tax, answering(ANSWER))
     summary = run_locally(ctx)
@@ -155,14 +159,18 @@ def test_a_whole_run_answers_and_stores_each_child_after_its_parent(tax: Taxonom
     fingerprints = [i.fingerprint for i in instructions.values()]
     assert len(fingerprints) == len(set(fingerprints))
     resumed = open_ledger(cfg, ctx.run)  # the run's record and manifests give back the same ledger
-    assert (resumed.kept, resumed.attempts, resumed.costs()) == (ctx.ledger.kept, ctx.ledger.attempts, ctx.ledger.costs())
+    assert (resumed.kept, resumed.attempts, resumed.costs()) == (
+        ctx.ledger.kept,
+        ctx.ledger.attempts,
+        ctx.ledger.costs(),
+    )
     assert resumed.pending_parents() == ctx.ledger.pending_parents()
 
 
 def test_the_statistics_report_pass_rate_by_round(tax: Taxonomy, tmp_path: Path) -> None:
     cfg = config(
-        {"enabled": True, "threshold": 0.5, "rounds": 1}, samples=2, mix={"Single": 1}, attempts_factor=4, batch_size=2,
-        batches_in_flight=1, repair_rounds=0, output_dir=str(tmp_path / "out"),
+        {"enabled": True, "threshold": 0.5, "rounds": 1}, samples=2, mix={"Single": 1}, attempts_factor=4,
+        batch_size=2, batches_in_flight=1, repair_rounds=0, output_dir=str(tmp_path / "out"),
     )  # fmt: skip
     ctx = open_context(cfg, tax, answering(ANSWER))
     run_locally(ctx)
@@ -173,7 +181,11 @@ def test_the_statistics_report_pass_rate_by_round(tax: Taxonomy, tmp_path: Path)
     for k, row in rounds.items():
         mine = [s for s in candidates if s.instruction.hardening_round == k]
         first = [s for s in mine if s.response.round == 0]
-        assert (row.instructions, row.candidates, row.kept) == (len({s.instruction.id for s in mine}), len(mine), sum(s.kept for s in mine))
+        assert (row.instructions, row.candidates, row.kept) == (
+            len({s.instruction.id for s in mine}),
+            len(mine),
+            sum(s.kept for s in mine),
+        )
         assert (row.checks, row.passed) == (len(first), sum(s.verdict.all_pass for s in first))
     assert rounds[1].instructions >= 1
 

@@ -22,7 +22,7 @@ INPUTS = [
 RESPONSES = [
     {"prompt": "Write a title.", "response": "<<Rain>>\nIt rains, a lot.\nReally, yes."},  # title ok, comma fails
     {"prompt": "Bullets please.", "response": "Here you go:\n* one\n* two\n* three"},  # 3 bullets: strict fails
-    {"prompt": "Quote it.", "response": "Sure:\n\"quoted\""},  # loose passes without the first line
+    {"prompt": "Quote it.", "response": 'Sure:\n"quoted"'},  # loose passes without the first line
 ]
 
 
@@ -34,7 +34,10 @@ def _write(path: Path, rows: list[dict]) -> Path:
 def _run(tmp_path: Path) -> tuple[dict, list[str]]:
     printed: list[str] = []
     scores = evaluate_files(
-        _write(tmp_path / "in.jsonl", INPUTS), _write(tmp_path / "resp.jsonl", RESPONSES), tmp_path / "out", printed.append
+        _write(tmp_path / "in.jsonl", INPUTS),
+        _write(tmp_path / "resp.jsonl", RESPONSES),
+        tmp_path / "out",
+        printed.append,
     )
     return scores, printed
 
@@ -44,7 +47,13 @@ def test_output_files_have_the_reference_layout(tmp_path: Path) -> None:
     lines = (tmp_path / "out" / "eval_results_strict.jsonl").read_text().splitlines()
     assert len(lines) == 3
     first = json.loads(lines[0])
-    assert list(first) == ["follow_all_instructions", "follow_instruction_list", "instruction_id_list", "prompt", "response"]
+    assert list(first) == [
+        "follow_all_instructions",
+        "follow_instruction_list",
+        "instruction_id_list",
+        "prompt",
+        "response",
+    ]
     assert first == {
         "follow_all_instructions": False,
         "follow_instruction_list": [True, False],
@@ -66,7 +75,9 @@ def test_strict_and_loose_scores(tmp_path: Path) -> None:
     assert scores["loose"].prompt_level == 2 / 3 and scores["loose"].instruction_level == 0.75
     assert "prompt-level: 0.0" in printed and "instruction-level: 0.75" in printed
     assert "detectable_format:number_bullet_lists 1.0" in printed
-    assert printed[-1].startswith("prompt-level strict 0.0000  instruction-level strict 0.2500  prompt-level loose 0.6667")
+    assert printed[-1].startswith(
+        "prompt-level strict 0.0000  instruction-level strict 0.2500  prompt-level loose 0.6667"
+    )
 
 
 def test_loose_variants_follow_the_reference_order() -> None:
@@ -84,10 +95,13 @@ def test_strict_fails_blank_responses_and_loose_skips_blank_variants() -> None:
     ("content", "message"),
     [
         ('{"key": 1, "prompt": "p"\n', "in.jsonl:1: not valid JSON"),
-        ('\n{"key": 1, "prompt": "p", "instruction_id_list": ["x:y"], "kwargs": [{}]}\n', "in.jsonl:2: unknown instruction id 'x:y'"),
+        (
+            '\n{"key": 1, "prompt": "p", "instruction_id_list": ["x:y"], "kwargs": [{}]}\n',
+            "in.jsonl:2: unknown instruction id 'x:y'",
+        ),
         ('{"key": 1, "prompt": "p", "instruction_id_list": [], "kwargs": [{}]}\n', "1 kwargs"),
         ('{"key": "1", "prompt": "p", "instruction_id_list": [], "kwargs": []}\n', "'key' must be an integer"),
-        ('[1]\n', "must be a JSON object"),
+        ("[1]\n", "must be a JSON object"),
     ],
 )
 def test_bad_input_files_name_file_and_line(tmp_path: Path, content: str, message: str) -> None:
@@ -104,14 +118,17 @@ def test_bad_kwargs_and_missing_responses_are_user_errors(tmp_path: Path) -> Non
         evaluate_files(_write(tmp_path / "in.jsonl", bad), tmp_path / "resp.jsonl", tmp_path / "out", lambda _: None)
     _write(tmp_path / "resp.jsonl", RESPONSES[:1])
     with pytest.raises(UserInputError, match="no response for 2 prompt"):
-        evaluate_files(_write(tmp_path / "in.jsonl", INPUTS), tmp_path / "resp.jsonl", tmp_path / "out", lambda _: None)
+        evaluate_files(
+            _write(tmp_path / "in.jsonl", INPUTS), tmp_path / "resp.jsonl", tmp_path / "out", lambda _: None
+        )
 
 
 def test_cli_runs_and_maps_bad_input_to_exit_2(tmp_path: Path) -> None:
     from pipeline.cli import main
 
     args = ["ifeval", "--input-data", str(_write(tmp_path / "in.jsonl", INPUTS)),
-            "--input-response-data", str(_write(tmp_path / "resp.jsonl", RESPONSES)), "--output-dir", str(tmp_path / "o")]  # fmt: skip
+            "--input-response-data", str(_write(tmp_path / "resp.jsonl", RESPONSES)),
+            "--output-dir", str(tmp_path / "o")]  # fmt: skip
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert (tmp_path / "o" / "eval_results_loose.jsonl").is_file()

@@ -61,7 +61,14 @@ def test_summarize_counts_per_dimension() -> None:
     pairs = [LabelledScore("Length", s, s > 0, label) for s, label in PAIRS]
     pairs.append(LabelledScore("Topic", -1.0, False, True, gold=True))
     length, topic = summarize(pairs)
-    assert (length.dimension, length.n, length.gold, length.positives, length.judged_yes, length.true_yes) == ("Length", 8, 0, 5, 5, 4)
+    assert (length.dimension, length.n, length.gold, length.positives, length.judged_yes, length.true_yes) == (
+        "Length",
+        8,
+        0,
+        5,
+        5,
+        4,
+    )
     assert length.precision == pytest.approx(0.8) and length.recall == pytest.approx(0.8) and length.margin_95 == 0.5
     assert (topic.n, topic.gold, topic.precision, topic.recall, topic.margin_95) == (1, 1, None, 0.0, None)
 
@@ -85,7 +92,11 @@ def test_auto_route_by_precision_and_sample_count(calibration: DimensionCalibrat
 
 def test_fixed_routes_win_and_auto_uses_the_numbers() -> None:
     routes = resolve_routes(
-        ["Topic", "Sentiment", "Length"], {"Sentiment": "report-only", "Topic": "auto"}, "reward-only", [cal(0.5)], RoutingRule()
+        ["Topic", "Sentiment", "Length"],
+        {"Sentiment": "report-only", "Topic": "auto"},
+        "reward-only",
+        [cal(0.5)],
+        RoutingRule(),
     )
     assert routes == {"Length": "reward-only", "Sentiment": "report-only", "Topic": "report-only"}
 
@@ -104,12 +115,18 @@ def test_calibration_share_is_a_fixed_function_of_the_instruction_and_check() ->
 def test_calibration_config_defaults_and_bad_values() -> None:
     cal_cfg = parse_config({"samples": 1}).models.judge.calibration
     assert (cal_cfg.share, cal_cfg.default_route, cal_cfg.gold_file) == (0.2, "gate", None)
-    with pytest.raises(ConfigError, match=r"models\.judge\.calibration\.share: Input should be less than or equal to 1"):
+    with pytest.raises(
+        ConfigError, match=r"models\.judge\.calibration\.share: Input should be less than or equal to 1"
+    ):
         parse_config({"samples": 1, "models": {"judge": {"calibration": {"share": 1.5}}}})
-    with pytest.raises(ConfigError, match=r"routes\.Topic: Input should be 'gate', 'reward-only', 'report-only' or 'auto'"):
+    with pytest.raises(
+        ConfigError, match=r"routes\.Topic: Input should be 'gate', 'reward-only', 'report-only' or 'auto'"
+    ):
         parse_config({"samples": 1, "models": {"judge": {"calibration": {"routes": {"Topic": "maybe"}}}}})
     with pytest.raises(ConfigError, match=r"min_reward_precision \(0\.8\) is above min_precision \(0\.6\)"):
-        parse_config({"samples": 1, "models": {"judge": {"calibration": {"min_precision": 0.6, "min_reward_precision": 0.8}}}})
+        parse_config(
+            {"samples": 1, "models": {"judge": {"calibration": {"min_precision": 0.6, "min_reward_precision": 0.8}}}}
+        )
 
 
 def test_routes_must_name_known_dimensions() -> None:
@@ -118,7 +135,13 @@ def test_routes_must_name_known_dimensions() -> None:
         check_calibration_config(cfg, load_taxonomy())
 
 
-GOOD = {"instruction": "Write about rain.", "response": "Rain is lovely.", "question": "Is the tone positive?", "label": True, "dimension": "Sentiment"}
+GOOD = {
+    "instruction": "Write about rain.",
+    "response": "Rain is lovely.",
+    "question": "Is the tone positive?",
+    "label": True,
+    "dimension": "Sentiment",
+}
 
 
 @pytest.mark.parametrize(
@@ -145,14 +168,21 @@ def test_gold_file_errors_name_the_line_and_the_fix(tmp_path: Path, lines: list[
 def test_gold_file_loads_and_a_missing_one_is_a_config_problem(tmp_path: Path) -> None:
     path = tmp_path / "gold.jsonl"
     path.write_text(json.dumps(GOOD) + "\n\n" + json.dumps({**GOOD, "label": False}) + "\n", encoding="utf-8")
-    assert [(e.line, e.label, e.dimension) for e in load_gold(path)] == [(1, True, "Sentiment"), (3, False, "Sentiment")]
-    cfg = parse_config({"samples": 1, "models": {"judge": {"calibration": {"gold_file": str(tmp_path / "none.jsonl")}}}})
+    assert [(e.line, e.label, e.dimension) for e in load_gold(path)] == [
+        (1, True, "Sentiment"),
+        (3, False, "Sentiment"),
+    ]
+    cfg = parse_config(
+        {"samples": 1, "models": {"judge": {"calibration": {"gold_file": str(tmp_path / "none.jsonl")}}}}
+    )
     with pytest.raises(GoldFileError, match=r"none\.jsonl not found; fix models\.judge\.calibration\.gold_file"):
         check_calibration_config(cfg, load_taxonomy())
 
 
 def test_auto_routes_come_from_the_gold_numbers() -> None:
-    cfg = parse_config({"samples": 1, "models": {"judge": {"calibration": {"default_route": "auto", "min_samples": 4}}}})
+    cfg = parse_config(
+        {"samples": 1, "models": {"judge": {"calibration": {"default_route": "auto", "min_samples": 4}}}}
+    )
     # Sentiment: the judge says YES to 4 gold examples, only 2 of them right (precision 0.5): report-only.
     gold = [
         JudgeProbe(check_id=f"gold:{i}", dimension="Sentiment", question="q", logprob_yes=-0.1, logprob_no=-3.0,
@@ -181,8 +211,15 @@ def verdict(c1: bool, c2: bool, c3: bool) -> Verdict:
 def test_a_failed_judge_check_rejects_only_when_its_dimension_gates() -> None:
     failed_judge = verdict(True, False, True)
     response = Response(text="a plain answer about rain and the way it falls on the roof.")
-    for routes, kept in [({"Topic": "gate"}, False), ({"Topic": "reward-only"}, True), ({"Topic": "report-only"}, True), ({}, False)]:
-        ok, reasons = gate(response, failed_judge, GateConfig(), plan=PLAN, ungated=ungated_checks(PLAN.checks, routes))
+    for routes, kept in [
+        ({"Topic": "gate"}, False),
+        ({"Topic": "reward-only"}, True),
+        ({"Topic": "report-only"}, True),
+        ({}, False),
+    ]:
+        ok, reasons = gate(
+            response, failed_judge, GateConfig(), plan=PLAN, ungated=ungated_checks(PLAN.checks, routes)
+        )
         assert ok is kept, (routes, reasons)
     # the stored verdict keeps the judge check, and its dependent c3 is blocked there; the gate's view is not
     assert not failed_judge.checks[2].gated
@@ -196,5 +233,7 @@ def test_a_failed_judge_check_rejects_only_when_its_dimension_gates() -> None:
 def test_an_instruction_left_with_no_gating_check_is_rejected() -> None:
     plan = VerificationPlan(checks=[Check(id="c1", kind="judge", question="Is it kind?", dimension="Sentiment")])
     v = score(plan, {"c1": CheckResult(True, "judge")})
-    ok, reasons = gate(Response(text="a kind and thoughtful answer."), v, GateConfig(), plan=plan, ungated=frozenset({"c1"}))
+    ok, reasons = gate(
+        Response(text="a kind and thoughtful answer."), v, GateConfig(), plan=plan, ungated=frozenset({"c1"})
+    )
     assert not ok and reasons == ["no_gating_checks"]

@@ -74,7 +74,9 @@ def judged() -> tuple[list[Judged], list[Judged]]:
     return with_cal, without
 
 
-def test_calibration_questions_leave_verdicts_and_gate_decisions_alone(judged: tuple[list[Judged], list[Judged]]) -> None:
+def test_calibration_questions_leave_verdicts_and_gate_decisions_alone(
+    judged: tuple[list[Judged], list[Judged]],
+) -> None:
     with_cal, without = judged
     assert any(j.verdict.calibration for j in with_cal) and not any(j.verdict.calibration for j in without)
     for a, b in zip(with_cal, without, strict=True):
@@ -109,16 +111,21 @@ def root(judged: tuple[list[Judged], list[Judged]], tmp_path_factory: pytest.Tem
 
 def expected(judged: tuple[list[Judged], list[Judged]]) -> list[DimensionCalibration]:
     probes = [p for j in judged[0] for p in j.verdict.calibration]
-    return summarize(LabelledScore(p.dimension, judge_score(p.logprob_yes, p.logprob_no), p.judged_yes, p.label) for p in probes)
+    return summarize(
+        LabelledScore(p.dimension, judge_score(p.logprob_yes, p.logprob_no), p.judged_yes, p.label) for p in probes
+    )
 
 
-def test_the_pairs_land_in_the_catalog_and_its_calibration_table(root: Path, judged: tuple[list[Judged], list[Judged]]) -> None:
+def test_the_pairs_land_in_the_catalog_and_its_calibration_table(
+    root: Path, judged: tuple[list[Judged], list[Judged]]
+) -> None:
     want = expected(judged)
     assert len(want) >= 3  # several dimensions were calibrated
     with store.open_catalog(root) as con:
         n_pairs = con.execute("SELECT count(*) FROM (SELECT unnest(judge_calibration) FROM candidates)").fetchone()
         table = con.execute(
-            "SELECT dimension, n, precision, recall, margin_95 FROM judge_calibration WHERE run_fingerprint = ? ORDER BY dimension",
+            "SELECT dimension, n, precision, recall, margin_95 FROM judge_calibration "
+            "WHERE run_fingerprint = ? ORDER BY dimension",
             [FP],
         ).fetchall()
         stats = store.run_stats(con, FP)
@@ -131,7 +138,9 @@ def test_the_pairs_land_in_the_catalog_and_its_calibration_table(root: Path, jud
     assert {s.id: s.verdict.calibration for s in back} == made
 
 
-def test_stats_and_the_card_print_the_judge_calibration(root: Path, judged: tuple[list[Judged], list[Judged]], tmp_path: Path) -> None:
+def test_stats_and_the_card_print_the_judge_calibration(
+    root: Path, judged: tuple[list[Judged], list[Judged]], tmp_path: Path
+) -> None:
     want = expected(judged)
     result = CliRunner().invoke(app, ["stats", "--root", str(root), "--run", FP], env={"COLUMNS": "240"})
     assert result.exit_code == 0, result.output
@@ -139,7 +148,9 @@ def test_stats_and_the_card_print_the_judge_calibration(root: Path, judged: tupl
     for c in want:
         line = next(line for line in section.splitlines() if f" {c.dimension} " in line)
         assert f"{c.n}" in line and (f"{c.precision:.1%}" if c.precision is not None else "-") in line
-    card = (publish.publish_run(root, FP, "org/cx", out=tmp_path / "hub", dry_run=True).built.folder / "README.md").read_text()
+    card = (
+        publish.publish_run(root, FP, "org/cx", out=tmp_path / "hub", dry_run=True).built.folder / "README.md"
+    ).read_text()
     rows = [line for line in card.split("## Judge calibration", 1)[1].splitlines() if line.startswith("| ")][1:]
     assert len(rows) == len(want)
     for row, c in zip(rows, want, strict=True):
@@ -151,8 +162,9 @@ def test_stats_and_the_card_print_the_judge_calibration(root: Path, judged: tupl
 
 def test_a_gold_file_is_scored_once_stored_and_joins_the_calibration(root: Path, tmp_path: Path) -> None:
     gold = tmp_path / "gold.jsonl"
-    rows = [{"instruction": "Praise the river.", "response": f"The river is lovely {i}.", "question": "Is the tone positive?",
-             "label": i % 2 == 0, "dimension": "Sentiment"} for i in range(6)]  # fmt: skip
+    rows = [{"instruction": "Praise the river.", "response": f"The river is lovely {i}.",
+             "question": "Is the tone positive?", "label": i % 2 == 0, "dimension": "Sentiment"}
+            for i in range(6)]  # fmt: skip
     assert set(rows[0]) == set(GOLD_FIELDS)
     gold.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
     cfg = config(1.0, gold_file=str(gold), default_route="auto", min_samples=3)

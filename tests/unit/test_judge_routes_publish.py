@@ -23,7 +23,9 @@ def with_judge_check(sample: Sample) -> Sample:
     """The sample with a judge check (dimension Style) that its code check depends on."""
     plan = sample.instruction.plan
     checks = [JUDGE, *(c.model_copy(update={"depends_on": [*c.depends_on, "j1"]}) for c in plan.checks)]
-    return sample.model_copy(update={"instruction": sample.instruction.model_copy(update={"plan": VerificationPlan(checks=checks)})})
+    return sample.model_copy(
+        update={"instruction": sample.instruction.model_copy(update={"plan": VerificationPlan(checks=checks)})}
+    )
 
 
 def test_without_checks_drops_the_checks_and_the_dependencies_on_them() -> None:
@@ -42,7 +44,11 @@ def test_report_only_judge_checks_leave_the_reward(samples) -> None:  # type: ig
     assert (counted["n_checks"], reported["n_checks"]) == (2, 1)
     answer = sample.response.text
     # without a judge the judge check counts as unsatisfied and gates the code check; report-only, it is gone
-    assert compute_score("complexify", answer, counted["ground_truth"]) < compute_score("complexify", answer, reported["ground_truth"]) == 2.0
+    assert (
+        compute_score("complexify", answer, counted["ground_truth"])
+        < compute_score("complexify", answer, reported["ground_truth"])
+        == 2.0
+    )
 
 
 def test_publish_reads_the_routes_the_run_recorded(samples, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811

@@ -13,7 +13,14 @@ MSGS = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": 
 
 
 def key(**over: object) -> str:
-    args: dict = {"kind": "chat", "model": "m", "messages": MSGS, "params": {"temperature": 0.7, "max_tokens": 8}, "seed": None, "index": 0}
+    args: dict = {
+        "kind": "chat",
+        "model": "m",
+        "messages": MSGS,
+        "params": {"temperature": 0.7, "max_tokens": 8},
+        "seed": None,
+        "index": 0,
+    }
     args.update(over)
     return request_key(**args)
 
@@ -97,7 +104,9 @@ def test_a_file_that_is_not_sqlite_is_named_with_the_cure(tmp_path: Path) -> Non
     junk = tmp_path / "requests.sqlite"
     junk.write_text("not a database\n" * 200)
     for open_it in (check_cache_file, RequestCache):
-        with pytest.raises(RequestCacheError, match=rf"request cache {junk} is not a usable SQLite database.*delete it"):
+        with pytest.raises(
+            RequestCacheError, match=rf"request cache {junk} is not a usable SQLite database.*delete it"
+        ):
             open_it(junk)
     assert issubclass(RequestCacheError, UserInputError)  # exit 2: a bad file, not a failing run
     with pytest.raises(RequestCacheError, match="is a folder"):

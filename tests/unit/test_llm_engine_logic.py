@@ -31,7 +31,8 @@ A, B = "http://a.test:1", "http://b.test:2"
 def completion(body: dict[str, Any]) -> httpx.Response:
     n = body.get("n", 1)
     choices = [
-        {"index": i, "message": {"role": "assistant", "content": f"answer {i}"}, "finish_reason": "stop"} for i in range(n)
+        {"index": i, "message": {"role": "assistant", "content": f"answer {i}"}, "finish_reason": "stop"}
+        for i in range(n)
     ]
     return httpx.Response(200, json={"choices": choices, "usage": {"prompt_tokens": 5, "completion_tokens": 3 * n}})
 
@@ -94,7 +95,9 @@ def test_connection_errors_fail_over_to_another_endpoint() -> None:
 
 def test_dead_worker_leaves_rotation_and_all_dead_is_a_clear_error() -> None:
     def dead(body: dict[str, Any]) -> httpx.Response:
-        return httpx.Response(500, json={"error": {"type": "EngineDeadError", "message": "EngineCore encountered an issue."}})
+        return httpx.Response(
+            500, json={"error": {"type": "EngineDeadError", "message": "EngineCore encountered an issue."}}
+        )
 
     fake = FakeServers({"a.test": dead, "b.test": completion})
     with engine(fake, [A, B]) as eng:
@@ -108,7 +111,9 @@ def test_dead_worker_leaves_rotation_and_all_dead_is_a_clear_error() -> None:
 
 
 def test_bad_request_fails_only_that_item_and_is_not_retried() -> None:
-    fake = FakeServers({"a.test": lambda body: httpx.Response(400, json={"error": {"message": "temperature must be >= 0"}})})
+    fake = FakeServers(
+        {"a.test": lambda body: httpx.Response(400, json={"error": {"message": "temperature must be >= 0"}})}
+    )
     with engine(fake, [A]) as eng:
         (res,) = eng.generate([req()])
         stats = eng.engine.endpoint_stats()[A]
@@ -154,7 +159,9 @@ def test_413_is_prompt_too_long() -> None:
 
 
 def test_wrong_model_still_fails_the_batch() -> None:
-    fake = FakeServers({"a.test": lambda body: httpx.Response(404, json={"error": {"message": "The model `m` does not exist."}})})
+    fake = FakeServers(
+        {"a.test": lambda body: httpx.Response(404, json={"error": {"message": "The model `m` does not exist."}})}
+    )
     with engine(fake, [A]) as eng, pytest.raises(InferenceError, match=r"http://a.test:1.*rejected.*does not exist"):
         eng.generate([req()])
     assert len(fake.calls) == 1
@@ -165,7 +172,14 @@ def test_rejected_yes_no_question_is_no_answer() -> None:
         if len(body["messages"][0]["content"]) > 1000:
             return httpx.Response(400, json={"error": {"message": TOO_LONG}})
         top = [{"token": "YES", "logprob": -0.1}, {"token": "NO", "logprob": -2.5}]
-        return httpx.Response(200, json={"choices": [{"index": 0, "logprobs": {"content": [{"token": "YES", "logprob": -0.1, "top_logprobs": top}]}}]})
+        return httpx.Response(
+            200,
+            json={
+                "choices": [
+                    {"index": 0, "logprobs": {"content": [{"token": "YES", "logprob": -0.1, "top_logprobs": top}]}}
+                ]
+            },
+        )
 
     fake = FakeServers({"a.test": judge})
     with engine(fake, [A]) as eng:
@@ -179,7 +193,10 @@ def test_exhausted_retries_name_the_endpoint() -> None:
         raise httpx.ConnectError("Connection refused")
 
     fake = FakeServers({"a.test": refuse})
-    with engine(fake, [A]) as eng, pytest.raises(InferenceError, match=r"failed after 4 tries on http://a.test:1.*Connection refused"):
+    with (
+        engine(fake, [A]) as eng,
+        pytest.raises(InferenceError, match=r"failed after 4 tries on http://a.test:1.*Connection refused"),
+    ):
         eng.generate([req()])
 
 
@@ -189,7 +206,13 @@ def test_a_silent_endpoint_fails_after_the_request_timeout_naming_it() -> None:
         return completion({})
 
     eng = SyncEngine(
-        OpenAIEngine([A], "m", request_timeout_s=0.2, retry=RetryPolicy(max_attempts=2, base_delay_s=0.01), transport=httpx.MockTransport(silent))
+        OpenAIEngine(
+            [A],
+            "m",
+            request_timeout_s=0.2,
+            retry=RetryPolicy(max_attempts=2, base_delay_s=0.01),
+            transport=httpx.MockTransport(silent),
+        )
     )
     t0 = time.monotonic()
     with eng, pytest.raises(InferenceError, match=r"http://a.test:1 \(nothing arrived for 0.2 s.*request timeout"):
@@ -238,7 +261,9 @@ def test_only_missing_samples_are_requested(tmp_path: Path) -> None:
         stats = eng.cache_stats()
     assert again.cached and again.texts == first.texts and again.completion_tokens == 0
     # each answer records its share of the generated tokens (3 apiece here), and a replay keeps it
-    assert [c.completion_tokens for c in first.completions] == [3, 3] == [c.completion_tokens for c in again.completions]
+    assert (
+        [c.completion_tokens for c in first.completions] == [3, 3] == [c.completion_tokens for c in again.completions]
+    )
     assert first.completion_tokens == 6
     assert [body["n"] for _, body in fake.calls] == [2, 2]  # nothing sent for the rerun; 2 new samples for n=4
     assert more.texts[:2] == first.texts and not more.cached and more.completion_tokens == 6
@@ -265,7 +290,14 @@ def test_seed_is_opt_in() -> None:
 def test_yes_no_request_shape_and_cache(tmp_path: Path) -> None:
     def judge(body: dict[str, Any]) -> httpx.Response:
         top = [{"token": "Yes", "logprob": -0.5}, {"token": " no", "logprob": -1.5}]
-        return httpx.Response(200, json={"choices": [{"index": 0, "logprobs": {"content": [{"token": "Yes", "logprob": -0.5, "top_logprobs": top}]}}]})
+        return httpx.Response(
+            200,
+            json={
+                "choices": [
+                    {"index": 0, "logprobs": {"content": [{"token": "Yes", "logprob": -0.5, "top_logprobs": top}]}}
+                ]
+            },
+        )
 
     fake = FakeServers({"a.test": judge})
     with engine(fake, [A], cache=RequestCache(tmp_path / "c.sqlite")) as eng:
@@ -303,7 +335,14 @@ def test_a_failed_model_lookup_fails_every_queued_caller_at_once() -> None:
         raise httpx.ConnectError("refused")
 
     # no model name given: every caller needs the lookup; each failed lookup costs the whole retry policy
-    eng = SyncEngine(OpenAIEngine([A], None, retry=RetryPolicy(max_attempts=3, base_delay_s=0.05, max_delay_s=0.05), transport=httpx.MockTransport(refuse)))
+    eng = SyncEngine(
+        OpenAIEngine(
+            [A],
+            None,
+            retry=RetryPolicy(max_attempts=3, base_delay_s=0.05, max_delay_s=0.05),
+            transport=httpx.MockTransport(refuse),
+        )
+    )
     with eng, ThreadPoolExecutor(8) as pool:
         futures = [pool.submit(eng.generate, [req()]) for _ in range(8)]
         for fut in futures:
@@ -367,7 +406,10 @@ def test_closing_the_engine_ends_a_request_another_thread_is_waiting_on() -> Non
 )
 def test_an_answer_of_the_wrong_shape_is_an_error_naming_the_endpoint(body: Any) -> None:
     fake = FakeServers({"a.test": lambda _: httpx.Response(200, json=body)})
-    with engine(fake, [A]) as eng, pytest.raises(InferenceError, match=r"http://a.test:1/v1/chat/completions .*OpenAI-compatible"):
+    with (
+        engine(fake, [A]) as eng,
+        pytest.raises(InferenceError, match=r"http://a.test:1/v1/chat/completions .*OpenAI-compatible"),
+    ):
         eng.generate([req()])
 
 
@@ -384,5 +426,8 @@ def test_an_answer_of_the_wrong_shape_is_an_error_naming_the_endpoint(body: Any)
 )
 def test_a_judge_answer_of_the_wrong_shape_is_an_error_naming_the_endpoint(body: Any) -> None:
     fake = FakeServers({"a.test": lambda _: httpx.Response(200, json=body)})
-    with engine(fake, [A]) as eng, pytest.raises(InferenceError, match=r"http://a.test:1/v1/chat/completions .*OpenAI-compatible"):
+    with (
+        engine(fake, [A]) as eng,
+        pytest.raises(InferenceError, match=r"http://a.test:1/v1/chat/completions .*OpenAI-compatible"),
+    ):
         eng.yes_no([[{"role": "user", "content": "ok?"}]])

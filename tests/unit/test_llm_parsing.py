@@ -60,7 +60,10 @@ def test_yes_no_counts_the_sampled_token_once() -> None:
                 {
                     "token": "NO",
                     "logprob": math.log(0.6),
-                    "top_logprobs": [{"token": "NO", "logprob": math.log(0.6)}, {"token": "Yes", "logprob": math.log(0.3)}],
+                    "top_logprobs": [
+                        {"token": "NO", "logprob": math.log(0.6)},
+                        {"token": "Yes", "logprob": math.log(0.3)},
+                    ],
                 }
             ]
         }

@@ -67,7 +67,10 @@ def test_a_silent_server_is_given_up_once_after_the_timeout_naming_it() -> None:
 
 def test_an_engine_failure_inside_the_stream_takes_the_worker_out() -> None:
     with scripted_server(Script(tokens=10, interval_s=0.01, error_after=3)) as server:
-        with SyncEngine(OpenAIEngine([server.url], "scripted", retry=RETRY)) as eng, pytest.raises(InferenceError) as caught:
+        with (
+            SyncEngine(OpenAIEngine([server.url], "scripted", retry=RETRY)) as eng,
+            pytest.raises(InferenceError) as caught,
+        ):
             eng.generate(requests(2))
     assert "every worker is dead" in str(caught.value) and server.url in str(caught.value)
 

@@ -17,7 +17,10 @@ from pipeline.llm.retry import (
     rejection_reason,
 )
 
-DEAD_BODY = '{"error":{"message":"EngineCore encountered an issue. See stack trace (above) for the root cause.","type":"EngineDeadError","code":500}}'
+DEAD_BODY = (
+    '{"error":{"message":"EngineCore encountered an issue. See stack trace (above) for the root cause.",'
+    '"type":"EngineDeadError","code":500}}'
+)
 
 
 @pytest.mark.parametrize(

@@ -37,11 +37,14 @@ def record_for(proc: subprocess.Popen[bytes], log: Path, port: int = 1) -> Worke
 
 
 def test_command_has_the_cpu_flags() -> None:
-    cmd = build_command(Path("/py"), ResolvedModel("/models/x", "x", True), 8123, WorkerOptions(extra_args=("--seed", "1")))
+    cmd = build_command(
+        Path("/py"), ResolvedModel("/models/x", "x", True), 8123, WorkerOptions(extra_args=("--seed", "1"))
+    )
     assert cmd[:3] == ["/py", "-m", "vllm.entrypoints.openai.api_server"]
     joined = " ".join(cmd)
-    for part in ("--model /models/x", "--served-model-name x", "--host 127.0.0.1", "--port 8123", "--max-model-len 2048",
-                 "--dtype bfloat16", "--enforce-eager", "--disable-uvicorn-access-log"):  # fmt: skip
+    for part in ("--model /models/x", "--served-model-name x", "--host 127.0.0.1", "--port 8123",
+                 "--max-model-len 2048", "--dtype bfloat16", "--enforce-eager",
+                 "--disable-uvicorn-access-log"):  # fmt: skip
         assert part in joined
     assert cmd[-2:] == ["--seed", "1"]
 
@@ -214,13 +217,16 @@ time.sleep(1.0)
 class H(BaseHTTPRequestHandler):
     def do_GET(self):
         body = json.dumps({{"data": [{{"id": name}}]}}).encode()
-        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
+        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
+        self.wfile.write(body)
     def log_message(self, *a): pass
 HTTPServer(("127.0.0.1", port), H).serve_forever()
 """
 
 
-def test_a_prestarted_worker_is_waited_for_reused_and_stopped_with_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_prestarted_worker_is_waited_for_reused_and_stopped_with_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from pipeline.llm.workers import local_workers, prestart_workers
 
     fake = tmp_path / "python"

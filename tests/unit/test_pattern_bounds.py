@@ -51,6 +51,8 @@ class Timer:
 
     def __exit__(self, *exc: object) -> None:
         self.seconds = time.thread_time() - self.start
+
+
 IFEVAL_IDS = set(GUARDS)  # the 25 IFEval ids
 
 
@@ -67,7 +69,12 @@ def _ground_truth(cid: str, kwargs: dict[str, Any]) -> str:
 
 def test_string_arguments_are_covered() -> None:
     ids = {cid for cid, _ in STRING_ARGS}
-    assert {"keywords:forbidden_words", "keywords:existence", "keywords:frequency", "detectable_format:multiple_sections"} <= ids
+    assert {
+        "keywords:forbidden_words",
+        "keywords:existence",
+        "keywords:frequency",
+        "detectable_format:multiple_sections",
+    } <= ids
     assert {"detectable_content:postscript", "guard:multiple_sections", "startend:end_checker"} <= ids
 
 
@@ -82,7 +89,9 @@ def test_a_catastrophic_argument_finishes_within_a_second_in_the_reward(cid: str
 
 @pytest.mark.parametrize(("cid", "name"), [(c, n) for c, n in STRING_ARGS if c in IFEVAL_IDS])
 @pytest.mark.parametrize("pattern", EVIL)
-def test_a_catastrophic_argument_finishes_within_a_second_in_the_ifeval_evaluator(cid: str, name: str, pattern: str) -> None:
+def test_a_catastrophic_argument_finishes_within_a_second_in_the_ifeval_evaluator(
+    cid: str, name: str, pattern: str
+) -> None:
     kwargs = _with(cid, name, pattern)
     for loose in (False, True):
         with Timer() as t:
@@ -118,15 +127,21 @@ def test_an_invalid_pattern_is_malformed_kwargs() -> None:
 
 def test_the_ifeval_evaluator_finishes_on_an_input_file_with_catastrophic_kwargs(tmp_path: Any) -> None:
     rows = [
-        {"key": 1, "prompt": "p1", "instruction_id_list": ["keywords:forbidden_words"], "kwargs": [{"forbidden_words": ["(a+)+c"]}]},
-        {"key": 2, "prompt": "p2", "instruction_id_list": ["keywords:existence"], "kwargs": [{"keywords": ["", "(a+)+c"]}]},
+        {"key": 1, "prompt": "p1", "instruction_id_list": ["keywords:forbidden_words"],
+         "kwargs": [{"forbidden_words": ["(a+)+c"]}]},
+        {"key": 2, "prompt": "p2", "instruction_id_list": ["keywords:existence"],
+         "kwargs": [{"keywords": ["", "(a+)+c"]}]},
         {"key": 3, "prompt": "p3", "instruction_id_list": ["detectable_format:multiple_sections"],
          "kwargs": [{"section_spliter": "(a|aa)+c", "num_sections": 1}]},
     ]  # fmt: skip
     (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    (tmp_path / "resp.jsonl").write_text("".join(json.dumps({"prompt": r["prompt"], "response": TEXT}) + "\n" for r in rows))
+    (tmp_path / "resp.jsonl").write_text(
+        "".join(json.dumps({"prompt": r["prompt"], "response": TEXT}) + "\n" for r in rows)
+    )
     with Timer() as t:
-        scores = evaluate_files(tmp_path / "in.jsonl", tmp_path / "resp.jsonl", tmp_path / "out", echo=lambda _: None, warn=lambda _: None)
+        scores = evaluate_files(
+            tmp_path / "in.jsonl", tmp_path / "resp.jsonl", tmp_path / "out", echo=lambda _: None, warn=lambda _: None
+        )
     assert t.seconds < 3 * LIMIT_S
     assert scores["strict"].instruction_correct == 0  # fail closed: none of the three is decided as followed
 
@@ -182,7 +197,13 @@ def _ours(cid: str, pattern: str, text: str) -> Any:
 
 
 CIDS = st.sampled_from(
-    ["keywords:existence", "keywords:forbidden_words", "keywords:frequency", "detectable_content:postscript", "detectable_format:multiple_sections"]
+    [
+        "keywords:existence",
+        "keywords:forbidden_words",
+        "keywords:frequency",
+        "detectable_content:postscript",
+        "detectable_format:multiple_sections",
+    ]
 )
 
 
@@ -217,7 +238,14 @@ def test_any_argument_finishes_within_a_second_on_long_text(cid: str, pattern: s
 
 
 def test_the_ifeval_command_finishes_on_catastrophic_kwargs(tmp_path: Any) -> None:
-    rows = [{"key": 1, "prompt": "p1", "instruction_id_list": ["keywords:forbidden_words"], "kwargs": [{"forbidden_words": ["(a+)+c"]}]}]
+    rows = [
+        {
+            "key": 1,
+            "prompt": "p1",
+            "instruction_id_list": ["keywords:forbidden_words"],
+            "kwargs": [{"forbidden_words": ["(a+)+c"]}],
+        }
+    ]
     (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (tmp_path / "resp.jsonl").write_text(json.dumps({"prompt": "p1", "response": TEXT}) + "\n")
     out = subprocess.run(
@@ -232,10 +260,14 @@ def test_the_ifeval_command_finishes_on_catastrophic_kwargs(tmp_path: Any) -> No
 
 def test_each_check_gets_a_budget_of_its_own() -> None:
     """A check that ran out of time leaves nothing behind: the next bounded pattern is decided as usual."""
-    assert run_check("keywords:forbidden_words", TEXT, {"forbidden_words": ["(a+)+c"]}).evidence.startswith("pattern too slow")
+    assert run_check("keywords:forbidden_words", TEXT, {"forbidden_words": ["(a+)+c"]}).evidence.startswith(
+        "pattern too slow"
+    )
     assert run_check("keywords:existence", "The river.", {"keywords": ["ri?ver"]}).passed
     assert check_instruction("keywords:existence", {"keywords": ["(a|aa)+c"]}, TEXT, loose=True).passed is False
     assert check_instruction("keywords:existence", {"keywords": ["ri?ver"]}, "The river.", loose=True).passed
     gt = _ground_truth("keywords:existence", {"keywords": ["(a+)+c"]})
     assert compute_score("complexify", TEXT, gt) == -2.0
-    assert compute_score("complexify", "The river.", _ground_truth("keywords:existence", {"keywords": ["ri?ver"]})) == 2.0
+    assert (
+        compute_score("complexify", "The river.", _ground_truth("keywords:existence", {"keywords": ["ri?ver"]})) == 2.0
+    )

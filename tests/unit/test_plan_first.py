@@ -25,17 +25,24 @@ class Scripted:
             if user == "reject":
                 out.append([Response(text="", finish_reason=f"{FAILED_PREFIX}prompt_too_long")])
             elif system == reasoning_template()["plan_system"]:
-                out.append([Response(text=f" plan {user} {k} ", completion_tokens=3, prompt_tokens=10) for k in range(n)])
+                out.append(
+                    [Response(text=f" plan {user} {k} ", completion_tokens=3, prompt_tokens=10) for k in range(n)]
+                )
             else:
                 plan = system.split("\n\n")[1]
-                out.append([Response(text=f"answer to {plan}", completion_tokens=5, prompt_tokens=20) for _ in range(n)])
+                out.append(
+                    [Response(text=f"answer to {plan}", completion_tokens=5, prompt_tokens=20) for _ in range(n)]
+                )
         return out
 
 
 def test_every_answer_carries_its_own_plan_as_reasoning() -> None:
     chat = Scripted()
     [first, second] = plan_first_answers(chat, ["a", "b"], RoleConfig(), 2)
-    assert [(r.reasoning, r.text, r.candidate) for r in first] == [("plan a 0", "answer to plan a 0", 0), ("plan a 1", "answer to plan a 1", 1)]
+    assert [(r.reasoning, r.text, r.candidate) for r in first] == [
+        ("plan a 0", "answer to plan a 0", 0),
+        ("plan a 1", "answer to plan a 1", 1),
+    ]
     assert [r.reasoning for r in second] == ["plan b 0", "plan b 1"]
     assert all((r.completion_tokens, r.prompt_tokens) == (8, 30) for r in [*first, *second])  # both requests count
     assert [len(c) for c in chat.calls] == [2, 4]  # one plan request per prompt (n plans each), one answer per plan
@@ -75,7 +82,9 @@ def test_a_repaired_plan_first_answer_is_revised_under_its_plan_and_keeps_it_as_
     })  # fmt: skip
     seeds = [Seed(id=f"s{i}", text=f"Describe object number {i}.") for i in range(7)]
     specs = (BatchSpec(0, ((i, "Single"),)) for i in range(300))  # a Single whose one check is t:lower
-    spec = next(s for s in specs if [c.spec_id for c in compose_spec(s, seeds, tax, cfg)[0].plan.checks] == ["t:lower"])
+    spec = next(
+        s for s in specs if [c.spec_id for c in compose_spec(s, seeds, tax, cfg)[0].plan.checks] == ["t:lower"]
+    )
     calls: list[list[dict[str, str]]] = []
 
     def chat(conversations: Sequence[list[dict[str, str]]], role: object, n: int) -> list[list[Response]]:

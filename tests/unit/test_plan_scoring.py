@@ -130,7 +130,11 @@ def test_judge_margin_and_nan() -> None:
 def test_judge_messages_hold_instruction_response_and_question() -> None:
     msgs = build_judge_messages(JudgeQuery("c1", "Write a poem.", "roses are red", "Does it rhyme?"))
     assert msgs[0]["role"] == "system" and "YES or NO" in msgs[0]["content"]
-    assert "Write a poem." in msgs[1]["content"] and "roses are red" in msgs[1]["content"] and "Does it rhyme?" in msgs[1]["content"]
+    assert (
+        "Write a poem." in msgs[1]["content"]
+        and "roses are red" in msgs[1]["content"]
+        and "Does it rhyme?" in msgs[1]["content"]
+    )
 
 
 def test_reward_functions_from_published_ground_truth() -> None:
@@ -148,7 +152,10 @@ def test_reward_functions_from_published_ground_truth() -> None:
     assert compute_score("complexify", bad, gt, {"score": "drfr"}) == 0.0
 
 
-@pytest.mark.parametrize("bad", ["not json", json.dumps({"plan": {}}), json.dumps({"format": "complexify.plan/v1", "plan": {"checks": "x"}})])
+@pytest.mark.parametrize(
+    "bad",
+    ["not json", json.dumps({"plan": {}}), json.dumps({"format": "complexify.plan/v1", "plan": {"checks": "x"}})],
+)
 def test_bad_ground_truth_is_a_clear_error(bad: str) -> None:
     with pytest.raises(UserInputError, match="ground_truth"):
         compute_score("complexify", "answer", bad)
@@ -156,7 +163,12 @@ def test_bad_ground_truth_is_a_clear_error(bad: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("<think>a</think>answer", "answer"), ("<THINK>a\nb</THINK>\n answer ", "answer"), ("<think>never closed", ""), ("plain", "plain")],
+    [
+        ("<think>a</think>answer", "answer"),
+        ("<THINK>a\nb</THINK>\n answer ", "answer"),
+        ("<think>never closed", ""),
+        ("plain", "plain"),
+    ],
 )
 def test_strip_reasoning(text: str, expected: str) -> None:
     assert strip_reasoning(text) == expected

@@ -67,7 +67,12 @@ def test_tied_child_dies_with_a_killed_parent_and_a_plain_one_does_not() -> None
 
 
 def test_spawn_tied_passes_popen_arguments() -> None:
-    proc = spawn_tied([sys.executable, "-c", "import os; print(os.environ['X'])"], env={**os.environ, "X": "42"}, stdout=subprocess.PIPE, text=True)
+    proc = spawn_tied(
+        [sys.executable, "-c", "import os; print(os.environ['X'])"],
+        env={**os.environ, "X": "42"},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     out, _ = proc.communicate(timeout=30)
     assert out.strip() == "42"
 

@@ -1,4 +1,5 @@
-"""Publishing: Hub-layout folder loads with `datasets`, RL ground truth scores the kept answers, card and push logic."""
+"""Publishing: Hub-layout folder loads with `datasets`, RL ground truth scores the kept answers, card and push
+logic."""
 
 from __future__ import annotations
 
@@ -22,9 +23,17 @@ FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "taxonomy"
 SEEDS = [Seed(id=f"s{i}", text=f"Describe object number {i}.") for i in range(5)]
 
 
-def answer_all_lowercase(conversations: Sequence[list[dict[str, str]]], role: RoleConfig, n: int) -> list[list[Response]]:
+def answer_all_lowercase(
+    conversations: Sequence[list[dict[str, str]]], role: RoleConfig, n: int
+) -> list[list[Response]]:
     # candidate 0 passes lowercase checks, candidate 1 never does: gives kept samples and preference pairs
-    return [[Response(text="a plain lowercase answer" if k == 0 else "SHOUTED Answer", candidate=k, model="scripted") for k in range(n)] for _ in conversations]
+    return [
+        [
+            Response(text="a plain lowercase answer" if k == 0 else "SHOUTED Answer", candidate=k, model="scripted")
+            for k in range(n)
+        ]
+        for _ in conversations
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -49,11 +58,28 @@ def samples():  # type: ignore[no-untyped-def]
 def test_folder_loads_with_datasets_and_rl_ground_truth_scores_kept_answers(samples, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     import datasets
 
-    built = build_dataset_folder(samples.kept, samples.rejects, tmp_path / "ds", repo_id="org/cx", run_info={"run_id": "run-x", "models": {"responder": "scripted"}})
+    built = build_dataset_folder(
+        samples.kept,
+        samples.rejects,
+        tmp_path / "ds",
+        repo_id="org/cx",
+        run_info={"run_id": "run-x", "models": {"responder": "scripted"}},
+    )
     counts = {k: built.counts[k] for k in ("sft", "rl", "preference", "tripwires", "sft_reasoning", "contrast")}
-    assert counts == {"sft": 4, "rl": 4, "preference": 4, "tripwires": len(tripwire_rows()), "sft_reasoning": 0, "contrast": 0}
+    assert counts == {
+        "sft": 4,
+        "rl": 4,
+        "preference": 4,
+        "tripwires": len(tripwire_rows()),
+        "sft_reasoning": 0,
+        "contrast": 0,
+    }
     sft = datasets.load_dataset(str(built.folder), "sft", split="train", cache_dir=str(tmp_path / "hf-cache"))
-    assert len(sft) == 4 and sft[0]["messages"][0]["role"] == "user" and sft[0]["messages"][1]["content"] == "a plain lowercase answer"
+    assert (
+        len(sft) == 4
+        and sft[0]["messages"][0]["role"] == "user"
+        and sft[0]["messages"][1]["content"] == "a plain lowercase answer"
+    )
     rl = datasets.load_dataset(str(built.folder), "rl", split="train", cache_dir=str(tmp_path / "hf-cache"))
     assert set(rl.features) >= {"prompt", "ground_truth", "category", "constraint_ids"}
     assert len(rl) == 4
@@ -72,7 +98,9 @@ def test_folder_loads_with_datasets_and_rl_ground_truth_scores_kept_answers(samp
 
 
 def test_card_reports_stats_and_figures_from_the_data(samples, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    built = build_dataset_folder(samples.kept, samples.rejects, tmp_path / "ds", repo_id="org/cx", run_info={"run_fingerprint": "abc123"})
+    built = build_dataset_folder(
+        samples.kept, samples.rejects, tmp_path / "ds", repo_id="org/cx", run_info={"run_fingerprint": "abc123"}
+    )
     card = (built.folder / "README.md").read_text()
     assert card.startswith("---\n") and "config_name: rl" in card and "abc123" in card
     assert "| Single | 4 | 4 | 100.0% |" in card
@@ -83,14 +111,15 @@ def test_card_reports_stats_and_figures_from_the_data(samples, tmp_path: Path) -
 
 def test_digest_is_stable_and_changes_with_the_data(samples, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     a = build_dataset_folder(samples.kept, samples.rejects, tmp_path / "a", repo_id="o/c", run_info={})
-    b = build_dataset_folder(samples.kept, samples.rejects, tmp_path / "b", repo_id="o/c", run_info={"run_id": "other"})
+    b = build_dataset_folder(
+        samples.kept, samples.rejects, tmp_path / "b", repo_id="o/c", run_info={"run_id": "other"}
+    )
     c = build_dataset_folder(samples.kept[:3], samples.rejects, tmp_path / "c", repo_id="o/c", run_info={})
     assert a.digest == b.digest != c.digest
 
 
 class FakeHub:
     """Stands in for HfApi in unit tests of the push decision logic."""
-
 
     def __init__(self, digest: str | None) -> None:
         self.digest = digest

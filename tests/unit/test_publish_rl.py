@@ -53,7 +53,9 @@ def summary(satisfied: list[int], n: int) -> RolloutSummary:
 def student(ins: Instruction, base: list[int], think: list[int]) -> StudentEval:
     n = len(ins.plan.checks)
     b, r = summary(base, n), summary(think, n)
-    outcome: Literal["helped", "tied", "hurt"] = "helped" if r.mean_satisfied > b.mean_satisfied else "hurt" if r.mean_satisfied < b.mean_satisfied else "tied"
+    outcome: Literal["helped", "tied", "hurt"] = (
+        "helped" if r.mean_satisfied > b.mean_satisfied else "hurt" if r.mean_satisfied < b.mean_satisfied else "tied"
+    )
     rollouts = [rollout(ins, s) for s in base] + [rollout(ins, s, THINK) for s in think]
     return StudentEval(model="student-small", baseline=b, reasoning=r, outcome=outcome, rollouts=rollouts)
 
@@ -149,7 +151,10 @@ def test_rl_rows_carry_the_students_baseline(root: Path, built: Path, tmp_path: 
         ev = evals[row["id"]]
         assert ev is not None and 0.0 <= row["baseline_pass_rate"] <= 1.0
         assert (row["baseline_model"], row["baseline_rollouts"]) == (ev.model, ev.baseline.k)
-        assert (row["baseline_pass_rate"], row["baseline_mean_satisfied"]) == (ev.baseline.pass_rate, ev.baseline.mean_satisfied)
+        assert (row["baseline_pass_rate"], row["baseline_mean_satisfied"]) == (
+            ev.baseline.pass_rate,
+            ev.baseline.mean_satisfied,
+        )
         assert json.loads(row["ground_truth"])["baseline_mean_satisfied"] == row["baseline_mean_satisfied"]
         assert compute_score(row["data_source"], "", row["ground_truth"]) == -2.0  # the reward still reads it
 
@@ -276,10 +281,13 @@ def test_every_contrast_pair_is_strictly_ordered(base: list[int], think: list[tu
 def test_a_baseline_pass_rate_outside_0_1_is_a_clear_error(tmp_path: Path) -> None:
     ins = fixture_instructions(1)
     kept, rejects = answered(ins, "fp-bad", 0)
-    bad = student(ins[0], [0, 0], [0]).model_copy(update={"baseline": summary([0], 1).model_copy(update={"pass_rate": 1.5})})
+    bad = student(ins[0], [0, 0], [0]).model_copy(
+        update={"baseline": summary([0], 1).model_copy(update={"pass_rate": 1.5})}
+    )
     with pytest.raises(ComplexifyError, match=r"baseline pass rate 1\.5 is outside \[0, 1\]"):
-        publish.build_dataset_folder([kept[0].model_copy(update={"student": bad})], rejects, tmp_path / "ds", repo_id="o/c", run_info={})
-
+        publish.build_dataset_folder(
+            [kept[0].model_copy(update={"student": bad})], rejects, tmp_path / "ds", repo_id="o/c", run_info={}
+        )
 
 
 def test_shards_written_before_the_student_columns_still_give_statistics(tmp_path: Path) -> None:
@@ -292,7 +300,11 @@ def test_shards_written_before_the_student_columns_still_give_statistics(tmp_pat
     ins = fixture_instructions(3)
     kept, rejects = answered(ins, "fp-old", 0)
     student_columns = [c for c in SAMPLES_SCHEMA.names if c.startswith(("baseline_", "reasoning_", "student"))]
-    files = {"instructions": tmp_path / "i.parquet", "samples": tmp_path / "s.parquet", "rejects": tmp_path / "r.parquet"}
+    files = {
+        "instructions": tmp_path / "i.parquet",
+        "samples": tmp_path / "s.parquet",
+        "rejects": tmp_path / "r.parquet",
+    }
     pq.write_table(instructions_to_table(ins, run_id="r", run_fingerprint="fp-old", batch=0), files["instructions"])
     for kind, group in (("samples", kept), ("rejects", rejects)):
         old = samples_to_table(group, batch=0).drop_columns(student_columns)  # as an older writer left it

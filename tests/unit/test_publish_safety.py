@@ -1,4 +1,5 @@
-"""`publish --out`: never deletes or overwrites a file it did not write, stays clear of the run data, builds atomically."""
+"""`publish --out`: never deletes or overwrites a file it did not write, stays clear of the run data, builds
+atomically."""
 
 from __future__ import annotations
 
@@ -226,7 +227,9 @@ def test_every_file_a_build_writes_is_listed_in_its_marker(samples: tuple[list, 
 
 
 def test_a_rebuild_removes_its_own_stale_files_and_nothing_else(
-    samples: tuple[list, list], tmp_path: Path, monkeypatch: pytest.MonkeyPatch  # type: ignore[type-arg]
+    samples: tuple[list, list],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[type-arg]
 ) -> None:
     target = tmp_path / "ds"
     build_dataset_folder(*samples, target, repo_id="o/c", run_info={}, split="train")
@@ -250,7 +253,9 @@ def test_a_file_of_the_user_where_a_build_writes_is_refused(samples: tuple[list,
     mine = target / "data" / "sft" / "test-00000-of-00001.parquet"
     mine.write_bytes(b"my own parquet")
     before = snapshot(target)
-    with pytest.raises(UserInputError, match=re.escape(f"{mine.relative_to(target)} is there but complexify did not write it")):
+    with pytest.raises(
+        UserInputError, match=re.escape(f"{mine.relative_to(target)} is there but complexify did not write it")
+    ):
         build_dataset_folder(*samples, target, repo_id="o/c", run_info={}, split="test")
     assert snapshot(target) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]
@@ -258,7 +263,10 @@ def test_a_file_of_the_user_where_a_build_writes_is_refused(samples: tuple[list,
 
 @pytest.mark.parametrize("fail_at", [1, 4, 9])
 def test_a_failure_while_moving_the_build_in_restores_the_folder(
-    samples: tuple[list, list], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fail_at: int  # type: ignore[type-arg]
+    samples: tuple[list, list],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fail_at: int,  # type: ignore[type-arg]
 ) -> None:
     target = tmp_path / "ds"
     build_dataset_folder(*samples, target, repo_id="o/c", run_info={}, split="train")
@@ -303,7 +311,9 @@ def test_built_folder_has_normal_permissions(samples: tuple[list, list], tmp_pat
 
 
 def test_a_failed_rebuild_keeps_the_previous_folder(
-    samples: tuple[list, list], tmp_path: Path, monkeypatch: pytest.MonkeyPatch  # type: ignore[type-arg]
+    samples: tuple[list, list],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[type-arg]
 ) -> None:
     target = tmp_path / "ds"
     build_dataset_folder(*samples, target, repo_id="o/c", run_info={})

@@ -78,7 +78,11 @@ def test_no_final_answer_fails_every_check_even_the_ones_nothing_satisfies(outpu
 
 
 def gt(*checks: dict[str, Any], baseline: float | None = None) -> str:
-    data: dict[str, Any] = {"format": GROUND_TRUTH_FORMAT, "instruction": "Write about water.", "plan": {"checks": list(checks)}}
+    data: dict[str, Any] = {
+        "format": GROUND_TRUTH_FORMAT,
+        "instruction": "Write about water.",
+        "plan": {"checks": list(checks)},
+    }
     if baseline is not None:
         data["baseline_mean_satisfied"] = baseline
     return json.dumps(data)
@@ -118,7 +122,9 @@ def test_contrast_rule_worked_examples(completion: str, satisfied: int, masked: 
 def test_a_fractional_baseline_and_a_custom_masked_score() -> None:
     below = THINK.format("The river.")  # 1 satisfied
     assert score_response(below, gt(RIVER, CALM, LOWER, baseline=1.5), contrast=True).contrast_masked
-    assert not score_response(THINK.format("The river is calm."), gt(RIVER, CALM, LOWER, baseline=1.5), contrast=True).contrast_masked
+    assert not score_response(
+        THINK.format("The river is calm."), gt(RIVER, CALM, LOWER, baseline=1.5), contrast=True
+    ).contrast_masked
     assert compute_score("x", below, GT2, {"contrast": True, "masked_score": -1.0}) == -1.0
     assert make_trl_reward(score="drfr", contrast=True, masked_score=-0.5)(["p"], [below], [GT2]) == [-0.5]
 

@@ -14,7 +14,9 @@ from pipeline.verify.reasoning_quality import addressable_cues, bundled_similari
 
 @pytest.fixture(scope="module")
 def selection() -> Instruction:
-    return compose_instruction(Seed(id="s1", text="Describe a lighthouse at dusk."), "Selection_1", load_taxonomy(), random_seed=0)
+    return compose_instruction(
+        Seed(id="s1", text="Describe a lighthouse at dusk."), "Selection_1", load_taxonomy(), random_seed=0
+    )
 
 
 def jaccard(a: str, b: str) -> float:

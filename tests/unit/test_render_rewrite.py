@@ -39,7 +39,12 @@ def test_structured_prompts_name_their_markers(tax) -> None:  # type: ignore[no-
 def test_rewrite_dropping_a_parameter_is_rejected_with_the_reason(tax) -> None:  # type: ignore[no-untyped-def]
     for i in range(200):
         ins = compose_instruction(SEED, "And_1", tax, random_seed=i)
-        nums = [str(v) for c in ins.plan.checks for v in c.kwargs.values() if isinstance(v, int) and not isinstance(v, bool)]
+        nums = [
+            str(v)
+            for c in ins.plan.checks
+            for v in c.kwargs.values()
+            if isinstance(v, int) and not isinstance(v, bool)
+        ]
         if nums:
             break
     else:
@@ -61,7 +66,11 @@ def test_faithful_rewrite_is_used_and_template_kept(tax) -> None:  # type: ignor
     ins = compose_instruction(SEED, "Chain_1", tax, random_seed=2)
     rewritten = "Please note:\n" + ins.prompt.replace("Part 1:", "For Part 1,")
     out = apply_rewrite(ins, rewritten)
-    assert out.prompt == rewritten.strip() and out.template_prompt == ins.prompt and out.rewrite_note == "rewrite accepted"
+    assert (
+        out.prompt == rewritten.strip()
+        and out.template_prompt == ins.prompt
+        and out.rewrite_note == "rewrite accepted"
+    )
 
 
 def test_empty_and_runaway_rewrites_are_rejected(tax) -> None:  # type: ignore[no-untyped-def]

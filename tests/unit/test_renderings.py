@@ -1,4 +1,5 @@
-"""Surface variety: structured, prose and numbered renderings of one tree, each passing the fidelity gate's code check."""
+"""Surface variety: structured, prose and numbered renderings of one tree, each passing the fidelity gate's code
+check."""
 
 from __future__ import annotations
 

@@ -22,7 +22,9 @@ from pipeline.verify.reward import (
 
 
 def ground_truth(*checks: dict[str, Any]) -> str:
-    return json.dumps({"format": GROUND_TRUTH_FORMAT, "instruction": "Write about water.", "plan": {"checks": list(checks)}})
+    return json.dumps(
+        {"format": GROUND_TRUTH_FORMAT, "instruction": "Write about water.", "plan": {"checks": list(checks)}}
+    )
 
 
 RIVER = {"id": "c1", "kind": "code", "checker": "t:kw", "kwargs": {"keywords": ["river"]}}
@@ -50,7 +52,7 @@ HARMONY_FINAL = "<|channel|>analysis<|message|>{r}<|end|><|start|>assistant<|cha
         (HARMONY_FINAL.format(r="plan it", a="The answer."), "The answer."),
         ("<|channel|>analysis<|message|>plan<|end|><|channel|>final<|message|>The answer.", "The answer."),
         ("<|CHANNEL|>analysis<|MESSAGE|>plan<|END|><|Channel|>Final<|Message|>The answer.<|Return|>", "The answer."),
-        ("<|channel|>final <|constrain|>json<|message|>{\"a\": 1}<|return|>", '{"a": 1}'),
+        ('<|channel|>final <|constrain|>json<|message|>{"a": 1}<|return|>', '{"a": 1}'),
         ("<|channel|>analysis<|message|>only analysis, cut off before the final channel", ""),
         (
             "<|channel|>analysis<|message|>a<|end|><|channel|>final<|message|>draft<|end|>"
@@ -60,17 +62,35 @@ HARMONY_FINAL = "<|channel|>analysis<|message|>{r}<|end|><|start|>assistant<|cha
         (HARMONY_FINAL.format(r="plan", a="<think>more</think>The answer."), "The answer."),
     ],
     ids=[
-        "think", "thinking", "reasoning", "upper-case", "mixed-case", "close-only", "close-only-last-close-wins",
-        "nested", "nested-mixed-names", "unclosed", "unclosed-nested", "answer-then-unclosed", "block-answer-unclosed",
-        "harmony", "harmony-no-start-token", "harmony-any-case", "harmony-constrain", "harmony-no-final",
-        "harmony-last-final-wins", "harmony-final-with-think",
+        "think",
+        "thinking",
+        "reasoning",
+        "upper-case",
+        "mixed-case",
+        "close-only",
+        "close-only-last-close-wins",
+        "nested",
+        "nested-mixed-names",
+        "unclosed",
+        "unclosed-nested",
+        "answer-then-unclosed",
+        "block-answer-unclosed",
+        "harmony",
+        "harmony-no-start-token",
+        "harmony-any-case",
+        "harmony-constrain",
+        "harmony-no-final",
+        "harmony-last-final-wins",
+        "harmony-final-with-think",
     ],
 )
 def test_strip_reasoning_formats(text: str, expected: str) -> None:
     assert strip_reasoning(text) == expected
 
 
-@pytest.mark.parametrize("text", ["plain answer", "  spaced answer \n", "a < b and c > d", "<b>bold</b> <thinker>", ""])
+@pytest.mark.parametrize(
+    "text", ["plain answer", "  spaced answer \n", "a < b and c > d", "<b>bold</b> <thinker>", ""]
+)
 def test_text_without_reasoning_markers_is_unchanged(text: str) -> None:
     assert strip_reasoning(text) == text
 
@@ -119,7 +139,17 @@ def test_reasoning_that_mentions_the_keyword_earns_nothing(output: str) -> None:
         "<think >plan</think >The river is calm.",
         "[think] is a placeholder: The river is calm.",
     ],
-    ids=["think", "close-only", "harmony", "mistral", "seed-oss", "kimi", "thought-solution", "think-space", "placeholder"],
+    ids=[
+        "think",
+        "close-only",
+        "harmony",
+        "mistral",
+        "seed-oss",
+        "kimi",
+        "thought-solution",
+        "think-space",
+        "placeholder",
+    ],
 )
 def test_the_answer_after_the_reasoning_earns_the_reward(output: str) -> None:
     assert compute_score("complexify", output, GT) == 2.0

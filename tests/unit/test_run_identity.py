@@ -35,7 +35,9 @@ def test_every_config_key_is_placed_on_purpose() -> None:
     assert not set(IDENTITY_KEYS) & set(NOT_IDENTITY)
     assert set(IDENTITY_KEYS) <= paths and set(NOT_IDENTITY) <= paths  # no stale names
     unplaced = sorted(p for p in paths if owner(p) is None)
-    assert unplaced == [], f"put these config keys in IDENTITY_KEYS or NOT_IDENTITY (pipeline/run/identity.py): {unplaced}"
+    assert unplaced == [], (
+        f"put these config keys in IDENTITY_KEYS or NOT_IDENTITY (pipeline/run/identity.py): {unplaced}"
+    )
 
 
 BASE: dict[str, Any] = {"samples": 8}

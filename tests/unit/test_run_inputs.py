@@ -63,7 +63,12 @@ def test_booleans_and_non_finite_numbers_are_refused(data: dict[str, Any], messa
 
 
 def test_booleans_still_work_where_a_boolean_is_expected() -> None:
-    data = {"samples": 3, "compose": {"checkers": "code"}, "models": {"judge": {"enabled": False}}, "gate": {"reject_truncated": True}}
+    data = {
+        "samples": 3,
+        "compose": {"checkers": "code"},
+        "models": {"judge": {"enabled": False}},
+        "gate": {"reject_truncated": True},
+    }
     cfg = parse_config(data)
     assert cfg.models.judge.enabled is False and cfg.gate.reject_truncated is True
 
@@ -109,7 +114,9 @@ def test_output_dir_under_a_file_is_refused(tmp_path: Path) -> None:
 
 
 def test_impossible_and_size_fails_in_preflight_without_creating_the_run_folder(tmp_path: Path) -> None:
-    cfg = load_config(write_config(tmp_path, mix={"And_1": 1, "Single": 1}, compose={"checkers": "code", "and_size": [50, 50]}))
+    cfg = load_config(
+        write_config(tmp_path, mix={"And_1": 1, "Single": 1}, compose={"checkers": "code", "and_size": [50, 50]})
+    )
     t0 = time.monotonic()
     with pytest.raises(ConfigError, match=r"mix\.And_1: cannot place 50 mutually compatible constraints"):
         preflight(cfg)
@@ -207,7 +214,13 @@ def test_bad_cli_arguments_are_one_line_errors(tmp_path: Path) -> None:
     export = cli("taxonomy", "export", "-o", str(tmp_path / "afile" / "tax.json"))
     assert export.returncode == 2 and "cannot write" in export.stderr and "Traceback" not in export.stderr
     ifeval = cli(
-        "ifeval", "--input-data", "x.jsonl", "--input-response-data", "y.jsonl", "--output-dir", str(tmp_path / "afile" / "o")
+        "ifeval",
+        "--input-data",
+        "x.jsonl",
+        "--input-response-data",
+        "y.jsonl",
+        "--output-dir",
+        str(tmp_path / "afile" / "o"),
     )
     assert ifeval.returncode == 2 and "is a file, not a folder" in ifeval.stderr
 
@@ -254,7 +267,9 @@ def test_run_cli_exits_2_when_the_run_is_held(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("kept", "code"), [(2, 0), (1, 3)])
-def test_run_exits_3_when_quotas_are_not_met(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kept: int, code: int) -> None:
+def test_run_exits_3_when_quotas_are_not_met(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kept: int, code: int
+) -> None:
     from typer.testing import CliRunner
 
     import flows.generate
@@ -273,7 +288,9 @@ def test_run_exits_3_when_quotas_are_not_met(tmp_path: Path, monkeypatch: pytest
 # --- run identity: a changed input never appends to an old run ----------------------------------------------
 
 
-def test_run_fingerprint_changes_with_seed_lines_taxonomy_and_templates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_run_fingerprint_changes_with_seed_lines_taxonomy_and_templates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import shutil
 
     import pipeline.run.identity as identity
@@ -356,10 +373,22 @@ def test_seed_folder_identity_counts_exactly_the_seed_files_the_loader_reads(tmp
         ({"samples": 2**31}, "samples: Input should be less than or equal to 1000000000"),
         ({"samples": 3, "attempts_factor": 1e308}, "attempts_factor: Input should be less than or equal to 1000"),
         ({"samples": 3, "random_seed": 2**64}, "random_seed: Input should be less than 9223372036854775808"),
-        ({"samples": 3, "workers": {"request_timeout_s": 1e308}}, "request_timeout_s: Input should be less than or equal to 604800"),
-        ({"samples": 3, "seeds": {"max_seeds": 10**30}}, "max_seeds: Input should be less than or equal to 1000000000"),
-        ({"samples": 3, "mix": {"Single": 1e308, "And_1": 1e308}}, "mix: the weights sum to more than the largest number"),
-        ({"samples": 3, "compose": {"renderings": {"prose": 1e308, "numbered": 1e308}}}, "renderings: the weights sum to more"),
+        (
+            {"samples": 3, "workers": {"request_timeout_s": 1e308}},
+            "request_timeout_s: Input should be less than or equal to 604800",
+        ),
+        (
+            {"samples": 3, "seeds": {"max_seeds": 10**30}},
+            "max_seeds: Input should be less than or equal to 1000000000",
+        ),
+        (
+            {"samples": 3, "mix": {"Single": 1e308, "And_1": 1e308}},
+            "mix: the weights sum to more than the largest number",
+        ),
+        (
+            {"samples": 3, "compose": {"renderings": {"prose": 1e308, "numbered": 1e308}}},
+            "renderings: the weights sum to more",
+        ),
     ],
 )
 def test_absurd_numbers_are_config_errors_on_one_line(data: dict[str, Any], message: str) -> None:
@@ -418,5 +447,7 @@ def test_a_csv_field_over_the_csv_limit_is_a_one_line_error(tmp_path: Path) -> N
 
     path = tmp_path / "long.csv"
     path.write_text('text\nPlan a picnic.\n"' + "a" * 200_000 + '"\n')
-    with pytest.raises(UserInputError, match=r"long\.csv: not readable as CSV after 1 seed\(s\) \(field larger than field limit"):
+    with pytest.raises(
+        UserInputError, match=r"long\.csv: not readable as CSV after 1 seed\(s\) \(field larger than field limit"
+    ):
         load_seed_file(path)

@@ -34,7 +34,12 @@ def scripted_chat(conversations: Sequence[list[dict[str, str]]], role: RoleConfi
     for conv in conversations:
         text = json.dumps(conv, sort_keys=True)
         picks = [int(hashlib.sha256(f"{text}|{k}".encode()).hexdigest(), 16) % len(ANSWERS) for k in range(n)]
-        out.append([Response(text=ANSWERS[p], candidate=k, model="scripted", completion_tokens=7) for k, p in enumerate(picks)])
+        out.append(
+            [
+                Response(text=ANSWERS[p], candidate=k, model="scripted", completion_tokens=7)
+                for k, p in enumerate(picks)
+            ]
+        )
     return out
 
 
@@ -51,7 +56,9 @@ def grid_config(out: Path) -> dict[str, Any]:
 @pytest.fixture()
 def stored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> store.RunPaths:
     monkeypatch.setenv("COMPLEXIFY_REQUEST_CACHE", str(tmp_path / "requests.sqlite"))
-    with open_run_context(parse_config(grid_config(tmp_path / "out")), log=lambda line: None, models=Models(scripted_chat, None)) as ctx:
+    with open_run_context(
+        parse_config(grid_config(tmp_path / "out")), log=lambda line: None, models=Models(scripted_chat, None)
+    ) as ctx:
         run_locally(ctx)
         return ctx.run
 

@@ -29,7 +29,9 @@ SEEDS = ROOT / "seeds" / "complexify-seeds.jsonl"
 PREFECT_START_S = 30
 
 
-def cli(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     return run_cli(*args, cwd=cwd, env=env, timeout=timeout, without_prefect_api=True)
 
 
@@ -72,12 +74,28 @@ def bad_seed_file(tmp_path: Path) -> Path:
 
 # Each case: the config overrides (given tmp_path), the environment, what the one error line names.
 CASES: dict[str, tuple[Any, dict[str, str], tuple[str, ...]]] = {
-    "malformed seed line": (lambda t: {"seeds": {"sources": [{"path": str(bad_seed_file(t))}]}}, {}, ("bad.jsonl: line 2", "not valid JSON")),
-    "deeply nested seed": (lambda t: {"seeds": {"sources": [{"path": str(deep_seed_file(t))}]}}, {}, ("deep.jsonl: line 1", "nested too deeply")),
+    "malformed seed line": (
+        lambda t: {"seeds": {"sources": [{"path": str(bad_seed_file(t))}]}},
+        {},
+        ("bad.jsonl: line 2", "not valid JSON"),
+    ),
+    "deeply nested seed": (
+        lambda t: {"seeds": {"sources": [{"path": str(deep_seed_file(t))}]}},
+        {},
+        ("deep.jsonl: line 1", "nested too deeply"),
+    ),
     "samples above 2^31": (lambda t: {"samples": 2**31 + 1}, {}, ("samples", "less than or equal to 1000000000")),
     "random_seed of 5000 digits": (lambda t: {"random_seed": "9" * 5000}, {}, ("cannot read a value", "digits")),
-    "weights summing to infinity": (lambda t: {"mix": {"Single": 1e308, "And_1": 1e308}}, {}, ("mix", "sum to more than the largest number")),
-    "corrupt request cache": (lambda t: {}, {"COMPLEXIFY_REQUEST_CACHE": "CACHE"}, ("junk.sqlite", "not a usable SQLite database", "delete it")),
+    "weights summing to infinity": (
+        lambda t: {"mix": {"Single": 1e308, "And_1": 1e308}},
+        {},
+        ("mix", "sum to more than the largest number"),
+    ),
+    "corrupt request cache": (
+        lambda t: {},
+        {"COMPLEXIFY_REQUEST_CACHE": "CACHE"},
+        ("junk.sqlite", "not a usable SQLite database", "delete it"),
+    ),
 }
 
 
@@ -94,7 +112,9 @@ def test_bad_run_input_is_one_line_exit_2_before_prefect_starts(case: str, tmp_p
     out = cli("run", "--config", str(path), "--no-progress", env={**env, "PREFECT_HOME": str(prefect_home)})
     assert_one_line_error(out, 2, *needles)
     assert time.monotonic() - t0 < PREFECT_START_S
-    assert not prefect_home.exists() and "prefect" not in out.stderr.lower()  # Prefect never started (its database lives there)
+    assert (
+        not prefect_home.exists() and "prefect" not in out.stderr.lower()
+    )  # Prefect never started (its database lives there)
     assert not (tmp_path / "out").exists()  # nothing written
 
 
@@ -125,7 +145,16 @@ def test_relative_output_dir_is_relative_to_the_current_folder(tmp_path: Path) -
     run_dir.mkdir(parents=True)
     try:
         with hold_run_lock(run_dir):
-            out = cli("run", "--config", str(path), "--output-dir", rel, "--no-progress", cwd=tmp_path, env={"PREFECT_HOME": str(tmp_path / "p")})
+            out = cli(
+                "run",
+                "--config",
+                str(path),
+                "--output-dir",
+                rel,
+                "--no-progress",
+                cwd=tmp_path,
+                env={"PREFECT_HOME": str(tmp_path / "p")},
+            )
         assert_one_line_error(out, 2, str(run_dir / "run.lock"))
     finally:
         assert not (ROOT / rel).exists(), "the run wrote into the checkout"
@@ -161,7 +190,12 @@ def closed_port() -> int:
 
 @pytest.mark.parametrize("args", [["run", "--no-progress"], ["runner"]], ids=["run", "runner"])
 def test_an_api_url_that_is_not_prefect_is_one_line_exit_2(args: list[str], not_prefect: str, tmp_path: Path) -> None:
-    out = cli(*args, "--config", str(write_config(tmp_path)), env={"PREFECT_API_URL": not_prefect, "PREFECT_HOME": str(tmp_path / "p")})
+    out = cli(
+        *args,
+        "--config",
+        str(write_config(tmp_path)),
+        env={"PREFECT_API_URL": not_prefect, "PREFECT_HOME": str(tmp_path / "p")},
+    )
     assert_one_line_error(out, 2, f"PREFECT_API_URL={not_prefect} is not the API of a Prefect server")
     assert not (tmp_path / "out").exists()
 

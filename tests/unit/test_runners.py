@@ -39,7 +39,8 @@ def test_scale_out_without_a_prefect_server_is_bad_input(args: list[str], tmp_pa
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update({"PREFECT_HOME": str(tmp_path / "prefect"), "HF_HUB_OFFLINE": "1", "DO_NOT_TRACK": "1"})
     out = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", *args, "--config", "configs/smoke.yaml", "--output-dir", str(tmp_path / "out")],
+        [sys.executable, "-m", "pipeline.cli", *args, "--config", "configs/smoke.yaml",
+         "--output-dir", str(tmp_path / "out")],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert out.returncode == 2, out.stderr[-2000:]

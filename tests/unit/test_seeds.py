@@ -261,7 +261,8 @@ def test_decontaminate_drops_overlapping_seeds_and_names_the_source() -> None:
     given = [
         seed(
             "copy",
-            "Write a short story about a lighthouse keeper who finds a glowing shell on the beach at midnight, please.",
+            "Write a short story about a lighthouse keeper who finds a glowing shell on the beach at midnight, "
+            "please.",
         ),
         seed("own", "Write a short story about a baker who wins a contest."),
         seed("short", "lighthouse keeper who finds"),
@@ -358,8 +359,12 @@ def test_seed_token_budget_leaves_room_for_answers_and_templates() -> None:
     no_rewrite = parse_config(
         {"samples": 1, "models": {"responder": {"sampling": {"max_tokens": 300}}, "rewriter": {"enabled": False}}}
     )
-    assert RC.seed_token_budget(no_rewrite) == 2048 - RC.PROMPT_OVERHEAD_TOKENS - 2 * 300  # a repair prompt holds an answer
-    tight = parse_config({"samples": 1, "workers": {"max_model_len": 1024}, "models": {"responder": {"sampling": {"max_tokens": 512}}}})
+    assert (
+        RC.seed_token_budget(no_rewrite) == 2048 - RC.PROMPT_OVERHEAD_TOKENS - 2 * 300
+    )  # a repair prompt holds an answer
+    tight = parse_config(
+        {"samples": 1, "workers": {"max_model_len": 1024}, "models": {"responder": {"sampling": {"max_tokens": 512}}}}
+    )
     with pytest.raises(UserInputError, match=r"max_model_len \(1024\) leaves no room"):
         RC.seed_token_budget(tight)
 

@@ -96,7 +96,9 @@ def test_stats_after_the_catalog_was_built_exits_1_with_one_line(tmp_path: Path,
     out = cli("stats", "--root", str(tmp_path))
     assert out.returncode == 1, out.stdout
     assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
-    assert out.stderr.startswith(f"error: run {FP} batch 1 is damaged: ") and "samples/batch-00001.parquet" in out.stderr
+    assert (
+        out.stderr.startswith(f"error: run {FP} batch 1 is damaged: ") and "samples/batch-00001.parquet" in out.stderr
+    )
     assert "yield per category" not in out.stdout  # no stale numbers printed
 
 
@@ -117,7 +119,10 @@ def test_set_aside_renames_the_manifest_and_the_batch_is_no_longer_done(tmp_path
     assert store.done_batches(run) == {0, 1, 2} and damaged_batches(run) == {}
     truncate(run.shard("samples", 1))
     store.set_aside_damaged_batches(run)
-    assert sorted(p.name for p in run.done_dir.glob("*.damaged")) == ["batch-00001.json.1.damaged", "batch-00001.json.damaged"]
+    assert sorted(p.name for p in run.done_dir.glob("*.damaged")) == [
+        "batch-00001.json.1.damaged",
+        "batch-00001.json.damaged",
+    ]
 
 
 def test_set_aside_touches_only_this_parts_batches(tmp_path: Path) -> None:

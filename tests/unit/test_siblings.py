@@ -57,12 +57,29 @@ def test_compose_siblings_prints_the_group_with_one_correct_branch_each() -> Non
     assert len(header) == 1
     n = int(header[0].split(": ")[1].split()[0])
     assert n >= 2 and all(f"sibling {k}/{n}: " in out.stdout for k in range(1, n + 1))
-    expected = [json.loads(line.split("structure:selected_case ", 1)[1])["expected"] for line in out.stdout.splitlines() if "structure:selected_case" in line]
+    expected = [
+        json.loads(line.split("structure:selected_case ", 1)[1])["expected"]
+        for line in out.stdout.splitlines()
+        if "structure:selected_case" in line
+    ]
     assert len(expected) == n and len(set(expected)) == n
 
 
 def test_compose_siblings_jsonl_members_share_a_group_and_differ_in_branch() -> None:
-    out = cli("compose", "--category", "Selection_1", "--siblings", "-n", "2", "--seed", "5", "--seed-text", "Explain tides.", "--format", "jsonl")
+    out = cli(
+        "compose",
+        "--category",
+        "Selection_1",
+        "--siblings",
+        "-n",
+        "2",
+        "--seed",
+        "5",
+        "--seed-text",
+        "Explain tides.",
+        "--format",
+        "jsonl",
+    )
     assert out.returncode == 0, out.stderr
     rows = [Instruction.model_validate_json(line) for line in out.stdout.splitlines()]
     groups: dict[str | None, list[Instruction]] = {}
@@ -128,7 +145,10 @@ def _answer(node: Node | None) -> str:
         return "a short answer" if p["relation"] == "less than" else " ".join(f"w{k}" for k in range(p["num_words"]))
     if node.spec_id == "t:para":
         assert isinstance(p["num_paragraphs"], int) and isinstance(p["nth_paragraph"], int)
-        return "\n\n".join(f"{p['first_word'] if k == p['nth_paragraph'] - 1 else 'some'} text here" for k in range(p["num_paragraphs"]))
+        return "\n\n".join(
+            f"{p['first_word'] if k == p['nth_paragraph'] - 1 else 'some'} text here"
+            for k in range(p["num_paragraphs"])
+        )
     fixed = {
         "t:lower": "a plain lowercase answer",
         "t:upper": "A PLAIN UPPERCASE ANSWER",
@@ -168,7 +188,15 @@ def stored(tax: Taxonomy, tmp_path_factory: pytest.TempPathFactory) -> tuple[Pat
     cfg = run_config(True)
     spec = BatchSpec(0, tuple((i, "Selection_1") for i in range(6)))
     instructions = compose_spec(spec, SEEDS, tax, cfg)
-    result = run_spec(spec, SEEDS, tax, cfg, Models(chat=scripted(instructions), judge=None), run_id="run-sib", run_fingerprint="fp-sib")
+    result = run_spec(
+        spec,
+        SEEDS,
+        tax,
+        cfg,
+        Models(chat=scripted(instructions), judge=None),
+        run_id="run-sib",
+        run_fingerprint="fp-sib",
+    )
     root = tmp_path_factory.mktemp("out")
     run = store.open_run(root, "fp-sib", {"name": "siblings"})
     store.write_batch(run, 0, result.instructions, result.kept, result.rejects)
@@ -203,7 +231,9 @@ def test_siblings_config_loads_and_every_right_branch_answer_scores_higher(
         assert r["prompt"][0]["content"] == r["chosen"][0]["content"] == r["rejected"][0]["content"]
         # the published plan agrees: the right-branch answer earns more reward than the wrong-branch one
         chosen, rejected = r["chosen"][1]["content"], r["rejected"][1]["content"]
-        assert compute_score("complexify", chosen, r["ground_truth"]) > compute_score("complexify", rejected, r["ground_truth"])
+        assert compute_score("complexify", chosen, r["ground_truth"]) > compute_score(
+            "complexify", rejected, r["ground_truth"]
+        )
         assert rejected.startswith(f"### Case {r['rejected_branch']}")
     card = (built.folder / "README.md").read_text()
     assert "config_name: siblings" in card and f"`siblings` ({len(rows)} rows)" in card
@@ -236,7 +266,13 @@ def test_chain_siblings_pair_an_answer_that_keeps_the_old_step_requirement_as_re
             assert verdict.all_pass
             samples.append(
                 Sample(
-                    id=f"{m.id}-k0", instruction=m, response=Response(text=text), verdict=verdict, kept=True, run_id="r", run_fingerprint="fp"
+                    id=f"{m.id}-k0",
+                    instruction=m,
+                    response=Response(text=text),
+                    verdict=verdict,
+                    kept=True,
+                    run_id="r",
+                    run_fingerprint="fp",
                 )
             )
     rows = sibling_rows(samples)
@@ -267,7 +303,9 @@ def _tight_chain(tax: Taxonomy, random_seed: int) -> Instruction:
     """A Chain_1 instruction whose first part needs at least 100 words while the whole response stays under 101:
     feasible as drawn, but most redraws of the part's count (100..500 words, "at least") are not."""
     ins = compose_instruction(SEEDS[0], "Chain_1", load_taxonomy(), random_seed=random_seed)
-    chain = Chain(steps=[Task(task="Write a story.", body=_words(tax, "at least", 100)), Task(task="Give it a title.")])
+    chain = Chain(
+        steps=[Task(task="Write a story.", body=_words(tax, "at least", 100)), Task(task="Give it a title.")]
+    )
     tree = Task(task=SEEDS[0].text, body=And(children=[chain, _words(tax, "less than", 101)]))
     assert is_feasible(tree)
     return ins.model_copy(update={"tree": tree, "plan": compile_plan(tree, tax)})
@@ -311,7 +349,12 @@ def test_chain_siblings_give_up_on_a_step_with_no_feasible_redraw(monkeypatch: p
 
 # Chain draws on bundled short-form seeds whose siblings, before siblings knew their seed, asked for more words
 # than the seed's task takes (seed_clash:too_long_for_seed); found by sampling 1,500 draws.
-CLASHED = [("cx-0259", "Chain_2", 144), ("cx-0024", "Chain_2", 234), ("cx-0410", "Chain_1", 892), ("cx-0048", "Chain_1", 1260)]
+CLASHED = [
+    ("cx-0259", "Chain_2", 144),
+    ("cx-0024", "Chain_2", 234),
+    ("cx-0410", "Chain_1", 892),
+    ("cx-0048", "Chain_1", 1260),
+]
 
 
 @pytest.mark.parametrize(("seed_id", "category", "random_seed"), CLASHED)
@@ -321,7 +364,11 @@ def test_chain_siblings_keep_within_their_seeds_tags(seed_id: str, category: str
     from pipeline.seeding.load import load_seed_file
 
     real = load_taxonomy()
-    [seed] = [s for s in load_seed_file(Path(__file__).resolve().parents[2] / "seeds" / "complexify-seeds.jsonl") if s.id == seed_id]
+    [seed] = [
+        s
+        for s in load_seed_file(Path(__file__).resolve().parents[2] / "seeds" / "complexify-seeds.jsonl")
+        if s.id == seed_id
+    ]
     ins = compose_instruction(seed, category, real, random_seed=random_seed, options=ComposeOptions(checkers="code"))
     group = make_siblings(ins, real, seed=seed)
     assert len(group) >= 2 and all(check_composition(seed, member.tree, real) == [] for member in group)

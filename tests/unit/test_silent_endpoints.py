@@ -33,7 +33,12 @@ def assert_one_line_naming(done: subprocess.CompletedProcess[str], url: str) -> 
 
 
 def test_ifeval_against_a_silent_endpoint_fails_with_one_line_naming_it(tmp_path: Path) -> None:
-    row = {"key": 1, "prompt": "Write a sentence without commas.", "instruction_id_list": ["punctuation:no_comma"], "kwargs": [{}]}
+    row = {
+        "key": 1,
+        "prompt": "Write a sentence without commas.",
+        "instruction_id_list": ["punctuation:no_comma"],
+        "kwargs": [{}],
+    }
     (tmp_path / "input.jsonl").write_text(json.dumps(row) + "\n")
     with scripted_server(Script(silent=True)) as server:
         done, seconds = cli(
@@ -50,8 +55,8 @@ def test_bench_run_against_a_silent_endpoint_fails_with_one_line_naming_it(tmp_p
     assert made.returncode == 0, made.stderr[-2000:]
     with scripted_server(Script(silent=True)) as server:
         done, seconds = cli(
-            "bench", "run", "--suite", "suite.jsonl", "--out", "results", "--endpoint", server.url, "--model", "scripted",
-            "--request-timeout", "1", "--no-progress", cwd=tmp_path,
+            "bench", "run", "--suite", "suite.jsonl", "--out", "results",
+            "--endpoint", server.url, "--model", "scripted", "--request-timeout", "1", "--no-progress", cwd=tmp_path,
         )  # fmt: skip
         assert_one_line_naming(done, server.url)
     assert seconds < 60

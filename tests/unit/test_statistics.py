@@ -85,7 +85,11 @@ def test_stats_card_and_run_summary_show_the_same_numbers(root: Path, tmp_path: 
     assert printed["total"] == [str(total.instructions), str(total.candidates), str(total.kept), "100.0%"]
 
     card_checks = markdown_table(card_text, "## Verifier pass rates")
-    scored = {f"`{r.key}`": [str(r.checks), f"{r.pass_rate:.1%}"] for r in stats_for(root, FP).level("checker").values() if r.checks}
+    scored = {
+        f"`{r.key}`": [str(r.checks), f"{r.pass_rate:.1%}"]
+        for r in stats_for(root, FP).level("checker").values()
+        if r.checks
+    }
     assert card_checks == scored
 
 
@@ -120,9 +124,7 @@ def test_records_in_memory_give_the_stored_runs_statistics(root: Path) -> None:
 
 def test_the_catalogs_stats_table_is_the_query_for_every_run(root: Path) -> None:
     with store.open_catalog(root) as con:
-        table = con.execute(
-            "SELECT * EXCLUDE (run_fingerprint) FROM stats ORDER BY level, category, key"
-        ).fetchall()
+        table = con.execute("SELECT * EXCLUDE (run_fingerprint) FROM stats ORDER BY level, category, key").fetchall()
         assert [store.StatsRow(*r) for r in table] == list(store.run_stats(con, FP).rows)
 
 
@@ -138,7 +140,10 @@ def test_stats_warns_about_a_run_folder_without_run_json(tmp_path: Path) -> None
     (tmp_path / "runs" / "fp-lost" / "run.json").unlink()
     out = stats_cli(tmp_path)
     assert out.returncode == 0, out.stderr
-    warning = f"warning: run folder {tmp_path / 'runs' / 'fp-lost'} has no run.json, so its 2 finished batch(es) are left out"
+    warning = (
+        f"warning: run folder {tmp_path / 'runs' / 'fp-lost'} has no run.json, "
+        "so its 2 finished batch(es) are left out"
+    )
     assert warning in out.stderr and "rerun the config that made it" in out.stderr
     assert "yield per category" in out.stdout
     lost = stats_cli(tmp_path, "--run", "fp-lost")  # the run asked for cannot be read
@@ -146,10 +151,15 @@ def test_stats_warns_about_a_run_folder_without_run_json(tmp_path: Path) -> None
     (tmp_path / "runs" / "fp-kept" / "run.json").unlink()
     nothing = stats_cli(tmp_path)  # nothing readable is left
     assert nothing.returncode == 1, nothing.stderr
-    assert nothing.stderr.startswith(f"error: no readable run under {tmp_path}") and "1 more run folder(s)" in nothing.stderr
+    assert (
+        nothing.stderr.startswith(f"error: no readable run under {tmp_path}")
+        and "1 more run folder(s)" in nothing.stderr
+    )
 
 
-def test_stats_of_a_folder_this_user_cannot_write_builds_the_catalog_in_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_stats_of_a_folder_this_user_cannot_write_builds_the_catalog_in_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import pipeline.store.catalog as catalog
 
     write_stored_run(tmp_path, FP, batches=1, per_batch=2)
@@ -165,7 +175,7 @@ def test_stats_of_a_folder_this_user_cannot_write_builds_the_catalog_in_memory(t
 def test_stats_cli_on_a_read_only_mount(tmp_path: Path) -> None:
     write_stored_run(tmp_path, FP, batches=1, per_batch=2)
     (tmp_path / "catalog.duckdb").unlink()
-    mount = f"mount --bind {tmp_path} {tmp_path} && mount -o remount,bind,ro {tmp_path} && exec \"$@\""
+    mount = f'mount --bind {tmp_path} {tmp_path} && mount -o remount,bind,ro {tmp_path} && exec "$@"'
     wrap = ["unshare", "-m", "sh", "-c", mount, "sh"]
     probe = subprocess.run([*wrap, "true"], capture_output=True, text=True)
     if probe.returncode != 0:

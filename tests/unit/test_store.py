@@ -349,8 +349,9 @@ def test_refresh_succeeds_while_another_process_holds_the_catalog_read_write(
     write(run, 0, instructions[:2])
     store.refresh_catalog(tmp_path)
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); print('open', flush=True); "
-         "time.sleep(60)", str(tmp_path / CATALOG_NAME)],
+        [sys.executable, "-c",
+         "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); print('open', flush=True); time.sleep(60)",
+         str(tmp_path / CATALOG_NAME)],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:

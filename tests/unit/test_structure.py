@@ -17,7 +17,15 @@ MAX_STORE_LINES = 400  # the store package was split by concern; each part stays
 
 # The wings, lowest first. A module belongs to the first wing whose prefix it has; the records are a handful of
 # leaf modules at the top of the package, everything else lives in a wing's folder.
-RECORDS = ("pipeline", "pipeline.models", "pipeline.errors", "pipeline.spans", "pipeline.reasoning", "pipeline.config_base", "pipeline.project")
+RECORDS = (
+    "pipeline",
+    "pipeline.models",
+    "pipeline.errors",
+    "pipeline.spans",
+    "pipeline.reasoning",
+    "pipeline.config_base",
+    "pipeline.project",
+)
 WINGS: list[tuple[str, tuple[str, ...]]] = [
     ("records", RECORDS),
     ("checks", ("pipeline.checks",)),
@@ -171,7 +179,13 @@ def test_only_flows_import_prefect() -> None:
 
 def test_the_run_and_its_stages_import_at_module_level() -> None:
     # the run's modules sit in the middle of the data flow: a function-level import there hides a dependency
-    for module in ("pipeline.run.generate", "pipeline.run.stages", "pipeline.run.planning", "pipeline.run.serving", "pipeline.run.driver"):
+    for module in (
+        "pipeline.run.generate",
+        "pipeline.run.stages",
+        "pipeline.run.planning",
+        "pipeline.run.serving",
+        "pipeline.run.driver",
+    ):
         tree = ast.parse(MODULES[module].read_text(encoding="utf-8"))
         inside = [
             node for fn in ast.walk(tree) if isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef)

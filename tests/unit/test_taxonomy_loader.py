@@ -74,11 +74,26 @@ def test_export_has_nodes_and_one_edge_per_conflict() -> None:
         (GOOD_ENTRY.replace("x:ok", "t:kw"), "duplicate id"),
         (GOOD_ENTRY.replace("x:ok", "no-group"), "'id' must look like 'group:name'"),
         (GOOD_ENTRY + "    colour: red\n", "unknown key(s) ['colour']"),
-        (GOOD_ENTRY.replace("{type: int, min: 1, max: 5}", "{type: words, pool: nope, count: [1, 2]}"), "unknown pool 'nope'"),
+        (
+            GOOD_ENTRY.replace("{type: int, min: 1, max: 5}", "{type: words, pool: nope, count: [1, 2]}"),
+            "unknown pool 'nope'",
+        ),
         (GOOD_ENTRY.replace('phrasings: ["Use {n} lines.", ', "phrasings: ["), "at least 3 phrasings"),
     ],
-    ids=["dimension", "range", "phrasing", "checker", "question", "contradiction", "unknown-conflict", "duplicate",
-         "id-format", "unknown-key", "pool", "phrasing-count"],
+    ids=[
+        "dimension",
+        "range",
+        "phrasing",
+        "checker",
+        "question",
+        "contradiction",
+        "unknown-conflict",
+        "duplicate",
+        "id-format",
+        "unknown-key",
+        "pool",
+        "phrasing-count",
+    ],
 )
 def test_bad_entries_are_reported_with_file_and_entry(tmp_path: Path, entry: str, message: str) -> None:
     root = make_taxonomy(tmp_path, entry)
@@ -97,10 +112,15 @@ def test_a_conflict_is_declared_once_and_holds_both_ways(tmp_path: Path) -> None
 
 
 def test_a_conflict_contradicting_an_exception_is_reported(tmp_path: Path) -> None:
-    body = GOOD_ENTRY + "    conflicts: [x:all]\n" + GOOD_ENTRY.replace("x:ok", "x:all") + (
-        "    conflicts: all\n    conflicts_except: [x:ok]\n"
+    body = (
+        GOOD_ENTRY
+        + "    conflicts: [x:all]\n"
+        + GOOD_ENTRY.replace("x:ok", "x:all")
+        + ("    conflicts: all\n    conflicts_except: [x:ok]\n")
     )
-    with pytest.raises(TaxonomyError, match=r"entry 'x:ok': lists 'x:all' as a conflict, but 'x:all' .* conflicts_except"):
+    with pytest.raises(
+        TaxonomyError, match=r"entry 'x:ok': lists 'x:all' as a conflict, but 'x:all' .* conflicts_except"
+    ):
         load(make_taxonomy(tmp_path, body))
 
 
@@ -130,7 +150,9 @@ def test_invalid_yaml_names_the_file(tmp_path: Path) -> None:
 
 
 def test_all_problems_are_listed_at_once(tmp_path: Path) -> None:
-    bad = GOOD_ENTRY.replace("dimension: Length", "dimension: Nope") + GOOD_ENTRY.replace("x:ok", "x:two").replace("max: 5", "max: 0")
+    bad = GOOD_ENTRY.replace("dimension: Length", "dimension: Nope") + GOOD_ENTRY.replace("x:ok", "x:two").replace(
+        "max: 5", "max: 0"
+    )
     with pytest.raises(TaxonomyError) as err:
         load(make_taxonomy(tmp_path, bad))
     assert "unknown dimension 'Nope'" in str(err.value) and "bad range" in str(err.value)

@@ -27,7 +27,8 @@ ENTRY = """
       n: {type: int, min: 1, max: 5}
       relation: {type: choice, values: ["less than", "at least"]}
       word: {type: word, pool: mini_words}
-    phrasings: ["Use {word} {relation} {n} times.", "Write {word} {relation} {n} times.", "Say {word} {relation} {n} times."]
+    phrasings: ["Use {word} {relation} {n} times.", "Write {word} {relation} {n} times.",
+                "Say {word} {relation} {n} times."]
     checker: judge
     question: "Is {word} used {relation} {n} times?"
 """
@@ -47,7 +48,10 @@ def make_taxonomy(tmp_path: Path, body: str) -> Path:
         ("counts: [{unit: words_w, of: word, min: n}]", "a whole-text unit takes no 'of'"),
         ("counts: [{unit: word, min: 1}]", "'of' must name the entry's parameter holding the words, got None"),
         ("counts: [{unit: word, of: wrd, min: 1}]", "got 'wrd'"),
-        ("counts: [{unit: words_w, min: n, exactly: n}]", "give exactly one of: relation and n, exactly, min and/or max"),
+        (
+            "counts: [{unit: words_w, min: n, exactly: n}]",
+            "give exactly one of: relation and n, exactly, min and/or max",
+        ),
         ("counts: [{unit: words_w, min: relation}]", "min 'relation' must name an int parameter"),
         ("counts: [{unit: words_w, max: -1}]", "max must be a number >= 0"),
         ("counts: [{unit: words_w, relation: relation}]", "'relation' and 'n' go together"),
@@ -82,7 +86,8 @@ def test_a_dimension_names_only_known_seed_form_groups(tmp_path: Path) -> None:
 
 def test_good_traits_load_and_words_follow_from_counts_and_verbatim(tmp_path: Path) -> None:
     traits = (
-        "    counts:\n      - {unit: word, of: word, relation: relation, n: n}\n      - {unit: sentences_ours, min: 2}\n"
+        "    counts:\n      - {unit: word, of: word, relation: relation, n: n}\n"
+        "      - {unit: sentences_ours, min: 2}\n"
         "    unfit_for: [code, verse]\n"
     )
     banned = ENTRY.replace("x:ok", "x:ban") + "    counts: [{unit: word, of: word, max: 0}]\n"

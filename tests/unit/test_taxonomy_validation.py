@@ -24,7 +24,8 @@ WORDS = """
     params:
       relation: {type: choice, values: ["less than", "at least"]}
       num_words: {type: int, min: 10, max: 200}
-    phrasings: ["Answer with {relation} {num_words} words.", "Use {relation} {num_words} words.", "Write {relation} {num_words} words."]
+    phrasings: ["Answer with {relation} {num_words} words.", "Use {relation} {num_words} words.",
+                "Write {relation} {num_words} words."]
     checker: code:length_constraints:number_words
 """
 KEYWORDS = """
@@ -93,7 +94,9 @@ def test_the_loaded_hierarchy_has_no_is_a_cycle() -> None:
     ("body", "pools", "needle"),
     [
         (
-            WORDS.replace("{type: int, min: 10, max: 200}", "{type: choice, values: [100, 'at least few words', 300]}"),
+            WORDS.replace(
+                "{type: int, min: 10, max: 200}", "{type: choice, values: [100, 'at least few words', 300]}"
+            ),
             "",
             "param 'num_words' value 'at least few words' (from its 'values') is refused by checker "
             "'length_constraints:number_words'",
@@ -101,7 +104,8 @@ def test_the_loaded_hierarchy_has_no_is_a_cycle() -> None:
         (
             WORDS.replace('values: ["less than", "at least"]', 'values: ["less than", "roughly"]'),
             "",
-            "param 'relation' value 'roughly' (from its 'values') is refused by checker 'length_constraints:number_words'",
+            "param 'relation' value 'roughly' (from its 'values') is refused by checker "
+            "'length_constraints:number_words'",
         ),
         (
             WORDS.replace("min: 10, max: 200", "min: -5, max: 200"),
@@ -142,7 +146,8 @@ def test_validate_exits_2_naming_the_file_the_id_and_the_fix(tmp_path: Path) -> 
     assert "change it to a value the checker accepts" in out.stderr
     assert "Traceback" not in out.stderr
     same = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "taxonomy", "validate", "--path", str(make_taxonomy(tmp_path / "b", WORDS.replace("demo:words", "type:Lexical")))],
+        [sys.executable, "-m", "pipeline.cli", "taxonomy", "validate",
+         "--path", str(make_taxonomy(tmp_path / "b", WORDS.replace("demo:words", "type:Lexical")))],
         capture_output=True, text=True, env={**os.environ}, timeout=120,
     )  # fmt: skip
     assert same.returncode == 2 and "reserved prefix 'type:'" in same.stderr

@@ -83,7 +83,9 @@ def test_gate_rejects_a_sample_with_an_undecided_check(cfg: GateConfig, expected
 
 
 def test_rewards_report_the_skip_and_do_not_count_it_as_passed() -> None:
-    gt = json.dumps({"format": GROUND_TRUTH_FORMAT, "instruction": "Describe the sea.", "plan": PLAN.model_dump(mode="json")})
+    gt = json.dumps(
+        {"format": GROUND_TRUTH_FORMAT, "instruction": "Describe the sea.", "plan": PLAN.model_dump(mode="json")}
+    )
     result = score_response(CALM, gt)
     assert result.judge_skipped and result.score == 0.5
     assert compute_score("complexify", CALM, gt) == 0.5
@@ -95,7 +97,9 @@ def test_rewards_report_the_skip_and_do_not_count_it_as_passed() -> None:
 
 def test_config_rejects_judge_checked_constraints_without_a_judge() -> None:
     with pytest.raises(ConfigError) as err:
-        parse_config({"samples": 5, "compose": {"checkers": "any"}, "models": {"judge": {"enabled": False}}}, "cfg.yaml")
+        parse_config(
+            {"samples": 5, "compose": {"checkers": "any"}, "models": {"judge": {"enabled": False}}}, "cfg.yaml"
+        )
     text = str(err.value)
     assert isinstance(err.value, UserInputError)  # the CLI exits with code 2
     assert "cfg.yaml" in text and "compose.checkers" in text and "models.judge.enabled is false" in text
@@ -117,7 +121,11 @@ def test_drop_judge_specs_composes_code_checks_only_and_warns(caplog: pytest.Log
 
     def kinds(run: RunConfig) -> set[str]:
         opts = run.compose
-        return {c.kind for i in range(40) for c in compose_instruction(seed, "And_1", tax, random_seed=i, options=opts).plan.checks}
+        return {
+            c.kind
+            for i in range(40)
+            for c in compose_instruction(seed, "And_1", tax, random_seed=i, options=opts).plan.checks
+        }
 
     assert kinds(cfg) == {"code"}
     assert kinds(parse_config({"samples": 5})) == {"code", "judge"}  # the same draws keep judge checks by default
@@ -129,7 +137,10 @@ def test_run_refuses_such_a_config_with_exit_code_2(tmp_path: Path) -> None:
     cfg = tmp_path / "no-judge.yaml"
     cfg.write_text("samples: 3\ncompose: {checkers: any}\nmodels: {judge: {enabled: false}}\n")
     out = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "run", "--config", str(cfg)], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "pipeline.cli", "run", "--config", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert out.returncode == 2 and "models.judge.enabled is false" in out.stderr and "drop_judge_specs" in out.stderr
 

@@ -36,7 +36,9 @@ def test_worker_tests_form_one_block_at_the_end_with_modules_whole() -> None:
     assert names == ["t1", "t_crash", "t_plain", "t_gen", "t_engine", "t_engine2", "t_fast", "t_deploy"]
     flags = [needs_worker(i) for i in ordered]
     first, last = flags.index(True), len(flags) - 1 - flags[::-1].index(True)
-    assert [i for i in ordered[first : last + 1] if not needs_worker(i)] == [items[4]]  # only a module's own test sits inside
+    assert [i for i in ordered[first : last + 1] if not needs_worker(i)] == [
+        items[4]
+    ]  # only a module's own test sits inside
     assert last_worker_test(ordered) == "tests/e_deploy.py::t_deploy"
 
 
