@@ -114,9 +114,14 @@ def _rl_baseline_lines(tables: dict[str, list[dict[str, Any]]], stats: RunStats)
     left_out = len(tables["sft"]) - len(tables["rl"])
     return [
         "  `baseline_model`, `baseline_rollouts`, `baseline_pass_rate` (share of the student's no-reasoning rollouts "
-        "that passed every check) and `baseline_mean_satisfied` (their mean satisfied checks, also in `ground_truth`): "
-        "apply RAIF's contrast rule (train on a reasoning rollout only when it beats the baseline) without rolling out "
-        "again." + (f" {left_out} kept answers to instructions the student was not measured on are left out." if left_out else "")
+        "that passed every check) and `baseline_mean_satisfied` (their mean satisfied checks, also in "
+        "`ground_truth`): apply RAIF's contrast rule (train on a reasoning rollout only when it beats the baseline) "
+        "without rolling out again."
+        + (
+            f" {left_out} kept answers to instructions the student was not measured on are left out."
+            if left_out
+            else ""
+        )
     ]
 
 
@@ -128,8 +133,11 @@ def _missing_configs(tables: dict[str, list[dict[str, Any]]], stats: RunStats) -
         "preference": "no instruction has both a kept answer and a rejected one with a lower DRFR",
         "sft_reasoning": "no kept answer has reasoning that the shallow-reasoning gate measured and passed",
         "contrast": "no instruction has a reasoning completion that beat the student's best no-reasoning one and a "
-        "failing one to pair it with" if measured else "the run did not measure the student (no rollouts)",
-        "siblings": "no sibling group has a kept answer paired with a lower-scoring wrong-branch one (compose.siblings)",
+        "failing one to pair it with"
+        if measured
+        else "the run did not measure the student (no rollouts)",
+        "siblings": "no sibling group has a kept answer paired with a lower-scoring wrong-branch one "
+        "(compose.siblings)",
     }
     return {name: why.get(name, "no rows") for name, rows in tables.items() if not rows}
 
@@ -166,7 +174,8 @@ def _hardening_section(stats: RunStats) -> list[str]:
     lines = [
         "", "## Hardening", "",
         "Instructions whose measured pass rate was above the run's threshold were made harder (one more compatible "
-        "constraint, or a new Chain or Selection level) and answered again (round k = hardened k times). Pass rate: the responder's first answers that passed every "
+        "constraint, or a new Chain or Selection level) and answered again (round k = hardened k times). Pass rate: "
+        "the responder's first answers that passed every "
         "check.", "",
         "| round | instructions | first answers | pass rate | kept |", "|---:|---:|---:|---:|---:|",
     ]  # fmt: skip
@@ -184,9 +193,24 @@ def dataset_card(
     grid: Sequence[GridRow] = (),
 ) -> str:
     """README.md with YAML front matter (`configs:` so `load_dataset(repo, config)` works) and a readable report."""
-    front = ["---", "license: apache-2.0", "task_categories:", "- text-generation", "tags:", "- synthetic", "- instruction-following", "- complexify", "configs:"]
+    front = [
+        "---",
+        "license: apache-2.0",
+        "task_categories:",
+        "- text-generation",
+        "tags:",
+        "- synthetic",
+        "- instruction-following",
+        "- complexify",
+        "configs:",
+    ]
     for name in (n for n, rows in tables.items() if rows):  # an empty config is not written (see publish)
-        front += [f"- config_name: {name}", "  data_files:", f"  - split: {split}", f"    path: data/{name}/{split}-*.parquet"]
+        front += [
+            f"- config_name: {name}",
+            "  data_files:",
+            f"  - split: {split}",
+            f"    path: data/{name}/{split}-*.parquet",
+        ]
     front.append("---")
     models = run_info.get("models", {})
     total = stats.total()
@@ -199,29 +223,31 @@ def dataset_card(
         "",
         "## Configs",
         "",
-        f"- `sft` ({len(tables['sft'])} rows): chat `messages` (user instruction, assistant answer), optional `reasoning`.",
-        f"- `rl` ({len(tables['rl'])} rows): `prompt` plus `ground_truth`, a JSON verification plan the reward functions "
-        "in `pipeline.verify.reward` score (TRL `reward`, verl `compute_score`).",
+        f"- `sft` ({len(tables['sft'])} rows): chat `messages` (user instruction, assistant answer), optional "
+        "`reasoning`.",
+        f"- `rl` ({len(tables['rl'])} rows): `prompt` plus `ground_truth`, a JSON verification plan the reward "
+        "functions in `pipeline.verify.reward` score (TRL `reward`, verl `compute_score`).",
         *_rl_baseline_lines(tables, stats),
-        f"- `preference` ({len(tables['preference'])} rows): `chosen` (passed every check) vs `rejected` (lower DRFR) answers to the same instruction.",
-        f"- `tripwires` ({len(tables['tripwires'])} rows): `prompt`, `ground_truth` and a `response` that games one checker "
-        "(keyword stuffing, empty bullets, answers hidden in a think block, look-alike letters, ...). Every row must get "
-        "a reward <= 0: score them now and then during RL training to watch for reward hacking.",
-        f"- `sft_reasoning` ({len(tables['sft_reasoning'])} rows): behaviour cloning of the expert's reasoning: `messages` "
-        "(user instruction; assistant `<think>` reasoning `</think>` then the answer), only kept answers whose reasoning "
-        "the shallow-reasoning gate measured and found not shallow (not a restatement of the prompt; it works on the "
-        "constraints). `prompt_similarity`, `constraints_addressed` / `constraints_addressable` and `reasoning_words` "
-        "are the gate's measures.",
-        f"- `contrast` ({len(tables['contrast'])} rows): RAIF's sample-wise contrast, one pair per instruction: `chosen`, a "
-        "completion with reasoning that satisfied more checks than the student's best answer without reasoning "
-        "(`baseline_best_satisfied`), and `rejected`, a completion that failed a check; `chosen_score` > `rejected_score` "
-        "(RAIF content reward: +2 all checks, -2 none, else the fraction satisfied), `*_has_reasoning`, `*_source` "
-        "(`student` rollout or kept `expert` answer).",
-        f"- `siblings` ({len(tables.get('siblings', []))} rows): counterfactual pairs per prompt of a sibling group (the "
-        "same instruction with only a Selection condition's facts, or one Chain step's requirement, changed): `chosen` "
-        "took the right branch, `rejected` the wrong one (a rejected answer to this prompt, or a sibling's kept answer); "
-        "`chosen_score` > `rejected_score` (DRFR under the prompt's plan, in `ground_truth`), `chosen_branch` / "
-        "`rejected_branch`, `sibling_group`.",
+        f"- `preference` ({len(tables['preference'])} rows): `chosen` (passed every check) vs `rejected` (lower "
+        "DRFR) answers to the same instruction.",
+        f"- `tripwires` ({len(tables['tripwires'])} rows): `prompt`, `ground_truth` and a `response` that games one "
+        "checker (keyword stuffing, empty bullets, answers hidden in a think block, look-alike letters, ...). Every "
+        "row must get a reward <= 0: score them now and then during RL training to watch for reward hacking.",
+        f"- `sft_reasoning` ({len(tables['sft_reasoning'])} rows): behaviour cloning of the expert's reasoning: "
+        "`messages` (user instruction; assistant `<think>` reasoning `</think>` then the answer), only kept answers "
+        "whose reasoning the shallow-reasoning gate measured and found not shallow (not a restatement of the prompt; "
+        "it works on the constraints). `prompt_similarity`, `constraints_addressed` / `constraints_addressable` and "
+        "`reasoning_words` are the gate's measures.",
+        f"- `contrast` ({len(tables['contrast'])} rows): RAIF's sample-wise contrast, one pair per instruction: "
+        "`chosen`, a completion with reasoning that satisfied more checks than the student's best answer without "
+        "reasoning (`baseline_best_satisfied`), and `rejected`, a completion that failed a check; `chosen_score` > "
+        "`rejected_score` (RAIF content reward: +2 all checks, -2 none, else the fraction satisfied), "
+        "`*_has_reasoning`, `*_source` (`student` rollout or kept `expert` answer).",
+        f"- `siblings` ({len(tables.get('siblings', []))} rows): counterfactual pairs per prompt of a sibling group "
+        "(the same instruction with only a Selection condition's facts, or one Chain step's requirement, changed): "
+        "`chosen` took the right branch, `rejected` the wrong one (a rejected answer to this prompt, or a sibling's "
+        "kept answer); `chosen_score` > `rejected_score` (DRFR under the prompt's plan, in `ground_truth`), "
+        "`chosen_branch` / `rejected_branch`, `sibling_group`.",
         *[f"- `{name}` is not in this build: {why}." for name, why in _missing_configs(tables, stats).items()],
         "",
         "```python",
@@ -245,9 +271,18 @@ def dataset_card(
     for cat, row in stats.level("category").items():
         lines.append(f"| {cat} | {row.instructions} | {row.kept} | {row.yield_rate:.1%} |")
     shown = [f for f in figures if f not in STUDENT_FIGURES]
-    lines += ["", *[f"![{Path(f).stem}]({f})" for f in shown], "", "## Constraints per dimension (kept samples)", "", "| dimension | constraints |", "|---|---:|"]
+    lines += [
+        "",
+        *[f"![{Path(f).stem}]({f})" for f in shown],
+        "",
+        "## Constraints per dimension (kept samples)",
+        "",
+        "| dimension | constraints |",
+        "|---|---:|",
+    ]
     lines += [f"| {d} | {n} |" for d, n in _dimension_counts(stats).items()]
-    checkers = {k: r for k, r in stats.level("checker").items() if r.checks}  # judge checks run without a judge: no rate
+    # judge checks run without a judge: no rate
+    checkers = {k: r for k, r in stats.level("checker").items() if r.checks}
     lines += ["", "## Verifier pass rates (all candidates)", "", "| check | checks | pass rate |", "|---|---:|---:|"]
     lines += [f"| `{k}` | {r.checks} | {r.pass_rate:.1%} |" for k, r in checkers.items()]
     kinds = sorted(stats.level("reject_kind").values(), key=lambda r: (-r.candidates, r.key))
@@ -258,7 +293,11 @@ def dataset_card(
     lines += _student_sections(stats, [f for f in figures if f in STUDENT_FIGURES])
     lines += _hardening_section(stats)
     if grid:  # the run's quotas per dimension x band x rendering cell, and what each cost
-        lines += ["", "## Grid cells", "", "Kept samples per quota cell (category/dimension/band/rendering).", grid_markdown(grid)]
+        lines += [
+            "",
+            "## Grid cells",
+            "",
+            "Kept samples per quota cell (category/dimension/band/rendering).",
+            grid_markdown(grid),
+        ]
     return "\n".join(front) + "\n\n" + "\n".join(lines) + "\n"
-
-

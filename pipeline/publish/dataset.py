@@ -104,7 +104,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("rejected_drfr", pa.float64()),
             ("category", pa.string()),
         ]
-    ),    # hacks of the checkers: a reward function must score every row's `response` <= 0 (reward-hacking watch)
+    ),  # hacks of the checkers: a reward function must score every row's `response` <= 0 (reward-hacking watch)
     "tripwires": pa.schema(
         [
             ("id", pa.string()),
@@ -259,10 +259,17 @@ def build_dataset_folder(
         digest = _data_digest(tmp)
         stats = stats or dataset_stats(kept, rejects)
         figures = make_figures(stats, tmp / "figures")
-        (tmp / "README.md").write_text(dataset_card(repo_id, tables, stats, run_info, figures, split, grid), encoding="utf-8")
+        (tmp / "README.md").write_text(
+            dataset_card(repo_id, tables, stats, run_info, figures, split, grid), encoding="utf-8"
+        )
         (tmp / DIGEST_FILE).write_text(json.dumps({"digest": digest, "run": run_info.get("run_id")}, indent=2) + "\n")
         files = {p.relative_to(tmp).as_posix(): file_sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
-        base = {"complexify_publish": MARKER_VERSION, "repo_id": repo_id, "run": run_info.get("run_id"), "digest": digest}
+        base = {
+            "complexify_publish": MARKER_VERSION,
+            "repo_id": repo_id,
+            "run": run_info.get("run_id"),
+            "digest": digest,
+        }
         # checked again just before moving in: someone may have put or changed files there while we built
         check_publish_target(target, protect=protect)
         if target.is_dir() and any(target.iterdir()):
@@ -273,7 +280,9 @@ def build_dataset_folder(
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)  # our own unfinished build, or what is left of it after moving its files in
-    return BuiltDataset(folder=target, counts={k: len(v) for k, v in tables.items()}, digest=digest, files=tuple(files))
+    return BuiltDataset(
+        folder=target, counts={k: len(v) for k, v in tables.items()}, digest=digest, files=tuple(files)
+    )
 
 
 def _data_digest(folder: Path) -> str:
@@ -300,7 +309,9 @@ def remote_digest(api: Any, repo_id: str) -> str | None:
     return str(json.loads(Path(path).read_text()).get("digest"))
 
 
-def push_folder(built: BuiltDataset, repo_id: str, *, private: bool = False, api: Any = None, token: str | None = None) -> str:
+def push_folder(
+    built: BuiltDataset, repo_id: str, *, private: bool = False, api: Any = None, token: str | None = None
+) -> str:
     """Create the repo if needed and upload the folder in one commit; skip when the data is unchanged."""
     from huggingface_hub import HfApi
 
@@ -331,7 +342,9 @@ def push_folder(built: BuiltDataset, repo_id: str, *, private: bool = False, api
             ignore_patterns=[MARKER_FILE],  # a local bookkeeping file, not part of the dataset
         )
     except Exception as exc:  # network, auth, quota: the folder stays complete for a later push
-        raise PublishError(f"upload to {repo_id} failed ({type(exc).__name__}: {exc}); the folder at {built.folder} is complete") from exc
+        raise PublishError(
+            f"upload to {repo_id} failed ({type(exc).__name__}: {exc}); the folder at {built.folder} is complete"
+        ) from exc
     return str(getattr(info, "oid", None) or getattr(info, "commit_url", "") or "uploaded")
 
 

@@ -32,6 +32,7 @@ _BUILD_PATH = re.compile(
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _NEW_FOLDER = "pass --out a new folder"
 
+
 def _marker_files(folder: Path) -> dict[str, set[str]]:
     """The files the marker in `folder` says a build wrote, each with the sha256 it may have (two while a build
     was being moved in). A marker this complexify did not write is a UserInputError: nothing there can be trusted."""
@@ -58,7 +59,9 @@ def _marker_files(folder: Path) -> dict[str, set[str]]:
             raise refuse(f"is not a marker this complexify wrote ({key!r} is not a mapping)")
         for rel, digest in entries.items():
             if not _BUILD_PATH.fullmatch(rel) or not isinstance(digest, str) or not _SHA256.fullmatch(digest):
-                raise refuse(f"is not a marker this complexify wrote (it lists {rel[:80]!r}, not a file a build writes)")
+                raise refuse(
+                    f"is not a marker this complexify wrote (it lists {rel[:80]!r}, not a file a build writes)"
+                )
             listed.setdefault(rel, set()).add(digest)
     return listed
 
@@ -155,7 +158,9 @@ def make_sibling(target: Path, tag: str) -> Path:
     raise UserInputError(f"cannot make a temporary folder beside {target}; clean up .{target.name}.{tag}-* there")
 
 
-def write_marker(folder: Path, base: Mapping[str, Any], files: Mapping[str, str], pending: Mapping[str, str] | None = None) -> None:
+def write_marker(
+    folder: Path, base: Mapping[str, Any], files: Mapping[str, str], pending: Mapping[str, str] | None = None
+) -> None:
     marker = {**base, "files": dict(files), **({"pending": dict(pending)} if pending is not None else {})}
     write_json_atomic(folder / MARKER_FILE, marker)
 
@@ -185,7 +190,9 @@ def _clash(folder: Path, rel: str, owned: Mapping[str, str]) -> bool:
     return os.path.lexists(folder / rel)
 
 
-def move_in(tmp: Path, target: Path, files: Mapping[str, str], owned: Mapping[str, str], base: Mapping[str, Any]) -> None:
+def move_in(
+    tmp: Path, target: Path, files: Mapping[str, str], owned: Mapping[str, str], base: Mapping[str, Any]
+) -> None:
     """Move the build `tmp` into the earlier publish folder `target` file by file; only our files change.
 
     The previous versions of our files go to a sibling backup first, so a failure puts them back. While the files

@@ -204,7 +204,9 @@ def _from_rollout(r: Rollout, model: str) -> Completion:
 
 def _from_expert(s: Sample) -> Completion:
     v = s.verdict
-    return Completion(s.response.text, s.response.reasoning, v.n_passed, v.raif, v.all_pass, s.response.model, "expert")
+    return Completion(
+        s.response.text, s.response.reasoning, v.n_passed, v.raif, v.all_pass, s.response.model, "expert"
+    )
 
 
 def contrast_pair(ev: StudentEval, experts: Sequence[Sample]) -> tuple[Completion, Completion] | None:

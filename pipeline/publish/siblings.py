@@ -1,5 +1,6 @@
-"""The `siblings` publish config: for one prompt of a sibling group (pipeline/construct/siblings.py), an answer that took
-the right branch (`chosen`) against one that took the wrong branch (`rejected`), both scored under the prompt's plan.
+"""The `siblings` publish config: for one prompt of a sibling group (pipeline/construct/siblings.py), an answer that
+took the right branch (`chosen`) against one that took the wrong branch (`rejected`), both scored under the prompt's
+plan.
 
 Rejected answers come from two places: the run's own rejected answers to the same prompt that followed another
 Selection case, and the kept answers of the other siblings (same seed, same constraints, another branch or
@@ -44,7 +45,10 @@ SIBLINGS_SCHEMA = pa.schema(
 
 
 def _chat(prompt: str, answer: str | None = None) -> list[dict[str, str]]:
-    return [{"role": "user", "content": prompt}, *([{"role": "assistant", "content": answer}] if answer is not None else [])]
+    return [
+        {"role": "user", "content": prompt},
+        *([{"role": "assistant", "content": answer}] if answer is not None else []),
+    ]
 
 
 def taken_case(text: str, decision: Check) -> str | None:

@@ -58,7 +58,9 @@ class DifficultyConfig(ConfigModel):
     @model_validator(mode="after")
     def validate_band(self) -> DifficultyConfig:
         if self.min_pass_rate > self.max_pass_rate:
-            raise ValueError(f"min_pass_rate {self.min_pass_rate} is above max_pass_rate {self.max_pass_rate}; swap them")
+            raise ValueError(
+                f"min_pass_rate {self.min_pass_rate} is above max_pass_rate {self.max_pass_rate}; swap them"
+            )
         return self
 
     def filters(self) -> bool:
@@ -120,8 +122,8 @@ HardeningMove = Literal["constraint", "chain_step", "selection_level"]
 
 
 class HardeningConfig(ConfigModel):
-    """Hardening by measured difficulty (pipeline/construct/hardening.py): an instruction whose measured pass rate is above
-    `threshold` is made harder by one of `moves` and is answered and measured again, up to `rounds` times.
+    """Hardening by measured difficulty (pipeline/construct/hardening.py): an instruction whose measured pass rate is
+    above `threshold` is made harder by one of `moves` and is answered and measured again, up to `rounds` times.
 
     The pass rate is the student's no-reasoning baseline when the run has a student, else the share of the
     responder's first answers that passed every check. A hardened instruction is a new instruction of the
@@ -141,11 +143,15 @@ class FidelityConfig(ConfigModel):
     """The task-fidelity gate: a kept answer must carry out its seed task, not only satisfy its constraints."""
 
     enabled: bool = True
-    embedding: bool = Field(default=True, description="cosine relevance of the answer to the seed task (English tasks)")
+    embedding: bool = Field(
+        default=True, description="cosine relevance of the answer to the seed task (English tasks)"
+    )
     threshold: float = Field(
         default=0.276, ge=-1, le=1, description="minimum relevance; calibrated by benchmarks/fidelity_calibration.py"
     )
-    judge: bool = Field(default=True, description="ask the judge whether the answer carries out the task (needs models.judge)")
+    judge: bool = Field(
+        default=True, description="ask the judge whether the answer carries out the task (needs models.judge)"
+    )
     reference_answers: bool = Field(default=True, description="check the final answer of seeds that carry an `answer`")
 
 
@@ -169,9 +175,13 @@ class RunConfig(ConfigModel):
     hardening: HardeningConfig = HardeningConfig()
     grid: GridConfig = GridConfig()
     repair_rounds: int = Field(default=1, ge=0, le=5)
-    attempts_factor: float = Field(default=4.0, ge=1, le=1000, description="at most quota x factor instructions per category")
+    attempts_factor: float = Field(
+        default=4.0, ge=1, le=1000, description="at most quota x factor instructions per category"
+    )
     batch_size: int = Field(
-        default=16, ge=1, description="instructions per batch (one shard each), all in progress at once, each on its own thread"
+        default=16,
+        ge=1,
+        description="instructions per batch (one shard each), all in progress at once, each on its own thread",
     )
     batches_in_flight: int = Field(
         default=3, ge=1, le=64, description="batches answered at once, so the model never idles at a batch boundary"
@@ -184,8 +194,8 @@ class RunConfig(ConfigModel):
     def validate_batch_size(cls, v: int) -> int:
         if v > MAX_BATCH_SIZE:
             raise ValueError(
-                f"at most {MAX_BATCH_SIZE} (every instruction of a batch is in progress at once, on a thread of its own), "
-                f"got {v}; for more instructions at once, raise batches_in_flight"
+                f"at most {MAX_BATCH_SIZE} (every instruction of a batch is in progress at once, on a thread of its "
+                f"own), got {v}; for more instructions at once, raise batches_in_flight"
             )
         return v
 
@@ -213,7 +223,11 @@ class RunConfig(ConfigModel):
         # A pass rate is k/m over m answers (student rollouts, else the responder's first answers): a band holding
         # no such value is a cell no sample can ever fill.
         student = self.models.student
-        m, what = (student.rollouts, "models.student.rollouts") if student.enabled else (self.models.responder.n, "models.responder.n")
+        m, what = (
+            (student.rollouts, "models.student.rollouts")
+            if student.enabled
+            else (self.models.responder.n, "models.responder.n")
+        )
         for name, (lo, hi) in self.grid.bands.items():
             if not any(lo <= k / m <= hi for k in range(m + 1)):
                 raise ValueError(
@@ -246,8 +260,8 @@ class RunConfig(ConfigModel):
         # A judge-checked constraint with no judge could never be verified, so no sample holding one could be kept.
         if self.compose.checkers == "any" and not self.models.judge.enabled:
             raise ValueError(
-                "compose.checkers: 'any' composes judge-checked constraints but models.judge.enabled is false, so they "
-                "could never be verified; set models.judge.enabled: true, or compose.checkers: code, or "
+                "compose.checkers: 'any' composes judge-checked constraints but models.judge.enabled is false, so "
+                "they could never be verified; set models.judge.enabled: true, or compose.checkers: code, or "
                 "compose.drop_judge_specs: true to compose code-checked constraints only"
             )
         return self

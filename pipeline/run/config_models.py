@@ -28,10 +28,12 @@ class ResponderConfig(RoleConfig):
     n: int = Field(default=2, ge=1, le=64, description="candidates per instruction")
     reasoning: ReasoningMode = Field(
         default="off",
-        description="off: answer directly; prompted: asked to think in a <think> block first (prompts/reasoning.yaml); "
+        description="off: answer directly; "
+        "prompted: asked to think in a <think> block first (prompts/reasoning.yaml); "
         "plan_first: one request writes a plan (the reasoning), a second the answer with the plan in view (for models "
         "that ignore the think-first instruction); "
-        "server: the model reasons by itself (a vLLM reasoning parser's reasoning_content, or a leading <think> block)",
+        "server: the model reasons by itself (a vLLM reasoning parser's reasoning_content, or a leading <think> "
+        "block)",
     )
 
     @model_validator(mode="before")
@@ -46,9 +48,15 @@ class ResponderConfig(RoleConfig):
 class StudentConfig(RoleConfig):
     """The policy to be trained: its rollouts on each kept instruction measure how hard the instruction is for it."""
 
-    enabled: bool = Field(default=False, description="measure difficulty with student rollouts (off: runs do not change)")
-    rollouts: int = Field(default=2, ge=1, le=64, description="k: rollouts per instruction without reasoning (and k with)")
-    reasoning: bool = Field(default=False, description="also k rollouts prompted to think first, to contrast with the baseline")
+    enabled: bool = Field(
+        default=False, description="measure difficulty with student rollouts (off: runs do not change)"
+    )
+    rollouts: int = Field(
+        default=2, ge=1, le=64, description="k: rollouts per instruction without reasoning (and k with)"
+    )
+    reasoning: bool = Field(
+        default=False, description="also k rollouts prompted to think first, to contrast with the baseline"
+    )
     reasoning_style: Literal["prompted", "plan_first"] = Field(
         default="prompted", description="how the reasoning rollouts reason (see models.responder.reasoning)"
     )
@@ -64,10 +72,19 @@ class CalibrationConfig(ConfigModel):
     """Judge calibration (pipeline/verify/judge_calibration.py) and what each dimension's judge checks may do."""
 
     share: float = Field(default=0.2, ge=0, le=1, description="code checks also asked as a judge question; 0: off")
-    gold_file: str | None = Field(default=None, description="JSONL of judged soft-constraint examples, scored at run start")
+    gold_file: str | None = Field(
+        default=None, description="JSONL of judged soft-constraint examples, scored at run start"
+    )
     default_route: JudgeRouteName = "gate"
-    routes: dict[str, JudgeRouteName] = Field(default_factory=dict, description="dimension -> route (else default_route)")
-    min_samples: int = Field(default=20, ge=1, le=1_000_000_000, description="auto: labelled questions a dimension needs before its numbers count")
+    routes: dict[str, JudgeRouteName] = Field(
+        default_factory=dict, description="dimension -> route (else default_route)"
+    )
+    min_samples: int = Field(
+        default=20,
+        ge=1,
+        le=1_000_000_000,
+        description="auto: labelled questions a dimension needs before its numbers count",
+    )
     min_precision: float = Field(default=0.9, ge=0, le=1, description="auto: judge precision needed to gate")
     min_reward_precision: float = Field(default=0.7, ge=0, le=1, description="auto: below this, report-only")
     untrusted_route: Literal["gate", "reward-only", "report-only"] = Field(
@@ -112,11 +129,13 @@ class WorkersConfig(ConfigModel):
     )  # fmt: skip
     request_timeout_s: float = Field(
         default=120, gt=0, le=WEEK_S,
-        description="a request is given up when nothing arrives for it, nor for any request on its endpoint, this long",
+        description="a request is given up when nothing arrives for it, nor for any request on its endpoint, this "
+        "long",
     )  # fmt: skip
     cpu_binding: Literal["vllm", "all", "split", "none"] = Field(
         default="all",
-        description="how a local CPU worker uses the cores (pipeline/llm/cpu_binding.py, benchmarks/worker_binding.py)",
+        description="how a local CPU worker uses the cores (pipeline/llm/cpu_binding.py, "
+        "benchmarks/worker_binding.py)",
     )
     startup_timeout_s: float = Field(default=900, gt=0, le=WEEK_S)
     max_model_len: int = Field(default=2048, ge=256, le=1 << 24)

@@ -53,8 +53,12 @@ def plan_first_answers(chat: Chat, prompts: Sequence[str], role: Any, n: int) ->
     answer's reasoning, then the answer written with that plan in view (`answer_system`). For models that ignore
     a think-first instruction: every answer gets a trace. A plan request the server rejected stands as it is."""
     tpl = reasoning_template()
-    plans = chat([[{"role": "system", "content": tpl["plan_system"]}, {"role": "user", "content": p}] for p in prompts], role, n)
-    todo = [(i, plan) for i, per in enumerate(plans) for plan in per if not plan.finish_reason.startswith(FAILED_PREFIX)]
+    plans = chat(
+        [[{"role": "system", "content": tpl["plan_system"]}, {"role": "user", "content": p}] for p in prompts], role, n
+    )
+    todo = [
+        (i, plan) for i, per in enumerate(plans) for plan in per if not plan.finish_reason.startswith(FAILED_PREFIX)
+    ]
     convs = [[*with_plan(plan.text), {"role": "user", "content": prompts[i]}] for i, plan in todo]
     answers = iter(chat(convs, role, 1) if convs else [])
     out: list[list[Response]] = []
@@ -163,7 +167,9 @@ def measure_student(
     )
     if ev.outcome is not None:
         counts[f"reasoning_{ev.outcome}"] += 1
-        counts["student_reasoning_traces"] += sum(1 for r in ev.rollouts if r.with_reasoning and (r.reasoning or "").strip())
+        counts["student_reasoning_traces"] += sum(
+            1 for r in ev.rollouts if r.with_reasoning and (r.reasoning or "").strip()
+        )
     return ev, counts
 
 
@@ -184,7 +190,9 @@ def band_reason(ev: StudentEval | None, band: DifficultyConfig) -> str | None:
 
 def attach_student(samples: Sequence[Sample], evals: Mapping[str, StudentEval]) -> list[Sample]:
     """Each sample with its instruction's StudentEval (unchanged where the instruction was not measured)."""
-    return [s.model_copy(update={"student": evals[s.instruction.id]}) if s.instruction.id in evals else s for s in samples]
+    return [
+        s.model_copy(update={"student": evals[s.instruction.id]}) if s.instruction.id in evals else s for s in samples
+    ]
 
 
 def band_filter(

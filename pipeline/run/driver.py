@@ -100,7 +100,7 @@ class AttemptStatus(Enum):
 
     WAITING = "waiting"  # queued or running
     DONE = "done"  # finished with a result
-    FAILED = "failed"  # finished with an error the batch's own retries did not cure: the run fails
+    FAILED = "failed"  # finished with an error (its requests' retries were spent): the run fails
     LOST = "lost"  # its runner crashed: hand the batch out again at once
 
 
@@ -128,10 +128,10 @@ class _Handout(Generic[Spec, T]):
 
 
 class Resubmitter(Generic[Spec, T]):
-    """Hands batches to runners and hands a batch out again when its runner is gone: when its newest
-    attempt has not finished `deadline_s` after it went out, or an attempt was lost (crashed). Earlier
-    attempts stay valid: the first one to finish wins and later results are ignored, so a slow runner
-    never makes a batch count twice (a superseded attempt still runs if a runner takes it). The caller saves results, so nothing a runner does can duplicate data.
+    """Hands batches to runners and hands a batch out again when its runner is gone: when its newest attempt has not
+    finished `deadline_s` after it went out, or an attempt was lost (crashed). Earlier attempts stay valid: the first
+    one to finish wins and later results are ignored, so a slow runner never makes a batch count twice (a superseded
+    attempt still runs if a runner takes it). The caller saves results, so nothing a runner does can duplicate data.
 
     `submit` returns a Pending for `drive`; waiting on one batch also watches every other batch in
     flight, so the batches of a dead runner are all handed out again at their deadline, not one by one.
@@ -150,7 +150,9 @@ class Resubmitter(Generic[Spec, T]):
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if deadline_s <= 0 or max_attempts < 1 or poll_s <= 0:
-            raise ValueError(f"need deadline_s > 0, max_attempts >= 1, poll_s > 0; got {deadline_s}, {max_attempts}, {poll_s}")
+            raise ValueError(
+                f"need deadline_s > 0, max_attempts >= 1, poll_s > 0; got {deadline_s}, {max_attempts}, {poll_s}"
+            )
         self._hand_out, self._label, self._log = hand_out, label, log
         self.deadline_s, self.max_attempts, self._poll_s = deadline_s, max_attempts, poll_s
         self._clock, self._sleep = clock, sleep
@@ -172,19 +174,21 @@ class Resubmitter(Generic[Spec, T]):
     def _again(self, handout: _Handout[Spec, T], why: str) -> None:
         if handout.handed >= self.max_attempts:
             raise BatchLostError(
-                f"{self._label(handout.spec)}: no runner finished it in {handout.handed} attempt(s) ({why}); check that "
-                "runners are up (complexify runner --config FILE) and rerun to resume"
+                f"{self._label(handout.spec)}: no runner finished it in {handout.handed} attempt(s) ({why}); check "
+                "that runners are up (complexify runner --config FILE) and rerun to resume"
             )
         self._give(handout)
         self.resubmitted += 1
-        self._log(f"{self._label(handout.spec)}: {why}; handed out again (attempt {handout.handed} of {self.max_attempts})")
+        self._log(
+            f"{self._label(handout.spec)}: {why}; handed out again (attempt {handout.handed} of {self.max_attempts})"
+        )
 
     def _check(self, handout: _Handout[Spec, T]) -> None:
         """Settle the batch if an attempt finished; hand it out again if its runner is gone."""
         for attempt in list(handout.attempts):
             status = attempt.status()
             if status in (AttemptStatus.DONE, AttemptStatus.FAILED):
-                handout.winner = attempt  # FAILED raises from result(): the batch's retries are spent
+                handout.winner = attempt  # FAILED raises from result(): the run fails
                 return
             if status is AttemptStatus.LOST:
                 handout.attempts.remove(attempt)

@@ -19,7 +19,8 @@ from pipeline.verify.plan import score, score_value
 # Openers of answers that decline the task instead of doing it.
 REFUSAL_RE = re.compile(
     r"^\W*(i'?m sorry|i am sorry|sorry, but|i can(?:'|no)t (?:help|assist|comply|do that|provide)|"
-    r"i (?:will|would) not be able|as an ai(?: language model)?,? i (?:can(?:'|no)t|am unable)|i'?m unable to|i am unable to)",
+    r"i (?:will|would) not be able|as an ai(?: language model)?,? i (?:can(?:'|no)t|am unable)|"
+    r"i'?m unable to|i am unable to)",
     re.IGNORECASE,
 )
 
@@ -86,7 +87,9 @@ def gating_verdict(verdict: Verdict, plan: VerificationPlan, ungated: frozenset[
     return score(VerificationPlan(checks=checks, correct_branches=plan.correct_branches), raw, skipped)
 
 
-def routed_verdict_gate(verdict: Verdict, cfg: GateConfig, plan: VerificationPlan | None, ungated: frozenset[str]) -> list[str]:
+def routed_verdict_gate(
+    verdict: Verdict, cfg: GateConfig, plan: VerificationPlan | None, ungated: frozenset[str]
+) -> list[str]:
     """`verdict_gate` of the gating verdict: only checks of dimensions routed to `gate` decide (no_gating_checks
     when an instruction has none left)."""
     if plan is None or not ungated:
@@ -96,7 +99,11 @@ def routed_verdict_gate(verdict: Verdict, cfg: GateConfig, plan: VerificationPla
 
 
 def gate(
-    response: Response, verdict: Verdict, cfg: GateConfig, *, plan: VerificationPlan | None = None,
+    response: Response,
+    verdict: Verdict,
+    cfg: GateConfig,
+    *,
+    plan: VerificationPlan | None = None,
     ungated: frozenset[str] = frozenset(),
 ) -> tuple[bool, list[str]]:
     """(kept, reasons): kept only when every text gate and the score gate pass. With the `plan` and the ids of
@@ -110,7 +117,9 @@ def repair_template() -> dict[str, str]:
     return yaml.safe_load((PROMPTS_DIR / "repair.yaml").read_text(encoding="utf-8"))
 
 
-def repair_messages(instruction: Instruction, response: Response, verdict: Verdict, reasons: Sequence[str]) -> list[dict[str, str]]:
+def repair_messages(
+    instruction: Instruction, response: Response, verdict: Verdict, reasons: Sequence[str]
+) -> list[dict[str, str]]:
     """A follow-up turn telling the model which checks failed, asking for a corrected full answer."""
     tpl = repair_template()
     by_id = {c.id: c for c in instruction.plan.checks}

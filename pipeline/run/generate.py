@@ -38,6 +38,7 @@ from pipeline.run.ledger import RUN_INFO_KEY, Ledger, Request
 from pipeline.run.planning import hardener, open_ledger, quota_plan, seed_order
 from pipeline.run.preflight import preflight
 from pipeline.run.progress import RunProgress, report_every, worst_tokens_per_instruction
+from pipeline.run.quota import cap_to_grid, cap_to_quota
 from pipeline.run.report import (
     RunSummary,
     category_report,
@@ -49,17 +50,7 @@ from pipeline.run.report import (
 )
 from pipeline.run.runlock import hold_run_lock
 from pipeline.run.services import open_run_services
-from pipeline.run.stages import (
-    BatchResult,
-    BatchSpec,
-    ComposedBatch,
-    Models,
-    Provenance,
-    cap_to_grid,
-    cap_to_quota,
-    compose_stage,
-    process_batch,
-)
+from pipeline.run.stages import BatchResult, BatchSpec, ComposedBatch, Models, Provenance, compose_stage, process_batch
 from pipeline.seeding.select import prepare_seeds
 
 
@@ -132,7 +123,9 @@ class RunContext:
         else:
             capped, cells = cap_to_quota(result, ledger.quotas, filled)
         slots = ledger.outcomes(index, capped.kept, capped.rejects, cells, result.harden)
-        store.write_batch(self.run, index, capped.instructions, capped.kept, capped.rejects, slots, ledger.dropped(index))
+        store.write_batch(
+            self.run, index, capped.instructions, capped.kept, capped.rejects, slots, ledger.dropped(index)
+        )
         ledger.saved(index, slots)
         self.parents.update((ins.id, ins) for ins in capped.instructions if ins.id in result.harden)
         self.done.add(index)
@@ -224,7 +217,9 @@ def _existing_run(root: Path, fingerprint: str) -> store.RunPaths | None:
         return None
 
 
-def select_seeds(cfg: RunConfig, existing: store.RunPaths | None, log: Callable[[str], None]) -> tuple[list[Seed], list[dict[str, str]]]:
+def select_seeds(
+    cfg: RunConfig, existing: store.RunPaths | None, log: Callable[[str], None]
+) -> tuple[list[Seed], list[dict[str, str]]]:
     """The run's seeds: those recorded in the run when it resumes, else loaded and selected now."""
     recorded = store.recorded_seeds(existing) if existing is not None else None
     if recorded is not None:
@@ -293,9 +288,11 @@ def open_run_context(
         done = store.done_batches(run)
         ledger = open_ledger(cfg, run)
         if done:
-            log(f"resuming run {run.run_id}: {len(done)} batches done, {sum(ledger.kept.values())} samples kept so far")
-        if with_models or models is not None:  # workers, engines, judge, embedder, judge routes, hardener
-            models = stack.enter_context(open_run_services(cfg, taxonomy, log, run=run, seeds=seeds, models=models))
+            log(
+                f"resuming run {run.run_id}: {len(done)} batches done, {sum(ledger.kept.values())} samples kept so far"
+            )
+        if with_models or models is not None:  # workers, engines, judge, embedder, judge routes
+            models = stack.enter_context(open_run_services(cfg, taxonomy, log, run=run, models=models))
         live = RunProgress(ledger, worst_tokens_per_instruction(cfg), models.generated if models is not None else None)
         if show_progress:
             progress = stack.enter_context(_progress_bar(live, sum(ledger.quotas.values())))

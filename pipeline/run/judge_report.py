@@ -17,7 +17,17 @@ from pipeline.verify.judge_calibration import DimensionCalibration, RoutingRule,
 if TYPE_CHECKING:
     from rich.table import Table
 
-COLUMNS = ("dimension", "questions", "gold", "labelled yes", "judge yes", "precision", "recall", "margin for 95% precision", "suggested route")
+COLUMNS = (
+    "dimension",
+    "questions",
+    "gold",
+    "labelled yes",
+    "judge yes",
+    "precision",
+    "recall",
+    "margin for 95% precision",
+    "suggested route",
+)
 
 
 def rule_of(run_infos: Iterable[Mapping[str, Any]]) -> RoutingRule:
@@ -63,7 +73,9 @@ def card_lines(calibration: Iterable[DimensionCalibration], rule: RoutingRule) -
     return lines + ["| " + " | ".join(calibration_cells(c, rule)) + " |" for c in rows]
 
 
-def judge_summary_rows(con: duckdb.DuckDBPyConnection, fingerprint: str, config: Mapping[str, Any]) -> list[dict[str, Any]]:
+def judge_summary_rows(
+    con: duckdb.DuckDBPyConnection, fingerprint: str, config: Mapping[str, Any]
+) -> list[dict[str, Any]]:
     """The run's calibration from the catalog as JSON-able rows for the run summary, with the suggested route."""
     rule = rule_of([{"config": config}])
     return [{**asdict(c), "route": auto_route(c, rule)} for c in summarize(calibration_pairs(con, fingerprint))]
@@ -78,7 +90,12 @@ def judge_summary_lines(rows: Iterable[Mapping[str, Any]] | None) -> list[str]:
     head = ["dimension", "questions", "gold", "label yes", "judge yes", "precision", "recall", "margin95", "route"]
     out = ["judge calibration (code-labelled and gold questions):"]
     for r in rows:
-        cells = [*calibration_cells(DimensionCalibration(**{k: v for k, v in r.items() if k != "route"}), RoutingRule())[:-1], r["route"]]
+        cells = [
+            *calibration_cells(DimensionCalibration(**{k: v for k, v in r.items() if k != "route"}), RoutingRule())[
+                :-1
+            ],
+            r["route"],
+        ]
         out.append(_line(cells, widths))
     return [out[0], _line(head, widths), *out[1:]]
 

@@ -42,7 +42,10 @@ def check_calibration_config(cfg: RunConfig, taxonomy: Taxonomy) -> None:
 
 
 def gold_scores(probes: Sequence[JudgeProbe]) -> list[LabelledScore]:
-    return [LabelledScore(p.dimension, judge_score(p.logprob_yes, p.logprob_no), p.judged_yes, p.label, True) for p in probes]
+    return [
+        LabelledScore(p.dimension, judge_score(p.logprob_yes, p.logprob_no), p.judged_yes, p.label, True)
+        for p in probes
+    ]
 
 
 def judge_routes(cfg: RunConfig, dimensions: Collection[str], gold: Sequence[JudgeProbe]) -> dict[str, Route]:

@@ -37,7 +37,7 @@ RUN_INFO_KEY = "quota_plan"  # where run.json keeps the run's QuotaPlan
 
 @dataclass(frozen=True, order=True)
 class Cell:
-    """A quota cell, the ledger's key: a category, with the grid's axes when the run has a grid (None: no such axis)."""
+    """A quota cell, the ledger's key: a category, with the grid axes when the run has a grid (None: no such axis)."""
 
     category: str
     dimension: str | None = None

@@ -71,9 +71,13 @@ def check_grid(cfg: RunConfig, taxonomy: Taxonomy, seed: Seed = PROBE_SEED) -> N
     known = sorted({s.dimension for s in taxonomy.specs.values()})
     unknown = [d for d in cfg.grid.dimensions if d not in known]
     if unknown:
-        raise ConfigError(f"grid.dimensions: unknown {', '.join(map(repr, unknown))}; the taxonomy has: {', '.join(known)}")
+        raise ConfigError(
+            f"grid.dimensions: unknown {', '.join(map(repr, unknown))}; the taxonomy has: {', '.join(known)}"
+        )
     if cfg.compose.checkers == "code":
-        judged_only = [d for d in cfg.grid.dimensions if not any(s.is_code for s in taxonomy.specs.values() if s.dimension == d)]
+        judged_only = [
+            d for d in cfg.grid.dimensions if not any(s.is_code for s in taxonomy.specs.values() if s.dimension == d)
+        ]
         if judged_only:
             raise ConfigError(
                 f"grid.dimensions: {', '.join(map(repr, judged_only))} only has judge-checked constraints, but "
@@ -85,7 +89,13 @@ def check_grid(cfg: RunConfig, taxonomy: Taxonomy, seed: Seed = PROBE_SEED) -> N
             continue  # the band is measured and the rendering is layout: neither changes what can be composed
         tried.add((cell.category, cell.dimension))
         try:
-            compose_instruction(seed, cell.category, taxonomy, random_seed=f"preflight:{cfg.random_seed}", options=options_for(key, cfg, base))
+            compose_instruction(
+                seed,
+                cell.category,
+                taxonomy,
+                random_seed=f"preflight:{cfg.random_seed}",
+                options=options_for(key, cfg, base),
+            )
         except CompositionError as exc:
             problems.append(f"grid cell {key}: {exc}")
     if problems:
@@ -110,9 +120,15 @@ def check_seed_files(cfg: RunConfig) -> None:
     seed text fails here, naming the file. Hub datasets load when the run starts."""
     seed_token_budget(cfg)  # the workers' context leaves room for seed text
     local = [src for src in cfg.seeds.sources if src.path is not None]
-    texts = sum(len(drop_empty(load_seed_file(cfg.resolve(src.path), src.columns, limit=src.limit))[0]) for src in local if src.path)
+    texts = sum(
+        len(drop_empty(load_seed_file(cfg.resolve(src.path), src.columns, limit=src.limit))[0])
+        for src in local
+        if src.path
+    )
     if len(local) == len(cfg.seeds.sources) and not texts:
-        raise ConfigError("seeds.sources: no seed with text in " + ", ".join(str(cfg.resolve(s.path or "")) for s in local))
+        raise ConfigError(
+            "seeds.sources: no seed with text in " + ", ".join(str(cfg.resolve(s.path or "")) for s in local)
+        )
     for bench in cfg.seeds.decontaminate:
         load_benchmark_prompts(cfg.resolve(bench))
 

@@ -104,7 +104,8 @@ class RunProgress:
         with self._lock:
             done, first = self.instructions_done, self.first_saved_at
         planned = sum(ledger.attempts.values())
-        in_flight = max(0, planned - done)  # planned, not yet saved: the run waits for these even when quotas are settled
+        # planned, not yet saved: the run waits for these even when quotas are settled
+        in_flight = max(0, planned - done)
         if ledger.done() and not in_flight:
             return 0.0, False
         if first is not None and done > 0:
@@ -125,7 +126,8 @@ class RunProgress:
         eta = self.eta_s(rate)
         parts = [
             f"kept {kept}/{target}",
-            f"instructions {self.instructions_done} done, {sum(ledger.attempts.values()) - self.instructions_done} in flight (budget {budget})",
+            f"instructions {self.instructions_done} done, {sum(ledger.attempts.values()) - self.instructions_done} "
+            f"in flight (budget {budget})",
             f"{rate:.0f} tok/s" if rate is not None else "- tok/s",
             format_duration(self.clock() - self.started),
             "ETA -" if eta is None else f"ETA {'<=' if eta[1] else '~'}{format_duration(eta[0])}",

@@ -82,7 +82,9 @@ class RunSummary:
         return {**asdict(self), "categories": [r.as_dict() for r in self.categories]}
 
 
-def category_report(con: duckdb.DuckDBPyConnection, fingerprint: str, quota: Sequence[CategoryRow]) -> list[CategoryReport]:
+def category_report(
+    con: duckdb.DuckDBPyConnection, fingerprint: str, quota: Sequence[CategoryRow]
+) -> list[CategoryReport]:
     """One row per category of the run: its quota row plus what the catalog holds.
 
     Yield and tokens per kept sample are the stored numbers (`complexify stats` and the dataset card show
@@ -96,9 +98,13 @@ def category_report(con: duckdb.DuckDBPyConnection, fingerprint: str, quota: Seq
         reasons = sorted(stats.level("reject_reason", q.category).values(), key=lambda r: (-r.candidates, r.key))
         rows.append(
             CategoryReport(
-                **asdict(q), instructions=s.instructions, candidates=s.candidates, yield_rate=round(s.yield_rate, 4),
+                **asdict(q),
+                instructions=s.instructions,
+                candidates=s.candidates,
+                yield_rate=round(s.yield_rate, 4),
                 tokens_per_kept=round(s.completion_tokens / s.kept) if s.kept else None,
-                completion_tokens=s.completion_tokens, reject_reasons={r.key: r.candidates for r in reasons},
+                completion_tokens=s.completion_tokens,
+                reject_reasons={r.key: r.candidates for r in reasons},
             )
         )
     return rows
@@ -163,7 +169,9 @@ def student_report(cfg: RunConfig, totals: Mapping[str, int]) -> dict[str, Any] 
     tokens = int(totals.get("student_completion_tokens", 0))
     notes = []
     if student.model == DEFAULT_MODEL:
-        notes.append("the student is the bundled 135M model: its pass rates describe that tiny model, not a real policy")
+        notes.append(
+            "the student is the bundled 135M model: its pass rates describe that tiny model, not a real policy"
+        )
     if student.rollouts < FEW_ROLLOUTS:
         notes.append(
             f"k={student.rollouts} rollouts per instruction: pass rates move in steps of 1/{student.rollouts}, "
@@ -189,7 +197,11 @@ def student_lines(report: Mapping[str, Any] | None) -> list[str]:
     if report is None:
         return []
     per_kept = "-" if report["tokens_per_kept"] is None else report["tokens_per_kept"]
-    kinds = f"{report['rollouts']} plain + {report['rollouts']} reasoning" if report["reasoning"] else f"{report['rollouts']}"
+    kinds = (
+        f"{report['rollouts']} plain + {report['rollouts']} reasoning"
+        if report["reasoning"]
+        else f"{report['rollouts']}"
+    )
     lines = [
         f"student {report['model']}: {kinds} rollouts on each of {report['instructions']} kept instructions, "
         f"{report['completion_tokens']} generated tokens = {per_kept} per kept sample on top of tok/kept above",
@@ -232,7 +244,9 @@ def reasoning_lines(report: Mapping[str, Any] | None) -> list[str]:
     """The responder reasoning's lines of the plain-text run summary (none when reasoning is off)."""
     if report is None:
         return []
-    gate = f"rejected {report['rejected_shallow']}" if report["gate"] else "kept (gate.reject_shallow_reasoning is off)"
+    gate = (
+        f"rejected {report['rejected_shallow']}" if report["gate"] else "kept (gate.reject_shallow_reasoning is off)"
+    )
     lines = [
         f"reasoning ({report['mode']}): {report['measured']} kept answers carried a trace, "
         f"{report['shallow']} shallow, {gate}"
@@ -268,8 +282,15 @@ def grid_report(cells: Sequence[CellRow], costs: Mapping[str, CellCost]) -> list
     for cell in cells:
         cost = costs.get(cell.cell) or CellCost()
         per_kept = round(cost.completion_tokens / cell.kept) if cell.kept else None
-        rows.append(GridRow(**asdict(cell), hardened=cost.hardened, candidates=cost.candidates,
-                            completion_tokens=cost.completion_tokens, tokens_per_kept=per_kept))
+        rows.append(
+            GridRow(
+                **asdict(cell),
+                hardened=cost.hardened,
+                candidates=cost.candidates,
+                completion_tokens=cost.completion_tokens,
+                tokens_per_kept=per_kept,
+            )
+        )
     return rows
 
 
@@ -302,7 +323,10 @@ def grid_lines(rows: Sequence[GridRow]) -> list[str]:
     if not rows:
         return []
     width = max(24, *(len(r.cell) + 2 for r in rows))
-    lines = [f"{'grid cell':<{width}}{'quota':>7}{'kept':>7}{'attempts':>14}{'candidates':>12}{'tokens':>10}{'tok/kept':>10}  met"]
+    lines = [
+        f"{'grid cell':<{width}}{'quota':>7}{'kept':>7}{'attempts':>14}{'candidates':>12}{'tokens':>10}"
+        f"{'tok/kept':>10}  met"
+    ]
     for r in rows:
         per_kept = "-" if r.tokens_per_kept is None else r.tokens_per_kept
         attempts = f"{r.attempts}/{r.budget}"

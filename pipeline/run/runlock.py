@@ -57,7 +57,7 @@ def _acquire(path: Path, what: str) -> IO[str]:
 
 @contextmanager
 def hold_run_lock(run_dir: Path) -> Iterator[None]:
-    """Hold the run's lock exclusively while the block runs; raise RunLockedError at once if another process holds it."""
+    """Hold the run's lock exclusively for the block; raise RunLockedError at once if another process holds it."""
     with _acquire(run_dir / RUN_LOCK, f"run {run_dir.name}"):
         yield
 

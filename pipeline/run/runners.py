@@ -17,7 +17,6 @@ from pathlib import Path
 from pipeline.construct.taxonomy import load_taxonomy
 from pipeline.errors import UserInputError
 from pipeline.run.config import RunConfig
-from pipeline.run.generate import select_seeds
 from pipeline.run.identity import run_fingerprint
 from pipeline.run.judge_routing import existing_run
 from pipeline.run.services import open_run_services
@@ -72,11 +71,9 @@ def serve_run(cfg: RunConfig, log: Callable[[str], None]) -> Iterator[RunAddress
     address = address_of(cfg)
     if address.fingerprint in _SERVED:
         raise UserInputError(f"this process already serves run {address.fingerprint}; start one runner per process")
-    # the judge routes come from the gold numbers the coordinator stored (or are scored here when it has not yet);
-    # the run's seeds, as the coordinator has them (recorded, or selected the same way), keep hardening alike
+    # the judge routes come from the gold numbers the coordinator stored (or are scored here when it has not yet)
     run = existing_run(address.root, address.fingerprint)
-    seeds = select_seeds(cfg, run, log)[0] if cfg.hardening.enabled else []
-    with open_run_services(cfg, load_taxonomy(), log, run=run, seeds=seeds) as models:
+    with open_run_services(cfg, load_taxonomy(), log, run=run) as models:
         _SERVED[address.fingerprint] = BatchProcessor(cfg, models)
         try:
             yield address

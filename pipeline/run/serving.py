@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import replace
 
-from pipeline.construct.hardening import harden_instruction
-from pipeline.construct.taxonomy import Taxonomy
 from pipeline.llm.engine import SyncEngine, open_engine
 from pipeline.llm.paths import default_cache_db
 from pipeline.llm.records import ChatRequest, SamplingParams
 from pipeline.llm.workers import WorkerOptions, local_workers, prestart_workers
-from pipeline.models import Instruction, Response, Seed
+from pipeline.models import Response
 from pipeline.run.config import DEFAULT_MODEL, ConfigError, RoleConfig, RunConfig
 from pipeline.run.identity import role_models
 from pipeline.run.stages import FAILED_PREFIX, ChatFn, Messages, Models
@@ -73,7 +70,10 @@ def local_worker_options(cfg: RunConfig) -> WorkerOptions:
     if len(distinct) > 1:
         raise ConfigError(f"local workers serve one model, but the roles ask for {sorted(distinct)}; use endpoints")
     return WorkerOptions(
-        model=distinct.pop(), max_model_len=w.max_model_len, startup_timeout_s=w.startup_timeout_s, cpu_binding=w.cpu_binding
+        model=distinct.pop(),
+        max_model_len=w.max_model_len,
+        startup_timeout_s=w.startup_timeout_s,
+        cpu_binding=w.cpu_binding,
     )
 
 
@@ -103,7 +103,11 @@ def serve_models(cfg: RunConfig, log: Callable[[str], None]) -> Iterator[Models]
         engines: dict[str, SyncEngine] = {}
         for model, name in served.items():
             engine = open_engine(
-                routes[model], name, cache_path=default_cache_db(), max_concurrency=w.max_concurrency, request_timeout_s=w.request_timeout_s
+                routes[model],
+                name,
+                cache_path=default_cache_db(),
+                max_concurrency=w.max_concurrency,
+                request_timeout_s=w.request_timeout_s,
             )
             stack.callback(engine.close)
             engines[model] = engine
@@ -116,19 +120,3 @@ def serve_models(cfg: RunConfig, log: Callable[[str], None]) -> Iterator[Models]
             stats = engine.cache_stats()
             if stats is not None:
                 log(f"request cache for {model}: {stats}")
-
-
-def with_hardening(models: Models, cfg: RunConfig, taxonomy: Taxonomy, seeds: Sequence[Seed] = ()) -> Models:
-    """The run's models with the hardener its config asks for (unchanged when hardening is off); the run's `seeds`
-    let it keep each child within what its seed's task can take."""
-    if not cfg.hardening.enabled:
-        return models
-    options = cfg.compose
-    moves = tuple(cfg.hardening.moves)
-    by_id = {s.id: s for s in seeds}
-
-    def harden(ins: Instruction) -> Instruction | None:
-        seed = by_id.get(ins.seed_id)
-        return harden_instruction(ins, taxonomy, options=options, random_seed=cfg.random_seed, moves=moves, seed=seed)
-
-    return replace(models, harden=harden)

@@ -1,6 +1,7 @@
 """The generation stages, each a function over a batch of records that returns its outputs and counts what
 it drops or notes, by reason: compose -> rewrite -> respond -> verify+gate+fidelity+reasoning -> repair ->
-student rollouts -> select -> difficulty band -> cap.
+student rollouts -> select -> difficulty band. The caps to the run's quotas follow when a batch is saved
+(pipeline/run/quota.py).
 
 No Prefect, no store: pipeline/run/generate.py plans batches and runs these in order, and the flow in
 flows/generate.py only runs the batches as Prefect tasks.
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from pipeline.construct.compose import SEED_TRIES, compose_on_seeds
@@ -40,7 +41,7 @@ from pipeline.run.difficulty import (
     with_reasoning_prompt,
 )
 from pipeline.run.gate import category_of, gate, reasoning_gate, repair_messages
-from pipeline.run.grid import assign_cells, options_for
+from pipeline.run.grid import options_for
 from pipeline.verify.fidelity import RelevanceScorer, assess_fidelity, default_relevance, fidelity_reasons
 from pipeline.verify.judge import LLMJudge
 from pipeline.verify.judge_calibration import Route, probe_verdict, ungated_checks
@@ -49,7 +50,6 @@ from pipeline.verify.reasoning_quality import measure_reasoning
 
 Messages = list[dict[str, str]]
 Drops = Counter[str]  # reason -> how many records a stage dropped or marked for it
-
 
 
 def request_failure(resp: Response) -> str | None:
@@ -77,9 +77,6 @@ class Models:
     relevance: RelevanceScorer | None = None
     # dimension -> what its judge checks may do (gate, reward-only, report-only), decided at run start (judge_routing)
     routes: Mapping[str, Route] = field(default_factory=dict)
-    # Not used by the stages: a batch only says which of its instructions proved easy (BatchResult.harden), and the
-    # driver composes their harder children as follow-up slots of later batches (pipeline/run/ledger.py).
-    harden: Callable[[Instruction], Instruction | None] | None = None
     # tokens received from the models so far, live (for the progress line); None: not known
     generated: Callable[[], int] | None = None
 
@@ -140,7 +137,9 @@ def compose_stage(
     def compose_one(i: int, key: str) -> Instruction:
         candidates = (seed_for(i + k, order, seeds) for k in range(SEED_TRIES))  # the planned seed first
         options = options_for(key, cfg, opts)
-        ins, seed = compose_on_seeds(candidates, category_of(key), taxonomy, random_seed=f"{cfg.random_seed}:{i}", options=options, seen=seen)
+        ins, seed = compose_on_seeds(
+            candidates, category_of(key), taxonomy, random_seed=f"{cfg.random_seed}:{i}", options=options, seen=seen
+        )
         used[ins.id] = seed
         return with_reference_answer(ins, seed)
 
@@ -154,7 +153,9 @@ def with_reference_answer(ins: Instruction, seed: Seed) -> Instruction:
     return ins.model_copy(update={"reference_answer": seed.answer}) if seed.answer else ins
 
 
-def rewrite_stage(instructions: Sequence[Instruction], chat: ChatFn, cfg: RunConfig) -> tuple[list[Instruction], Drops]:
+def rewrite_stage(
+    instructions: Sequence[Instruction], chat: ChatFn, cfg: RunConfig
+) -> tuple[list[Instruction], Drops]:
     """LLM rewrite of every template prompt, each kept only if it passes the fidelity gate (else the template
     stays, with a note: nothing is dropped here, the notes are counted)."""
     notes: Drops = Counter()
@@ -204,7 +205,13 @@ def unanswered_verdict(ins: Instruction, reason: str) -> Verdict:
     ]
     n = len(checks)
     return Verdict(
-        checks=checks, all_pass=False, drfr=0.0, raif=raif_reward(0, n), n_checks=n, n_passed=0, skipped=[c.check_id for c in checks]
+        checks=checks,
+        all_pass=False,
+        drfr=0.0,
+        raif=raif_reward(0, n),
+        n_checks=n,
+        n_passed=0,
+        skipped=[c.check_id for c in checks],
     )
 
 
@@ -309,9 +316,7 @@ def fidelity_stage(judged: Sequence[Judged], models: Models, cfg: RunConfig) -> 
     return out, counts
 
 
-def repair_stage(
-    judged: Sequence[Judged], round_: int, models: Models, cfg: RunConfig
-) -> tuple[list[Judged], Drops]:
+def repair_stage(judged: Sequence[Judged], round_: int, models: Models, cfg: RunConfig) -> tuple[list[Judged], Drops]:
     """One repair round: every instruction with answers but none kept gets its best answer back with the failed
     checks as feedback; the repaired answers are verified and gated."""
     by_ins: dict[str, list[Judged]] = {}
@@ -329,7 +334,10 @@ def repair_stage(
     # written) and keeps that plan as its reasoning, so every answer of such a run carries a trace.
     plan_first = cfg.models.responder.reasoning == "plan_first"
     convs = [repair_messages(j.instruction, j.response, j.verdict, j.reasons) for j in todo]
-    convs = [[*with_plan(j.response.reasoning), *c] if plan_first else responder_conversation(c, cfg) for j, c in zip(todo, convs, strict=True)]
+    convs = [
+        [*with_plan(j.response.reasoning), *c] if plan_first else responder_conversation(c, cfg)
+        for j, c in zip(todo, convs, strict=True)
+    ]
     pairs = []
     for j, r in zip(todo, models.chat(convs, cfg.models.responder, 1), strict=True):
         kept_plan = {"reasoning": j.response.reasoning} if plan_first else {}
@@ -356,7 +364,7 @@ def student_stage(ins: Instruction, models: Models, cfg: RunConfig) -> tuple[Stu
     return measure_student(ins, cfg.models.student, models.chat, verify)
 
 
-# --- select and cap ---------------------------------------------------------------------------------------
+# --- select -----------------------------------------------------------------------------------------------
 
 
 def to_sample(j: Judged, provenance: Provenance) -> Sample:
@@ -394,42 +402,14 @@ def select_stage(
             if j is chosen:
                 kept.append(to_sample(j, provenance))
             elif j.kept:  # a second passing answer to the same instruction: recorded, not duplicated
-                surplus = Judged(j.instruction, j.response, j.verdict, False, ["surplus_candidate"], j.reasoning_quality)
+                surplus = Judged(
+                    j.instruction, j.response, j.verdict, False, ["surplus_candidate"], j.reasoning_quality
+                )
                 rejects.append(to_sample(surplus, provenance))
             else:
                 rejects.append(to_sample(j, provenance))
         counts["resolved" if chosen else "unresolved"] += 1
     return kept, rejects, counts
-
-
-def cap_to_quota(result: BatchResult, quotas: Mapping[str, int], filled: Counter[str]) -> tuple[BatchResult, dict[str, str]]:
-    """Move kept samples beyond their category's quota to the rejects (reason quota_full); `filled` (kept so far per
-    category) is updated. Also returns each kept sample's cell (its category)."""
-    kept, rejects, cells = [], list(result.rejects), {}
-    for s in result.kept:
-        cat = s.instruction.category
-        if filled[cat] < quotas.get(cat, 0):
-            filled[cat] += 1
-            kept.append(s)
-            cells[s.id] = cat
-        else:
-            rejects.append(s.model_copy(update={"kept": False, "reject_reasons": ["quota_full"]}))
-    return replace(result, kept=kept, rejects=rejects), cells
-
-
-def cap_to_grid(
-    result: BatchResult, quotas: Mapping[str, int], filled: Counter[str], targets: Mapping[str, str], cfg: RunConfig,
-    taxonomy: Taxonomy,
-) -> tuple[BatchResult, dict[str, str]]:
-    """cap_to_quota for a grid: kept samples no open cell takes move to the rejects (quota_full, outside_grid);
-    `filled` counts what each cell kept. `targets` holds the cell each instruction was planned for (tried first).
-    Also returns each kept sample's cell."""
-    candidates = [*result.kept, *result.rejects]
-    assignment = assign_cells(result.kept, candidates, targets, quotas, filled, cfg, taxonomy)
-    away = assignment.turned_away
-    kept = [s for s in result.kept if s.id not in away]
-    rejects = [*result.rejects, *(s.model_copy(update={"kept": False, "reject_reasons": [away[s.id]]}) for s in result.kept if s.id in away)]
-    return replace(result, kept=kept, rejects=rejects), assignment.cells
 
 
 # --- one batch, stage after stage -------------------------------------------------------------------------
@@ -495,6 +475,10 @@ def process_batch(batch: ComposedBatch, cfg: RunConfig, models: Models, provenan
     kept, rejects, counts = select_stage(instructions, judged, provenance)
     stats.update(counts)
     # The band runs here, before cap_to_quota, so only in-band samples count toward the quotas.
-    kept, rejects, out_of_band = band_filter(attach_student(kept, evals), attach_student(rejects, evals), cfg.difficulty)
+    kept, rejects, out_of_band = band_filter(
+        attach_student(kept, evals), attach_student(rejects, evals), cfg.difficulty
+    )
     stats.update(out_of_band)
-    return BatchResult(index=batch.index, instructions=instructions, kept=kept, rejects=rejects, stats=stats, harden=easy)
+    return BatchResult(
+        index=batch.index, instructions=instructions, kept=kept, rejects=rejects, stats=stats, harden=easy
+    )

@@ -248,7 +248,7 @@ def refresh_catalog(root: str | Path, *, timeout_s: float = 60.0) -> Path:
 
 
 def catalog_is_current(root: str | Path) -> bool:
-    """True if the catalog exists, was built for this root (not copied or moved here) and from its files as they are."""
+    """True if the catalog exists, was built for this root (not copied or moved) and from its files as they are."""
     root = Path(root).resolve()
     path = catalog_path(root)
     if not path.is_file():

@@ -26,7 +26,9 @@ JUDGE_GOLD_SCHEMA = JUDGE_GOLD_COLUMNS.schema("judge_gold")
 def judge_gold_to_table(probes: Sequence[JudgeProbe], *, run_fingerprint: str) -> pa.Table:
     """Scored gold examples as a table of the judge_gold schema."""
     given = {"run_fingerprint": run_fingerprint}
-    return pa.Table.from_pydict({c.name: [c.cell(p, given) for p in probes] for c in JUDGE_GOLD_COLUMNS}, schema=JUDGE_GOLD_SCHEMA)
+    return pa.Table.from_pydict(
+        {c.name: [c.cell(p, given) for p in probes] for c in JUDGE_GOLD_COLUMNS}, schema=JUDGE_GOLD_SCHEMA
+    )
 
 
 def judge_gold_from_table(table: pa.Table) -> list[JudgeProbe]:
@@ -39,7 +41,7 @@ def judge_gold_path(run: RunPaths) -> Path:
 
 
 def write_judge_gold(run: RunPaths, probes: Sequence[JudgeProbe]) -> None:
-    """Store the scored gold examples of the run (atomically; a resumed run reads them back instead of asking again)."""
+    """Store the run's scored gold examples (atomically; a resumed run reads them back instead of asking again)."""
     write_shard_atomic(judge_gold_path(run), judge_gold_to_table(probes, run_fingerprint=run.fingerprint))
 
 

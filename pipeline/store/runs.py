@@ -324,7 +324,9 @@ def _read_shard(path: Path, columns: list[str] | None) -> pa.Table:
 
 def instruction_fingerprints(run: RunPaths) -> set[str]:
     """Content fingerprints of every instruction the run holds (one column read, nothing parsed)."""
-    return set(read_table(run, "instructions", ["instruction_fingerprint"]).column("instruction_fingerprint").to_pylist())
+    return set(
+        read_table(run, "instructions", ["instruction_fingerprint"]).column("instruction_fingerprint").to_pylist()
+    )
 
 
 def load_samples(run: RunPaths, kept: bool = True) -> list[Sample]:

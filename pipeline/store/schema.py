@@ -1,13 +1,13 @@
 """The shard schemas, and the one mapping between records and columns that writes and reads them.
 
-Each table (and each struct inside a list column) is one `Columns` list. A `Column` names its Arrow type
-and the dotted attribute path of the record it holds (`response.text`), with a conversion each way when
-the cell differs from the attribute (JSON text, a map). From that one list come the Arrow schema, the
-encoder (record -> row) and the decoder (row -> record): each restored cell is put back at its path and
-the record is validated from the nested result, so a column and its field cannot drift apart. Derived columns (a sample's `category`, `constraints`, `plan_json`, ...) are denormalised copies
-for SQL: written, never read back, because the record comes back whole from the column they derive from
-(`instruction_json`). Provenance columns without a path (`batch`, an instruction's `run_id`) take the
-value the writer passes.
+Each table (and each struct inside a list column) is one `Columns` list. A `Column` names its Arrow type and the dotted
+attribute path of the record it holds (`response.text`), with a conversion each way when the cell differs from the
+attribute (JSON text, a map). From that one list come the Arrow schema, the encoder (record -> row) and the decoder
+(row -> record): each restored cell is put back at its path and the record is validated from the nested result, so a
+column and its field cannot drift apart. Derived columns (a sample's `category`, `constraints`, `plan_json`, ...) are
+denormalised copies for SQL: written, never read back, because the record comes back whole from the column they derive
+from (`instruction_json`). Provenance columns without a path (`batch`, an instruction's `run_id`) take the value the
+writer passes.
 """
 
 from __future__ import annotations
@@ -237,8 +237,8 @@ FIDELITY_TYPE = FIDELITY_COLUMNS.struct()
 JUDGE_PROBE_COLUMNS = Columns(  # a sample's judge calibration questions (verify/judge_calibration.py)
     Column("check_id", _STR, "check_id"), Column("dimension", _STR, "dimension"), Column("spec_id", _STR, "spec_id"),
     Column("question", _STR, "question", encode=clean_text), Column("logprob_yes", _F64, "logprob_yes"),
-    Column("logprob_no", _F64, "logprob_no"), Column("judged_yes", _BOOL, "judged_yes"), Column("label", _BOOL, "label"),
-    Column("source", _STR, "source"))  # fmt: skip
+    Column("logprob_no", _F64, "logprob_no"), Column("judged_yes", _BOOL, "judged_yes"),
+    Column("label", _BOOL, "label"), Column("source", _STR, "source"))  # fmt: skip
 
 
 def _constraint_cells(ins: Instruction) -> list[dict[str, Any]]:
@@ -355,7 +355,7 @@ SAMPLE_COLUMNS = Columns(
     Column("reasoning_quality_json", _STR, "reasoning_quality", encode=_optional_model_json, decode=_optional_json),
     Column("plan_json", _STR, "instruction.plan", encode=_model_json, derived=True),
     Column("instruction_json", _STR, "instruction", encode=_model_json, decode=_parse_instruction),
-)
+)  # fmt: skip
 
 
 INSTRUCTIONS_SCHEMA = INSTRUCTION_COLUMNS.schema("instructions")

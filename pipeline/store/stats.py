@@ -31,7 +31,8 @@ import duckdb
 from pipeline.verify.judge_calibration import DimensionCalibration, LabelledScore, judge_score, summarize
 
 LEVELS = (
-    "category", "dimension", "checker", "reject_reason", "reject_kind", "difficulty", "reasoning_outcome", "hardening_round",
+    "category", "dimension", "checker", "reject_reason", "reject_kind", "difficulty", "reasoning_outcome",
+    "hardening_round",
 )  # fmt: skip
 # Bands of the baseline pass rate, easiest last; the CASE in STATS_SQL assigns them in this order.
 DIFFICULTY_BANDS = ("0 (never solved)", "(0, 0.25]", "(0.25, 0.5]", "(0.5, 0.75]", "(0.75, 1)", "1 (always solved)")
@@ -51,7 +52,8 @@ per_category AS (
 outcomes AS (
     SELECT category, sample_id, kept, c.skipped AS skipped, c.passed AS passed, c.gated AS gated,
            coalesce(c.dimension, '(none)') AS dimension,
-           CASE WHEN c.kind = 'judge' THEN 'judge:' || coalesce(c.spec_id, '?') ELSE coalesce(c.checker, '?') END AS checker
+           CASE WHEN c.kind = 'judge' THEN 'judge:' || coalesce(c.spec_id, '?') ELSE coalesce(c.checker, '?')
+           END AS checker
     FROM (SELECT category, sample_id, kept, unnest(checks) AS c FROM cand)
 ),
 per_check AS (
@@ -59,7 +61,8 @@ per_check AS (
            count(DISTINCT sample_id) FILTER (WHERE kept) AS kept,
            count(*) FILTER (WHERE NOT skipped) AS checks, count(*) FILTER (WHERE passed AND NOT skipped) AS passed,
            count(*) FILTER (WHERE gated AND NOT skipped) AS gated, count(*) FILTER (WHERE skipped) AS skipped
-    FROM (SELECT 'dimension' AS level, category, dimension AS key, sample_id, kept, skipped, passed, gated FROM outcomes
+    FROM (SELECT 'dimension' AS level, category, dimension AS key, sample_id, kept, skipped, passed, gated
+          FROM outcomes
           UNION ALL
           SELECT 'checker', category, checker, sample_id, kept, skipped, passed, gated FROM outcomes)
     GROUP BY ALL
@@ -158,7 +161,8 @@ class RunStats:
     """The statistics rows of one or more runs, with the sums the reports show, and the judge's calibration."""
 
     rows: tuple[StatsRow, ...]
-    calibration: tuple[DimensionCalibration, ...] = ()  # per dimension, pooled over the runs (see the end of the module)
+    # per dimension, pooled over the runs (see the end of the module)
+    calibration: tuple[DimensionCalibration, ...] = ()
 
     def level(self, level: str, category: str | None = None) -> dict[str, StatsRow]:
         """Rows of `level` by key (sorted), summed over categories and runs, or of one `category` only."""
@@ -186,7 +190,10 @@ class RunStats:
 
     def hardening_rounds(self, category: str | None = None) -> dict[int, StatsRow]:
         """Instructions, candidates and first-answer pass rate per hardening round; empty when nothing was hardened."""
-        return {int(key): row for key, row in sorted(self.level("hardening_round", category).items(), key=lambda kv: int(kv[0]))}
+        return {
+            int(key): row
+            for key, row in sorted(self.level("hardening_round", category).items(), key=lambda kv: int(kv[0]))
+        }
 
     def reasoning_outcomes(self, category: str | None = None) -> dict[str, StatsRow]:
         """Measured instructions per reasoning outcome (helped, tied, hurt); empty when none was measured."""
@@ -225,20 +232,28 @@ SELECT dimension, logprob_yes, logprob_no, judged_yes, label, true FROM judge_go
 
 def _has(con: duckdb.DuckDBPyConnection, table: str, column: str | None = None) -> bool:
     """Whether the catalog has this table or view (and column): catalogs and shards of older runs may lack them."""
-    sql = "SELECT count(*) FROM information_schema.columns WHERE table_name = ?" + (" AND column_name = ?" if column else "")
+    sql = "SELECT count(*) FROM information_schema.columns WHERE table_name = ?" + (
+        " AND column_name = ?" if column else ""
+    )
     row = con.execute(sql, [table, column] if column else [table]).fetchone()
     return bool(row and row[0])
 
 
 def calibration_pairs(con: duckdb.DuckDBPyConnection, fingerprint: str) -> list[LabelledScore]:
     """The stored judge calibration pairs of one run: code-labelled questions of its candidates, then gold ones."""
-    wanted = ((_PAIRS_FROM_CANDIDATES, _has(con, "candidates", "judge_calibration")), (_PAIRS_FROM_GOLD, _has(con, "judge_gold")))
+    wanted = (
+        (_PAIRS_FROM_CANDIDATES, _has(con, "candidates", "judge_calibration")),
+        (_PAIRS_FROM_GOLD, _has(con, "judge_gold")),
+    )
     rows = [r for sql, ok in wanted if ok for r in con.execute(sql, {"fingerprint": fingerprint}).fetchall()]
-    return [LabelledScore(dim, judge_score(y, n), bool(yes), bool(label), bool(gold)) for dim, y, n, yes, label, gold in rows]
+    return [
+        LabelledScore(dim, judge_score(y, n), bool(yes), bool(label), bool(gold))
+        for dim, y, n, yes, label, gold in rows
+    ]
 
 
 def create_judge_calibration_table(con: duckdb.DuckDBPyConnection, fingerprints: Sequence[str]) -> None:
-    """Materialise the calibration as the catalog's `judge_calibration` table: one row per (run_fingerprint, dimension)."""
+    """The calibration as the catalog's `judge_calibration` table: one row per (run_fingerprint, dimension)."""
     con.execute(
         "CREATE TABLE judge_calibration (run_fingerprint VARCHAR, dimension VARCHAR, n BIGINT, gold BIGINT, "
         "positives BIGINT, judged_yes BIGINT, true_yes BIGINT, precision DOUBLE, recall DOUBLE, margin_95 DOUBLE)"

@@ -18,9 +18,10 @@ from pipeline.run.config import ConfigError, DifficultyConfig, RoleConfig, RunCo
 from pipeline.run.difficulty import band_filter, band_reason, compare, student_eval, summarize
 from pipeline.run.identity import config_hash, role_models, run_inputs
 from pipeline.run.planning import quotas_for
+from pipeline.run.quota import cap_to_quota
 from pipeline.run.report import RunSummary, format_summary, student_report
 from pipeline.run.serving import model_routes
-from pipeline.run.stages import BatchSpec, Models, cap_to_quota
+from pipeline.run.stages import BatchSpec, Models
 from tests.helpers.batches import compose_spec, run_spec
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "taxonomy"

@@ -15,7 +15,8 @@ from pipeline.run.config import RoleConfig, parse_config
 from pipeline.run.identity import config_hash
 from pipeline.run.ledger import Cell, Draft, Ledger, QuotaPlan
 from pipeline.run.planning import quotas_for, seed_order
-from pipeline.run.stages import BatchResult, Models, cap_to_quota, seed_for
+from pipeline.run.quota import cap_to_quota
+from pipeline.run.stages import BatchResult, Models, seed_for
 from tests.helpers.batches import planned_spec, run_spec
 from tests.helpers.instructions import instruction_with, run_instructions
 
