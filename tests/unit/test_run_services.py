@@ -99,5 +99,4 @@ def test_the_coordinator_and_a_runner_open_the_same_services(tmp_path: Path) -> 
     for models in (coordinator, runner):
         assert models.judge is not None and models.judge.margin == 0.5  # built from the config's judge
         assert models.relevance is default_relevance()  # the task-fidelity embedder, one per process
-        assert models.harden is not None  # the config hardens
     assert dict(runner.routes) == dict(coordinator.routes) and runner.routes
