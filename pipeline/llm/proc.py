@@ -40,7 +40,7 @@ _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 # ---------------------------------------------------------------------- /proc
 
 
-def _stat_fields(pid: int) -> list[str] | None:
+def stat_fields(pid: int) -> list[str] | None:
     """Fields of /proc/PID/stat after the command name (index 0 is the state), None if the process is gone."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -51,7 +51,7 @@ def _stat_fields(pid: int) -> list[str] | None:
 
 def start_ticks(pid: int) -> int | None:
     """Process start time in clock ticks since boot (field 22 of /proc/PID/stat), None where unavailable."""
-    fields = _stat_fields(pid)
+    fields = stat_fields(pid)
     return int(fields[19]) if fields else None
 
 
@@ -67,7 +67,7 @@ def group_members(pgid: int, leader_ticks: int | None = None) -> list[int]:
     """
     members = []
     for pid in _all_pids():
-        fields = _stat_fields(pid)
+        fields = stat_fields(pid)
         if fields is None or int(fields[2]) != pgid or fields[0] == "Z":
             continue
         ticks = int(fields[19])

@@ -4,19 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
-def _stat_fields(pid: int) -> list[str] | None:
-    """Fields of /proc/PID/stat after the command name (index 0 is the state), None if the process is gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (OSError, ValueError):
-        return None
-    return stat.rsplit(")", 1)[1].split()
+from pipeline.llm.proc import stat_fields
 
 
 def is_zombie(pid: int) -> bool:
     """True if `pid` has exited and waits for its parent to reap it."""
-    fields = _stat_fields(pid)
+    fields = stat_fields(pid)
     return fields is not None and fields[0] == "Z"
 
 
@@ -24,7 +17,7 @@ def descendants(pid: int) -> list[int]:
     """Every process below `pid` in the parent chain (children, grandchildren, ...)."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
-        fields = _stat_fields(int(entry.name)) if entry.name.isdigit() else None
+        fields = stat_fields(int(entry.name)) if entry.name.isdigit() else None
         if fields is not None:
             children.setdefault(int(fields[1]), []).append(int(entry.name))
     out: list[int] = []

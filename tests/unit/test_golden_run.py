@@ -12,15 +12,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from pipeline import store
-from pipeline.models import Response
-from pipeline.run.config import RoleConfig, parse_config
+from pipeline.run.config import parse_config
 from pipeline.run.generate import open_run_context, run_locally
 from pipeline.run.stages import Models
+from tests.helpers.scripted_chat import answering_from
 
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "golden_run.json"
 # Fields that name the run rather than describe its content, or measure time.
@@ -38,19 +37,7 @@ ANSWERS = (
 )
 
 
-def scripted_chat(conversations: Sequence[list[dict[str, str]]], role: RoleConfig, n: int) -> list[list[Response]]:
-    """Answers chosen by a hash of the conversation and the sample index: the same question, the same answers."""
-    out = []
-    for conv in conversations:
-        text = json.dumps(conv, sort_keys=True)
-        picks = [int(hashlib.sha256(f"{text}|{k}".encode()).hexdigest(), 16) % len(ANSWERS) for k in range(n)]
-        out.append(
-            [
-                Response(text=ANSWERS[p], candidate=k, model="scripted", completion_tokens=7)
-                for k, p in enumerate(picks)
-            ]
-        )
-    return out
+scripted_chat = answering_from(ANSWERS)
 
 
 def config(out: Path) -> dict[str, Any]:

@@ -5,9 +5,6 @@ that every config must now give, an option dropped) cannot make an old run unrea
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +13,11 @@ from pydantic import create_model
 
 from pipeline import store
 from pipeline.config_base import ConfigModel
-from pipeline.models import Response
 from pipeline.run import config as run_config
-from pipeline.run.config import ConfigError, RoleConfig, RunConfig, parse_config
+from pipeline.run.config import ConfigError, RunConfig, parse_config
 from pipeline.run.generate import open_run_context, run_locally
 from pipeline.run.stages import Models
+from tests.helpers.scripted_chat import answering_from
 
 ANSWERS = (
     "# Overview\n\n*first highlight* and *second highlight*\n\n1. first item\n2. second item\n\nP.S. that is all",
@@ -29,18 +26,7 @@ ANSWERS = (
 )
 
 
-def scripted_chat(conversations: Sequence[list[dict[str, str]]], role: RoleConfig, n: int) -> list[list[Response]]:
-    out = []
-    for conv in conversations:
-        text = json.dumps(conv, sort_keys=True)
-        picks = [int(hashlib.sha256(f"{text}|{k}".encode()).hexdigest(), 16) % len(ANSWERS) for k in range(n)]
-        out.append(
-            [
-                Response(text=ANSWERS[p], candidate=k, model="scripted", completion_tokens=7)
-                for k, p in enumerate(picks)
-            ]
-        )
-    return out
+scripted_chat = answering_from(ANSWERS)
 
 
 def grid_config(out: Path) -> dict[str, Any]:
