@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
+from pipeline.cli.options import Concurrency, MaxTokens, RequestTimeout, Temperature, UseCache
 from pipeline.errors import UserInputError
 
 
@@ -118,20 +119,14 @@ def register(app: typer.Typer) -> None:
         samples: Annotated[
             int, typer.Option(help="Answers per item; the report gives pass@1 averaged over them.", min=1)
         ] = 1,
-        max_tokens: Annotated[int, typer.Option(help="Answer length limit in tokens.", min=1)] = 1024,
-        temperature: Annotated[float, typer.Option(help="Sampling temperature (0: greedy).", min=0.0, max=2.0)] = 0.0,
+        max_tokens: MaxTokens = 1024,
+        temperature: Temperature = 0.0,
         sampling_seed: Annotated[
             int | None, typer.Option("--sampling-seed", help="Per-request sampling seed sent to the server.")
         ] = None,
-        concurrency: Annotated[int, typer.Option(help="Requests in flight per endpoint.", min=1)] = 64,
-        request_timeout: Annotated[
-            float | None,
-            typer.Option(
-                help="Give a request up when nothing arrives from its endpoint for this many seconds (default 120).",
-                min=0.001,
-            ),
-        ] = None,
-        cache: Annotated[bool, typer.Option(help="Use the request cache (a rerun does not ask again).")] = True,
+        concurrency: Concurrency = 64,
+        request_timeout: RequestTimeout = None,
+        cache: UseCache = True,
         judge_endpoint: Annotated[
             str | None, typer.Option(help="Server for the yes/no judge of judge checks (default: skip them).")
         ] = None,

@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from pipeline.cli.options import Concurrency, MaxTokens, RequestTimeout, Temperature, UseCache
 from pipeline.errors import UserInputError
 
 RESPONSES_FILE = "input_response_data.jsonl"
@@ -46,20 +47,14 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(help="Served model name (default: the endpoint's first; with --local: the bundled model)."),
         ] = None,
-        max_tokens: Annotated[int, typer.Option(help="Answer length limit in tokens.", min=1)] = 1024,
-        temperature: Annotated[float, typer.Option(help="Sampling temperature (0: greedy).", min=0.0, max=2.0)] = 0.0,
+        max_tokens: MaxTokens = 1024,
+        temperature: Temperature = 0.0,
         reasoning: Annotated[
             bool, typer.Option("--reasoning", help="The model reasons first; strip its reasoning before scoring.")
         ] = False,
-        concurrency: Annotated[int, typer.Option(help="Requests in flight per endpoint.", min=1)] = 64,
-        request_timeout: Annotated[
-            float | None,
-            typer.Option(
-                help="Give a request up when nothing arrives from its endpoint for this many seconds (default 120).",
-                min=0.001,
-            ),
-        ] = None,
-        cache: Annotated[bool, typer.Option(help="Use the request cache (a rerun does not ask again).")] = True,
+        concurrency: Concurrency = 64,
+        request_timeout: RequestTimeout = None,
+        cache: UseCache = True,
     ) -> None:
         """Score responses on IFEval (strict and loose) exactly as Google's evaluation_main; or answer, then score."""
         from pipeline.run.preflight import check_output_dir
