@@ -55,37 +55,15 @@ def test_bad_taxonomy_exits_2_naming_file_and_entry(tmp_path: Path) -> None:
 
 
 def test_compose_jsonl_with_seed_text() -> None:
-    out = run(
-        "compose",
-        "--category",
-        "Selection_and_Chain_2",
-        "-n",
-        "3",
-        "--seed",
-        "4",
-        "--seed-text",
-        "Explain tides.",
-        "--format",
-        "jsonl",
-    )
+    args = ("compose", "--category", "Selection_and_Chain_2", "-n", "3", "--seed", "4")
+    args += ("--seed-text", "Explain tides.", "--format", "jsonl")
+    out = run(*args)
     assert out.returncode == 0, out.stderr
     rows = [json.loads(line) for line in out.stdout.splitlines()]
     assert len(rows) == 3
     assert all(r["category"] == "Selection_and_Chain_2" and r["seed_text"] == "Explain tides." for r in rows)
     assert all(r["plan"]["checks"] for r in rows)
-    again = run(
-        "compose",
-        "--category",
-        "Selection_and_Chain_2",
-        "-n",
-        "3",
-        "--seed",
-        "4",
-        "--seed-text",
-        "Explain tides.",
-        "--format",
-        "jsonl",
-    )
+    again = run(*args)
     assert again.stdout == out.stdout
 
 
