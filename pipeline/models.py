@@ -71,6 +71,11 @@ class Seed(Record):
 
 ParamType = Literal["int", "float", "choice", "word", "words", "text", "context", "const"]
 Placement = Literal["whole", "part"]
+# Where a constraint type comes from. A run composes only the vocabularies its config allows; a held-out vocabulary
+# (a benchmark's test types) stays out of the training data unless the config opts in.
+Vocabulary = Literal["ifeval", "ifbench", "iftrain", "complexbench", "complexify"]
+VOCABULARIES: tuple[Vocabulary, ...] = ("ifeval", "ifbench", "iftrain", "complexbench", "complexify")
+HELD_OUT_VOCABULARIES: tuple[Vocabulary, ...] = ("ifbench",)
 
 
 class ParamSpec(Record):
@@ -138,6 +143,7 @@ class ConstraintSpec(Record):
     conflicts_except: list[str] = Field(default_factory=list)
     placement: list[Placement] = Field(default_factory=lambda: list[Placement](["whole", "part"]))
     tags: list[str] = Field(default_factory=list)
+    vocabulary: Vocabulary = "complexify"  # the loader always sets it (from the entry or its file)
     counts: list[CountBound] = Field(default_factory=list)  # the counts it bounds (feasibility)
     verbatim: list[VerbatimText] = Field(default_factory=list)  # text the answer holds as given (its letters count)
     words: WordRoles = Field(default_factory=WordRoles)  # for clashes between constraints on one path

@@ -19,13 +19,14 @@ from pydantic import ValidationError
 from pipeline.construct.params import parse_params
 from pipeline.construct.traits import TRAIT_KEYS, complete_words, parse_traits, unfit_groups
 from pipeline.errors import TaxonomyError
-from pipeline.models import ConstraintSpec
+from pipeline.models import VOCABULARIES, ConstraintSpec
 from pipeline.project import TAXONOMY_DIR
 
 ENTRY_KEYS = {
     "id", "dimension", "description", "params", "phrasings", "checker", "question",
-    "conflicts", "conflicts_except", "placement", "tags", *TRAIT_KEYS,
+    "conflicts", "conflicts_except", "placement", "tags", "vocabulary", *TRAIT_KEYS,
 }  # fmt: skip
+FILE_KEYS = ("vocabulary", "pools", "constraints")
 # Types whose value need not appear in the sentence: taken from context or fixed by the spec.
 UNSTATED_PARAM_TYPES = {"context", "const"}
 MIN_PHRASINGS = 3
@@ -126,7 +127,7 @@ def _load(root: Path, check_checkers: bool, check_values: bool) -> Taxonomy:
     files = sorted((root / "constraints").glob("*.yaml"))
     if not files:
         errors.append(f"{root / 'constraints'}: no constraint files (*.yaml)")
-    raw_entries: list[tuple[Path, int, dict[str, Any]]] = []
+    raw_entries: list[tuple[Path, int, dict[str, Any], Any]] = []
     pools: dict[str, list[str]] = {}
     pool_origin: dict[str, Path] = {}
     for path in files:
@@ -135,9 +136,12 @@ def _load(root: Path, check_checkers: bool, check_values: bool) -> Taxonomy:
         doc = _read_yaml(path, errors)
         if doc is None:
             continue
-        if not isinstance(doc, dict) or set(doc) - {"pools", "constraints"}:
-            errors.append(f"{path}: top level must be a mapping with keys 'pools' and/or 'constraints'")
+        if not isinstance(doc, dict) or set(doc) - set(FILE_KEYS):
+            errors.append(f"{path}: top level must be a mapping with the keys 'vocabulary', 'pools' and 'constraints'")
             continue
+        file_vocabulary = doc.get("vocabulary")  # an unknown value is reported on each entry that takes it
+        if file_vocabulary is not None and file_vocabulary not in VOCABULARIES and not doc.get("constraints"):
+            errors.append(f"{path}: unknown vocabulary {file_vocabulary!r}; allowed: {', '.join(VOCABULARIES)}")
         for name, values in (doc.get("pools") or {}).items():
             if name in pools:
                 errors.append(f"{path}: pool {name!r} is already defined in {pool_origin[name]}")
@@ -150,11 +154,11 @@ def _load(root: Path, check_checkers: bool, check_values: bool) -> Taxonomy:
             errors.append(f"{path}: 'constraints' must be a list")
             continue
         for i, entry in enumerate(entries):
-            raw_entries.append((path, i, entry))
+            raw_entries.append((path, i, entry, file_vocabulary))
 
     specs: dict[str, ConstraintSpec] = {}
-    for path, i, entry in raw_entries:
-        spec = _parse_entry(path, i, entry, dimensions, pools, errors, unfit)
+    for path, i, entry, file_vocabulary in raw_entries:
+        spec = _parse_entry(path, i, entry, dimensions, pools, errors, unfit, file_vocabulary)
         if spec is None:
             continue
         if spec.id in specs:
@@ -224,6 +228,7 @@ def _parse_entry(
     pools: dict[str, list[str]],
     errors: list[str],
     unfit: dict[str, list[str]],
+    file_vocabulary: Any = None,
 ) -> ConstraintSpec | None:
     where = f"{path}: entry #{index + 1}"
     if not isinstance(entry, dict):
@@ -285,6 +290,7 @@ def _parse_entry(
     if conflicts_except and not conflicts_all:
         problems.append("'conflicts_except' is only meaningful with 'conflicts: all'")
     traits = parse_traits(entry, params, problems)
+    vocabulary = _entry_vocabulary(entry, file_vocabulary, problems)
 
     if problems:
         errors.extend(f"{where}: {p}" for p in problems)
@@ -305,6 +311,7 @@ def _parse_entry(
             conflicts_except=conflicts_except or [],
             placement=entry.get("placement", ["whole", "part"]),
             tags=entry.get("tags", []),
+            vocabulary=vocabulary,
             counts=traits["counts"],
             verbatim=traits["verbatim"],
             words=complete_words(params, traits),
@@ -314,6 +321,21 @@ def _parse_entry(
     except ValidationError as exc:
         errors.extend(f"{where}: {e['loc'][0] if e['loc'] else ''}: {e['msg']}" for e in exc.errors())
         return None
+
+
+def _entry_vocabulary(entry: dict[str, Any], file_vocabulary: Any, problems: list[str]) -> Any:
+    """The entry's own `vocabulary:`, else its file's; exactly one of the known vocabularies."""
+    own = entry.get("vocabulary")
+    if own is None and file_vocabulary is None:
+        problems.append(
+            f"no vocabulary: give the file a top-level 'vocabulary:' or the entry its own "
+            f"(one of {', '.join(VOCABULARIES)})"
+        )
+    value = file_vocabulary if own is None else own
+    if value is not None and value not in VOCABULARIES:
+        where = "its own 'vocabulary:'" if own is not None else "the file's top-level 'vocabulary:'"
+        problems.append(f"unknown vocabulary {value!r} ({where}); allowed: {', '.join(VOCABULARIES)}")
+    return value
 
 
 def _template_fields(text: Any, problems: list[str], what: str) -> set[str] | None:
@@ -439,6 +461,7 @@ def _build_graph(
             phrasings=s.phrasings,
             placement=s.placement,
             tags=s.tags,
+            vocabulary=s.vocabulary,
             counts=[b.model_dump(exclude_none=True) for b in s.counts],
             verbatim=[v.model_dump() for v in s.verbatim],
             words=s.words.model_dump(),

@@ -61,7 +61,8 @@ def test_a_conflict_declared_on_one_side_holds_both_ways(
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "tax"
         shutil.copytree(FIXTURE, root)
-        (root / "constraints" / "extra.yaml").write_text("constraints:\n" + body, encoding="utf-8")
+        text = "vocabulary: complexify\nconstraints:\n" + body
+        (root / "constraints" / "extra.yaml").write_text(text, encoding="utf-8")
         tax = load_taxonomy(root, check_checkers=False)
     for a, b in PAIRS:
         listed = b in lists[a] or a in lists[b]

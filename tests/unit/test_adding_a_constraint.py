@@ -32,6 +32,7 @@ from pipeline.verify.tripwires import load_suite
 TOY = "toy:brief_without"
 # File 1: the entry (in a family file of its own here; an existing family file takes it just as well).
 ENTRY = r"""
+vocabulary: complexify
 constraints:
   - id: toy:brief_without
     dimension: Keywords

@@ -27,7 +27,7 @@ GOOD_ENTRY = """
 def make_taxonomy(tmp_path: Path, body: str) -> Path:
     root = tmp_path / "tax"
     shutil.copytree(FIXTURE, root)
-    (root / "constraints" / "extra.yaml").write_text("constraints:\n" + body, encoding="utf-8")
+    (root / "constraints" / "extra.yaml").write_text("vocabulary: complexify\nconstraints:\n" + body, encoding="utf-8")
     return root
 
 

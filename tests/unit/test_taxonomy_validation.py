@@ -43,7 +43,8 @@ def make_taxonomy(tmp_path: Path, body: str, pools: str = "  demo_words: [river,
     root = tmp_path / "tax"
     (root / "constraints").mkdir(parents=True)
     shutil.copy(FIXTURE / "types.yaml", root / "types.yaml")
-    (root / "constraints" / "demo.yaml").write_text(f"pools:\n{pools}constraints:\n{body}", encoding="utf-8")
+    text = f"vocabulary: complexify\npools:\n{pools}constraints:\n{body}"
+    (root / "constraints" / "demo.yaml").write_text(text, encoding="utf-8")
     return root
 
 
