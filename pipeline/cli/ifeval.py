@@ -1,5 +1,7 @@
 """`complexify ifeval`: Google's IFEval `evaluation_main` with our checkers; `register(app)` adds it.
 
+It scores IFBench files too (AllenAI's `evaluation_lib`: the same formats, string keys).
+
 With `--endpoint URL` (or `--local`) it first answers the input prompts through the engine, writes them as
 `input_response_data.jsonl` in the output folder, and then scores them, all in one command.
 """
@@ -25,7 +27,10 @@ def register(app: typer.Typer) -> None:
     @app.command("ifeval")
     def ifeval(
         input_data: Annotated[
-            Path, typer.Option("--input-data", help="IFEval input JSONL: key, prompt, instruction_id_list, kwargs.")
+            Path,
+            typer.Option(
+                "--input-data", help="IFEval or IFBench input JSONL: key, prompt, instruction_id_list, kwargs."
+            ),
         ],
         output_dir: Annotated[
             Path, typer.Option("--output-dir", help="Where eval_results_strict.jsonl and eval_results_loose.jsonl go.")
@@ -56,7 +61,7 @@ def register(app: typer.Typer) -> None:
         request_timeout: RequestTimeout = None,
         cache: UseCache = True,
     ) -> None:
-        """Score responses on IFEval (strict and loose) exactly as Google's evaluation_main; or answer, then score."""
+        """Score responses on IFEval or IFBench (strict and loose) as their evaluators do; or answer, then score."""
         from pipeline.run.preflight import check_output_dir
         from pipeline.verify.ifeval import evaluate_files, read_input_data
 

@@ -4,6 +4,10 @@ Reads the input JSONL (`key`, `prompt`, `instruction_id_list`, `kwargs`) and the
 (`prompt`, `response`), writes `eval_results_strict.jsonl` and `eval_results_loose.jsonl` with the same
 fields and layout as the reference, and prints prompt- and instruction-level accuracy.
 
+IFBench files (AllenAI's `evaluation_lib`, same formats) are read the same way: their keys are strings
+("0"), kept as given, and their kwargs rows hold every argument name of the whole benchmark, null where
+unused; the IFBench ids are checked by the checkers registered under the same ids.
+
 - strict: an empty or whitespace-only response fails every instruction; otherwise the checker decides.
 - loose: an instruction passes if any of 8 variants passes (the response; without its first line, its
   last line, or both; and each of those with every `*` removed), blank variants never passing.
@@ -35,9 +39,9 @@ LOOSE_FILE = "eval_results_loose.jsonl"
 
 @dataclass(frozen=True, slots=True)
 class InputExample:
-    """One IFEval prompt with its instructions and their kwargs."""
+    """One IFEval or IFBench prompt with its instructions and their kwargs."""
 
-    key: int
+    key: int | str  # IFEval's keys are integers, IFBench's strings
     prompt: str
     instruction_id_list: list[str]
     kwargs: list[dict[str, Any]]
@@ -80,7 +84,7 @@ class Scores:
 
 
 def clean_kwargs(kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Drop null-valued keys: IFEval data names unused arguments with null values."""
+    """Drop null-valued keys: IFEval and IFBench data name unused arguments with null values."""
     return {k: v for k, v in (kwargs or {}).items() if v is not None}
 
 
@@ -206,13 +210,13 @@ def _field(path: Path, n: int, row: dict[str, Any], name: str, kind: type | tupl
 
 
 def read_input_data(path: Path) -> list[InputExample]:
-    """Read IFEval's input JSONL, validating every line (errors name the file and line)."""
+    """Read IFEval's (or IFBench's) input JSONL, validating every line (errors name the file and line)."""
     from pipeline.checks.registry import load_checkers
 
     known = load_checkers()
     out = []
     for n, row in _read_jsonl(path):
-        key = _field(path, n, row, "key", int, "an integer")
+        key = _field(path, n, row, "key", (int, str), "an integer or a string")
         prompt = _field(path, n, row, "prompt", str, "a string")
         ids = _field(path, n, row, "instruction_id_list", list, "a list of instruction ids")
         kwargs = _field(path, n, row, "kwargs", list, "a list of objects")

@@ -25,10 +25,16 @@ literally; on such values the two references disagree with each other (at random
 
 Anything the reference itself cannot run (an unknown relation or language, a missing `prompt_to_repeat`,
 an invalid regex, unknown argument names) stays an error. Every change is reported in `notes`.
+
+IFBench's files write every count as a float (`"N": 5.0`: its kwargs rows are one table of all argument
+names), and its evaluator compares them as the numbers they are. So for an instruction outside IFEval's
+groups, a whole float given to an argument its checker declares as an `int` is that integer, silently (it is
+the format, not an odd value); a fractional one stays an error from the checker.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 import random
 import re
@@ -43,10 +49,16 @@ from pipeline.checks.ifeval_args import RELATIONS, relation_holds
 from pipeline.checks.language import IFEVAL_LANGUAGES
 from pipeline.checks.length import paragraph_first_word
 from pipeline.checks.patterns import arg_pattern
-from pipeline.checks.registry import CheckResult
+from pipeline.checks.registry import CheckResult, load_checkers
 from pipeline.project import TAXONOMY_DIR
 
 Verdict = Callable[[str], CheckResult]
+# The groups of IFEval's 25 ids: the rules above apply to them. Other ids (IFBench's) only get `whole_floats`.
+IFEVAL_GROUPS = frozenset(
+    {"change_case", "combination", "detectable_content", "detectable_format", "keywords", "language",
+     "length_constraints", "punctuation", "startend"}
+)  # fmt: skip
+_INT_HINTS = {"int", "int|None", "<class'int'>"}
 KEYWORD_POOL_FILE = TAXONOMY_DIR / "constraints" / "ifeval.yaml"
 
 # The reference's ranges for counts it draws: (low, high) of randint, per instruction id and argument.
@@ -225,8 +237,31 @@ def _always(passed: bool, why: str) -> Verdict:
     return lambda text: CheckResult(passed, why)
 
 
-def resolve(instruction_id: str, kwargs: Mapping[str, Any], *, key: int, index: int) -> Resolved:
-    """The kwargs (or verdict) one IFEval instruction is checked with; see the module docstring."""
+def _int_params(instruction_id: str) -> frozenset[str]:
+    """The arguments the checker of `instruction_id` declares as plain integers (none for an unknown id)."""
+    checker = load_checkers().get(instruction_id)
+    if checker is None:
+        return frozenset()
+    hints = inspect.get_annotations(checker.fn)
+    return frozenset(name for name in checker.params if str(hints.get(name, "")).replace(" ", "") in _INT_HINTS)
+
+
+def whole_floats(instruction_id: str, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """IFBench's float counts: `N=5.0` is `N=5` where the checker takes an int (IFEval's ids are left alone)."""
+    out = dict(kwargs)
+    if instruction_id.split(":", 1)[0] in IFEVAL_GROUPS:
+        return out
+    for name in _int_params(instruction_id) & out.keys():
+        value = out[name]
+        if isinstance(value, float) and math.isfinite(value) and value == int(value):
+            out[name] = int(value)
+    return out
+
+
+def resolve(instruction_id: str, kwargs: Mapping[str, Any], *, key: int | str, index: int) -> Resolved:
+    """The kwargs (or verdict) one IFEval or IFBench instruction is checked with; see the module docstring."""
+    if instruction_id.split(":", 1)[0] not in IFEVAL_GROUPS:
+        return Resolved(whole_floats(instruction_id, kwargs))
     r = _Resolver(instruction_id, kwargs, random.Random(f"{key}|{index}|{instruction_id}"))
     iid, kw = instruction_id, r.kw
     for rid, name in _RANGES:

@@ -100,7 +100,7 @@ def test_strict_fails_blank_responses_and_loose_skips_blank_variants() -> None:
             "in.jsonl:2: unknown instruction id 'x:y'",
         ),
         ('{"key": 1, "prompt": "p", "instruction_id_list": [], "kwargs": [{}]}\n', "1 kwargs"),
-        ('{"key": "1", "prompt": "p", "instruction_id_list": [], "kwargs": []}\n', "'key' must be an integer"),
+        ('{"key": [1], "prompt": "p", "instruction_id_list": [], "kwargs": []}\n', "'key' must be an integer or a"),
         ("[1]\n", "must be a JSON object"),
     ],
 )
