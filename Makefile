@@ -15,12 +15,12 @@ PY := $(VENV)/bin/python
 CLI := $(VENV)/bin/complexify
 PYTEST_ARGS ?=
 
-.PHONY: help env vllm-env model run test test-unit lint typecheck bench clean
+.PHONY: help env vllm-env ifbench-ref-env model run test test-unit lint typecheck bench clean
 
 help:
 	@echo "make run    set up, then run the main job on the bundled default model and seeds"
 	@echo "make test   set up, then run lint and the whole test suite"
-	@echo "make env | vllm-env | model | lint | typecheck | bench | clean"
+	@echo "make env | vllm-env | ifbench-ref-env | model | lint | typecheck | bench | clean"
 
 ## The pipeline environment (cached under ~/.cache/complexify, linked as .venv) plus this checkout.
 env:
@@ -33,6 +33,11 @@ env:
 ## The vLLM worker environment (cached, linked as .venv-vllm).
 vllm-env:
 	@scripts/ensure_env.sh vllm
+
+## IFBench's reference checkers (cached, linked as .venv-ifbench-ref), for benchmarks/ifbench_checkers.py only:
+## neither `make test` nor `make run` builds it.
+ifbench-ref-env:
+	@scripts/ensure_env.sh ifbench-ref
 
 ## The bundled default model (SmolLM2-135M-Instruct), converted once into ~/.cache/complexify/models.
 model: env vllm-env

@@ -2,6 +2,8 @@
 # Create (once) and link a project environment.
 #   scripts/ensure_env.sh pipeline   -> .venv       (the pipeline, tests, tools)
 #   scripts/ensure_env.sh vllm       -> .venv-vllm  (vLLM worker processes)
+#   scripts/ensure_env.sh ifeval-ref / ifbench-ref -> .venv-ifeval-ref / .venv-ifbench-ref (reference checkers,
+#                                       for benchmarks and reference tests only)
 # Environments live in a cache outside the checkout, keyed by a hash of their pinned
 # requirements, so every clone on the same machine reuses them instead of reinstalling.
 set -euo pipefail
@@ -28,8 +30,12 @@ case "$kind" in
     reqs=("$root/requirements/ifeval-ref.txt")
     link="$root/.venv-ifeval-ref"
     ;;
+  ifbench-ref)
+    reqs=("$root/requirements/ifbench-ref.txt")
+    link="$root/.venv-ifbench-ref"
+    ;;
   *)
-    echo "ensure_env.sh: unknown environment '$kind' (expected: pipeline, vllm or ifeval-ref)" >&2
+    echo "ensure_env.sh: unknown environment '$kind' (expected: pipeline, vllm, ifeval-ref or ifbench-ref)" >&2
     exit 2
     ;;
 esac
@@ -64,6 +70,10 @@ build() {
       ;;
     ifeval-ref)
       # Fully pinned closure of what lm_eval.tasks.ifeval imports; the harness's own deps are not needed.
+      "${pip[@]}" --no-deps -r "${reqs[0]}"
+      ;;
+    ifbench-ref)
+      # Fully pinned closure of what ifbench.instructions imports (spacy is stubbed by the runner).
       "${pip[@]}" --no-deps -r "${reqs[0]}"
       ;;
   esac

@@ -240,10 +240,13 @@ def _always(passed: bool, why: str) -> Verdict:
 def _int_params(instruction_id: str) -> frozenset[str]:
     """The arguments the checker of `instruction_id` declares as plain integers (none for an unknown id)."""
     checker = load_checkers().get(instruction_id)
-    if checker is None:
-        return frozenset()
-    hints = inspect.get_annotations(checker.fn)
-    return frozenset(name for name in checker.params if str(hints.get(name, "")).replace(" ", "") in _INT_HINTS)
+    return frozenset() if checker is None else _declared_ints(checker.fn, checker.params)
+
+
+@cache
+def _declared_ints(fn: Callable[..., Any], params: frozenset[str]) -> frozenset[str]:
+    hints = inspect.get_annotations(fn)
+    return frozenset(name for name in params if str(hints.get(name, "")).replace(" ", "") in _INT_HINTS)
 
 
 def whole_floats(instruction_id: str, kwargs: Mapping[str, Any]) -> dict[str, Any]:

