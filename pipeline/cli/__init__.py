@@ -176,6 +176,13 @@ def compose(
             help="Rendering weights, e.g. 'prose=1,numbered=2' or 'structured' ('default' = all three equally)."
         ),
     ] = "default",
+    vocabularies: Annotated[
+        str,
+        typer.Option(
+            help="Taxonomy vocabularies to compose from, e.g. 'ifeval,complexify' ('default' = all but the held-out "
+            "ifbench)."
+        ),
+    ] = "default",
     siblings: Annotated[
         bool,
         typer.Option("--siblings", help="Print each instruction's counterfactual sibling group (Selection/Chain)."),
@@ -186,6 +193,7 @@ def compose(
 ) -> None:
     """Compose instructions with their verification plans and print them."""
     from pipeline.construct.compose import DEFAULT_MIX, ComposeOptions, iter_compose, parse_category
+    from pipeline.construct.options import DEFAULT_VOCABULARIES, describe_vocabularies, held_out_warnings
     from pipeline.construct.renderings import DEFAULT_RENDERINGS
     from pipeline.construct.taxonomy import load_taxonomy
 
@@ -199,7 +207,12 @@ def compose(
             f"--siblings needs a category with a Selection or a Chain, got {category}; e.g. --category Selection_1"
         )
     layouts = _parse_mix(renderings, "--renderings", "structured=1,prose=1,numbered=1") or dict(DEFAULT_RENDERINGS)
-    opts = ComposeOptions.of(checkers=checkers.value, and_size=and_size, renderings=layouts).aimed_at(dimension)
+    vocab = list(DEFAULT_VOCABULARIES) if vocabularies == "default" else [v.strip() for v in vocabularies.split(",")]
+    opts = ComposeOptions.of(
+        checkers=checkers.value, and_size=and_size, renderings=layouts, vocabularies=vocab
+    ).aimed_at(dimension)
+    for line in [*held_out_warnings(opts.vocabularies), describe_vocabularies(opts.vocabularies)]:
+        typer.echo(line, err=True)
     tax = load_taxonomy()
     known = sorted({s.dimension for s in tax.specs.values()})
     if dimension is not None and dimension not in known:

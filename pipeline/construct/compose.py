@@ -174,6 +174,7 @@ class _Sampler:
             for s in self.tax.specs.values()
             if placement in s.placement
             and (self.opts.checkers == "any" or s.is_code)
+            and s.vocabulary in self.opts.vocabularies
             and (dims is None or s.dimension in dims)
             and self.tax.compatible(s.id, ids)
         ]
@@ -291,7 +292,7 @@ def compose_instruction(
     """Sample one instruction of `category` for `seed`; deterministic for a given `random_seed`."""
     opts = options or ComposeOptions()
     target = parse_category(category)
-    limit = max_compatible(taxonomy, "whole" if target.depth <= 1 else "part", opts.checkers)
+    limit = max_compatible(taxonomy, "whole" if target.depth <= 1 else "part", opts.checkers, opts.vocabularies)
     if opts.and_size[0] > limit:
         raise CompositionError(
             f"cannot place {opts.and_size[0]} mutually compatible constraints on one output: the taxonomy's conflict "

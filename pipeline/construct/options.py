@@ -4,7 +4,7 @@ the composer (the `compose` command, the run, hardening, grid cells)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import (
@@ -23,8 +23,10 @@ from pipeline.construct.renderings import (
     rendering_weight_problems,
 )
 from pipeline.errors import CompositionError
+from pipeline.models import HELD_OUT_VOCABULARIES, VOCABULARIES, Vocabulary
 
 MAX_CHAIN_STEPS = 6
+DEFAULT_VOCABULARIES: tuple[Vocabulary, ...] = tuple(v for v in VOCABULARIES if v not in HELD_OUT_VOCABULARIES)
 
 
 class ComposeOptions(ConfigModel):
@@ -47,6 +49,11 @@ class ComposeOptions(ConfigModel):
         default=False,
         description="each composed Selection/Chain instruction brings its counterfactual siblings "
         "(pipeline/construct/siblings.py), which take the batch's next slots of its category",
+    )
+    vocabularies: list[Vocabulary] = Field(
+        default_factory=lambda: list(DEFAULT_VOCABULARIES),
+        description=f"the taxonomy vocabularies whose constraints may be composed ({', '.join(VOCABULARIES)}); "
+        f"default: all but the held-out {', '.join(HELD_OUT_VOCABULARIES)}",
     )
     # Excluded from dumps: it is folded into `checkers` below, so the fingerprint and run.json show the effective
     # value.
@@ -94,6 +101,34 @@ class ComposeOptions(ConfigModel):
                 raise ValueError(f"the weights sum to more than the largest number ({scale_down_hint(v)})")
         return v
 
+    @field_validator("vocabularies", mode="before")
+    @classmethod
+    def validate_vocabularies(cls, v: Any) -> Any:
+        """Known names, at least one; kept in one order without repeats, so the same set hashes the same."""
+        if isinstance(v, str):
+            v = [v]
+        if isinstance(v, list | tuple):
+            unknown = [x for x in v if x not in VOCABULARIES]
+            if unknown:
+                raise ValueError(
+                    f"unknown vocabulary {', '.join(map(repr, unknown))}; allowed: {', '.join(VOCABULARIES)}"
+                )
+            if not v:
+                raise ValueError(f"name at least one vocabulary ({', '.join(VOCABULARIES)})")
+            return [x for x in VOCABULARIES if x in v]
+        return v
+
+    @property
+    def held_out(self) -> list[Vocabulary]:
+        """The held-out vocabularies this config leaves out (their constraints are never composed)."""
+        return [v for v in HELD_OUT_VOCABULARIES if v not in self.vocabularies]
+
+    @property
+    def opted_in(self) -> list[Vocabulary]:
+        """The held-out vocabularies this config composes anyway: results on their benchmark are not out-of-
+        distribution."""
+        return [v for v in HELD_OUT_VOCABULARIES if v in self.vocabularies]
+
     @model_validator(mode="after")
     def validate_sizes(self) -> ComposeOptions:
         lo, hi = self.and_size
@@ -115,6 +150,45 @@ class ComposeOptions(ConfigModel):
         aimed = self.model_copy(update={} if renderings is None else {"renderings": dict(renderings)})
         aimed._favour_dimension = dimension
         return aimed
+
+
+# The benchmark each held-out vocabulary's test types come from.
+HELD_OUT_BENCHMARK = {"ifbench": "IFBench"}
+
+
+def describe_vocabularies(vocabularies: Sequence[str]) -> str:
+    """One line: the vocabularies composed, and the held-out ones left out or opted in."""
+    held = [v for v in HELD_OUT_VOCABULARIES if v not in vocabularies]
+    opted = [v for v in HELD_OUT_VOCABULARIES if v in vocabularies]
+    line = f"vocabularies: {', '.join(vocabularies)}"
+    if held:
+        line += f" (held out: {', '.join(held)})"
+    if opted:
+        line += f" (held-out vocabularies opted in: {', '.join(opted)})"
+    return line
+
+
+def held_out_warnings(vocabularies: Sequence[str]) -> list[str]:
+    """One loud line per held-out vocabulary a config opts in to."""
+    return [
+        f"WARNING: compose.vocabularies includes the held-out vocabulary {v!r}: {HELD_OUT_BENCHMARK.get(v, v)}'s "
+        f"test constraint types will be in the training data, and results on {HELD_OUT_BENCHMARK.get(v, v)} are "
+        "no longer out-of-distribution"
+        for v in HELD_OUT_VOCABULARIES
+        if v in vocabularies
+    ]
+
+
+def vocabulary_card_lines(composed: Sequence[str] | None) -> list[str]:
+    """The dataset card's lines on the constraint vocabularies a run composed (None: not recorded by the run)."""
+    if composed is None:
+        return ["- constraint vocabularies: not recorded (the run was started before runs recorded them)"]
+    return [f"- constraint {describe_vocabularies(composed)}"] + [
+        f"- **held-out vocabulary {v!r} opted in: {HELD_OUT_BENCHMARK.get(v, v)}'s test constraint types are in this "
+        f"training data; results on {HELD_OUT_BENCHMARK.get(v, v)} are not out-of-distribution.**"
+        for v in HELD_OUT_VOCABULARIES
+        if v in composed
+    ]
 
 
 def scale_down_hint(weights: Mapping[str, float]) -> str:

@@ -475,20 +475,32 @@ def _build_graph(
     return g
 
 
-_max_compatible_cache: dict[tuple[str, str, str, str, int], int] = {}
+_max_compatible_cache: dict[tuple[str, str, str, str, tuple[str, ...] | None, int], int] = {}
 
 
-def max_compatible(taxonomy: Taxonomy, placement: str, checkers: str, tries: int = 64) -> int:
-    """Size of the largest conflict-free constraint set found by randomized greedy search (cached)."""
-    key = (str(taxonomy.root), taxonomy.version, placement, checkers, tries)
+def max_compatible(
+    taxonomy: Taxonomy, placement: str, checkers: str, vocabularies: Iterable[str] | None = None, tries: int = 64
+) -> int:
+    """Size of the largest conflict-free constraint set found by randomized greedy search (cached), among the specs
+    of `vocabularies` (all, if None)."""
+    vocab = None if vocabularies is None else tuple(sorted(vocabularies))
+    key = (str(taxonomy.root), taxonomy.version, placement, checkers, vocab, tries)
     if key not in _max_compatible_cache:
-        _max_compatible_cache[key] = _greedy_max_compatible(taxonomy, placement, checkers, tries)
+        _max_compatible_cache[key] = _greedy_max_compatible(taxonomy, placement, checkers, vocab, tries)
     return _max_compatible_cache[key]
 
 
-def _greedy_max_compatible(taxonomy: Taxonomy, placement: str, checkers: str, tries: int) -> int:
+def _greedy_max_compatible(
+    taxonomy: Taxonomy, placement: str, checkers: str, vocabularies: tuple[str, ...] | None, tries: int
+) -> int:
     rng = random.Random(0)
-    ids = [s.id for s in taxonomy.specs.values() if placement in s.placement and (checkers == "any" or s.is_code)]
+    ids = [
+        s.id
+        for s in taxonomy.specs.values()
+        if placement in s.placement
+        and (checkers == "any" or s.is_code)
+        and (vocabularies is None or s.vocabulary in vocabularies)
+    ]
     best = 0
     for _ in range(tries):
         rng.shuffle(ids)

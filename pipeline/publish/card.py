@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import store
+from pipeline.construct.options import vocabulary_card_lines
 from pipeline.models import Sample
 from pipeline.run.judge_report import card_lines as judge_card_lines
 from pipeline.run.judge_report import rule_of
@@ -261,6 +262,7 @@ def dataset_card(
         f"- run fingerprint: `{store.recorded_fingerprint(run_info) or 'n/a'}`; config hash: "
         f"`{(run_info.get('inputs') or {}).get('config', 'n/a')}`; run: `{run_info.get('run_id', 'n/a')}`",
         f"- taxonomy version: `{run_info.get('taxonomy_version', 'n/a')}`",
+        *vocabulary_card_lines((run_info.get("vocabularies") or {}).get("composed")),
         f"- {total.instructions} instructions, {total.candidates} candidate answers, {total.kept} kept.",
         "",
         "## Yield per category",

@@ -21,6 +21,7 @@ from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn
 from rich.text import Text
 
 from pipeline import store
+from pipeline.construct.options import describe_vocabularies, held_out_warnings
 from pipeline.construct.taxonomy import Taxonomy, load_taxonomy
 from pipeline.models import Instruction, Seed
 from pipeline.run.config import ROOT, ConfigError, RunConfig, seed_token_budget
@@ -268,6 +269,9 @@ def open_run_context(
     fp = run_fingerprint(cfg, inputs)
     seeds, drops = select_seeds(cfg, _existing_run(root, fp), log)
     preflight(cfg, taxonomy=taxonomy, seeds=seeds)  # before the run folder exists
+    vocab = cfg.compose
+    for line in [*held_out_warnings(vocab.vocabularies), describe_vocabularies(vocab.vocabularies)]:
+        log(line)
     info = {
         "name": cfg.name,
         "config": cfg.model_dump(mode="json"),
@@ -275,6 +279,8 @@ def open_run_context(
         "models": role_models(cfg),
         "template_hashes": template_hashes(),
         "taxonomy_version": taxonomy.version,
+        # what the dataset card says of its constraint types (a held-out vocabulary opted in is named there)
+        "vocabularies": {"composed": vocab.vocabularies, "held_out": vocab.held_out, "opted_in": vocab.opted_in},
         RUN_INFO_KEY: quota_plan(cfg).to_json(),  # the run's quotas and budgets: resume and reports read these
     }
     for message in describe_sibling_runs(root, fp, inputs):

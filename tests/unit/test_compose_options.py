@@ -22,6 +22,7 @@ DUMPED = [
     "global_share",
     "renderings",
     "siblings",
+    "vocabularies",
 ]
 
 

@@ -8,14 +8,22 @@ import json
 import shutil
 import subprocess
 import sys
+from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from pipeline.construct.options import ComposeOptions
 from pipeline.construct.taxonomy import load_taxonomy
 from pipeline.errors import TaxonomyError
 from pipeline.models import VOCABULARIES
 from pipeline.project import TAXONOMY_DIR
+from pipeline.publish.card import dataset_card
+from pipeline.run.config import ConfigError, RunConfig, parse_config
+from pipeline.run.generate import open_run_context
+from pipeline.run.identity import config_hash
+from pipeline.store import RunStats
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "taxonomy"
 ENTRY = """
@@ -95,3 +103,124 @@ def test_taxonomy_export_shows_the_vocabulary_of_every_spec() -> None:
     )
     nodes = [n for n in json.loads(out.stdout)["nodes"] if n["kind"] == "constraint"]
     assert nodes and all(n["vocabulary"] in VOCABULARIES for n in nodes)
+
+
+# --- the run config -----------------------------------------------------------------------------------------------
+
+
+def run_config(tmp_path: Path, **compose: Any) -> RunConfig:
+    return parse_config(
+        {
+            "samples": 2,
+            "mix": {"Single": 1},
+            "compose": {"checkers": "code", **compose},
+            "workers": {"local": 0, "endpoints": ["http://127.0.0.1:9"]},
+            "output_dir": str(tmp_path / "out"),
+            "seeds": {"sources": [{"path": str(TAXONOMY_DIR.parent / "seeds" / "complexify-seeds.jsonl")}]},
+        }
+    )
+
+
+def test_by_default_every_vocabulary_but_the_held_out_ifbench_is_composed() -> None:
+    opts = ComposeOptions()
+    assert opts.vocabularies == [v for v in VOCABULARIES if v != "ifbench"]
+    assert (opts.held_out, opts.opted_in) == (["ifbench"], [])
+    assert parse_config({"samples": 1}).compose.vocabularies == opts.vocabularies
+
+
+def test_the_vocabularies_are_kept_in_one_order_and_count_in_the_config_hash(tmp_path: Path) -> None:
+    a = run_config(tmp_path, vocabularies=["complexify", "ifeval", "ifeval"])
+    b = run_config(tmp_path, vocabularies=["ifeval", "complexify"])
+    assert a.compose.vocabularies == ["ifeval", "complexify"]
+    assert config_hash(a) == config_hash(b) != config_hash(run_config(tmp_path))
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (["ifbnech"], "compose.vocabularies: unknown vocabulary 'ifbnech'; allowed: " + ", ".join(VOCABULARIES)),
+        ([], "compose.vocabularies: name at least one vocabulary"),
+    ],
+)
+def test_a_bad_vocabularies_value_is_a_config_error(tmp_path: Path, value: list[str], message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        run_config(tmp_path, vocabularies=value)
+    assert message in str(err.value)
+
+
+HELD_OUT_WARNING = (
+    "WARNING: compose.vocabularies includes the held-out vocabulary 'ifbench': IFBench's test constraint types will "
+    "be in the training data, and results on IFBench are no longer out-of-distribution"
+)
+
+
+def test_a_run_says_its_vocabularies_at_start_and_records_them(tmp_path: Path) -> None:
+    logs: list[str] = []
+    with open_run_context(run_config(tmp_path), log=logs.append, with_models=False) as ctx:
+        info = ctx.run.info
+    assert "vocabularies: ifeval, iftrain, complexbench, complexify (held out: ifbench)" in logs
+    assert not any("WARNING" in line for line in logs)
+    assert info["vocabularies"] == {
+        "composed": ["ifeval", "iftrain", "complexbench", "complexify"],
+        "held_out": ["ifbench"],
+        "opted_in": [],
+    }
+
+
+def test_opting_in_to_ifbench_warns_loudly_at_start_and_the_run_records_it(tmp_path: Path) -> None:
+    logs: list[str] = []
+    cfg = run_config(tmp_path, vocabularies=[*VOCABULARIES])
+    with open_run_context(cfg, log=logs.append, with_models=False) as ctx:
+        info = ctx.run.info
+    assert logs.count(HELD_OUT_WARNING) == 1
+    assert info["vocabularies"]["opted_in"] == ["ifbench"] and info["vocabularies"]["held_out"] == []
+
+
+def test_the_compose_command_shows_the_vocabularies_and_warns_on_opting_in() -> None:
+    def compose(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "pipeline.cli", "compose", "--category", "Single", "--format", "jsonl", *args],
+            capture_output=True,
+            text=True,
+            cwd=TAXONOMY_DIR.parent,
+        )
+
+    default = compose()
+    assert default.returncode == 0 and "WARNING" not in default.stderr
+    assert "vocabularies: ifeval, iftrain, complexbench, complexify (held out: ifbench)" in default.stderr
+    opted = compose("--vocabularies", "ifbench")
+    assert opted.returncode == 0 and opted.stderr.splitlines()[0] == HELD_OUT_WARNING
+    assert "vocabularies: ifbench (held-out vocabularies opted in: ifbench)" in opted.stderr
+    spec = json.loads(opted.stdout)["tree"]["body"]["spec_id"]
+    assert load_taxonomy().spec(spec).vocabulary == "ifbench"
+    bad = compose("--vocabularies", "ifeval,nope")
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
+        "error: vocabularies: unknown vocabulary 'nope'; allowed: " + ", ".join(VOCABULARIES)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("recorded", "expected"),
+    [
+        (
+            {"composed": ["ifeval", "complexify"]},
+            ["- constraint vocabularies: ifeval, complexify (held out: ifbench)"],
+        ),
+        (
+            {"composed": ["ifbench", "complexify"]},
+            [
+                "- constraint vocabularies: ifbench, complexify (held-out vocabularies opted in: ifbench)",
+                "- **held-out vocabulary 'ifbench' opted in: IFBench's test constraint types are in this training "
+                "data; results on IFBench are not out-of-distribution.**",
+            ],
+        ),
+        (None, ["- constraint vocabularies: not recorded (the run was started before runs recorded them)"]),
+    ],
+    ids=["default", "opted-in", "older-run"],
+)
+def test_the_dataset_card_names_the_vocabularies(recorded: dict[str, Any] | None, expected: list[str]) -> None:
+    tables: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    card = dataset_card("org/cx", tables, RunStats(rows=()), {"vocabularies": recorded}, [], "train")
+    lines = card.splitlines()
+    at = lines.index(expected[0])
+    assert lines[at : at + len(expected)] == expected
