@@ -6,6 +6,7 @@ The lowest wing above the records: the taxonomy validates its checker bindings a
 plans are scored with it."""
 
 from pipeline.checks import (  # noqa: F401
+    blocks,
     case,
     combination,
     counting,
@@ -18,7 +19,9 @@ from pipeline.checks import (  # noqa: F401
     length,
     punctuation,
     rules,
+    shapes,
     startend,
     structure,
+    tables,
     words,
 )
