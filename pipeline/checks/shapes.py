@@ -333,7 +333,7 @@ def check_title_and_subsections(response: str, *, num_subsections: int) -> Check
     if any(s.level != 2 for s in rest):
         bad = next(s for s in rest if s.level != 2)
         return CheckResult(False, f"heading {short(bad.title)} is level {bad.level}; only one '#' title, then '##'")
-    empty = [s.title for s in rest if not views.has_content(s.title) or not views.has_content(s.body)]
+    empty = [s.title for s in rest if not views.has_content(s.title, 1) or not views.has_content(s.body)]
     if empty:
         return CheckResult(False, f"subsection {short(empty[0])} has no title or no content")
     return CheckResult(len(rest) >= want, f"a title and {len(rest)} '##' subsection(s), need at least {want}")
