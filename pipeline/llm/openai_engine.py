@@ -23,6 +23,7 @@ from pipeline.llm.retry import RetryPolicy
 from pipeline.llm.transport import (
     DEFAULT_REQUEST_TIMEOUT_S,
     QUEUE_READ_PERIOD_S,
+    RESENT,
     EndpointPool,
     RequestRejected,
     normalize_endpoint,
@@ -159,21 +160,25 @@ class OpenAIEngine:
         }
         if req.seed is not None:
             body["seed"] = req.seed
+        resent = [0]
+        RESENT.set(resent)  # this request's own task: the pool counts its tries beyond the first here
         try:
             data, url, latency = await self._pool.call("POST", "/v1/chat/completions", body)
         except RequestRejected as exc:
             log.warning("request rejected (%s): %s", exc.reason, str(exc)[:300])
-            return ChatResult(completions=(), failure=exc.reason, error=str(exc))  # never cached: cheap to ask again
+            # never cached: cheap to ask again
+            return ChatResult(completions=(), failure=exc.reason, error=str(exc), retries=resent[0])
         try:
             answers, prompt_tokens, completion_tokens = read_chat(data, wire_n)
         except MalformedAnswer as exc:
             raise InferenceError(
                 f"{url}/v1/chat/completions answered {exc}: is it an OpenAI-compatible server?"
             ) from None
-        shares = split_tokens(completion_tokens, wire_n)
-        parsed = [c.model_copy(update={"completion_tokens": t}) for c, t in zip(answers, shares, strict=True)] * (
-            len(missing) if greedy else 1
-        )
+        shares = zip(split_tokens(completion_tokens, wire_n), split_tokens(prompt_tokens, wire_n), strict=True)
+        parsed = [
+            c.model_copy(update={"completion_tokens": t, "prompt_tokens": p})
+            for c, (t, p) in zip(answers, shares, strict=True)
+        ] * (len(missing) if greedy else 1)
         fresh = dict(zip(missing, parsed, strict=True))
         if self.cache is not None:
             self.cache.put_many((k, c.model_dump()) for k, c in fresh.items())
@@ -185,6 +190,7 @@ class OpenAIEngine:
             latency_s=latency,
             endpoint=url,
             cached=False,
+            retries=resent[0],
         )
 
     async def agenerate(self, requests: Sequence[ChatRequest]) -> list[ChatResult]:

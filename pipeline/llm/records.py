@@ -77,6 +77,8 @@ class Completion(BaseModel):
     # This answer's share of its request's generated tokens, recorded with it: a replay from the request cache
     # still says what the answer cost to generate (the request's own counts are those of calls made now).
     completion_tokens: int = 0
+    # Its share of its request's prompt tokens, recorded the same way (0 in answers cached before it was recorded).
+    prompt_tokens: int = 0
 
 
 class ChatResult(BaseModel):
@@ -96,6 +98,7 @@ class ChatResult(BaseModel):
     latency_s: float = 0.0
     endpoint: str | None = None
     cached: bool = False
+    retries: int = 0  # tries beyond the first this request needed (transient failures, other endpoints)
     failure: str | None = None
     error: str | None = None
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
 import random
@@ -33,6 +34,10 @@ log = logging.getLogger(__name__)
 DEFAULT_REQUEST_TIMEOUT_S = 120.0
 # How often a busy endpoint's own queue is read (vLLM's /metrics) to steer its concurrency limit.
 QUEUE_READ_PERIOD_S = 2.0
+
+
+# Tries beyond the first, counted for the caller that set a counter here (one request's task: see OpenAIEngine).
+RESENT: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("complexify_resent", default=None)
 
 
 class RequestRejected(InferenceError):
@@ -284,6 +289,9 @@ class EndpointPool:
                 raise InferenceError(_dead_message(self._endpoints, self._request_timeout_s))
             if attempt > 1:
                 ep.resent += 1
+                counter = RESENT.get()
+                if counter is not None:
+                    counter[0] += 1
             ep.inflight += 1
             resp_status, text, data = 0, "", None
             try:

@@ -164,3 +164,18 @@ class WorkersConfig(ConfigModel):
         if self.local and (self.endpoints or self.model_endpoints):
             raise ValueError("use either local workers or endpoints, not both")
         return self
+
+
+class ModelPrice(ConfigModel):
+    """What a model's tokens cost, per million tokens, in one currency of your choice for every model."""
+
+    prompt: float = Field(ge=0, le=1e9, description="per million prompt (input) tokens")
+    generated: float = Field(ge=0, le=1e9, description="per million generated (output) tokens")
+
+
+class BudgetConfig(ConfigModel):
+    """Where a run stops, before its quotas are met if need be: at the first batch boundary where the run's token
+    ledger reaches a limit (none by default). Money needs a price for every model the run uses (`prices`)."""
+
+    max_generated_tokens: int | None = Field(default=None, ge=1, le=10**15, description="generated tokens at most")
+    max_cost: float | None = Field(default=None, gt=0, le=1e15, description="money at most, at the config's prices")

@@ -125,9 +125,10 @@ class RunContext:
             capped, cells = cap_to_quota(result, ledger.quotas, filled)
         slots = ledger.outcomes(index, capped.kept, capped.rejects, cells, result.harden)
         store.write_batch(
-            self.run, index, capped.instructions, capped.kept, capped.rejects, slots, ledger.dropped(index)
-        )
-        ledger.saved(index, slots)
+            self.run, index, capped.instructions, capped.kept, capped.rejects, slots, ledger.dropped(index),
+            result.usage,
+        )  # fmt: skip
+        ledger.saved(index, slots, result.usage)
         self.parents.update((ins.id, ins) for ins in capped.instructions if ins.id in result.harden)
         self.done.add(index)
         stats = {"instructions": len(capped.instructions), "kept": len(capped.kept), "rejected": len(capped.rejects)}

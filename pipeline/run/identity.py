@@ -59,6 +59,8 @@ NOT_IDENTITY: dict[str, str] = {
     "name": "a label (run.json, the catalog)",
     "output_dir": "where the run is written",
     "workers": "which servers answer and how (local or endpoints, requests at once, timeouts, CPU placement)",
+    "prices": "what tokens cost: reports only",
+    "budget": "where a run stops; rerun with a larger one to go on with the same run",
 }
 
 

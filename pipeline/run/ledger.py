@@ -30,7 +30,8 @@ from pipeline.models import Instruction, Sample
 from pipeline.run.difficulty import rollout_tokens
 from pipeline.run.driver import WAIT, Wait
 from pipeline.store.errors import StoreError
-from pipeline.store.manifest import BatchManifest, DroppedRequest, SlotRecord
+from pipeline.store.manifest import BatchManifest, DroppedRequest, SlotRecord, UsageRow
+from pipeline.store.usage import UsageTable
 
 RUN_INFO_KEY = "quota_plan"  # where run.json keeps the run's QuotaPlan
 
@@ -212,6 +213,7 @@ class Ledger:
         self._unsaved: set[int] = set()  # planned, not saved yet
         self._resolved: set[str] = set()  # parents whose requests a planned batch answered or dropped
         self._requests: list[tuple[int, Request]] = []  # requests not answered yet, with the batch that raised them
+        self.usage = UsageTable()  # the token ledger of the saved batches (pipeline/store/usage.py)
 
     @classmethod
     def replay(cls, plan: QuotaPlan, manifests: Iterable[BatchManifest]) -> Ledger:
@@ -222,6 +224,7 @@ class Ledger:
         return ledger
 
     def _load(self, m: BatchManifest) -> None:
+        self.usage = self.usage.plus(m.usage)
         if m.slots is None:  # written before slots were recorded: counts per cell (grid) or per category
             counts = m.cells or {c: n.model_dump() for c, n in m.categories.items()}
             batch = _Batch(m.batch, [], Counter({c: n.get("instructions", 0) for c, n in counts.items()}), set())
@@ -432,8 +435,10 @@ class Ledger:
             for slot, ins_id in zip(batch.slots, batch.instruction_ids, strict=True)
         ]
 
-    def saved(self, index: int, records: Sequence[SlotRecord]) -> None:
-        """Batch `index` is saved with these outcomes: its kept samples count, its requests can be planned."""
+    def saved(self, index: int, records: Sequence[SlotRecord], usage: Sequence[UsageRow] | None = None) -> None:
+        """Batch `index` is saved with these outcomes and this token ledger: its kept samples count, its requests
+        can be planned."""
+        self.usage = self.usage.plus(usage)
         batch = self._batches[index]
         self._settle(batch, records)
         self.kept.update({c: n for c, n in batch.kept.items() if c in self.quotas})

@@ -13,6 +13,7 @@ from pipeline.models import Response
 from pipeline.run.config import DEFAULT_MODEL, ConfigError, RoleConfig, RunConfig
 from pipeline.run.identity import role_models
 from pipeline.run.stages import FAILED_PREFIX, ChatFn, Messages, Models
+from pipeline.run.usage import note_engine
 from pipeline.verify.judge import LLMJudge
 
 
@@ -24,6 +25,7 @@ def engine_chat_fn(engines: dict[str, SyncEngine]) -> ChatFn:
         s = role.sampling
         params = SamplingParams(temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens)
         results = engine.generate([ChatRequest.of(list(conv), sampling=params, n=n) for conv in conversations])
+        note_engine(cached=sum(r.cached for r in results), retries=sum(r.retries for r in results))
         name = engine.model
         out = []
         for res in results:
@@ -38,7 +40,8 @@ def engine_chat_fn(engines: dict[str, SyncEngine]) -> ChatFn:
                         reasoning=c.reasoning,
                         finish_reason=c.finish_reason or "stop",
                         model=name,
-                        prompt_tokens=res.prompt_tokens // per,
+                        # recorded with the answer too (answers cached before that: the request's share now)
+                        prompt_tokens=c.prompt_tokens or res.prompt_tokens // per,
                         completion_tokens=c.completion_tokens,  # recorded with the answer: replays count too
                         latency_s=res.latency_s,
                         candidate=k,

@@ -42,6 +42,8 @@ from pipeline.run.difficulty import (
 )
 from pipeline.run.gate import category_of, gate, reasoning_gate, repair_messages
 from pipeline.run.grid import options_for
+from pipeline.run.usage import each_metered, in_stage, metered_models
+from pipeline.store.manifest import UsageRow
 from pipeline.verify.fidelity import RelevanceScorer, assess_fidelity, default_relevance, fidelity_reasons
 from pipeline.verify.judge import LLMJudge
 from pipeline.verify.judge_calibration import Route, probe_verdict, ungated_checks
@@ -115,6 +117,7 @@ class BatchResult:
     rejects: list[Sample]
     stats: Drops = field(default_factory=Counter)
     harden: tuple[str, ...] = ()  # instructions that proved easy: the run plans their harder children (ledger)
+    usage: tuple[UsageRow, ...] = ()  # what its requests cost, per stage, role and model (pipeline/run/usage.py)
 
 
 # --- compose and rewrite ----------------------------------------------------------------------------------
@@ -153,6 +156,7 @@ def with_reference_answer(ins: Instruction, seed: Seed) -> Instruction:
     return ins.model_copy(update={"reference_answer": seed.answer}) if seed.answer else ins
 
 
+@in_stage("rewrite", "rewriter")
 def rewrite_stage(
     instructions: Sequence[Instruction], chat: ChatFn, cfg: RunConfig
 ) -> tuple[list[Instruction], Drops]:
@@ -186,6 +190,7 @@ def responder_conversation(messages: Messages, cfg: RunConfig) -> Messages:
     return with_reasoning_prompt(messages) if cfg.models.responder.reasoning == "prompted" else messages
 
 
+@in_stage("respond", "responder")
 def respond_stage(instructions: Sequence[Instruction], chat: ChatFn, cfg: RunConfig) -> list[Pair]:
     """`n` candidate answers per instruction (one failed Response where the server rejected the request)."""
     responder = cfg.models.responder
@@ -227,6 +232,7 @@ class Judged:
     reasoning_quality: ReasoningQuality | None = None
 
 
+@in_stage("verify")
 def verify_stage(pairs: Sequence[Pair], models: Models, cfg: RunConfig) -> tuple[list[Judged], Drops]:
     """Verdict, gate decision and reject reasons per answer, then the task-fidelity gate (`fidelity_stage`); a
     rejected request is a reject with its reason. With a judge, a share of code checks is also asked as judge
@@ -279,6 +285,7 @@ def reasoning_stage(judged: Sequence[Judged], models: Models, cfg: RunConfig) ->
     return out, counts
 
 
+@in_stage("fidelity")
 def fidelity_stage(judged: Sequence[Judged], models: Models, cfg: RunConfig) -> tuple[list[Judged], Drops]:
     """Task fidelity of the candidates the constraint gate keeps, those of one instruction in one batch: a
     candidate that fails a test is not kept after all and gets the reason (off_task:<test>, wrong_answer); its
@@ -316,6 +323,7 @@ def fidelity_stage(judged: Sequence[Judged], models: Models, cfg: RunConfig) -> 
     return out, counts
 
 
+@in_stage("repair", "responder")
 def repair_stage(judged: Sequence[Judged], round_: int, models: Models, cfg: RunConfig) -> tuple[list[Judged], Drops]:
     """One repair round: every instruction with answers but none kept gets its best answer back with the failed
     checks as feedback; the repaired answers are verified and gated."""
@@ -350,6 +358,7 @@ def repair_stage(judged: Sequence[Judged], round_: int, models: Models, cfg: Run
 # --- student rollouts -------------------------------------------------------------------------------------
 
 
+@in_stage("student", "student")
 def student_stage(ins: Instruction, models: Models, cfg: RunConfig) -> tuple[StudentEval, Drops]:
     """The student's rollouts on `ins` (pipeline/run/difficulty.py), each verified as the candidates are (judge
     included); a rollout whose request the server rejected satisfies nothing (the student cannot take it)."""
@@ -465,8 +474,9 @@ def process_batch(batch: ComposedBatch, cfg: RunConfig, models: Models, provenan
     if not batch.instructions:
         return BatchResult(index=batch.index, instructions=[], kept=[], rejects=[])
     workers = min(len(batch.instructions), MAX_INSTRUCTION_THREADS)
+    models = metered_models(models, cfg.models.judge.model)  # each instruction's requests count in its own meter
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"batch{batch.index}") as pool:
-        done = list(pool.map(lambda ins: process_instruction(ins, cfg, models), batch.instructions))
+        done, usage = each_metered(pool.map, lambda ins: process_instruction(ins, cfg, models), batch.instructions)
     instructions = [ins for ins, _, _, _, _ in done]
     judged = [j for _, js, _, _, _ in done for j in js]
     stats: Drops = sum((counts for _, _, counts, _, _ in done), Counter())
@@ -480,5 +490,6 @@ def process_batch(batch: ComposedBatch, cfg: RunConfig, models: Models, provenan
     )
     stats.update(out_of_band)
     return BatchResult(
-        index=batch.index, instructions=instructions, kept=kept, rejects=rejects, stats=stats, harden=easy
+        index=batch.index, instructions=instructions, kept=kept, rejects=rejects, stats=stats, harden=easy,
+        usage=usage,
     )

@@ -3,7 +3,9 @@
 The manifest is the last file of a batch (the batch is done when, and only when, it exists). Besides the shards
 it lists each slot the run planned for the batch: the quota cell the slot was planned for (its attempt counts
 there), the instruction composed for it, the follow-up request it answered (a hardened child names its parent),
-and its outcome (the cell its kept sample counts in, or why none; whether it asked to be hardened; what it cost).
+and its outcome (the cell its kept sample counts in, or why none; whether it asked to be hardened; what it cost),
+and the batch's token ledger: what each stage's requests to each role's model cost (`usage`, None in manifests
+written before ledgers: unknown).
 A resumed run, `complexify stats` and `publish` read these facts instead of planning the run again
 (pipeline/run/ledger.py). Manifests written before slots were recorded have `slots` None.
 """
@@ -70,6 +72,24 @@ class DroppedRequest(_Record):
     reason: str
 
 
+class UsageRow(_Record):
+    """What one stage's requests to one role's model cost in the batch (the batch's token ledger, one row per stage,
+    role and model): requests asked (answered from the request cache or not), the prompt and generated tokens their
+    answers record (a replayed answer counts what it cost to generate), requests the server refused, requests the
+    cache answered, and tries beyond the first. Judge questions are rows of role `judge` under the stage that asked.
+    """
+
+    stage: str
+    role: str
+    model: str
+    requests: int = 0
+    prompt_tokens: int = 0
+    generated_tokens: int = 0
+    failures: int = 0
+    cached: int = 0
+    retries: int = 0
+
+
 class Writer(_Record):
     host: str
     pid: int
@@ -88,6 +108,7 @@ class BatchManifest(_Record):
     slots: tuple[SlotRecord, ...] | None = None  # None: written before slots were recorded
     dropped: tuple[DroppedRequest, ...] = ()
     cells: dict[str, dict[str, int]] | None = None  # a grid run's costs per cell, in manifests before slots
+    usage: tuple[UsageRow, ...] | None = None  # the batch's token ledger; None: written before ledgers (unknown)
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_none=True)

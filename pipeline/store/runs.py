@@ -34,6 +34,7 @@ from pipeline.store.manifest import (
     DroppedRequest,
     ShardEntry,
     SlotRecord,
+    UsageRow,
     Writer,
     parse_manifest,
 )
@@ -239,13 +240,14 @@ def write_batch(
     rejects: Sequence[Sample],
     slots: Sequence[SlotRecord] | None = None,
     dropped: Sequence[DroppedRequest] = (),
+    usage: Sequence[UsageRow] | None = None,
 ) -> BatchManifest:
     """Write a batch's three shards, then its manifest (last, so the batch is done only when all are there).
 
     Rewriting a batch (a resumed crash) replaces the same files: it never duplicates rows. The run's `slots` for
     the batch (one per instruction: the quota cell it was planned for and its outcome) and the follow-up requests
     its planning `dropped` go in the manifest too, so a resumed run and the reports know the run's quota state
-    without reading a shard or planning anything again. Returns the manifest.
+    without reading a shard or planning anything again; so does its token ledger (`usage`). Returns the manifest.
     """
     if index < 0:
         raise StoreError(f"batch index must be >= 0, got {index}")
@@ -273,6 +275,7 @@ def write_batch(
         categories=_category_counts(instructions, samples, rejects),
         slots=None if slots is None else tuple(slots),
         dropped=tuple(dropped),
+        usage=None if usage is None else tuple(usage),
         written_at=now(),
         writer=Writer(host=host(), pid=os.getpid()),
     )

@@ -24,6 +24,7 @@ import yaml
 
 from pipeline import store
 from pipeline.store.runs import read_table
+from pipeline.store.usage import run_usage
 from tests.helpers.scripted_llm_server import Script, scripted_server
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -107,6 +108,12 @@ def ledger_facts(out: Path) -> list[Any]:
     ]
 
 
+def token_ledger(out: Path) -> list[Any]:
+    """Per batch, what each stage's requests cost: requests, prompt and generated tokens, failures (how the answers
+    were obtained aside: a resumed run replays the batch it lost in flight from its request cache)."""
+    return [run_usage([m]).work() for m in store.manifests(only_run(out))]
+
+
 @pytest.mark.timeout(600, func_only=True)
 def test_a_run_killed_at_every_batch_boundary_ends_as_one_left_alone(tmp_path: Path, prefect_api: str) -> None:
     seeds = tmp_path / "seeds.jsonl"
@@ -157,5 +164,9 @@ def test_a_run_killed_at_every_batch_boundary_ends_as_one_left_alone(tmp_path: P
         assert resumed[key] == left_alone[key], key
     # the ledger's facts agree too: every batch's slots, their cells and outcomes, and the requests dropped
     assert ledger_facts(tmp_path / "killed") == ledger_facts(tmp_path / "alone")
+    # and so does the token ledger: nothing counted twice, nothing lost, batch by batch and in all
+    assert token_ledger(tmp_path / "killed") == token_ledger(tmp_path / "alone")
+    totals = [run_usage(store.manifests(only_run(tmp_path / name))) for name in ("alone", "killed")]
+    assert totals[0].work() == totals[1].work() and totals[0].total().generated_tokens > 0
     kept_line = [line.split(" samples in ")[0] for line in alone_out.splitlines() if line.startswith("kept ")]
     assert kept_line and f"{kept_line[-1]} samples in {tmp_path / 'killed'}" in done.stdout
