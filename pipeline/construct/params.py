@@ -23,6 +23,13 @@ def sample_params(
     return out
 
 
+def sample_param(
+    p: ParamSpec, pools: dict[str, list[str]], rng: random.Random, task_text: str, done: dict[str, ParamValue]
+) -> ParamValue:
+    """One parameter drawn with `rng`, given the parameters `done` before it (those it is offset from or capped by)."""
+    return _sample_param(p, pools, rng, task_text, done)
+
+
 def _sample_param(
     p: ParamSpec, pools: dict[str, list[str]], rng: random.Random, task_text: str, done: dict[str, ParamValue]
 ) -> ParamValue:

@@ -17,7 +17,7 @@ import yaml
 from pydantic import ValidationError
 
 from pipeline.construct.params import parse_params
-from pipeline.construct.traits import TRAIT_KEYS, complete_words, parse_traits, unfit_groups
+from pipeline.construct.traits import TRAIT_KEYS, complete_words, entry_vocabulary, parse_traits, unfit_groups
 from pipeline.errors import TaxonomyError
 from pipeline.models import VOCABULARIES, ConstraintSpec
 from pipeline.project import TAXONOMY_DIR
@@ -290,7 +290,7 @@ def _parse_entry(
     if conflicts_except and not conflicts_all:
         problems.append("'conflicts_except' is only meaningful with 'conflicts: all'")
     traits = parse_traits(entry, params, problems)
-    vocabulary = _entry_vocabulary(entry, file_vocabulary, problems)
+    vocabulary = entry_vocabulary(entry, file_vocabulary, problems)
 
     if problems:
         errors.extend(f"{where}: {p}" for p in problems)
@@ -321,21 +321,6 @@ def _parse_entry(
     except ValidationError as exc:
         errors.extend(f"{where}: {e['loc'][0] if e['loc'] else ''}: {e['msg']}" for e in exc.errors())
         return None
-
-
-def _entry_vocabulary(entry: dict[str, Any], file_vocabulary: Any, problems: list[str]) -> Any:
-    """The entry's own `vocabulary:`, else its file's; exactly one of the known vocabularies."""
-    own = entry.get("vocabulary")
-    if own is None and file_vocabulary is None:
-        problems.append(
-            f"no vocabulary: give the file a top-level 'vocabulary:' or the entry its own "
-            f"(one of {', '.join(VOCABULARIES)})"
-        )
-    value = file_vocabulary if own is None else own
-    if value is not None and value not in VOCABULARIES:
-        where = "its own 'vocabulary:'" if own is not None else "the file's top-level 'vocabulary:'"
-        problems.append(f"unknown vocabulary {value!r} ({where}); allowed: {', '.join(VOCABULARIES)}")
-    return value
 
 
 def _template_fields(text: Any, problems: list[str], what: str) -> set[str] | None:

@@ -3,7 +3,8 @@ constraints side by side: the counts it bounds (`counts`, read by pipeline/const
 answer holds verbatim (`verbatim`, for the letters it brings), the words it requires or bans (`words`, for clashes
 between constraints on one path, pipeline/construct/compose.py) and the seed forms it cannot take (`unfit_for`,
 pipeline/construct/seed_tags.py). The loader reads them here, checks them against the entry's parameters and
-completes `words` from the counts and verbatim texts, so no module keeps a list of constraint ids.
+completes `words` from the counts and verbatim texts, so no module keeps a list of constraint ids. Its
+`vocabulary` (where the constraint type comes from) is read here too.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from pipeline.models import CountBound, ParamSpec, VerbatimText, WordRoles
+from pipeline.models import VOCABULARIES, CountBound, ParamSpec, VerbatimText, WordRoles
 
 TRAIT_KEYS = ("counts", "verbatim", "words", "unfit_for")
 
@@ -169,3 +170,18 @@ def _verbatim_problems(text: VerbatimText, params: dict[str, ParamSpec]) -> list
         out.append(f"{text.param!r} must name a text parameter of the entry")
     problem = _limit_problem("times", text.times, params)
     return [*out, problem] if problem else out
+
+
+def entry_vocabulary(entry: dict[str, Any], file_vocabulary: Any, problems: list[str]) -> Any:
+    """The entry's own `vocabulary:`, else its file's; exactly one of the known vocabularies."""
+    own = entry.get("vocabulary")
+    if own is None and file_vocabulary is None:
+        problems.append(
+            f"no vocabulary: give the file a top-level 'vocabulary:' or the entry its own "
+            f"(one of {', '.join(VOCABULARIES)})"
+        )
+    value = file_vocabulary if own is None else own
+    if value is not None and value not in VOCABULARIES:
+        where = "its own 'vocabulary:'" if own is not None else "the file's top-level 'vocabulary:'"
+        problems.append(f"unknown vocabulary {value!r} ({where}); allowed: {', '.join(VOCABULARIES)}")
+    return value
