@@ -390,15 +390,15 @@ def check_no_first_person(response: str) -> CheckResult:
 
 @checker("lexical:semicolon_clauses")
 def check_semicolon_clauses(response: str, *, N: int) -> CheckResult:
-    """Exactly N semicolons, each joining two clauses: at least 3 words on either side of it within its sentence
-    (up to the next semicolon), in the visible answer, and no other semicolon in the folded answer (a Greek
-    question mark or a full-width ; counts)."""
+    """Exactly N semicolons outside code blocks, each joining two clauses: at least 3 words on either side of it
+    within its sentence (up to the next semicolon), in the visible answer, and no other semicolon in the folded
+    answer (a Greek question mark or a full-width ; counts)."""
     want = want_count("lexical:semicolon_clauses", "N", N)
     good = 0
-    for sentence in sentences(views.visible(response)):
+    for sentence in sentences(views.unfenced(views.visible(response))):
         parts = sentence.split(";")
         good += sum(1 for a, b in itertools.pairwise(parts) if _words(a) >= 3 and _words(b) >= 3)
-    total = views.folded(response).count(";")
+    total = views.unfenced(views.folded(response)).count(";")
     if good != want or total != want:
         extra = f" ({total - good} without a clause on each side)" if total > good else ""
         return CheckResult(False, f"found {max(good, total)} semicolon(s){extra}, need exactly {want}")
@@ -414,11 +414,11 @@ _PAREN_GROUP = re.compile(r"\(([^()]*)\)")
 
 @checker("lexical:parentheticals")
 def check_parentheticals(response: str, *, N: int) -> CheckResult:
-    """Exactly N parenthetical remarks: "(...)" holding at least 2 words, not nested, in the visible answer, and no
-    other opening parenthesis in the folded answer (full-width and small forms count)."""
+    """Exactly N parenthetical remarks outside code blocks: "(...)" holding at least 2 words, not nested, in the
+    visible answer, and no other opening parenthesis in the folded answer (full-width and small forms count)."""
     want = want_count("lexical:parentheticals", "N", N)
-    good = sum(1 for m in _PAREN_GROUP.finditer(views.visible(response)) if _words(m.group(1)) >= 2)
-    total = views.folded(response).count("(")
+    good = sum(1 for m in _PAREN_GROUP.finditer(views.unfenced(views.visible(response))) if _words(m.group(1)) >= 2)
+    total = views.unfenced(views.folded(response)).count("(")
     if good != want or total != want:
         extra = f" ({total - good} not a remark of 2+ words)" if total > good else ""
         return CheckResult(False, f"found {max(good, total)} parenthesis group(s){extra}, need exactly {want}")

@@ -1,16 +1,19 @@
 """Checkers: sentence shapes family (our own constraints on the sentences of an answer): their lengths, how they
 vary, how they open and end, their commas, their long words and their repeated words.
 
-A sentence is counting.py's (ended by . ! ? or a line break), except that a line broken in the middle of a
-sentence (the line ends in a letter, digit, comma or semicolon and the next starts with a lowercase letter) is
-joined to the next line first, so hard-wrapping a long sentence does not make it short. A sentence's words
-are runs of letters and digits with inner apostrophes.
+A sentence is counting.py's (ended by . ! ? or a line break), read outside fenced code blocks, except that a
+line broken in the middle of a sentence (the line ends in a letter, digit, comma or semicolon and the next
+starts with a lowercase letter) is joined to the next line first, so hard-wrapping a long sentence does not
+make it short. Rules about the kind of sentences a text is written in (their lengths, openers, long words)
+read full sentences only, those ended by . ! or ?, so headings, list lines without a full stop and table
+rows are not held to them; limits that a run-on could dodge (the longest sentence, the last sentence) and
+bans read every sentence. A sentence's words are runs of letters and digits with inner apostrophes.
 
 Hardening (see `views`): what a rule requires is found in the visible answer, so a hidden comment adds no
 sentence and breaks none; what a rule forbids (a banned opener, a repeated word, an extra comma) is looked
-for in the folded answer, where look-alike letters and marks are undone. Rules over every sentence refuse an
-answer chopped into fragments (more than half of three or more sentences under 3 words), and every rule
-needs an answer with words.
+for in the visible answer and in the folded one, where hidden text counts and look-alike letters and marks
+are undone. Rules over every sentence refuse an answer chopped into fragments (more than half of three or
+more sentences under 3 words), and every rule needs an answer with words.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from pipeline.checks.rules import short
 _WRAP = re.compile(r"(?<=[\w,;])[ \t]*\n[ \t]*(?=[a-z])")
 _CLOSERS = "\"'”’)]*_ \t"
 _LEADERS = "\"'“‘*_#>([ \t-"
+_FULL_STOPS = ".!?。！？"
 _COMMAS = str.maketrans({"、": ",", "﹐": ",", "，": ","})
 
 
@@ -61,16 +65,23 @@ def _ends_sentence(sentence: str, marks: str = ".!?") -> bool:
 
 
 def _ban_views(response: str) -> tuple[str, str]:
-    """Where a ban on something within a sentence is looked for: the visible answer (a full stop hidden in a
-    comment splits nothing there) and the folded answer (hidden text counts there), both with disguises undone."""
-    return seen_text(response), views.folded(response)
+    """Where a ban on something within a sentence is looked for, outside code blocks: the visible answer (a full
+    stop hidden in a comment splits nothing there) and the folded answer (hidden text counts there), both with
+    disguises undone."""
+    return views.unfenced(seen_text(response)), views.unfenced(views.folded(response))
 
 
-def _visible_sentences(response: str) -> tuple[list[str], CheckResult | None]:
-    """The visible answer's sentences, or a failed check when it has no words or is chopped into fragments."""
+def _visible_sentences(response: str, *, full: bool = False) -> tuple[list[str], CheckResult | None]:
+    """The sentences of the visible answer outside code blocks (with `full`, only those ended by . ! or ?), or a
+    failed check when it has no words, no such sentence, or is chopped into fragments."""
     if empty := no_words(response):
         return [], empty
-    found = shape_sentences(seen_text(response))
+    found = shape_sentences(views.unfenced(seen_text(response)))
+    if full:
+        found = [s for s in found if _ends_sentence(s, _FULL_STOPS)]
+    if not found:
+        kind = "sentence ended by . ! or ?" if full else "sentence outside code blocks"
+        return [], CheckResult(False, f"the response has no {kind}")
     return found, _chopped(found)
 
 
@@ -92,16 +103,16 @@ def check_max_sentence_words(response: str, *, max_words: int) -> CheckResult:
 
 @checker("shape:short_and_long")
 def check_short_and_long(response: str, *, short_max: int, long_min: int) -> CheckResult:
-    """Sentence lengths vary: some sentence ended by . ! or ? has 3 to short_max words, and another one has at
-    least long_min words (visible answer)."""
+    """Sentence lengths vary: some full sentence of the visible answer has 3 to short_max words, and another one
+    has at least long_min words."""
     cid = "shape:short_and_long"
     lo, hi = want_count(cid, "short_max", short_max, minimum=3), want_count(cid, "long_min", long_min)
     if lo >= hi:
         raise fail(cid, f"'short_max' ({lo}) must be below 'long_min' ({hi})")
-    found, bad = _visible_sentences(response)
+    found, bad = _visible_sentences(response, full=True)
     if bad:
         return bad
-    lengths = [_n_words(s) for s in found if _ends_sentence(s)]
+    lengths = [_n_words(s) for s in found]
     has_short = any(3 <= n <= lo for n in lengths)
     has_long = any(n >= hi for n in lengths)
     detail = f"sentence lengths {sorted(lengths)[:8]}{'...' if len(lengths) > 8 else ''}"
@@ -110,9 +121,10 @@ def check_short_and_long(response: str, *, short_max: int, long_min: int) -> Che
 
 @checker("shape:adjacent_lengths_differ")
 def check_adjacent_lengths_differ(response: str, *, N: int) -> CheckResult:
-    """At least N sentences in the visible answer, and no two sentences in a row have the same number of words."""
+    """At least N full sentences in the visible answer, and no two of them in a row have the same number of
+    words."""
     want = want_count("shape:adjacent_lengths_differ", "N", N)
-    found, bad = _visible_sentences(response)
+    found, bad = _visible_sentences(response, full=True)
     if bad:
         return bad
     if len(found) < want:
@@ -126,10 +138,10 @@ def check_adjacent_lengths_differ(response: str, *, N: int) -> CheckResult:
 
 @checker("shape:first_sentence_short")
 def check_first_sentence_short(response: str, *, max_words: int) -> CheckResult:
-    """The first sentence of the visible answer has 2 to max_words words and ends with . ! or ?, and at least one
-    more sentence follows it."""
+    """The first full sentence of the visible answer (a heading before it is not one) has 2 to max_words words,
+    and at least one more full sentence follows it."""
     limit = want_count("shape:first_sentence_short", "max_words", max_words, minimum=2)
-    found, bad = _visible_sentences(response)
+    found, bad = _visible_sentences(response, full=True)
     if bad:
         return bad
     if len(found) < 2:
@@ -145,10 +157,10 @@ def check_first_sentence_short(response: str, *, max_words: int) -> CheckResult:
 
 @checker("shape:unique_openers")
 def check_unique_openers(response: str, *, N: int) -> CheckResult:
-    """At least N sentences in the visible answer and no two of them begin with the same word (any case,
+    """At least N full sentences in the visible answer and no two of them begin with the same word (any case,
     look-alike letters folded; list numbers and markup before the word are skipped)."""
     want = want_count("shape:unique_openers", "N", N)
-    found, bad = _visible_sentences(response)
+    found, bad = _visible_sentences(response, full=True)
     if bad:
         return bad
     if len(found) < want:
@@ -170,16 +182,16 @@ def _want_word(cid: str, name: str, value: str) -> str:
 
 @checker("shape:banned_opener")
 def check_banned_opener(response: str, *, word: str) -> CheckResult:
-    """No sentence of the folded answer begins with the word (any case, look-alike letters folded, list numbers
-    and markup skipped)."""
+    """No sentence begins with the word (any case, look-alike letters folded, list numbers and markup skipped),
+    in the visible answer nor in the folded one."""
     banned = _want_word("shape:banned_opener", "word", word)
     if empty := no_words(response):
         return empty
-    found = shape_sentences(views.folded(response))
+    found = [s for text in _ban_views(response) for s in shape_sentences(text)]
     hits = [s for s in found if _opener(s) == banned]
     if hits:
-        return CheckResult(False, f"{len(hits)} sentence(s) begin with {banned!r}, first {short(hits[0])}")
-    return CheckResult(True, f"none of {len(found)} sentences begins with {banned!r}")
+        return CheckResult(False, f"a sentence begins with {banned!r}: {short(hits[0])}")
+    return CheckResult(True, f"no sentence begins with {banned!r}")
 
 
 @checker("shape:last_sentence_opener")
@@ -202,9 +214,9 @@ def check_last_sentence_opener(response: str, *, opener: str) -> CheckResult:
 
 @checker("shape:opens_with_question")
 def check_opens_with_question(response: str) -> CheckResult:
-    """The first sentence of the visible answer is a question of at least 3 words ending with "?", and at least
-    two more sentences follow it."""
-    found, bad = _visible_sentences(response)
+    """The first full sentence of the visible answer is a question of at least 3 words, and at least two more full
+    sentences follow it."""
+    found, bad = _visible_sentences(response, full=True)
     if bad:
         return bad
     first = found[0]
@@ -235,10 +247,10 @@ def check_commas_per_sentence(response: str, *, max_commas: int) -> CheckResult:
 
 @checker("shape:long_word_each_sentence")
 def check_long_word_each_sentence(response: str, *, min_letters: int) -> CheckResult:
-    """Every sentence of the visible answer holds a word of at least min_letters letters (letters only, at least
-    4 different ones), and the answer is not chopped into fragments."""
+    """Every full sentence of the visible answer holds a word of at least min_letters letters (letters only, at
+    least 4 different ones), and the answer is not chopped into fragments."""
     length = want_count("shape:long_word_each_sentence", "min_letters", min_letters)
-    found, bad = _visible_sentences(response)
+    found, bad = _visible_sentences(response, full=True)
     if bad:
         return bad
     for k, s in enumerate(found, start=1):
