@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import store
-from pipeline.construct.options import vocabulary_card_lines
 from pipeline.models import Sample
+from pipeline.publish.screen import ScreenReport
+from pipeline.publish.screen import card_lines as screen_card_lines
 from pipeline.run.judge_report import card_lines as judge_card_lines
 from pipeline.run.judge_report import rule_of
 from pipeline.run.report import GridRow, grid_markdown
@@ -192,6 +193,7 @@ def dataset_card(
     figures: list[str],
     split: str,
     grid: Sequence[GridRow] = (),
+    screen: ScreenReport | None = None,
 ) -> str:
     """README.md with YAML front matter (`configs:` so `load_dataset(repo, config)` works) and a readable report."""
     front = [
@@ -262,7 +264,6 @@ def dataset_card(
         f"- run fingerprint: `{store.recorded_fingerprint(run_info) or 'n/a'}`; config hash: "
         f"`{(run_info.get('inputs') or {}).get('config', 'n/a')}`; run: `{run_info.get('run_id', 'n/a')}`",
         f"- taxonomy version: `{run_info.get('taxonomy_version', 'n/a')}`",
-        *vocabulary_card_lines((run_info.get("vocabularies") or {}).get("composed")),
         f"- {total.instructions} instructions, {total.candidates} candidate answers, {total.kept} kept.",
         "",
         "## Yield per category",
@@ -291,6 +292,7 @@ def dataset_card(
     if kinds:
         lines += ["", "## Why candidates were rejected", "", "| reason | candidates |", "|---|---:|"]
         lines += [f"| {r.key} | {r.candidates} |" for r in kinds]
+    lines += screen_card_lines(screen)
     lines += judge_card_lines(stats.calibration, rule_of([run_info]))
     lines += _student_sections(stats, [f for f in figures if f in STUDENT_FIGURES])
     lines += _hardening_section(stats)

@@ -47,11 +47,13 @@ from pipeline.publish.rl import (
 )
 from pipeline.publish.rl import chat as _chat
 from pipeline.publish.rl import constraint_info as _constraint_info
+from pipeline.publish.screen import SCREEN_FILE, ScreenReport, screen_tables
 from pipeline.publish.siblings import SIBLINGS_SCHEMA, sibling_rows
 from pipeline.run.gate import preference_pairs
 from pipeline.run.report import GridRow, stored_grid_report
 from pipeline.store import RunStats
 from pipeline.store.files import file_sha256
+from pipeline.store.usage import UsageTable, run_usage
 from pipeline.verify.plan import without_checks
 from pipeline.verify.reward import ground_truth_for
 from pipeline.verify.tripwires import tripwire_rows
@@ -208,6 +210,7 @@ class BuiltDataset:
     counts: dict[str, int]
     digest: str
     files: tuple[str, ...] = ()  # what the build wrote (relative paths): what push_folder uploads
+    screen: ScreenReport | None = None  # the hack screen: rows dropped per config, with reasons
 
 
 def build_dataset_folder(
@@ -222,6 +225,7 @@ def build_dataset_folder(
     stats: RunStats | None = None,
     judge_routes: Mapping[str, str] | None = None,
     grid: Sequence[GridRow] = (),
+    usage: UsageTable | None = None,
 ) -> BuiltDataset:
     """Write the Hub-layout folder (data/{config}/{split}-00000-of-00001.parquet, README.md, figures).
 
@@ -244,6 +248,7 @@ def build_dataset_folder(
         "contrast": contrast_rows(kept, evals),
         "siblings": sibling_rows([*kept, *rejects]),
     }
+    tables, screen = screen_tables(tables, {s.instruction.id: s.instruction for s in [*kept, *rejects]})
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = make_sibling(target, "tmp")
@@ -260,8 +265,10 @@ def build_dataset_folder(
         stats = stats or dataset_stats(kept, rejects)
         figures = make_figures(stats, tmp / "figures")
         (tmp / "README.md").write_text(
-            dataset_card(repo_id, tables, stats, run_info, figures, split, grid), encoding="utf-8"
+            dataset_card(repo_id, tables, stats, run_info, figures, split, grid, usage=usage, screen=screen),
+            encoding="utf-8",
         )
+        (tmp / SCREEN_FILE).write_text(screen.to_json(), encoding="utf-8")
         (tmp / DIGEST_FILE).write_text(json.dumps({"digest": digest, "run": run_info.get("run_id")}, indent=2) + "\n")
         files = {p.relative_to(tmp).as_posix(): file_sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
         base = {
@@ -281,7 +288,7 @@ def build_dataset_folder(
         if tmp.exists():
             shutil.rmtree(tmp)  # our own unfinished build, or what is left of it after moving its files in
     return BuiltDataset(
-        folder=target, counts={k: len(v) for k, v in tables.items()}, digest=digest, files=tuple(files)
+        folder=target, counts={k: len(v) for k, v in tables.items()}, digest=digest, files=tuple(files), screen=screen
     )
 
 
@@ -380,5 +387,6 @@ def publish_run(
     built = build_dataset_folder(
         kept, rejects, target, repo_id=repo_id, run_info=run_info, protect=[root], stats=stats,
         judge_routes=store.read_judge_routes(run), grid=stored_grid_report(run),
+        usage=run_usage(store.manifests(run)),
     )  # fmt: skip
     return PublishResult(built=built, pushed=None if dry_run else push_folder(built, repo_id, private=private))

@@ -27,7 +27,8 @@ MARKER_FILE = ".complexify-publish.json"
 MARKER_VERSION = 2
 # The only paths a build writes (and so the only ones a marker may list).
 _BUILD_PATH = re.compile(
-    r"README\.md|complexify\.json|data/[A-Za-z0-9_]+/[A-Za-z0-9_][A-Za-z0-9_.-]*\.parquet|figures/[A-Za-z0-9_][A-Za-z0-9_.-]*\.png"
+    r"README\.md|complexify\.json|screening\.json"
+    r"|data/[A-Za-z0-9_]+/[A-Za-z0-9_][A-Za-z0-9_.-]*\.parquet|figures/[A-Za-z0-9_][A-Za-z0-9_.-]*\.png"
 )
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _NEW_FOLDER = "pass --out a new folder"
