@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import store
+from pipeline.construct.options import vocabulary_card_lines
 from pipeline.models import Sample
 from pipeline.publish.screen import ScreenReport
 from pipeline.publish.screen import card_lines as screen_card_lines
@@ -264,6 +265,7 @@ def dataset_card(
         f"- run fingerprint: `{store.recorded_fingerprint(run_info) or 'n/a'}`; config hash: "
         f"`{(run_info.get('inputs') or {}).get('config', 'n/a')}`; run: `{run_info.get('run_id', 'n/a')}`",
         f"- taxonomy version: `{run_info.get('taxonomy_version', 'n/a')}`",
+        *vocabulary_card_lines((run_info.get("vocabularies") or {}).get("composed")),
         f"- {total.instructions} instructions, {total.candidates} candidate answers, {total.kept} kept.",
         "",
         "## Yield per category",
