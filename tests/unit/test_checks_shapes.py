@@ -15,6 +15,7 @@ from pipeline.construct.taxonomy import Taxonomy, load_taxonomy
 from pipeline.construct.tree import taken_constraints
 from pipeline.errors import CheckerArgumentError
 from pipeline.models import And, Branch, Chain, Condition, Constraint, Seed, Selection, Task
+from pipeline.verify.overlap import find_overlaps
 from pipeline.verify.plan import verify_response
 
 FILE = "complexify_structure.yaml"
@@ -154,6 +155,15 @@ def test_every_spec_of_the_file_has_cases_here_and_a_checker_taking_its_params(t
         assert spec.checker_id == spec.id and spec.is_code, spec.id
         assert {p.name for p in spec.params} == set(registry[spec.id].params), spec.id
         assert len(spec.phrasings) >= 3, spec.id
+
+
+def test_none_behaves_like_an_ifbench_type(tax: Taxonomy) -> None:
+    """Held-out IFBench types stay out of training data: no spec here gives the verdicts of one (pipeline.verify
+    .overlap, which compares checker behaviour on probe texts, not ids or wording)."""
+    held_out = [s for s in tax.specs.values() if s.vocabulary == "ifbench"]
+    assert len(held_out) >= 10
+    found = find_overlaps(tax, [tax.specs[i] for i in my_specs(tax)], held_out)
+    assert found == [], [o.message() for o in found]
 
 
 @pytest.mark.parametrize("cid", sorted(CASES))
