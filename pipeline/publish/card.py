@@ -17,6 +17,7 @@ from pipeline.run.judge_report import rule_of
 from pipeline.run.report import GridRow, grid_markdown
 from pipeline.store import RunStats
 from pipeline.store.stats import OUTCOMES
+from pipeline.store.usage import UsageTable, prices_of, usage_card_lines
 
 
 def dataset_stats(kept: Sequence[Sample], rejects: Sequence[Sample]) -> RunStats:
@@ -194,6 +195,7 @@ def dataset_card(
     figures: list[str],
     split: str,
     grid: Sequence[GridRow] = (),
+    usage: UsageTable | None = None,
     screen: ScreenReport | None = None,
 ) -> str:
     """README.md with YAML front matter (`configs:` so `load_dataset(repo, config)` works) and a readable report."""
@@ -306,4 +308,5 @@ def dataset_card(
             "Kept samples per quota cell (category/dimension/band/rendering).",
             grid_markdown(grid),
         ]
+    lines += usage_card_lines(usage, prices_of(run_info.get("config")))  # the run's token ledger and its cost
     return "\n".join(front) + "\n\n" + "\n".join(lines) + "\n"

@@ -118,9 +118,11 @@ def money(value: float | None) -> str:
     return "unknown" if value is None else f"{value:.4f}"
 
 
-def usage_lines(table: UsageTable, prices: Mapping[str, ModelPrice], *, markdown: bool = False) -> list[str]:
+def usage_lines(
+    table: UsageTable, prices: Mapping[str, ModelPrice], *, markdown: bool = False, notes: bool = True
+) -> list[str]:
     """The ledger as table lines (plain text, or a Markdown table): one line per stage, role and model, then the
-    total, and a note on batches whose usage is unknown or models without a price."""
+    total, and (`notes`) a line on batches whose usage is unknown and on models without a price."""
     head = ("stage", "role", "model", "requests", "prompt tok", "generated tok", "failed", "cached", "retries", "cost")
     lines = []
     body = [*table.rows, table.total()]
@@ -135,9 +137,45 @@ def usage_lines(table: UsageTable, prices: Mapping[str, ModelPrice], *, markdown
         lines[:0] = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     else:
         lines.insert(0, f"{head[0]:<10}{head[1]:<11}{head[2]:<29}" + "".join(f"{c:>12}" for c in head[3:]))
+    said = usage_notes(table, prices) if notes else []
+    return lines + ([""] if markdown and said else []) + [f"- {n}" if markdown else n for n in said]
+
+
+def usage_notes(table: UsageTable, prices: Mapping[str, ModelPrice]) -> list[str]:
+    """What the ledger cannot say: batches without one, models without a price."""
+    notes = []
     if table.unknown_batches:
-        lines.append(f"usage unknown for {table.unknown_batches} batch(es) written before token ledgers")
+        notes.append(f"usage unknown for {table.unknown_batches} batch(es) written before token ledgers")
     unpriced = sorted({r.model for r in table.rows if r.model not in prices})
     if unpriced:
-        lines.append(f"cost unknown: no price for {', '.join(unpriced)} (config `prices`)")
-    return lines
+        notes.append(f"cost unknown: no price for {', '.join(unpriced)} (config `prices`)")
+    return notes
+
+
+def usage_card_lines(table: UsageTable | None, prices: Mapping[str, ModelPrice]) -> list[str]:
+    """The dataset card's section on what the run's requests cost (none for a run without any ledger)."""
+    if table is None or not table.batches:
+        return []
+    total = table.total()
+    head = [
+        "",
+        "## What it cost",
+        "",
+        f"{total.requests} model requests, {total.prompt_tokens} prompt and {total.generated_tokens} generated tokens "
+        f"(answers replayed from the request cache count what they cost to generate); cost: "
+        f"{money(table.cost(prices))}.",
+        "",
+    ]
+    return head + usage_lines(table, prices, markdown=True)
+
+
+def usage_report(table: UsageTable, prices: Mapping[str, ModelPrice]) -> dict[str, Any]:
+    """The ledger in JSON form (the run summary's): rows with their cost, the total, the run's cost (None: unknown),
+    batches with and without a ledger."""
+    return {
+        "rows": table.as_dicts(prices),
+        "total": table.total().model_dump(),
+        "cost": table.cost(prices),
+        "batches": table.batches,
+        "unknown_batches": table.unknown_batches,
+    }
