@@ -90,19 +90,20 @@ def in_sentences(text: str, found: list[re.Match[str]], *, others: int = 3) -> l
     of the wanted words ("kindness, sadness, madness") is not a sentence."""
     starts = views.sentence_bounds(text)
     hits: dict[int, list[re.Match[str]]] = {}
-    for m in found:
+    for m in sorted(found, key=lambda m: m.start()):
         hits.setdefault(bisect.bisect_right(starts, m.start()) - 1, []).append(m)
     kept = []
     for k, members in hits.items():
         end = starts[k + 1] if k + 1 < len(starts) else len(text)
-        covered = [(m.start(), m.end()) for m in members]
-        rest = sum(
-            1
-            for w in WORD_RE.finditer(text, starts[k], end)
-            if not any(a < w.end() and w.start() < b for a, b in covered)
-        )
-        if rest >= others:
-            kept.extend(members)
+        firsts = [m.start() for m in members]
+        rest = 0
+        for w in WORD_RE.finditer(text, starts[k], end):
+            i = bisect.bisect_left(firsts, w.end())  # matches starting before this word ends
+            if i == 0 or members[i - 1].end() <= w.start():  # matches do not overlap: the latest one decides
+                rest += 1
+                if rest >= others:
+                    kept.extend(members)
+                    break
     return sorted(kept, key=lambda m: m.start())
 
 
