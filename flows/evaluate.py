@@ -27,8 +27,17 @@ def _slug(text: str) -> str:
 
 
 @task(cache_policy=NO_CACHE)
-def make_suite(name: str, per_category: int, seed: int, out: Path, exclude_roots: list[Path], checkers: str) -> str:
-    """Write a held-out suite; returns its one-line description."""
+def make_suite(
+    name: str,
+    per_category: int,
+    seed: int,
+    out: Path,
+    exclude_roots: list[Path],
+    checkers: str,
+    vocabularies: list[str] | None = None,
+    categories: list[str] | None = None,
+) -> str:
+    """Write a held-out suite (of `vocabularies`' constraints, if given); returns its one-line description."""
     return make(
         name,
         per_category,
@@ -37,6 +46,8 @@ def make_suite(name: str, per_category: int, seed: int, out: Path, exclude_roots
         seeds_path=ROOT / "seeds" / "complexify-seeds.jsonl",
         exclude_roots=exclude_roots,
         checkers=checkers,
+        vocabularies=vocabularies,
+        categories=categories,
     ).describe()
 
 
@@ -67,13 +78,17 @@ def evaluate(
     max_tokens: int = 1024,
     temperature: float = 0.0,
     reasoning: bool = False,
+    vocabularies: list[str] | None = None,
+    categories: list[str] | None = None,
 ) -> dict[str, Any]:
     """Evaluate `endpoint` (or a local worker) on `suite_path`, or on a fresh suite held out from the data run of
-    `config_path`; returns the report and publishes it as artifacts."""
+    `config_path` (`vocabularies=["ifbench"]`: an IFBench-style suite of the held-out constraint types; `categories`:
+    only those); returns the report and publishes it as artifacts."""
     log = get_run_logger()
     out_root = ROOT / output_dir
     if suite_path is None:
-        suite = out_root / f"suite-{_slug(suite_name)}-{seed}.jsonl"
+        vocab = f"-{'-'.join(vocabularies)}" if vocabularies else ""
+        suite = out_root / f"suite-{_slug(suite_name + vocab)}-{seed}.jsonl"
         out_root.mkdir(parents=True, exist_ok=True)
         roots: list[Path] = []
         if config_path is not None:
@@ -83,7 +98,8 @@ def evaluate(
                 roots.append(data_root)
             else:
                 log.warning("no data run under %s yet: the suite excludes nothing", data_root)
-        log.info("suite %s: %s", suite, make_suite(suite_name, per_category, seed, suite, roots, checkers))
+        described = make_suite(suite_name, per_category, seed, suite, roots, checkers, vocabularies, categories)
+        log.info("suite %s: %s", suite, described)
     else:
         suite = ROOT / suite_path
     settings = AnswerSettings(max_tokens=max_tokens, temperature=temperature, samples=samples, reasoning=reasoning)

@@ -20,7 +20,7 @@ from pipeline.bench.exclusion import RunIndex, index_runs
 from pipeline.bench.files import RESPONSES, RUN_FILES, SCORE_FILES, VERDICTS, check_no_results, write_results
 from pipeline.bench.report import build_report, report_files
 from pipeline.bench.score import ScoredAnswer, read_responses, score_answers, verdicts_bytes
-from pipeline.bench.suite import SuiteItem, SuiteResult, make_suite, read_suite, write_suite
+from pipeline.bench.suite import SuiteItem, SuiteResult, make_suite, read_suite, suite_vocabularies, write_suite
 from pipeline.construct.taxonomy import load_taxonomy
 from pipeline.errors import UserInputError
 from pipeline.llm.paths import default_cache_db
@@ -58,8 +58,11 @@ def make(
     seeds_path: Path,
     exclude_roots: Sequence[Path] = (),
     checkers: str = "code",
+    vocabularies: Sequence[str] | None = None,
+    categories: Sequence[str] | None = None,
 ) -> SuiteResult:
-    """Build a suite (excluding the runs under `exclude_roots`) and write it to `out`."""
+    """Build a suite (excluding the runs under `exclude_roots`) and write it to `out`: constraints of `vocabularies`
+    (default: the composer's), items of `categories` (default: all ten)."""
     try:
         seeds, _ = drop_empty(load_seed_file(seeds_path))
     except RecursionError:
@@ -69,8 +72,9 @@ def make(
         raise UserInputError(f"{seeds_path} holds no seed with text; fill in the 'text' field")
     index: RunIndex | None = index_runs(exclude_roots) if exclude_roots else None
     result = make_suite(
-        name, per_category, random_seed, seeds=seeds, taxonomy=load_taxonomy(), exclude=index, checkers=checkers
-    )
+        name, per_category, random_seed, seeds=seeds, taxonomy=load_taxonomy(), exclude=index, checkers=checkers,
+        vocabularies=vocabularies, **({"categories": categories} if categories else {}),
+    )  # fmt: skip
     write_suite(out, result.items)
     return result
 
@@ -84,6 +88,7 @@ def suite_meta(path: Path, items: Sequence[SuiteItem]) -> dict[str, Any]:
         "suite": ",".join(sorted({i.suite for i in items})),
         "suite_file": str(path),
         "suite_sha256": file_sha256(path),
+        "vocabularies": suite_vocabularies(items),
     }
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from pipeline.bench.files import REPORT_JSON, REPORT_MD
 from pipeline.bench.score import ScoredAnswer
 from pipeline.bench.stats import Estimate, bootstrap_ratio
+from pipeline.bench.suite import vocabularies_line
 from pipeline.construct.compose import CATEGORIES
 
 # RAIF's Table 2 columns: And (nesting depth 1), Chain (1, 2), Selection (1, 2, 3), Selection & Chain (2, 3).
@@ -180,6 +181,7 @@ def report_markdown(report: dict[str, Any]) -> str:
         + "All-pass: every check of the answer passes (pass@1 averaged over samples); "
         + "DRFR: satisfied checks / all checks after dependency gating (micro average).",
         "",
+        *([f"Constraint {vocabularies_line(meta['vocabularies'])}.", ""] if "vocabularies" in meta else []),
         "## ComplexBench layout (RAIF Table 2)",
         "",
     ]

@@ -3,6 +3,10 @@
 A suite holds `per_category` instructions of every category, composed from seeds that a stored run did not
 use (see `pipeline.bench.exclusion`). The same arguments give the same items, and `write_suite` writes them
 byte for byte the same, so a suite file can be rebuilt instead of shipped.
+
+A suite is composed from the constraints of some taxonomy vocabularies (by default those a training run
+composes; `ifbench` alone gives an IFBench-style suite from the held-out IFBench constraint types), and every
+item records them, so a report can name them.
 """
 
 from __future__ import annotations
@@ -19,9 +23,10 @@ from pipeline.bench.exclusion import RunIndex
 from pipeline.bench.files import first_error, parse_json, write_whole
 from pipeline.checks.registry import get_checker
 from pipeline.construct.compose import CATEGORIES, ComposeOptions, compose_instruction
+from pipeline.construct.options import HELD_OUT_BENCHMARK
 from pipeline.construct.taxonomy import Taxonomy
-from pipeline.errors import CheckerNotFoundError, UserInputError
-from pipeline.models import Instruction, Record, Seed
+from pipeline.errors import CheckerNotFoundError, CompositionError, UserInputError
+from pipeline.models import HELD_OUT_VOCABULARIES, VOCABULARIES, Instruction, Record, Seed, Vocabulary
 from pipeline.verify.plan import plan_problems
 
 # Draws per item before giving up: each failed draw moves to the next seed of the pool.
@@ -35,6 +40,7 @@ class SuiteItem(Record):
     suite: str
     category: str
     instruction: Instruction
+    vocabularies: list[Vocabulary] | None = None  # what the suite was composed from (None: not recorded)
 
 
 @dataclass
@@ -48,14 +54,32 @@ class SuiteResult:
     duplicates: int = 0  # draws that repeated an earlier item's content
 
     def describe(self) -> str:
-        """One line: items per category, and what the exclusion dropped."""
+        """One line: items per category, the vocabularies, and what the exclusion dropped."""
         per = Counter(i.category for i in self.items)
         counts = ", ".join(f"{c}={per[c]}" for c in CATEGORIES if per[c])
         dropped = ", ".join(f"{r}={k}" for r, k in sorted(self.drops.items())) or "none"
         return (
-            f"{len(self.items)} items ({counts}); seeds usable {self.seeds_usable}/{self.seeds_total}; "
-            f"excluded: {dropped}; redrawn duplicates: {self.duplicates}"
+            f"{len(self.items)} items ({counts}); {vocabularies_line(suite_vocabularies(self.items))}; "
+            f"seeds usable {self.seeds_usable}/{self.seeds_total}; excluded: {dropped}; "
+            f"redrawn duplicates: {self.duplicates}"
         )
+
+
+def suite_vocabularies(items: Sequence[SuiteItem]) -> list[str] | None:
+    """The vocabularies a suite's items were composed from (None when an item does not record them)."""
+    if not items or any(i.vocabularies is None for i in items):
+        return None
+    found = {v for i in items for v in i.vocabularies or ()}
+    return [v for v in VOCABULARIES if v in found]
+
+
+def vocabularies_line(vocabularies: Sequence[str] | None) -> str:
+    """'vocabularies: ifbench (held out from training: IFBench-style)', or that the suite does not say."""
+    if vocabularies is None:
+        return "vocabularies: not recorded (a suite made before suites recorded them)"
+    held = [v for v in vocabularies if v in HELD_OUT_VOCABULARIES]
+    style = f" (held out from training: {', '.join(HELD_OUT_BENCHMARK.get(v, v) for v in held)}-style)" if held else ""
+    return f"vocabularies: {', '.join(vocabularies)}{style}"
 
 
 def item_id(suite: str, category: str, k: int) -> str:
@@ -72,12 +96,22 @@ def make_suite(
     exclude: RunIndex | None = None,
     checkers: str = "code",
     categories: Sequence[str] = CATEGORIES,
+    vocabularies: Sequence[str] | None = None,
 ) -> SuiteResult:
-    """Compose `per_category` items per category from seeds the excluded runs never used; deterministic."""
+    """Compose `per_category` items per category from seeds the excluded runs never used; deterministic.
+
+    `vocabularies` picks the taxonomy vocabularies the constraints come from (default: the composer's, which
+    leaves the held-out ones out); `["ifbench"]` makes an IFBench-style suite."""
     if not name or "/" in name or name != name.strip():
         raise UserInputError(f"--suite {name!r}: give a name without '/' or surrounding spaces, e.g. 'heldout-v1'")
     if per_category < 1:
         raise UserInputError(f"-n must be >= 1 items per category, got {per_category}")
+    unknown = [c for c in categories if c not in CATEGORIES]
+    if unknown or not categories:
+        raise UserInputError(
+            f"--category {unknown[0] if unknown else ''!r}: known categories: {', '.join(CATEGORIES)}"
+        )
+    options = _options(checkers, vocabularies, taxonomy)
     drops: Counter[str] = Counter()
     pool: list[Seed] = []
     for seed in sorted(seeds, key=lambda s: s.id):  # input order must not change the suite
@@ -92,7 +126,6 @@ def make_suite(
             "pass --seeds with held-out tasks"
         )
     random.Random(f"{name}|{random_seed}").shuffle(pool)
-    options = ComposeOptions(checkers="code" if checkers == "code" else "any")
     items: list[SuiteItem] = []
     seen: set[str] = set()
     duplicates = 0
@@ -102,13 +135,19 @@ def make_suite(
             for draw in range(MAX_DRAWS_PER_ITEM):
                 seed = pool[cursor % len(pool)]
                 cursor += 1
-                ins = compose_instruction(
-                    seed,
-                    category,
-                    taxonomy,
-                    random_seed=f"{name}:{random_seed}:{category}:{k}:{draw}",
-                    options=options,
-                )
+                try:
+                    ins = compose_instruction(
+                        seed,
+                        category,
+                        taxonomy,
+                        random_seed=f"{name}:{random_seed}:{category}:{k}:{draw}",
+                        options=options,
+                    )
+                except CompositionError as exc:
+                    raise UserInputError(
+                        f"cannot compose a {category} item from the {vocabularies_line(options.vocabularies)}: "
+                        f"{exc}; choose the categories that fit with --category"
+                    ) from None
                 reason = exclude.instruction_reason(ins) if exclude is not None else None
                 if reason is not None:
                     drops[reason] += 1
@@ -123,8 +162,30 @@ def make_suite(
                     "pass --seeds with more held-out tasks"
                 )
             seen.add(ins.fingerprint)
-            items.append(SuiteItem(id=item_id(name, category, k), suite=name, category=category, instruction=ins))
+            items.append(
+                SuiteItem(
+                    id=item_id(name, category, k), suite=name, category=category, instruction=ins,
+                    vocabularies=list(options.vocabularies),
+                )
+            )  # fmt: skip
     return SuiteResult(items=items, seeds_total=len(seeds), seeds_usable=len(pool), drops=drops, duplicates=duplicates)
+
+
+def _options(checkers: str, vocabularies: Sequence[str] | None, taxonomy: Taxonomy) -> ComposeOptions:
+    """The composer's options for a suite; a vocabulary without a usable constraint is an error naming it."""
+    code = checkers == "code"
+    if vocabularies is None:
+        return ComposeOptions(checkers="code" if code else "any")
+    try:
+        options = ComposeOptions.of(checkers="code" if code else "any", vocabularies=list(vocabularies))
+    except CompositionError as exc:
+        raise UserInputError(f"--vocabulary: {str(exc).removeprefix('vocabularies: ')}") from None
+    usable = {s.vocabulary for s in taxonomy.specs.values() if s.is_code or not code}
+    empty = [v for v in options.vocabularies if v not in usable]
+    if empty:
+        kind = "code-checkable constraint" if code else "constraint"
+        raise UserInputError(f"--vocabulary {empty[0]}: the taxonomy has no {kind} of that vocabulary")
+    return options
 
 
 def suite_text(items: Sequence[SuiteItem]) -> str:

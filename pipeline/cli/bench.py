@@ -88,6 +88,18 @@ def register(app: typer.Typer) -> None:
             Checkers, typer.Option(help="'code': only code-checkable constraints; 'any': judge questions too.")
         ] = Checkers.code,
         seeds: Annotated[Path | None, typer.Option(help="Seed file or folder (default: the bundled seeds).")] = None,
+        vocabulary: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--vocabulary",
+                help="Compose from the constraints of this taxonomy vocabulary (repeatable; default: those a "
+                "training run composes). 'ifbench' alone makes an IFBench-style suite of the held-out types.",
+            ),
+        ] = None,
+        category: Annotated[
+            list[str] | None,
+            typer.Option("--category", help="Make items of this category only (repeatable; default: all ten)."),
+        ] = None,
     ) -> None:
         """Make a held-out suite: N items per category with their verification plans."""
         from pipeline.bench.evaluate import make as make_suite
@@ -95,7 +107,7 @@ def register(app: typer.Typer) -> None:
 
         result = make_suite(
             suite, n, seed, out, seeds_path=seeds or ROOT / "seeds" / "complexify-seeds.jsonl",
-            exclude_roots=exclude_run or [], checkers=checkers.value,
+            exclude_roots=exclude_run or [], checkers=checkers.value, vocabularies=vocabulary, categories=category,
         )  # fmt: skip
         typer.echo(f"wrote {out}: {result.describe()}")
 
