@@ -11,6 +11,7 @@ import pytest
 from pipeline.checks.registry import load_checkers, run_check
 from pipeline.construct.taxonomy import Taxonomy, load_taxonomy
 from pipeline.errors import CheckerArgumentError
+from pipeline.verify.overlap import find_overlaps
 
 FILE = "complexify_lexical.yaml"
 LONG = "By morning the water had covered every field between the old mill and the church on the hill."
@@ -169,6 +170,16 @@ def test_the_entries_bind_checkers_taking_their_params() -> None:
         assert spec.vocabulary == "complexify" and spec.tags == ["complexify"], spec.id
         assert {p.name for p in spec.params} == set(registry[spec.checker_id].params), spec.id
         assert len(spec.phrasings) >= 3, spec.id
+
+
+def test_no_spec_of_the_file_behaves_like_an_ifbench_spec() -> None:
+    """The held-out IFBench types stay held out: none of these specs gives the same verdicts as one of them on the
+    overlap check's probes for matched parameter draws."""
+    tax = load_taxonomy()
+    held_out = [s for s in tax.specs.values() if s.vocabulary == "ifbench"]
+    assert len(held_out) >= 10
+    found = find_overlaps(tax, _mine(tax), held_out)
+    assert found == [], [o.message() for o in found]
 
 
 # --- bans against the words other specs require --------------------------------------------------------
