@@ -1,14 +1,12 @@
-"""Checkers: format family (punctuation bans, case, line layout, lists, markdown tables/headings, templates).
+"""Checkers: format family (punctuation bans, numbered lists, markdown tables/headings, templates).
 
 Layout rules are defined on lines, so they are unambiguous and easy to state in an instruction:
-a bullet line starts with `* `, a sub-bullet line with `- ` (any indentation), a numbered item with
-`1.` or `1)` at the start of a line (at most one space before it), a heading with 1-6 `#` and a space.
+a numbered item is `1.` or `1)` at the start of a line (at most one space before it), a heading 1-6 `#`
+and a space.
 
 Hardening against gamed answers (see `views`): structure is read in the visible answer outside fenced
 code blocks; a bullet, item, heading, table or template slot needs real content (a lone character or
-punctuation mark is not content); banned marks are found through look-alike forms ("ǃ", "‼", "﹒");
-title case looks at the first cased letter of each word, so a caseless prefix ("ʻart") cannot hide a
-lowercase word.
+punctuation mark is not content); banned marks are found through look-alike forms ("ǃ", "‼", "﹒").
 """
 
 from __future__ import annotations
@@ -24,13 +22,8 @@ from pipeline.checks.rules import canon, short
 
 _NUMBERED = re.compile(r"^ ?(\d{1,9})[.)][ \t]+(\S.*)$", re.MULTILINE)  # indented lines are sub-items
 _HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(\S.*)$", re.MULTILINE)
-_BULLET = re.compile(r"\*[ \t]+\S")
-_SUB_BULLET = re.compile(r"-[ \t]+\S")
 _TABLE_DELIM_CELL = re.compile(r"^:?-+:?$")
 _SLOT = re.compile(r"<[^<>\n]+>")
-_NUMBER_JOINERS = frozenset(".,:")  # "3.5", "1,000" and "10:30" are one word on a line of format:newline
-# Short function words that title case may leave in lowercase (unless first on their line).
-MINOR_WORDS = frozenset("a an the and but or nor for so yet as at by in of on to up via per vs".split())
 
 
 def structure(response: str) -> str:
@@ -62,111 +55,7 @@ def check_no_exclamation(response: str) -> CheckResult:
     return _banned_marks(response, "!！", "exclamation mark(s)")
 
 
-# --- Language Style --------------------------------------------------------------------------------
-
-
-def _first_cased(word: str) -> str | None:
-    """The first letter of `word` that has a case, or None (a number or a word of a caseless script)."""
-    if word[0].isdigit():
-        return None
-    for ch in word:
-        if ch.lower() != ch.upper():
-            return ch
-    return None
-
-
-@checker("format:title_case")
-def check_title_case(response: str) -> CheckResult:
-    """Every word's first cased letter is a capital, except short function words not first on their line;
-    most words must have letter case (a response in a caseless script is not in title case)."""
-    bad: list[str] = []
-    cased = caseless = 0
-    for line in views.visible(response).splitlines():
-        for i, m in enumerate(WORD_RE.finditer(line)):
-            word = m.group()
-            head = _first_cased(word)
-            if head is None:
-                caseless += not word[0].isdigit()
-                continue
-            cased += 1
-            if head.isupper() or (i > 0 and word.lower() in MINOR_WORDS):
-                continue
-            bad.append(word)
-    if not cased:
-        return CheckResult(False, "no words with letter case found")
-    if caseless > cased:
-        return CheckResult(False, f"{caseless} words have no letter case and only {cased} do")
-    if bad:
-        return CheckResult(False, f"{len(bad)} word(s) not capitalised, e.g. {', '.join(map(short, bad[:5]))}")
-    return CheckResult(True, f"all {cased} cased words are in title case")
-
-
-# --- Template: one word per line -------------------------------------------------------------------
-
-
-def _line_words(line: str) -> int:
-    """Words on a line: runs of letters/digits; runs joined by anything but a mark inside a number
-    ("3.5", "1,000") are separate words, so "one-two-three" is three words."""
-    count = 0
-    prev_end = -1
-    for m in WORD_RE.finditer(line):
-        gap = line[prev_end : m.start()] if prev_end >= 0 else None
-        joined = (
-            gap is not None
-            and len(gap) == 1
-            and gap in _NUMBER_JOINERS
-            and line[prev_end - 1].isdigit()
-            and m.group()[0].isdigit()
-        )
-        count += not joined
-        prev_end = m.end()
-    return count
-
-
-@checker("format:newline")
-def check_one_word_per_line(response: str) -> CheckResult:
-    """No line of the answer holds more than one word (words glued by punctuation or invisible characters count
-    apart); at least two words."""
-    total = 0
-    # Hidden comments are still lines, and an invisible character between letters separates words here.
-    text = views.strip_reasoning_blocks(response)
-    for number, line in enumerate(text.splitlines(), start=1):
-        n = _line_words(line)
-        if n > 1:
-            return CheckResult(False, f"line {number} has {n} words: {short(line)}")
-        total += n
-    if views.word_count(views.visible(response)) < 2:
-        return CheckResult(False, f"found {total} word(s), need at least 2, one per line")
-    return CheckResult(True, f"{total} word(s), one per line")
-
-
-# --- Bullets Format --------------------------------------------------------------------------------
-
-
-@checker("format:sub-bullets")
-def check_sub_bullets(response: str) -> CheckResult:
-    """At least one `* ` bullet, and every `* ` bullet is followed by at least one `- ` sub-bullet before the
-    next; bullets and sub-bullets need content (two letters or digits), and code blocks do not count."""
-    bullets = 0
-    open_bullet: str | None = None  # the current bullet line while it still lacks a sub-bullet
-    for line in structure(response).splitlines():
-        stripped = line.strip()
-        if _BULLET.match(stripped):
-            if not views.has_content(stripped[1:]):
-                return CheckResult(False, f"bullet {short(stripped)} has no content")
-            if open_bullet is not None:
-                return CheckResult(False, f"bullet {short(open_bullet)} has no '- ' sub-bullet")
-            bullets += 1
-            open_bullet = stripped
-        elif _SUB_BULLET.match(stripped):
-            if not views.has_content(stripped[1:]):
-                return CheckResult(False, f"sub-bullet {short(stripped)} has no content")
-            open_bullet = None
-    if not bullets:
-        return CheckResult(False, "no '* ' bullet points found")
-    if open_bullet is not None:
-        return CheckResult(False, f"bullet {short(open_bullet)} has no '- ' sub-bullet")
-    return CheckResult(True, f"all {bullets} bullet(s) have sub-bullets")
+# --- Numbered lists --------------------------------------------------------------------------------
 
 
 @checker("list:numbered_items")

@@ -48,10 +48,7 @@ VALID_KWARGS: dict[str, dict[str, Any]] = {
     "punctuation:punctuation_exclamation": {},
     "ratio:stop_words": {"percentage": 50},
     "count:conjunctions": {"small_n": 2},
-    "format:title_case": {},
-    "format:newline": {},
     "template:fixed_labels": {"template": TEMPLATE},
-    "format:sub-bullets": {},
     "list:numbered_items": {"num_items": 3},
     "markdown:table_columns": {"num_columns": 2},
     "markdown:min_headings": {"N": 2},
@@ -232,9 +229,7 @@ def test_text_without_other_punctuation_passes_the_whitelist(text: str, allowed:
 @FUZZ
 @given(ws=st.lists(st.text(string.ascii_letters, min_size=2, max_size=8), min_size=2, max_size=40))
 def test_layouts_built_from_words_pass(ws: list[str]) -> None:
-    # Items need content (two letters), paragraphs two words and the one-word-per-line layout two words.
-    assert run_check("format:newline", "\n".join(ws), {}).passed
-    assert run_check("format:title_case", " ".join(w.capitalize() for w in ws), {}).passed
+    # Items need content (two letters) and paragraphs two words.
     numbered = "\n".join(f"{i}. {w}" for i, w in enumerate(ws, start=1))
     assert run_check("list:numbered_items", numbered, {"num_items": len(ws)}).passed
     row = "| " + " | ".join(ws) + " |"
@@ -242,8 +237,6 @@ def test_layouts_built_from_words_pass(ws: list[str]) -> None:
     assert run_check("markdown:table_columns", table, {"num_columns": len(ws)}).passed
     paras = "\n\n".join(f"{w} {w}" for w in ws)
     assert run_check("paragraphs:blank_line_count", paras, {"num_paragraphs": len(ws)}).passed
-    bullets = "\n".join(f"* {w}\n  - {w}" for w in ws)
-    assert run_check("format:sub-bullets", bullets, {}).passed
 
 
 @FUZZ

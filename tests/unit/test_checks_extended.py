@@ -136,22 +136,6 @@ CASES: list[tuple[str, str, dict[str, Any], str, bool]] = [
     ("excl-none", "punctuation:punctuation_exclamation", {}, "Calm text.", True),
     ("excl-ascii", "punctuation:punctuation_exclamation", {}, "Wow!", False),
     ("excl-fullwidth", "punctuation:punctuation_exclamation", {}, "好！", False),
-    # --- format:title_case
-    ("tc-ok", "format:title_case", {}, "The Art of War and Peace", True),
-    ("tc-minor-first-on-line", "format:title_case", {}, "The Art\nof War", False),
-    ("tc-lower-content-word", "format:title_case", {}, "The art of War", False),
-    ("tc-numbers-ignored", "format:title_case", {}, "Top 10 Tips", True),
-    ("tc-no-words", "format:title_case", {}, "123 !!!", False),
-    # --- format:newline
-    ("nl-ok", "format:newline", {}, "One\nword,\n\n***\nper\nline.", True),
-    ("nl-two-on-line", "format:newline", {}, "One\ntwo words", False),
-    ("nl-empty", "format:newline", {}, "\n\n", False),
-    # --- format:sub-bullets
-    ("sb-ok", "format:sub-bullets", {}, "Intro\n* Fruit\n  - apple\n  - pear\n* Veg\n    - leek", True),
-    ("sb-unindented-dash-ok", "format:sub-bullets", {}, "* Fruit\n- apple", True),
-    ("sb-missing", "format:sub-bullets", {}, "* Fruit\n  - apple\n* Veg", False),
-    ("sb-bold-is-not-bullet", "format:sub-bullets", {}, "**Bold** text", False),
-    ("sb-no-bullets", "format:sub-bullets", {}, "- only dashes", False),
     # --- list:numbered_items
     ("nli-ok", "list:numbered_items", {"num_items": 3}, "Steps:\n1. Boil\n2) Pour\n   1. sub\n3. Wait\nDone.", True),
     ("nli-single-letter-items", "list:numbered_items", {"num_items": 3}, "1. a\n2) b\n3. c", False),
@@ -322,7 +306,6 @@ def test_evidence_is_specific() -> None:
             "count:count_increment_word", "lantern harbor", {"keyword1": "lantern", "keyword2": "harbor"}
         ).evidence
     )
-    assert "line 2" in run_check("format:newline", "one\ntwo three", {}).evidence
 
 
 def test_every_spec_in_my_files_has_a_checker_taking_its_params() -> None:
