@@ -214,14 +214,41 @@ def seconds(t: dict[str, Any], mode: str, *, iid: str | None = None, group: str 
     return total
 
 
+def write_reference(path: Path) -> int:
+    """The reference's strict and loose verdicts on every prompt of the test set with its sample answer, one line
+    per prompt ({"key", "instruction_id_list", "strict", "loose"}); a verdict the reference cannot give offline
+    (its NLTK data is missing) is null. tests/data/ifbench/reference_verdicts.jsonl is this file."""
+    cases = [c for c in build_cases(cross=False) if c["set"] == "test"]
+    ref, _, _ = run_reference(cases, 1)
+    rows: dict[str, dict[str, Any]] = {}
+    for c in cases:
+        key = c["source"].removeprefix("test key ")
+        row = rows.setdefault(key, {"key": key, "instruction_id_list": [], "strict": [], "loose": []})
+        r = ref[c["id"]]
+        if "error" in r and not r["error"].startswith("LookupError"):
+            raise RuntimeError(f"the reference raised on {c['source']} {c['instruction_id']}: {r['error']}")
+        row["instruction_id_list"].append(c["instruction_id"])
+        row["strict"].append(r.get("strict"))
+        row["loose"].append(r.get("loose"))
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows.values()), encoding="utf-8")
+    print(f"wrote {path}: {len(rows)} prompts, {len(cases)} instructions")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=5, help="runs per mode and side; times are medians")
     ap.add_argument("--no-cross", action="store_true", help="leave out the cross set (every id x every answer)")
     ap.add_argument("--mismatches", type=Path, help="write every disagreement and error here (JSON)")
+    ap.add_argument(
+        "--write-reference", type=Path, metavar="FILE",
+        help="only write the reference's verdicts on the test set's sample answers to FILE (JSONL) and stop",
+    )  # fmt: skip
     args = ap.parse_args()
     if args.repeat < 1:
         ap.error("--repeat must be at least 1")
+    if args.write_reference:
+        return write_reference(args.write_reference)
     cmp = compare(args.repeat, cross=not args.no_cross)
     head = f"{'instruction id':<36} {'cases':>6} {'strict':>11} {'loose':>11} {'ours/s':>8} {'ref/s':>7} {'ratio':>6}"
     print("agreement per id over every set; checks per second in strict mode\n" + head + "\n" + "-" * len(head))
