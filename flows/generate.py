@@ -13,7 +13,12 @@ from collections.abc import Callable
 from typing import Any
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
@@ -97,9 +102,31 @@ def generate(
 
 
 def _save_all(ctx: RunContext, submit: Callable[[ComposedBatch], Pending[BatchResult]]) -> None:
-    """Drive the run with `submit` and save every finished batch, in order."""
+    """Drive the run with `submit` and save every finished batch, in order; after each one the run's progress
+    artifact shows the progress line (kept, instructions, rate, elapsed time, the same ETA)."""
+    progress = _progress_artifact(ctx)
     for result in run_batches(ctx, submit):
         save_batch(result, quote(ctx))  # type: ignore[call-overload]
+        progress()
+
+
+def _progress_artifact(ctx: RunContext) -> Callable[[], None]:
+    """A progress artifact for the run (kept samples of the target, in percent, described by the progress line);
+    the returned function brings it up to date."""
+
+    def state() -> tuple[float, str]:
+        target = sum(ctx.ledger.quotas.values())
+        line = ctx.live.line() if ctx.live is not None else ""
+        return (100.0 * ctx.kept_so_far() / target if target else 100.0), line
+
+    percent, line = state()
+    artifact = create_progress_artifact(percent, key="generate-progress", description=line)
+
+    def update() -> None:
+        now, text = state()
+        update_progress_artifact(artifact, now, description=text)  # type: ignore[arg-type]  # sync here
+
+    return update
 
 
 def publish_summary_artifacts(summary: RunSummary) -> None:
@@ -114,4 +141,10 @@ def publish_summary_artifacts(summary: RunSummary) -> None:
     ]
     create_table_artifact(
         table, key="generate-categories", description="quota, kept, yield and reject reasons per category"
+    )
+    usage = summary.as_dict()["usage"]
+    create_table_artifact(
+        [*usage["rows"], {**usage["total"], "cost": usage["cost"]}],
+        key="generate-usage",
+        description="tokens per stage, role and model, the whole run (last row: the total; cost None: unknown)",
     )

@@ -51,7 +51,7 @@ class CheckerMode(StrEnum):
     code = "code"
 
 
-EXIT_QUOTAS_NOT_MET = 3  # the run finished, but some category quotas were not met
+EXIT_QUOTAS_NOT_MET = 3  # the run finished, but some quotas were not met (or it met its budget first)
 
 
 def write_text_file(path: Path, text: str, *, what: str) -> None:
@@ -272,6 +272,13 @@ def run(
         batch_deadline_s=batch_deadline,
     )
     typer.echo(f"kept {summary['kept']} of {summary['target']} samples in {summary['output_dir']}")
+    if summary.get("stopped_by") and summary["kept"] < summary["target"]:
+        typer.echo(
+            f"stopped: {summary['stopped_by']}; the kept samples are stored, rerun with a larger budget to go on "
+            "(exit code 3)",
+            err=True,
+        )
+        raise typer.Exit(EXIT_QUOTAS_NOT_MET)
     if summary["kept"] < summary["target"]:
         typer.echo(
             "not met: some category quotas were not met within attempts_factor (see the summary above); "

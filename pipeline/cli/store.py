@@ -1,6 +1,6 @@
 """`complexify stats`: yield per category, constraint dimension and checker, and the student's difficulty and
 reasoning outcome when the run measured them, from the catalog's statistics query; a grid run's cells and their
-cost from its batch manifests."""
+cost, and every run's token ledger, from its batch manifests."""
 
 from __future__ import annotations
 
@@ -194,6 +194,30 @@ def grid_tables(root: Path, run: str | None) -> list[Table]:
     return tables
 
 
+def usage_tables(root: Path, run: str | None) -> list[Table]:
+    """Per run, its token ledger summed over its batches (pipeline/store/usage.py): requests, prompt and generated
+    tokens, refusals, cache hits and retries per stage, role and model, and their cost at the run's prices."""
+    from rich.table import Table
+
+    from pipeline import store
+    from pipeline.store.usage import COUNTS, money, prices_of, run_usage, usage_notes
+
+    tables = []
+    for r in [store.find_run(root, run)] if run else store.list_runs(root):
+        usage, prices = run_usage(store.manifests(r)), prices_of(r.info.get("config"))
+        if not usage.batches and not usage.unknown_batches:
+            continue
+        table = Table(title=f"tokens of run {r.fingerprint}", title_justify="left", caption="; ".join(
+            usage_notes(usage, prices)) or None, caption_justify="left")  # fmt: skip
+        for col in ("stage", "role", "model", *COUNTS, "cost"):
+            table.add_column(col, justify="left" if col in ("stage", "role", "model") else "right")
+        for row in [*usage.rows, usage.total()]:
+            cost = usage.cost(prices) if row.stage == "all" else usage.cost(prices, row)
+            table.add_row(row.stage, row.role, row.model, *(str(getattr(row, c)) for c in COUNTS), money(cost))
+        tables.append(table)
+    return tables
+
+
 def register(app: typer.Typer) -> None:
     """Add `complexify stats` to the app."""
 
@@ -227,4 +251,6 @@ def register(app: typer.Typer) -> None:
         if hardening is not None:
             console.print(hardening)
         for table in grid_tables(root, run):
+            console.print(table)
+        for table in usage_tables(root, run):
             console.print(table)

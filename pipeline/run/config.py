@@ -24,7 +24,7 @@ from pipeline.construct.options import ComposeOptions, scale_down_hint
 from pipeline.construct.renderings import RENDERINGS
 from pipeline.construct.tree import CATEGORIES, DEFAULT_MIX, allocate, parse_category, split_by_weight
 from pipeline.errors import CompositionError, UserInputError
-from pipeline.run.config_models import BudgetConfig, ModelPrice, ModelsConfig, WorkersConfig
+from pipeline.run.config_models import BudgetConfig, ModelsConfig, PriceConfig, WorkersConfig
 from pipeline.run.config_models import CalibrationConfig as CalibrationConfig
 from pipeline.run.config_models import RoleConfig as RoleConfig
 from pipeline.run.config_models import StudentConfig as StudentConfig
@@ -188,7 +188,7 @@ class RunConfig(ConfigModel):
     )
     output_dir: str = "out"
     random_seed: int = Field(default=0, ge=-(2**63), lt=2**63)
-    prices: dict[str, ModelPrice] = Field(default_factory=dict, description="model -> price per million tokens")
+    prices: dict[str, PriceConfig] = Field(default_factory=dict, description="model -> price per million tokens")
     budget: BudgetConfig = BudgetConfig()
 
     @field_validator("batch_size")

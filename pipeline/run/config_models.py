@@ -90,6 +90,16 @@ class CalibrationConfig(ConfigModel):
     untrusted_route: Literal["gate", "reward-only", "report-only"] = Field(
         default="gate", description="auto: the route of a dimension with fewer than min_samples questions"
     )
+    injection_probes: int = Field(
+        default=3,
+        ge=0,
+        le=100,
+        description="judge-checked constraints per judged dimension asked as judge-injection probes at run start "
+        "(4 probes each: override text, a verdict in the reasoning, a self-assessment, an instruction echo); 0: off",
+    )
+    max_false_credit: float = Field(
+        default=0.1, ge=0, le=1, description="a dimension whose judge says YES to more of its probes cannot gate"
+    )
 
     @model_validator(mode="after")
     def validate_thresholds(self) -> CalibrationConfig:
@@ -166,7 +176,7 @@ class WorkersConfig(ConfigModel):
         return self
 
 
-class ModelPrice(ConfigModel):
+class PriceConfig(ConfigModel):
     """What a model's tokens cost, per million tokens, in one currency of your choice for every model."""
 
     prompt: float = Field(ge=0, le=1e9, description="per million prompt (input) tokens")

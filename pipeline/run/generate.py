@@ -24,6 +24,7 @@ from pipeline import store
 from pipeline.construct.options import describe_vocabularies, held_out_warnings
 from pipeline.construct.taxonomy import Taxonomy, load_taxonomy
 from pipeline.models import Instruction, Seed
+from pipeline.run.budget import budget_reached, run_prices
 from pipeline.run.config import ROOT, ConfigError, RunConfig, seed_token_budget
 from pipeline.run.driver import WAIT, Pending, Wait, drive
 from pipeline.run.identity import (
@@ -75,6 +76,7 @@ class RunContext:
     totals: Counter[str] = field(default_factory=Counter)
     seen: set[str] = field(default_factory=set)  # instruction fingerprints already in the run
     parents: dict[str, Instruction] = field(default_factory=dict)  # proved easy, their follow-up not yet planned
+    stopped_by: str | None = None  # the budget the run met (pipeline/run/budget.py): nothing more is planned
 
     def __post_init__(self) -> None:
         self.order = seed_order(len(self.seeds), self.cfg.random_seed)
@@ -89,7 +91,11 @@ class RunContext:
 
     def plan(self, index: int) -> ComposedBatch | Wait | None:
         """The batch at `index` as the ledger plans it, composed: the harder children of the instructions that proved
-        easy first, then fresh instructions. WAIT when only a batch in flight can tell; None when nothing is left."""
+        easy first, then fresh instructions. WAIT when only a batch in flight can tell; None when nothing is left,
+        or once the run's ledger meets its budget (the batches in flight are still saved)."""
+        self.stopped_by = self.stopped_by or budget_reached(self.cfg, self.ledger.usage)
+        if self.stopped_by is not None:
+            return None
         draft = self.ledger.plan(index, self._child)
         if draft is None or draft is WAIT:
             return draft
@@ -178,6 +184,9 @@ class RunContext:
             judge_calibration=calibration,
             hardening=hardening,
             grid=ledger_grid_report(self.ledger),
+            usage=self.ledger.usage,
+            prices=run_prices(self.cfg),
+            stopped_by=self.stopped_by,
         )
         self.log(format_summary(summary))
         return summary

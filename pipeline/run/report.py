@@ -15,6 +15,7 @@ from pipeline.run.judge_report import judge_summary_lines
 from pipeline.run.ledger import CategoryRow, CellCost, CellRow, Ledger
 from pipeline.run.planning import quota_plan, stored_ledger
 from pipeline.store import RunPaths, StatsRow, manifests, run_stats
+from pipeline.store.usage import ModelPrice, UsageTable, money, usage_lines, usage_report
 
 
 @dataclass(frozen=True)
@@ -77,9 +78,15 @@ class RunSummary:
     judge_calibration: list[dict[str, Any]] = field(default_factory=list)  # per dimension
     hardening: list[dict[str, Any]] = field(default_factory=list)  # per hardening round
     grid: list[GridRow] = field(default_factory=list)  # per grid cell
+    usage: UsageTable = field(default_factory=UsageTable)  # the token ledger, every session (store/usage.py)
+    prices: dict[str, ModelPrice] = field(default_factory=dict)  # the config's, per model
+    stopped_by: str | None = None  # the budget the run met before its quotas (pipeline/run/budget.py)
 
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "categories": [r.as_dict() for r in self.categories]}
+        out = {**asdict(self), "categories": [r.as_dict() for r in self.categories]}
+        out["usage"] = usage_report(self.usage, self.prices)
+        out["prices"] = {m: asdict(p) for m, p in self.prices.items()}
+        return out
 
 
 def category_report(
@@ -129,6 +136,10 @@ def format_summary(summary: RunSummary) -> str:
     lines.extend(student_lines(summary.student) + reasoning_lines(summary.reasoning))
     lines.extend(judge_summary_lines(summary.judge_calibration))
     lines.extend(hardening_lines(summary.hardening) + grid_lines(summary.grid))
+    if summary.usage.batches or summary.usage.unknown_batches:
+        lines.extend(["tokens by stage, role and model (the whole run):", *usage_lines(summary.usage, summary.prices)])
+    if summary.stopped_by:
+        lines.append(f"stopped: {summary.stopped_by}")
     return "\n".join(lines)
 
 
@@ -151,7 +162,18 @@ def report_markdown(summary: RunSummary) -> str:
             f"| {r.category} | {r.quota} | {r.kept} | {'yes' if r.met else 'no'} | {r.instructions} "
             f"| {r.yield_rate:.1%} | {per_kept} | {top} |"
         )
-    return "\n".join(lines) + "\n" + grid_markdown(summary.grid)
+    if summary.stopped_by:
+        lines += ["", f"Stopped before the quotas were met: {summary.stopped_by}."]
+    return "\n".join(lines) + "\n" + grid_markdown(summary.grid) + usage_markdown(summary)
+
+
+def usage_markdown(summary: RunSummary) -> str:
+    """The token ledger of the Markdown run report ("" for a run without one)."""
+    if not summary.usage.batches:
+        return ""
+    cost = money(summary.usage.cost(summary.prices))
+    head = ["", f"Tokens by stage, role and model (the whole run; cost {cost}):", ""]
+    return "\n".join(head + usage_lines(summary.usage, summary.prices, markdown=True)) + "\n"
 
 
 # Below this many rollouts per instruction a pass rate moves in coarse steps (1/k) and says little on its own.

@@ -168,3 +168,23 @@ def test_judge_questions_count_under_the_stage_that_asked_them() -> None:
     assert rows["respond", "responder", "resp"].generated_tokens == 3 * 2 * 7
     # outside a meter nothing is counted and nothing breaks
     assert models.chat(questions[:1], RoleConfig(model="resp"), 1)
+
+
+def test_stats_the_summary_and_the_report_show_the_same_ledger(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+    from pipeline.run.report import format_summary, report_markdown
+
+    out = tmp_path / "out"
+    cfg = parse_config(config(out))
+    with open_run_context(cfg, log=lambda line: None, models=Models(chat=chat, judge=None)) as ctx:
+        summary = run_locally(ctx)
+    total = run_usage(store.manifests(ctx.run)).total()
+    assert summary.as_dict()["usage"]["total"] == total.model_dump() and summary.as_dict()["usage"]["cost"] is None
+    assert "tokens by stage, role and model" in format_summary(summary)
+    assert f"| all | all | all | {total.requests} | {total.prompt_tokens} |" in report_markdown(summary)
+    shown = CliRunner().invoke(app, ["stats", "--root", str(out)], terminal_width=250)
+    assert shown.exit_code == 0, shown.output
+    assert "tokens of run" in shown.output and str(total.generated_tokens) in shown.output
+    assert "no price for default" in shown.output
