@@ -35,6 +35,7 @@ _VOWEL = re.compile(r"[aeiouy]")
 _LIST_NUMBER = re.compile(r"^[ \t]*\d{1,9}[.)](?=[ \t])", re.MULTILINE)
 _NUMBER = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?")
 _DIGIT = re.compile(r"\d")
+_LEADING_HEADINGS = re.compile(r"\A(?:[ \t]*(?:#{1,6}[ \t][^\n]*)?\n)*")
 NUMBER_WORDS = frozenset(
     """
     zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen
@@ -312,17 +313,19 @@ def check_acronyms_defined(response: str, *, N: int) -> CheckResult:
 
 @checker("lexical:word_first_paragraph_only")
 def check_word_first_paragraph_only(response: str, *, word: str) -> CheckResult:
-    """At least two paragraphs; the word (whole word, any case) is used in a sentence of the first paragraph of
-    the visible answer, and appears in no later paragraph of the folded answer, disguised or hidden."""
+    """At least two paragraphs (markdown headings before the first one, such as a title or a case heading, are
+    skipped); the word (whole word, any case) is used in a sentence of the first paragraph of the visible answer,
+    and appears in no later paragraph of the folded answer, disguised or hidden."""
     cid = "lexical:word_first_paragraph_only"
     want = want_str(cid, "word", word).strip()
-    found = paragraphs(seen_text(response))
+    found = paragraphs(_LEADING_HEADINGS.sub("", seen_text(response), count=1))
     if len(found) < 2:
         return CheckResult(False, f"found {len(found)} paragraph(s), need at least 2")
     pattern = keyword_pattern(want)
     if not views.in_prose(found[0], [pattern])[0]:
         return CheckResult(False, f"the first paragraph does not use {want!r} in a sentence")
-    later = [i for i, p in enumerate(paragraphs(views.folded(response))[1:], start=2) if pattern.search(p)]
+    folded = paragraphs(_LEADING_HEADINGS.sub("", views.folded(response), count=1))
+    later = [i for i, p in enumerate(folded[1:], start=2) if pattern.search(p)]
     if later:
         return CheckResult(False, f"{want!r} appears again in paragraph(s) {later[:5]}")
     return CheckResult(True, f"{want!r} appears in the first of {len(found)} paragraphs only")

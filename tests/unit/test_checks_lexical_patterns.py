@@ -9,9 +9,13 @@ from typing import Any
 import pytest
 
 from pipeline.checks.registry import load_checkers, run_check
+from pipeline.construct.compose import ComposeOptions, compose_instruction
 from pipeline.construct.taxonomy import Taxonomy, load_taxonomy
+from pipeline.construct.tree import iter_constraints, taken_constraints
 from pipeline.errors import CheckerArgumentError
+from pipeline.models import Seed
 from pipeline.verify.overlap import find_overlaps
+from pipeline.verify.plan import plan_problems, verify_response
 
 FILE = "complexify_lexical.yaml"
 LONG = "By morning the water had covered every field between the old mill and the church on the hill."
@@ -60,10 +64,36 @@ CASES: list[tuple[str, str, dict[str, Any], str, bool]] = [
     # --- lexical:word_first_paragraph_only
     ("wfp-ok", "lexical:word_first_paragraph_only", {"word": "cabin"}, "The cabin is warm.\n\nSnow falls.", True),
     ("wfp-one", "lexical:word_first_paragraph_only", {"word": "cabin"}, "The cabin is warm.", False),
-    ("wfp-hidden", "lexical:word_first_paragraph_only", {"word": "cabin"}, "The cabin is warm.\n\nSnow <!--cabin-->.", False),
+    (
+        "wfp-heading",
+        "lexical:word_first_paragraph_only",
+        {"word": "cabin"},
+        "# A\n\nThe cabin is warm.\n\nSnow.",
+        True,
+    ),
+    ("wfp-late-head", "lexical:word_first_paragraph_only", {"word": "cabin"}, "The cabin is warm.\n\n# Cabin", False),
+    (
+        "wfp-hidden",
+        "lexical:word_first_paragraph_only",
+        {"word": "cabin"},
+        "The cabin is warm.\n\nSnow <!--cabin-->.",
+        False,
+    ),
     # --- lexical:keywords_in_order
-    ("ko-ok", "lexical:keywords_in_order", {"keywords": ["pilot", "rocket"]}, "The pilot boards the rocket now.", True),
-    ("ko-missing", "lexical:keywords_in_order", {"keywords": ["pilot", "rocket"]}, "The pilot boards the ship now.", False),
+    (
+        "ko-ok",
+        "lexical:keywords_in_order",
+        {"keywords": ["pilot", "rocket"]},
+        "The pilot boards the rocket now.",
+        True,
+    ),
+    (
+        "ko-missing",
+        "lexical:keywords_in_order",
+        {"keywords": ["pilot", "rocket"]},
+        "The pilot boards the ship now.",
+        False,
+    ),
     # --- lexical:no_em_dash
     ("dash-hyphen-ok", "lexical:no_em_dash", {}, "A well-known fact, noted in 1990-2000 lists.", True),
     ("dash-en", "lexical:no_em_dash", {}, "Pages 10–12 are missing.", False),
@@ -77,8 +107,20 @@ CASES: list[tuple[str, str, dict[str, Any], str, bool]] = [
     ("fp-us", "lexical:no_first_person", {}, "Call us tomorrow.", False),
     ("fp-lets", "lexical:no_first_person", {}, "Let's go.", False),
     # --- lexical:semicolon_clauses
-    ("sc-two", "lexical:semicolon_clauses", {"N": 2}, "It rained all day; the roads flooded fast; we stayed in.", True),
-    ("sc-code", "lexical:semicolon_clauses", {"N": 1}, "It rained all day; the roads flooded.\n```c\nx = 1;\n```", True),
+    (
+        "sc-two",
+        "lexical:semicolon_clauses",
+        {"N": 2},
+        "It rained all day; the roads flooded fast; we stayed in.",
+        True,
+    ),
+    (
+        "sc-code",
+        "lexical:semicolon_clauses",
+        {"N": 1},
+        "It rained all day; the roads flooded.\n```c\nx = 1;\n```",
+        True,
+    ),
     ("sc-short", "lexical:semicolon_clauses", {"N": 1}, "It rained; roads flooded in the town.", False),
     # --- lexical:parentheticals
     ("par-ok", "lexical:parentheticals", {"N": 2}, "The mill (an old one) and the barn (a new one) stand.", True),
@@ -89,7 +131,13 @@ CASES: list[tuple[str, str, dict[str, Any], str, bool]] = [
     ("msw-code-only", "shape:max_sentence_words", {"max_words": 6}, "```\nprint(1)\n```", False),
     # --- shape:short_and_long
     ("sl-ok", "shape:short_and_long", {"short_max": 5, "long_min": 15}, f"The river flooded. {LONG}", True),
-    ("sl-no-short", "shape:short_and_long", {"short_max": 4, "long_min": 15}, f"The river flooded the town. {LONG}", False),
+    (
+        "sl-no-short",
+        "shape:short_and_long",
+        {"short_max": 4, "long_min": 15},
+        f"The river flooded the town. {LONG}",
+        False,
+    ),
     # --- shape:adjacent_lengths_differ
     ("ald-ok", "shape:adjacent_lengths_differ", {"N": 3}, "It rained. Then the sun came. The end came.", True),
     ("ald-few", "shape:adjacent_lengths_differ", {"N": 3}, "It rained. Then the sun came.", False),
@@ -104,7 +152,13 @@ CASES: list[tuple[str, str, dict[str, Any], str, bool]] = [
     ("bo-bullet", "shape:banned_opener", {"word": "i"}, "Cats sleep.\n- I like that.", False),
     # --- shape:last_sentence_opener
     ("lso-ok", "shape:last_sentence_opener", {"opener": "Overall"}, "Cats sleep. overall they rest a lot.", True),
-    ("lso-not-last", "shape:last_sentence_opener", {"opener": "Overall"}, "Overall cats rest a lot. They sleep.", False),
+    (
+        "lso-not-last",
+        "shape:last_sentence_opener",
+        {"opener": "Overall"},
+        "Overall cats rest a lot. They sleep.",
+        False,
+    ),
     # --- shape:opens_with_question
     ("owq-ok", "shape:opens_with_question", {}, "# Cats\n\nWhy do cats sleep? They rest a lot. They dream too.", True),
     ("owq-two", "shape:opens_with_question", {}, "Why do cats sleep? They rest.", False),
@@ -112,7 +166,13 @@ CASES: list[tuple[str, str, dict[str, Any], str, bool]] = [
     ("cps-zero", "shape:commas_per_sentence", {"max_commas": 0}, "Cats sleep and dogs play.", True),
     ("cps-fullwidth", "shape:commas_per_sentence", {"max_commas": 1}, "Cats，dogs，birds.", False),
     # --- shape:long_word_each_sentence
-    ("lwe-ok", "shape:long_word_each_sentence", {"min_letters": 7}, "# Cats\nCats are wonderful. Dogs are faithful.", True),
+    (
+        "lwe-ok",
+        "shape:long_word_each_sentence",
+        {"min_letters": 7},
+        "# Cats\nCats are wonderful. Dogs are faithful.",
+        True,
+    ),
     ("lwe-miss", "shape:long_word_each_sentence", {"min_letters": 7}, "Cats are wonderful. Dogs are loyal.", False),
     # --- shape:no_repeat_within_sentence
     ("nrs-short-ok", "shape:no_repeat_within_sentence", {"min_letters": 5}, "The cat saw the cat.", True),
@@ -180,6 +240,38 @@ def test_no_spec_of_the_file_behaves_like_an_ifbench_spec() -> None:
     assert len(held_out) >= 10
     found = find_overlaps(tax, _mine(tax), held_out)
     assert found == [], [o.message() for o in found]
+
+
+def test_each_is_composed_in_and_chain_and_selection_and_checked_by_its_plan() -> None:
+    """Every spec is drawn into And, Chain and Selection instructions (a whole-only one never into a Chain step or a
+    Selection branch), and each plan checks it with its parameters and gives a verdict on an answer."""
+    tax = load_taxonomy()
+    mine = {s.id: s for s in _mine(tax)}
+    seed = Seed(id="s", text="Describe how a small town prepares for a winter storm.")
+    opts = ComposeOptions(checkers="code", vocabularies=["complexify"])
+    seen: dict[str, set[str]] = {sid: set() for sid in mine}
+    answer = (
+        "Why does the town prepare? Snow (heavy, wet snow) closes roads; crews salt 3 streets.\n\nIn short, it works."
+    )
+    for category in ("And_1", "Chain_2", "Selection_2"):
+        for i in range(300):
+            ins = compose_instruction(seed, category, tax, random_seed=i, options=opts)
+            ours = [(path, c) for path, c in iter_constraints(ins.tree) if c.spec_id in mine]
+            taken = {id(c) for c in taken_constraints(ins.tree)}
+            if not ours:
+                continue
+            assert plan_problems(ins.plan) == []
+            verdict = verify_response(answer, ins.plan)
+            assert len(verdict.checks) == len(ins.plan.checks)
+            for path, c in ours:
+                seen[c.spec_id].add(category.split("_")[0])
+                if mine[c.spec_id].placement == ["whole"]:
+                    assert ".steps[" not in path and ".branches[" not in path, (c.spec_id, path)
+                if id(c) in taken:  # an untaken Selection case is not checked
+                    assert any(k.checker == c.spec_id and k.kwargs == c.params for k in ins.plan.checks), c.spec_id
+    whole_only = {sid for sid, spec in mine.items() if spec.placement == ["whole"]}
+    assert {sid for sid, cats in seen.items() if cats != {"And", "Chain", "Selection"}} <= whole_only
+    assert all(seen[sid] for sid in whole_only)
 
 
 # --- bans against the words other specs require --------------------------------------------------------
