@@ -11,9 +11,10 @@ corpus of probe texts for matched parameter draws:
 - **Probes.** The adversarial suite's responses (`taxonomy/adversarial/*.yaml`) and texts made here from the
   taxonomy's pools in many layouts (lists, paragraphs, JSON, capitals, counts, ...), so keyword constraints see
   their words.
-- **Same type.** For every draw the two verdict vectors are equal and at least one of them is informative (passes
-  some probe and fails another); or the held-out spec shows at least `MIN_CLASSES` informative vectors and the
-  allowed spec reproduces every one of them (its ranges differ, its behaviour does not).
+- **Same type.** For every draw the two specs give the same verdict on every probe, and for at least one draw the
+  held-out spec passes some probe and fails another (a spec that fails every probe tells nothing). Only specs with
+  the same parameter types are compared (a copy keeps them), and the comparison stops at the first block of probes
+  that differs.
 
 `find_overlaps` compares two lists of specs (a test that new specs equal no IFBench type uses it directly);
 `held_out_overlaps` compares the specs a run may compose with those it holds out, cached per taxonomy version,
@@ -39,9 +40,7 @@ from pipeline.llm.paths import cache_dir
 from pipeline.models import HELD_OUT_VOCABULARIES, ConstraintSpec, ParamSpec, ParamValue
 
 DRAWS = 6
-MIN_CLASSES = 3
-# A first pass on every STRIDE-th probe rules most pairs out; only pairs equal there are run on every probe.
-STRIDE = 8
+CHUNK = 64  # probes compared at a time
 PROBE_TASK = "Describe a walk through a city park in spring."
 ALGORITHM = 1  # part of the cache key: bump when the draws, the probes or the rule change
 _CHECKS_DIR = Path(__file__).resolve().parents[1] / "checks"
@@ -160,48 +159,54 @@ def probe_corpus(taxonomy: Taxonomy, suite_dir: Path | None = None) -> list[str]
 
 
 class _Verdicts:
-    """Verdict vectors of specs' draws on a probe list, each (checker, arguments) run once."""
+    """Verdicts of specs' draws on the probes, each (checker, arguments, probe) run once, and only when asked for."""
 
     def __init__(self, probes: Sequence[str]) -> None:
         self.probes = probes
-        self.memo: dict[str, Verdicts] = {}
+        self.memo: dict[str, list[bool | None]] = {}
 
-    def __call__(self, spec: ConstraintSpec, draws: Sequence[dict[str, ParamValue]]) -> list[Verdicts]:
-        cid = spec.checker_id
-        assert cid is not None
+    def vectors(self, spec: ConstraintSpec, draws: Sequence[dict[str, ParamValue]]) -> list[list[bool | None]]:
+        """One vector per draw, filled as verdicts are asked for (`at`); draws that are the same share one."""
+        keys = [json.dumps([spec.checker_id, d], sort_keys=True, default=str) for d in draws]
+        return [self.memo.setdefault(k, [None] * len(self.probes)) for k in keys]
+
+    def fill(self, spec: ConstraintSpec, vector: list[bool | None], draw: dict[str, ParamValue], js: range) -> None:
+        """Run the checks of probes `js` not run yet."""
+        for j in js:
+            if vector[j] is None:
+                vector[j] = run_check_closed(spec.checker_id, self.probes[j], dict(draw)).passed
+
+    def all(self, spec: ConstraintSpec, draws: Sequence[dict[str, ParamValue]]) -> list[Verdicts]:
+        """Every verdict of every draw (what a test looks at)."""
         out = []
-        for kw in draws:
-            key = json.dumps([cid, kw], sort_keys=True, default=str)
-            if key not in self.memo:
-                self.memo[key] = tuple(run_check_closed(cid, text, dict(kw)).passed for text in self.probes)
-            out.append(self.memo[key])
+        for vector, draw in zip(self.vectors(spec, draws), draws, strict=True):
+            self.fill(spec, vector, draw, range(len(self.probes)))
+            out.append(tuple(bool(v) for v in vector))
         return out
-
-
-def _informative(v: Verdicts) -> bool:
-    return any(v) and not all(v)
-
-
-def _same(a: Sequence[Verdicts], h: Sequence[Verdicts]) -> bool:
-    if list(a) == list(h) and any(map(_informative, h)):
-        return True
-    classes = {v for v in h if _informative(v)}
-    return len(classes) >= MIN_CLASSES and classes <= set(a)
-
-
-def _maybe_same(a: Sequence[Verdicts], h: Sequence[Verdicts], classes_possible: bool) -> bool:
-    """What `_same` on the whole corpus implies on a part of it: a vector informative on the part is informative on
-    the whole, one constant on the part may not be. A held-out spec constant on the whole part is compared draw by
-    draw only."""
-    if list(a) == list(h):
-        return True
-    shown = {v for v in h if _informative(v)}  # none: the first pass cannot tell, and the second would cost most
-    return classes_possible and bool(shown) and shown <= set(a)
 
 
 def _shape(spec: ConstraintSpec) -> tuple[str, ...]:
     """The types of a spec's parameters: a copy, whatever it renamed, keeps them."""
     return tuple(sorted(p.type for p in spec.params))
+
+
+def _same(
+    verdicts: _Verdicts, a: ConstraintSpec, h: ConstraintSpec, draws: dict[str, list[dict[str, ParamValue]]]
+) -> bool:
+    """Equal verdicts for every matched draw on every probe, and at least one draw of `h` telling probes apart.
+    Compared a block of CHUNK probes at a time, draw by draw, so most pairs are ruled out after a block or two."""
+    n = len(verdicts.probes)
+    va, vh = verdicts.vectors(a, draws[a.id]), verdicts.vectors(h, draws[h.id])
+    informative = False
+    for start in range(0, n, CHUNK):
+        js = range(start, min(n, start + CHUNK))
+        for i in range(DRAWS):
+            verdicts.fill(h, vh[i], draws[h.id][i], js)
+            verdicts.fill(a, va[i], draws[a.id][i], js)
+            if va[i][js.start : js.stop] != vh[i][js.start : js.stop]:
+                return False
+            informative = informative or len(set(vh[i][: js.stop])) == 2
+    return informative
 
 
 def find_overlaps(
@@ -211,23 +216,16 @@ def find_overlaps(
     probes: Sequence[str] | None = None,
 ) -> list[Overlap]:
     """Every (allowed, held-out) pair of code-checked specs whose checkers behave the same (module docstring)."""
-    corpus = list(probes) if probes is not None else probe_corpus(taxonomy)
-    quick, full = _Verdicts(corpus[::STRIDE]), _Verdicts(corpus)
+    verdicts = _Verdicts(list(probes) if probes is not None else probe_corpus(taxonomy))
     left = [s for s in allowed if s.is_code]
     right = [s for s in held_out if s.is_code and s.id not in {a.id for a in left}]
     draws = {s.id: matched_draws(s, taxonomy.pools) for s in [*left, *right]}
-    # MIN_CLASSES behaviours need as many different draws
-    classes = {
-        s.id: len({json.dumps(d, sort_keys=True, default=str) for d in draws[s.id]}) >= MIN_CLASSES for s in right
-    }
-    found = []
-    for h in right:
-        for a in left:
-            if _shape(a) != _shape(h) or not _maybe_same(quick(a, draws[a.id]), quick(h, draws[h.id]), classes[h.id]):
-                continue  # other parameter types, or other verdicts on the first pass: not the same constraint
-            if _same(full(a, draws[a.id]), full(h, draws[h.id])):
-                found.append(Overlap(a.id, a.vocabulary, h.id, h.vocabulary, len(corpus), DRAWS))
-    return found
+    return [
+        Overlap(a.id, a.vocabulary, h.id, h.vocabulary, len(verdicts.probes), DRAWS)
+        for h in right
+        for a in left
+        if _shape(a) == _shape(h) and _same(verdicts, a, h, draws)  # a copy keeps its parameter types
+    ]
 
 
 # --- the run's check, cached ------------------------------------------------------------------------------------
