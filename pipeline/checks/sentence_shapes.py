@@ -2,12 +2,13 @@
 vary, how they open and end, their commas, their long words and their repeated words.
 
 A sentence is counting.py's (ended by . ! ? or a line break), read outside fenced code blocks, except that a
-line broken in the middle of a sentence (the line ends in a letter, digit, comma or semicolon and the next
-starts with a lowercase letter) is joined to the next line first, so hard-wrapping a long sentence does not
-make it short. Rules about the kind of sentences a text is written in (their lengths, openers, long words)
-read full sentences only, those ended by . ! or ?, so headings, list lines without a full stop and table
-rows are not held to them; limits that a run-on could dodge (the longest sentence, the last sentence) and
-bans read every sentence. A sentence's words are runs of letters and digits with inner apostrophes.
+line broken in the middle of a sentence (the next line starts with a lowercase letter, or the line ends with a
+comma or semicolon and the next starts with a letter) is joined to the next line first, so hard-wrapping a
+long sentence does not make it short. Rules about the kind of sentences a text is written in (their lengths,
+openers, long words) read full sentences only: those ended by . ! or ?, and run-on lines of 8 or more words
+without one, so short headings, list lines and table rows are not held to them while dropping full stops
+dodges nothing; limits that a run-on could dodge (the longest sentence, the last sentence) and bans read every
+sentence. A sentence's words are runs of letters and digits with inner apostrophes.
 
 Hardening (see `views`): what a rule requires is found in the visible answer, so a hidden comment adds no
 sentence and breaks none; what a rule forbids (a banned opener, a repeated word, an extra comma) is looked
@@ -28,7 +29,10 @@ from pipeline.checks.lexical_patterns import LETTER, no_words, seen_text
 from pipeline.checks.registry import CheckResult, checker
 from pipeline.checks.rules import short
 
-_WRAP = re.compile(r"(?<=[\w,;])[ \t]*\n[ \t]*(?=[a-z])")
+# A line break inside a sentence: after a word or digit when a lowercase letter follows, or after a comma or
+# semicolon when a word follows (a list item, heading, quote or table row on the next line starts a new sentence).
+_WRAP = re.compile(r"(?<=\w)[ \t]*\n[ \t]*(?=[a-z])|(?<=[,;])[ \t]*\n[ \t]*(?=[^\W\d_])")
+_RUN_ON = 8  # a line of this many words is a sentence even without a full stop
 _CLOSERS = "\"'”’)]*_ \t"
 _LEADERS = "\"'“‘*_#>([ \t-"
 _FULL_STOPS = ".!?。！？"
@@ -78,7 +82,7 @@ def _visible_sentences(response: str, *, full: bool = False) -> tuple[list[str],
         return [], empty
     found = shape_sentences(views.unfenced(seen_text(response)))
     if full:
-        found = [s for s in found if _ends_sentence(s, _FULL_STOPS)]
+        found = [s for s in found if _ends_sentence(s, _FULL_STOPS) or _n_words(s) >= _RUN_ON]
     if not found:
         kind = "sentence ended by . ! or ?" if full else "sentence outside code blocks"
         return [], CheckResult(False, f"the response has no {kind}")
