@@ -30,6 +30,7 @@ taxonomy_app = typer.Typer(help="Inspect, validate and export the constraint tax
 app.add_typer(taxonomy_app, name="taxonomy")
 __import__("pipeline.cli.llm", fromlist=["register"]).register(app)  # `model` and `workers` commands
 __import__("pipeline.cli.store", fromlist=["register"]).register(app)  # `stats` command
+__import__("pipeline.cli.plan", fromlist=["register"]).register(app)  # `plan` command
 __import__("pipeline.cli.ifeval", fromlist=["register"]).register(app)  # `ifeval` command
 __import__("pipeline.cli.bench", fromlist=["register"]).register(app)  # `bench` commands
 
