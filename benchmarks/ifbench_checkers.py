@@ -46,7 +46,7 @@ from pipeline.checks import text as text_helpers  # noqa: E402
 from pipeline.checks.registry import load_checkers  # noqa: E402
 from pipeline.errors import CheckerArgumentError, CheckerNotFoundError  # noqa: E402
 from pipeline.verify.ifeval import check_instruction, clean_kwargs  # noqa: E402
-from pipeline.verify.ifeval_compat import resolve  # noqa: E402
+from pipeline.verify.ifeval_compat import Resolved, resolve  # noqa: E402
 from pipeline.verify.tripwires import load_suite  # noqa: E402
 
 MISSING_RESOURCE = re.compile(r"Resource\s+(?:\x1b\[\d+m)?(\w+)")  # NLTK's message colours the name
@@ -134,11 +134,6 @@ def _clear_memos() -> None:
                     obj.cache_clear()
 
 
-def _ours_once(iid: str, kwargs: dict[str, Any], response: str, loose: bool) -> bool:
-    r = resolve(iid, clean_kwargs(kwargs), key=0, index=0)
-    return check_instruction(iid, r.kwargs, response, loose, verdict=r.verdict).passed
-
-
 def run_ours(cases: list[dict[str, Any]], repeat: int) -> tuple[dict[int, dict[str, Any]], dict[str, Any]]:
     """Our verdicts per case id and timings keyed "set|id" (medians of `repeat` runs per mode, memos emptied
     before each run)."""
@@ -146,6 +141,7 @@ def run_ours(cases: list[dict[str, Any]], repeat: int) -> tuple[dict[int, dict[s
     text_helpers.count_sentences("Warm up. Two sentences.")
     text_helpers.word_tokens("Warm up. Two sentences.")
     results: dict[int, dict[str, Any]] = {c["id"]: {"id": c["id"]} for c in cases}
+    resolved: dict[int, Resolved] = {}
     timing: dict[str, Any] = {}
     for mode, loose in (("strict", False), ("loose", True)):
         totals, per_id_runs = [], []
@@ -154,12 +150,18 @@ def run_ours(cases: list[dict[str, Any]], repeat: int) -> tuple[dict[int, dict[s
             per_id: dict[str, float] = defaultdict(float)
             start = time.perf_counter()
             for c in cases:
+                iid = c["instruction_id"]
+                # as `complexify ifeval` does: the kwargs are resolved once per item (timed with the strict pass)
+                plan = resolved.get(c["id"]) if loose else None
                 t0 = time.perf_counter()
                 try:
-                    results[c["id"]][mode] = _ours_once(c["instruction_id"], c["kwargs"], c["response"], loose)
+                    if plan is None:
+                        plan = resolved[c["id"]] = resolve(iid, clean_kwargs(c["kwargs"]), key=0, index=0)
+                    outcome = check_instruction(iid, plan.kwargs, c["response"], loose, verdict=plan.verdict)
+                    results[c["id"]][mode] = outcome.passed
                 except (CheckerArgumentError, CheckerNotFoundError) as exc:
                     results[c["id"]]["error"] = f"{type(exc).__name__}: {exc}"
-                per_id[f"{c['set']}|{c['instruction_id']}"] += time.perf_counter() - t0
+                per_id[f"{c['set']}|{iid}"] += time.perf_counter() - t0
             totals.append(time.perf_counter() - start)
             per_id_runs.append(per_id)
         timing[f"{mode}_runs"] = totals

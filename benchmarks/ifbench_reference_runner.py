@@ -6,7 +6,9 @@ Each case is {"id", "instruction_id", "kwargs", "response", "prompt", "set"}. Ea
 "loose"}, {"id", "error"} or, for an id the reference does not know, {"id", "unknown": true}; the last line is
 {"timing": {...}, "ids": [every id of the reference registry]}.
 Each case goes through IFBench's `evaluation_lib.test_instruction_following_strict` and `_loose`, which build
-the instruction from the kwargs (nulls dropped first, as its strict pass does) and check the response.
+the instruction from the kwargs and check the response. As in IFBench's own run, the strict pass gets the kwargs
+row with its nulls and drops them itself; the loose pass gets them dropped (its run relies on the strict pass
+having done it in place).
 
 Offline: `ifbench.instructions` imports `spacy.cli.download` and downloads a spacy model at import, and its
 instructions call `nltk.download` when built. In this process only, spacy is a stub module whose `download`
@@ -65,7 +67,10 @@ def main(argv: list[str]) -> int:
             per_id: dict[str, float] = {}
             start = time.perf_counter()
             for case in cases:
-                kwargs = {k: v for k, v in case["kwargs"].items() if v is not None}
+                # as in IFBench's run: the strict pass drops the nulls itself (timed), the loose one gets them dropped
+                kwargs = (
+                    case["kwargs"] if mode == "strict" else {k: v for k, v in case["kwargs"].items() if v is not None}
+                )
                 inp = evaluation_lib.InputExample(
                     key=case["id"], instruction_id_list=[case["instruction_id"]], prompt=case["prompt"],
                     kwargs=[kwargs],
