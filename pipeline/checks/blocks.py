@@ -133,8 +133,8 @@ def _filled(value: Any) -> bool:
 
 @checker("json:array_of_objects")
 def check_json_array(response: str, *, num_items: int) -> CheckResult:
-    """The one ```json block holds an array of exactly num_items objects that share one set of keys, every
-    value filled in."""
+    """The one ```json block holds an array of exactly num_items distinct objects that share one set of keys,
+    every value filled in."""
     want = want_count("json:array_of_objects", "num_items", num_items)
     value, why = _json_block(response)
     if why:
@@ -147,6 +147,8 @@ def check_json_array(response: str, *, num_items: int) -> CheckResult:
         return CheckResult(False, "the objects do not all have the same keys")
     if not all(_filled(v) for v in value):
         return CheckResult(False, "some object has an empty value")
+    if len({json.dumps(v, sort_keys=True).casefold() for v in value}) != len(value):
+        return CheckResult(False, "an object is repeated")
     return CheckResult(len(value) == want, f"the array holds {len(value)} object(s), need exactly {want}")
 
 
@@ -264,7 +266,7 @@ def check_json_snake(response: str, *, min_keys: int) -> CheckResult:
 @checker("csv:fenced_block")
 def check_csv_block(response: str, *, num_columns: int, num_rows: int) -> CheckResult:
     """The one ```csv block is comma-separated: a header of num_columns distinct names, then exactly num_rows
-    data rows of num_columns fields each, every field filled and no row repeating the header; blank lines
+    distinct data rows of num_columns fields each, every field filled and no row repeating the header; blank lines
     are ignored."""
     cid = "csv:fenced_block"
     cols = want_count(cid, "num_columns", num_columns)
@@ -288,6 +290,8 @@ def check_csv_block(response: str, *, num_columns: int, num_rows: int) -> CheckR
             return CheckResult(False, f"data row {k} has an empty field")
         if [f.strip().casefold() for f in row] == header:
             return CheckResult(False, f"data row {k} repeats the header")
+    if len({tuple(f.strip().casefold() for f in row) for row in data}) != len(data):
+        return CheckResult(False, "a data row is repeated")
     n = len(data)
     return CheckResult(n == rows_wanted, f"{cols} columns and {n} data row(s), need exactly {rows_wanted} rows")
 
@@ -318,4 +322,6 @@ def check_yaml_block(response: str, *, num_keys: int) -> CheckResult:
         return CheckResult(False, f"the block is not valid YAML ({str(exc).splitlines()[0]})")
     if not isinstance(parsed, dict) or len(parsed) != len(keys):
         return CheckResult(False, "the block does not parse as a flat mapping of its key lines")
+    if any(v is None or (isinstance(v, str) and not views.has_content(v)) for v in parsed.values()):
+        return CheckResult(False, "a value is null or empty once parsed (null, ~, '')")
     return CheckResult(len(keys) == want, f"{len(keys)} key: value line(s), need exactly {want}")

@@ -4,9 +4,11 @@ The units are defined on lines, so an instruction can state them exactly:
 
 - a list item is a line starting with `-`, `*` or `+` (a bullet) or with `1.` / `1)` (a numbered item) and
   a space; a checkbox item is a bullet followed by `[ ]` or `[x]`; lines such as `* * *` are rules, not items;
-- a list is a run of item lines with nothing but blank lines between them; its top level is its least
-  indented items, and an item indented under another is one level deeper (levels come from the nesting,
-  not from the raw amount of indentation);
+- a list is read as markdown renders it: a line of text right after an item continues the item, and a
+  list ends at a heading, quote, rule or unindented text after a blank line; a top-level item of the other
+  kind (bullet or numbered) starts a new list; its top level is its least indented items, and an item
+  indented under another is one level deeper (levels come from the nesting, not from the raw amount of
+  indentation);
 - a heading is a line with 1-6 `#` and a space; its section is the text up to the next heading;
 - a paragraph is a block of lines between blank lines.
 
@@ -20,7 +22,7 @@ through look-alike letters, so a disguised mention still triggers it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import pairwise
 
 from pipeline.checks import views
@@ -64,26 +66,46 @@ class Item:
 
 
 def lists(response: str) -> list[list[Item]]:
-    """The lists of the visible answer (outside code blocks), each as its items in order."""
+    """The lists of the visible answer (outside code blocks), each as its items in order.
+
+    As markdown renders them: a line of text right after an item (or indented after a blank line) continues
+    that item; a heading, quote, rule or unindented text after a blank line ends the list; a top-level item of
+    the other kind (bullet after numbered or the reverse) starts a new list.
+    """
     found: list[list[Item]] = []
     current: list[Item] = []
     indents: list[int] = []
+    blank_before = False
     for i, line in enumerate(_lines(response)):
+        stripped = line.strip()
         m = _ITEM.match(line)
         if m and not _RULE.match(line):
             indent = len(m.group(1).expandtabs(4))
+            if current and indent <= indents[0] and m.group(2)[0].isdigit() != current[0].numbered:
+                found.append(current)
+                current, indents = [], []
             while indents and indent < indents[-1]:
                 indents.pop()
             if not indents or indent > indents[-1]:
                 indents.append(indent)
-            current.append(Item(i, len(indents), m.group(2), m.group(3).strip()))
-        elif line.strip():
+            current.append(Item(i, len(indents), m.group(2), stripped[len(m.group(2)) :].strip()))
+        elif stripped and current and _continues(line, blank_before):
+            current[-1] = replace(current[-1], text=f"{current[-1].text} {stripped}")
+        elif stripped:
             if current:
                 found.append(current)
             current, indents = [], []
+        blank_before = not stripped
     if current:
         found.append(current)
     return found
+
+
+def _continues(line: str, blank_before: bool) -> bool:
+    """Whether a text line goes on with the list item above it (lazy or indented continuation)."""
+    if _HEADING.match(line) or _RULE.match(line) or line.lstrip().startswith(">"):
+        return False
+    return not blank_before or line[:1] in " \t"
 
 
 def _top(items: list[Item]) -> list[Item]:
@@ -111,7 +133,8 @@ def check_nesting_depth(response: str, *, depth: int) -> CheckResult:
 
 @checker("list:uniform_lists")
 def check_uniform_lists(response: str, *, num_lists: int, num_items: int) -> CheckResult:
-    """Exactly num_lists lists, separated by text, each with exactly num_items top-level items with content."""
+    """Exactly num_lists lists, separated by text, each with exactly num_items distinct top-level items with
+    content."""
     cid = "list:uniform_lists"
     n_lists = want_count(cid, "num_lists", num_lists)
     n_items = want_count(cid, "num_items", num_items)
@@ -124,6 +147,8 @@ def check_uniform_lists(response: str, *, num_lists: int, num_items: int) -> Che
     sizes = [len(_top(items)) for items in found]
     if any(s != n_items for s in sizes):
         return CheckResult(False, f"the lists have {sizes} top-level items, need {n_items} each")
+    if any(len({_item_key(it.text) for it in _top(items)}) != n_items for items in found):
+        return CheckResult(False, "a list repeats an item")
     return CheckResult(True, f"{n_lists} lists of {n_items} items each")
 
 
@@ -167,10 +192,11 @@ def check_alphabetical(response: str, *, min_items: int) -> CheckResult:
 
 @checker("list:task_checkboxes")
 def check_checkboxes(response: str, *, num_items: int) -> CheckResult:
-    """Exactly num_items checkbox items (`- [ ] task` or `- [x] task`), each with content, at least one
+    """Exactly num_items checkbox items (`- [ ] task` or `- [x] task`) with distinct tasks, at least one
     ticked and at least one not."""
     want = want_count("list:task_checkboxes", "num_items", num_items)
-    boxes = []
+    boxes: list[bool] = []
+    tasks: list[str] = []
     for items in lists(response):
         for it in items:
             m = _CHECKBOX.match(it.text)
@@ -178,8 +204,11 @@ def check_checkboxes(response: str, *, num_items: int) -> CheckResult:
                 if not views.has_content(m.group(2)):
                     return CheckResult(False, f"a checkbox item has no text: {short(it.text)}")
                 boxes.append(m.group(1) != " ")
+                tasks.append(_item_key(m.group(2)))
     if len(boxes) != want:
         return CheckResult(False, f"found {len(boxes)} checkbox item(s), need exactly {want}")
+    if len(set(tasks)) != len(tasks):
+        return CheckResult(False, "a task is repeated")
     if all(boxes) or not any(boxes):
         return CheckResult(False, "need at least one ticked [x] and one open [ ] item")
     return CheckResult(True, f"{want} checkbox items, {sum(boxes)} ticked")
@@ -188,15 +217,19 @@ def check_checkboxes(response: str, *, num_items: int) -> CheckResult:
 @checker("list:bold_term_items")
 def check_bold_terms(response: str, *, min_items: int) -> CheckResult:
     """At least min_items top-level list items, and every top-level item starts with a bold term and a colon
-    (`**Term**:` or `**Term:**`) followed by an explanation of at least two words."""
+    (`**Term**:` or `**Term:**`) followed by an explanation of at least two words; no term twice."""
     want = want_count("list:bold_term_items", "min_items", min_items)
     items = [it for items in lists(response) for it in _top(items)]
+    terms: set[str] = set()
     for it in items:
         m = _BOLD_TERM.match(it.text)
         if not m or not views.has_content(m.group(1)) or not (m.group(2) or m.group(3)):
             return CheckResult(False, f"item does not start with '**Term**:': {short(it.text)}")
         if views.word_count(m.group(4)) < 2:
             return CheckResult(False, f"the term {short(m.group(1))} has no explanation after it")
+        if _item_key(m.group(1)) in terms:
+            return CheckResult(False, f"the term {short(m.group(1))} is repeated")
+        terms.add(_item_key(m.group(1)))
     return CheckResult(len(items) >= want, f"{len(items)} bold-term item(s), need at least {want}")
 
 

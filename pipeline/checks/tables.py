@@ -98,7 +98,7 @@ def _full_rows(table: Table) -> list[int]:
 
 @checker("table:row_count")
 def check_table_rows(response: str, *, num_rows: int) -> CheckResult:
-    """Exactly one markdown table, with exactly num_rows data rows below its header, every cell filled."""
+    """Exactly one markdown table, with exactly num_rows distinct data rows below its header, every cell filled."""
     want = want_count("table:row_count", "num_rows", num_rows)
     table, why = _the_table(response)
     if table is None:
@@ -106,8 +106,10 @@ def check_table_rows(response: str, *, num_rows: int) -> CheckResult:
     empty = _full_rows(table)
     if empty:
         return CheckResult(False, f"data row(s) {empty[:5]} have empty cells")
+    if len({tuple(_unmark(c).casefold() for c in row) for row in table.rows}) != len(table.rows):
+        return CheckResult(False, "a data row is repeated")
     n = len(table.rows)
-    return CheckResult(n == want, f"the table has {n} data row(s), need exactly {want}")
+    return CheckResult(n == want, f"the table has {n} distinct data row(s), need exactly {want}")
 
 
 @checker("table:given_columns")

@@ -65,12 +65,14 @@ def test_pathological_texts_are_quick(cid: str) -> None:
 
 
 @FUZZ
-@given(rows=st.lists(st.tuples(words, words), min_size=1, max_size=8), extra=st.integers(1, 3))
+@given(rows=st.lists(st.tuples(words, words), min_size=1, max_size=8, unique=True), extra=st.integers(1, 3))
 def test_a_table_of_n_rows_passes_n_and_no_other_count(rows: list[tuple[str, str]], extra: int) -> None:
     table = "| Key | Value |\n|---|---|\n" + "\n".join(f"| {a} | {b} |" for a, b in rows)
     assert run_check("table:row_count", table, {"num_rows": len(rows)}).passed
     assert not run_check("table:row_count", table, {"num_rows": len(rows) + extra}).passed
     assert run_check("table:given_columns", table, {"columns": ["key", "VALUE"]}).passed
+    padded = table + f"\n| {rows[0][0]} | {rows[0][1]} |"
+    assert not run_check("table:row_count", padded, {"num_rows": len(rows) + 1}).passed  # a repeated row
 
 
 @FUZZ
@@ -86,15 +88,23 @@ def test_sorted_items_pass_and_reversed_items_fail(keys: list[str]) -> None:
     assert not run_check("table:sorted_rows", table, {"order": "Z to A"}).passed
 
 
+HEADER = ["alpha", "beta", "gamma"]
 csv_fields = st.text(string.ascii_letters + ' ,"', min_size=1, max_size=10).filter(lambda s: any(map(str.isalpha, s)))
+
+csv_rows = st.lists(
+    st.lists(csv_fields, min_size=3, max_size=3).filter(lambda r: [f.strip().casefold() for f in r] != HEADER),
+    min_size=1,
+    max_size=6,
+    unique_by=lambda r: tuple(f.strip().casefold() for f in r),  # the checker's row identity
+)
 
 
 @FUZZ
-@given(fields=st.lists(st.lists(csv_fields, min_size=3, max_size=3), min_size=1, max_size=6))
+@given(fields=csv_rows)
 def test_csv_written_by_the_csv_module_passes(fields: list[list[str]]) -> None:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["alpha", "beta", "gamma"])
+    writer.writerow(HEADER)
     writer.writerows(fields)
     block = f"Data:\n```csv\n{out.getvalue()}```"
     assert run_check("csv:fenced_block", block, {"num_columns": 3, "num_rows": len(fields)}).passed
@@ -106,7 +116,9 @@ json_scalars = st.one_of(st.integers(-999, 999), words, st.booleans())
 
 @FUZZ
 @given(
-    objs=st.lists(st.fixed_dictionaries({"name": words, "score": json_scalars}), min_size=1, max_size=6),
+    objs=st.lists(st.fixed_dictionaries({"name": words, "score": json_scalars}), min_size=1, max_size=6).filter(
+        lambda objs: len({json.dumps(o, sort_keys=True).casefold() for o in objs}) == len(objs)
+    ),
     indent=st.sampled_from([None, 2]),
 )
 def test_json_built_by_json_dumps_passes(objs: list[dict[str, Any]], indent: int | None) -> None:

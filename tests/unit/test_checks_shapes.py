@@ -223,6 +223,19 @@ def test_rules_and_bold_lines_are_not_items() -> None:
     assert run_check("cond:numbered_when_long", "- one\n- two\n\n* * *\n\nText.", {"threshold": 2}).passed
 
 
+def test_lists_are_read_as_markdown_renders_them() -> None:
+    # a line right after an item continues it; an indented line after a blank line too
+    assert run_check(
+        "list:item_endings", "- one\n  goes on.\n- two.\n\n  more of two.\n- three.", {"mark": "."}
+    ).passed
+    assert not run_check(
+        "list:uniform_lists", "- a1\n- b1\nNext:\n- c1\n- d1", {"num_lists": 2, "num_items": 2}
+    ).passed
+    # unindented text after a blank line ends a list; a top-level item of the other kind starts a new one
+    assert run_check("list:uniform_lists", "- a1\n- b1\n\nNext:\n- c1\n- d1", {"num_lists": 2, "num_items": 2}).passed
+    assert run_check("cond:numbered_when_long", "- a1\n- b1\n1. c1\n2. d1\n3. e1", {"threshold": 2}).passed
+
+
 # --- composed: And, Chain and Selection -------------------------------------------------------------------------
 
 
