@@ -259,6 +259,10 @@ def run(
     if runners:
         require_api_server("run --runners")
     check_api_server(api_timeout)
+    from pipeline.construct.options import describe_vocabularies, held_out_warnings
+
+    for line in [*held_out_warnings(cfg.compose.vocabularies), describe_vocabularies(cfg.compose.vocabularies)]:
+        typer.echo(line, err=True)  # what the checks passed with, before Prefect and the workers take a while
     if not runners:  # local workers load while Prefect starts (a minute on a small CPU machine, half of it saved)
         from pipeline.run.serving import prestart_local_workers
 

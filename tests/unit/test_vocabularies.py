@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from pipeline.construct.options import ComposeOptions
 from pipeline.construct.taxonomy import load_taxonomy
@@ -224,3 +225,33 @@ def test_the_dataset_card_names_the_vocabularies(recorded: dict[str, Any] | None
     lines = card.splitlines()
     at = lines.index(expected[0])
     assert lines[at : at + len(expected)] == expected
+
+
+def test_the_run_command_warns_before_prefect_and_the_workers_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    import flows.generate
+    from pipeline.cli import app
+
+    path = tmp_path / "cfg.yaml"
+    data = run_config(tmp_path, vocabularies=[*VOCABULARIES]).model_dump(mode="json")
+    path.write_text(yaml.safe_dump({k: data[k] for k in ("samples", "mix", "compose", "workers", "output_dir")}))
+    started: list[str] = []
+
+    def generate(config_path: str, output_dir: str | None = None, **_: Any) -> dict[str, Any]:
+        started.append(config_path)
+        return {"kept": 1, "target": 1, "output_dir": output_dir}
+
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.setenv("COMPLEXIFY_REQUEST_CACHE", str(tmp_path / "requests.sqlite"))
+    monkeypatch.setattr(flows.generate, "generate", generate)
+    result = CliRunner().invoke(app, ["run", "--config", str(path), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == HELD_OUT_WARNING and started
+    assert (
+        "vocabularies: ifeval, ifbench, iftrain, complexbench, complexify (held-out vocabularies opted in: ifbench)"
+        in lines
+    )
