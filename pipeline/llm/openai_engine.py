@@ -211,22 +211,27 @@ class OpenAIEngine:
         if self.cache is not None:
             hit = self.cache.get(key)
             if hit is not None:
-                return YesNo(**hit)
+                return YesNo(**hit).model_copy(update={"cached": True})
         body = {"model": model, "messages": messages, **_JUDGE_PARAMS}
+        resent = [0]
+        RESENT.set(resent)  # this question's own task: the pool counts its tries beyond the first here
         try:
             data, url, _ = await self._pool.call("POST", "/v1/chat/completions", body)
         except RequestRejected as exc:
             log.warning("YES/NO question rejected (%s): %s", exc.reason, str(exc)[:300])
-            return YesNo(logprob_yes=-math.inf, logprob_no=-math.inf, failure=exc.reason)
+            return YesNo(logprob_yes=-math.inf, logprob_no=-math.inf, failure=exc.reason, retries=resent[0])
         try:
             answer = read_yes_no(data)
         except MalformedAnswer as exc:
             raise InferenceError(
                 f"{url}/v1/chat/completions answered a YES/NO question {exc}: is it an OpenAI-compatible server?"
             ) from None
+        usage = data.get("usage")
+        prompt = usage.get("prompt_tokens") if isinstance(usage, dict) else None
+        answer = answer.model_copy(update={"prompt_tokens": prompt if isinstance(prompt, int) else 0})
         if self.cache is not None:
-            self.cache.put(key, answer.model_dump())
-        return answer
+            self.cache.put(key, answer.model_dump(exclude={"cached", "retries"}))
+        return answer.model_copy(update={"retries": resent[0]})
 
     async def ayes_no(self, conversations: Sequence[Sequence[dict[str, str]]]) -> list[YesNo]:
         """log P(YES) and log P(NO) as the next answer token, per conversation (summed over spellings)."""

@@ -128,3 +128,6 @@ class YesNo(BaseModel):
     logprob_yes: float
     logprob_no: float
     failure: str | None = None
+    prompt_tokens: int = 0  # the question's, recorded with the answer (0 in answers cached before it was recorded)
+    cached: bool = False  # answered from the request cache (not stored in it)
+    retries: int = 0  # tries beyond the first this question needed (not stored in the cache)

@@ -137,18 +137,34 @@ def metered_chat(chat: Chat) -> Chat:
 
 
 class _MeteredScorer:
-    """A judge's YES/NO scorer, counting its questions (a refused one scores -inf both ways) as role `judge`."""
+    """A judge's YES/NO scorer, counting its questions as role `judge`: with an engine behind it (`yes_no`), each
+    answer's recorded prompt tokens, its one generated token, refusals, cache hits and retries; with any other
+    scorer, the questions and the refused ones (scored -inf both ways)."""
 
     def __init__(self, scorer: Any, model: str) -> None:
         self._scorer, self._model = scorer, model
 
     def yes_no_logprobs(self, conversations: Sequence[Sequence[dict[str, str]]]) -> list[tuple[float, float]]:
-        scores: list[tuple[float, float]] = self._scorer.yes_no_logprobs(conversations)
         meter = _METER.get()
-        if meter is not None:
+        if meter is None:
+            return list(self._scorer.yes_no_logprobs(conversations))
+        key = (_STAGE.get()[0], "judge", self._model)
+        if not hasattr(self._scorer, "yes_no"):
+            scores: list[tuple[float, float]] = self._scorer.yes_no_logprobs(conversations)
             failed = sum(1 for y, n in scores if y == float("-inf") and n == float("-inf"))
-            meter.add((_STAGE.get()[0], "judge", self._model), requests=len(conversations), failures=failed)
-        return scores
+            meter.add(key, requests=len(conversations), failures=failed)
+            return scores
+        answers = self._scorer.yes_no(conversations)
+        meter.add(
+            key,
+            requests=len(answers),
+            prompt_tokens=sum(a.prompt_tokens for a in answers),
+            generated_tokens=sum(a.failure is None for a in answers),  # one token: YES or NO
+            failures=sum(a.failure is not None for a in answers),
+            cached=sum(a.cached for a in answers),
+            retries=sum(a.retries for a in answers),
+        )
+        return [(a.logprob_yes, a.logprob_no) for a in answers]
 
     def __getattr__(self, name: str) -> Any:  # anything else the judge's code asks of its scorer
         return getattr(self._scorer, name)

@@ -188,3 +188,40 @@ def test_stats_the_summary_and_the_report_show_the_same_ledger(tmp_path: Path) -
     assert shown.exit_code == 0, shown.output
     assert "tokens of run" in shown.output and str(total.generated_tokens) in shown.output
     assert "no price for default" in shown.output
+
+
+def test_the_engine_reports_judge_tokens_cache_hits_and_retries_into_the_ledger(tmp_path: Path) -> None:
+    import httpx
+
+    from pipeline.llm.cache import RequestCache
+    from pipeline.run.serving import engine_chat_fn
+    from tests.unit.test_llm_engine_logic import FakeServers, completion, engine
+
+    failures = iter([503, 500])
+
+    def server(body: dict[str, Any]) -> httpx.Response:
+        if body.get("max_tokens") == 1:  # a YES/NO question
+            top = [{"token": "Yes", "logprob": -0.5}, {"token": " no", "logprob": -1.5}]
+            choice = {"index": 0, "logprobs": {"content": [{"token": "Yes", "logprob": -0.5, "top_logprobs": top}]}}
+            usage = {"prompt_tokens": 9, "completion_tokens": 1}
+            return httpx.Response(200, json={"choices": [choice], "usage": usage})
+        status = next(failures, None)
+        return httpx.Response(status, text="busy") if status else completion(body)
+
+    fake = FakeServers({"a.test": server})
+    with engine(fake, ["http://a.test:1"], cache=RequestCache(tmp_path / "c.sqlite")) as eng:
+        models = metered_models(Models(chat=engine_chat_fn({"m": eng}), judge=LLMJudge(eng)), "m")
+        assert models.judge is not None
+        question = [[{"role": "user", "content": "ok?"}]]
+        with metering(Meter()) as meter:
+            with stage("verify"):
+                models.judge.scorer.yes_no_logprobs(question)
+                models.judge.scorer.yes_no_logprobs(question)  # the request cache answers it
+            with stage("respond", "responder"):
+                models.chat([[{"role": "user", "content": "hi"}]], RoleConfig(model="m"), 2)
+    rows = {(r.stage, r.role): r for r in meter.rows()}
+    judge = rows["verify", "judge"]
+    assert (judge.requests, judge.prompt_tokens, judge.generated_tokens, judge.cached) == (2, 18, 2, 1)
+    respond = rows["respond", "responder"]
+    assert (respond.requests, respond.prompt_tokens, respond.generated_tokens) == (1, 5, 6)
+    assert (respond.retries, respond.cached) == (2, 0)  # two tries failed (503, 500) before the answer
