@@ -15,12 +15,12 @@ PY := $(VENV)/bin/python
 CLI := $(VENV)/bin/complexify
 PYTEST_ARGS ?=
 
-.PHONY: help env vllm-env ifbench-ref-env model run test test-unit lint typecheck bench clean
+.PHONY: help env vllm-env train-env ifbench-ref-env model run test test-unit lint typecheck bench clean
 
 help:
 	@echo "make run    set up, then run the main job on the bundled default model and seeds"
 	@echo "make test   set up, then run lint and the whole test suite"
-	@echo "make env | vllm-env | ifbench-ref-env | model | lint | typecheck | bench | clean"
+	@echo "make env | vllm-env | train-env | ifbench-ref-env | model | lint | typecheck | bench | clean"
 
 ## The pipeline environment (cached under ~/.cache/complexify, linked as .venv) plus this checkout.
 env:
@@ -33,6 +33,10 @@ env:
 ## The vLLM worker environment (cached, linked as .venv-vllm).
 vllm-env:
 	@scripts/ensure_env.sh vllm
+
+## The training environment (cached, linked as .venv-train): the pipeline plus TRL, for `complexify train-smoke`.
+train-env:
+	@scripts/ensure_env.sh train
 
 ## IFBench's reference checkers (cached, linked as .venv-ifbench-ref), for benchmarks/ifbench_checkers.py only:
 ## neither `make test` nor `make run` builds it.
@@ -55,7 +59,7 @@ lint: env
 typecheck: env
 	$(PY) -m mypy
 
-test: env vllm-env model lint typecheck
+test: env vllm-env train-env model lint typecheck
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: env

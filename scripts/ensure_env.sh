@@ -2,6 +2,7 @@
 # Create (once) and link a project environment.
 #   scripts/ensure_env.sh pipeline   -> .venv       (the pipeline, tests, tools)
 #   scripts/ensure_env.sh vllm       -> .venv-vllm  (vLLM worker processes)
+#   scripts/ensure_env.sh train      -> .venv-train (the pipeline plus TRL: `complexify train-smoke`)
 #   scripts/ensure_env.sh ifeval-ref / ifbench-ref -> .venv-ifeval-ref / .venv-ifbench-ref (reference checkers,
 #                                       for benchmarks and reference tests only)
 # Environments live in a cache outside the checkout, keyed by a hash of their pinned
@@ -26,6 +27,10 @@ case "$kind" in
     fi
     link="$root/.venv-vllm"
     ;;
+  train)
+    reqs=("$root/requirements/pipeline.txt" "$root/requirements/train.txt")
+    link="$root/.venv-train"
+    ;;
   ifeval-ref)
     reqs=("$root/requirements/ifeval-ref.txt")
     link="$root/.venv-ifeval-ref"
@@ -35,7 +40,7 @@ case "$kind" in
     link="$root/.venv-ifbench-ref"
     ;;
   *)
-    echo "ensure_env.sh: unknown environment '$kind' (expected: pipeline, vllm, ifeval-ref or ifbench-ref)" >&2
+    echo "ensure_env.sh: unknown environment '$kind' (expected: pipeline, vllm, train, ifeval-ref or ifbench-ref)" >&2
     exit 2
     ;;
 esac
@@ -59,6 +64,11 @@ build() {
       # torch first, from the local CPU wheel, so nothing below pulls a CUDA build.
       "${pip[@]}" torch==2.13.0
       "${pip[@]}" -r "$root/requirements/pipeline.txt" -r "$root/requirements/dev.txt"
+      ;;
+    train)
+      # torch first, from the local CPU wheel, as for the pipeline; the checkout itself comes via PYTHONPATH.
+      "${pip[@]}" torch==2.13.0
+      "${pip[@]}" -r "$root/requirements/pipeline.txt" -r "$root/requirements/train.txt"
       ;;
     vllm)
       "${pip[@]}" -r "${reqs[0]}"

@@ -33,6 +33,7 @@ __import__("pipeline.cli.store", fromlist=["register"]).register(app)  # `stats`
 __import__("pipeline.cli.plan", fromlist=["register"]).register(app)  # `plan` command
 __import__("pipeline.cli.ifeval", fromlist=["register"]).register(app)  # `ifeval` command
 __import__("pipeline.cli.bench", fromlist=["register"]).register(app)  # `bench` commands
+__import__("pipeline.cli.train", fromlist=["register"]).register(app)  # `train-smoke` command
 
 ROOT = PROJECT_ROOT
 BUNDLED_SEEDS = ROOT / "seeds" / "complexify-seeds.jsonl"

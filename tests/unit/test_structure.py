@@ -36,6 +36,7 @@ WINGS: list[tuple[str, tuple[str, ...]]] = [
     ("store", ("pipeline.store",)),
     ("run", ("pipeline.run",)),
     ("publish", ("pipeline.publish",)),
+    ("train", ("pipeline.train",)),
     ("bench", ("pipeline.bench",)),
     ("flows", ("flows",)),
     ("cli", ("pipeline.cli",)),
