@@ -77,7 +77,7 @@ def _step_printer(method: str, total: int, recorder: RecordingReward | None) -> 
 
     key = "reward" if method == "grpo" else "loss"
 
-    class StepPrinter(TrainerCallback):  # type: ignore[misc]  # transformers is untyped here
+    class StepPrinter(TrainerCallback):
         """One stdout line per logged step; a progress bar on stderr."""
 
         def __init__(self) -> None:
