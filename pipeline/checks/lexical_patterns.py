@@ -35,7 +35,7 @@ _VOWEL = re.compile(r"[aeiouy]")
 _LIST_NUMBER = re.compile(r"^[ \t]*\d{1,9}[.)](?=[ \t])", re.MULTILINE)
 _NUMBER = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?")
 _DIGIT = re.compile(r"\d")
-_LEADING_HEADINGS = re.compile(r"\A(?:[ \t]*(?:#{1,6}[ \t][^\n]*)?\n)*")
+_LEADING_HEADINGS = re.compile(r"\A(?:[ \t]*(?:#{1,6}[ \t][^\n]*|\*\*[^\n]*\*\*[ \t]*|__[^\n]*__[ \t]*)?\n)*")
 NUMBER_WORDS = frozenset(
     """
     zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen
@@ -313,9 +313,9 @@ def check_acronyms_defined(response: str, *, N: int) -> CheckResult:
 
 @checker("lexical:word_first_paragraph_only")
 def check_word_first_paragraph_only(response: str, *, word: str) -> CheckResult:
-    """At least two paragraphs (markdown headings before the first one, such as a title or a case heading, are
-    skipped); the word (whole word, any case) is used in a sentence of the first paragraph of the visible answer,
-    and appears in no later paragraph of the folded answer, disguised or hidden."""
+    """At least two paragraphs (heading lines before the first one, such as a title, a bold title line or a case
+    heading, are skipped); the word (whole word, any case) is used in a sentence of the first paragraph of the
+    visible answer, and appears in no later paragraph of the folded answer, disguised or hidden."""
     cid = "lexical:word_first_paragraph_only"
     want = want_str(cid, "word", word).strip()
     found = paragraphs(_LEADING_HEADINGS.sub("", seen_text(response), count=1))
