@@ -6,7 +6,9 @@ fields and layout as the reference, and prints prompt- and instruction-level acc
 
 IFBench files (AllenAI's `evaluation_lib`, same formats) are read the same way: their keys are strings
 ("0"), kept as given, and their kwargs rows hold every argument name of the whole benchmark, null where
-unused; the IFBench ids are checked by the checkers registered under the same ids.
+unused; the IFBench ids are checked by the checkers registered under the same ids. Both evaluators would
+rebuild an instruction whose arguments include `prompt` with the item's prompt; none of IFEval's 25 or
+IFBench's 58 instructions has one (the repeat instructions take `prompt_to_repeat` from the kwargs).
 
 - strict: an empty or whitespace-only response fails every instruction; otherwise the checker decides.
 - loose: an instruction passes if any of 8 variants passes (the response; without its first line, its
