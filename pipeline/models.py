@@ -286,7 +286,7 @@ class JudgeProbe(Record):
     logprob_no: float
     judged_yes: bool  # the judge's decision at the run's margin
     label: bool
-    source: Literal["code", "gold"] = "code"
+    source: Literal["code", "gold", "injection"] = "code"  # injection: a probe whose right answer is NO
 
 
 class Verdict(Record):

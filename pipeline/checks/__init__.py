@@ -14,6 +14,8 @@ from pipeline.checks import (  # noqa: F401
     format,
     guards,
     guards_format,
+    ifbench_counting,
+    ifbench_words,
     ifbench_custom,
     ifbench_format,
     keywords,

@@ -1,10 +1,9 @@
-"""Checkers: counting family (IFBench/IFTrain counts and our own length counts), with regex-defined units.
+"""Checkers: counting family (IFTrain counts and our own length counts), with regex-defined units.
 
 The units are defined here once and stated in each spec's description, so the instruction and the
 checker count the same things:
 
 - word: a run of letters and digits, optionally joined by inner apostrophes ("don't" is one word);
-  `count:word_count_range` keeps IFBench's unit instead (runs of `\\w`, so "don't" is two);
 - sentence: text ended by `.`, `!` or `?` (or `。！？`) plus optional closing quotes/brackets and then
   whitespace (or directly Chinese or Japanese text); a line break also ends a sentence; pieces without a
   letter or digit are dropped;
@@ -13,15 +12,13 @@ checker count the same things:
 Hardening against gamed answers (see `views`): minimum counts read the visible answer only (hidden
 text earns nothing) and maximum counts read the folded answer (look-alike letters, invisible
 characters and compatibility forms cannot hide an occurrence); a count that must be exact must hold in
-both. Numbers are not words for vocabulary and stop-word shares, list numbering is not a number,
-underscores do not glue words together under a maximum, paragraphs and questions need words, and
-keywords and conjunctions count only in prose, not in a bare list.
+both. Paragraphs and questions need words, and keywords count only in prose, not in a bare list.
+(IFBench's own counts, which keep the reference's semantics, are in `ifbench_counting`.)
 """
 
 from __future__ import annotations
 
 import re
-import string
 from typing import Any
 
 from pipeline.checks import views
@@ -30,11 +27,7 @@ from pipeline.checks.registry import CheckResult, checker
 from pipeline.checks.rules import in_range, keyword_pattern, want_bounds
 
 WORD_RE = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
-_IFBENCH_WORD_RE = re.compile(r"\w+")
-_UNGLUED_WORD_RE = re.compile(r"[^\W_]+")  # \w+ runs with underscores as separators
 _LETTER = re.compile(r"[^\W\d_]")
-_LIST_NUMBER = re.compile(r"^[ \t]*\d{1,9}[.)](?=[ \t])", re.MULTILINE)
-_QUOTES = "\"'`*_“”‘’«»"
 _SENTENCE_BREAK = re.compile(
     r"(?<=[.!?。！？])\s+"  # terminal mark, then whitespace
     r"|(?<=[.!?。！？][\"'”’)\]*_])\s+"  # ... with one closing quote/bracket/emphasis mark between
@@ -48,32 +41,6 @@ _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1
 _KANA = re.compile(r"[\u3040-\u30ff]")
 _ASCII_LETTER = re.compile(r"[A-Za-z]")
 _CLOSERS = "\"'”’)]*_ \t"
-COORDINATING_CONJUNCTIONS = ("and", "but", "for", "nor", "or", "so", "yet")
-_CONJUNCTION = re.compile(rf"(?<![^\W_])(?:{'|'.join(COORDINATING_CONJUNCTIONS)})(?![^\W_]|['’][^\W_])", re.IGNORECASE)
-
-# Our own list of English function words (articles, pronouns, auxiliaries, prepositions, conjunctions,
-# common adverbs), used by ratio:stop_words; contractions count as stop words too.
-STOP_WORDS = frozenset(
-    """
-    a an the this that these those
-    i me my mine myself we us our ours ourselves you your yours yourself yourselves he him his himself
-    she her hers herself it its itself they them their theirs themselves
-    what which who whom whose where when why how
-    am is are was were be been being have has had having do does did doing done
-    will would shall should can could may might must
-    and but or nor so yet if then else than because while although though unless until as
-    of at by for with about against between into through during before after above below to from
-    up down in out on off over under again further once
-    here there all any both each few more most other some such no not only own same too very
-    just also now even still ever
-    i'm you're he's she's it's we're they're i've you've we've they've i'd you'd he'd she'd we'd they'd
-    i'll you'll he'll she'll we'll they'll isn't aren't wasn't weren't hasn't haven't hadn't
-    doesn't don't didn't won't wouldn't can't cannot couldn't shouldn't mustn't let's that's there's
-    """.split()
-)
-
-
-_NO_PUNCT = str.maketrans("", "", string.punctuation)
 
 
 def words(text: str) -> list[str]:
@@ -96,32 +63,7 @@ def want_count(cid: str, name: str, value: Any, *, minimum: int = 1) -> int:
     return want_int(cid, name, value, minimum=minimum)
 
 
-def _norm_word(word: str) -> str:
-    return word.lower().replace("’", "'")
-
-
 # --- Length ----------------------------------------------------------------------------------------
-
-
-@checker("count:word_count_range")
-def check_word_count_range(response: str, *, min_words: int, max_words: int) -> CheckResult:
-    """The number of `\\w+` runs (IFBench's word unit) lies in [min_words, max_words]: at least min_words in the
-    visible answer, at most max_words in the folded answer with underscores splitting words ("a_b" is two)."""
-    lo, hi = want_bounds("count:word_count_range", "min_words", min_words, "max_words", max_words)
-    seen = sum(1 for _ in _IFBENCH_WORD_RE.finditer(views.visible(response)))
-    if seen < lo:
-        return in_range(seen, lo, hi, "words")
-    return in_range(sum(1 for _ in _UNGLUED_WORD_RE.finditer(views.folded(response))), lo, hi, "words")
-
-
-@checker("count:unique_word_count")
-def check_unique_word_count(response: str, *, N: int) -> CheckResult:  # IFBench's kwarg name
-    """At least N distinct words with a letter in the visible answer, compared case-insensitively after
-    folding look-alike letters (numbers are not vocabulary; "rivеr" with a Cyrillic е is "river")."""
-    need_n = want_count("count:unique_word_count", "N", N)
-    distinct = len({_norm_word(w) for w in words(views.fold(views.visible(response))) if _LETTER.search(w)})
-    ok = distinct >= need_n
-    return CheckResult(ok, f"found {distinct} distinct words, need at least {need_n}")
 
 
 @checker("length:cjk_chars")
@@ -190,16 +132,6 @@ def check_question_count(response: str, *, N: int) -> CheckResult:  # IFBench-st
 # --- Keywords --------------------------------------------------------------------------------------
 
 
-@checker("count:numbers")
-def check_numbers(response: str, *, N: int) -> CheckResult:  # IFBench's kwarg name
-    """Exactly N numbers in the visible answer: digit runs after removing ASCII punctuation, so 1,000 and 3.5 are
-    one number each; the numbering of list items ("1. ") is not a number."""
-    want = want_count("count:numbers", "N", N, minimum=0)
-    stripped = _LIST_NUMBER.sub("", views.visible(response)).translate(_NO_PUNCT)
-    found = len(re.findall(r"\d+", stripped))
-    return CheckResult(found == want, f"found {found} number(s), need exactly {want}")
-
-
 @checker("count:count_increment_word")
 def check_count_increment_word(response: str, *, keyword1: str, keyword2: str) -> CheckResult:
     """keyword1 occurs exactly once and keyword2 exactly twice (whole words, case-insensitive), every time in
@@ -224,43 +156,3 @@ def check_count_increment_word(response: str, *, keyword1: str, keyword2: str) -
     if (f1, f2) != (1, 2):
         return CheckResult(False, f"{evidence}, but {f1} and {f2} once disguised forms count")
     return CheckResult(True, evidence)
-
-
-# --- Language Style --------------------------------------------------------------------------------
-
-
-@checker("ratio:stop_words")
-def check_stop_words(response: str, *, percentage: int) -> CheckResult:
-    """Stop words (our fixed list) make up at most `percentage`% of the words of the visible answer (words with a
-    letter; numbers are not words here); look-alike letters are folded first, so "thе" is "the"; no words fails."""
-    cid = "ratio:stop_words"
-    limit = want_int(cid, "percentage", percentage)
-    if limit > 100:
-        raise fail(cid, f"'percentage' must be between 0 and 100, got {limit}")
-    all_words = [_norm_word(w) for w in words(views.fold(views.visible(response))) if _LETTER.search(w)]
-    if not all_words:
-        return CheckResult(False, "no words found")
-    stop = sum(1 for w in all_words if w in STOP_WORDS)
-    share = 100 * stop / len(all_words)
-    ok = share <= limit
-    return CheckResult(ok, f"stop words are {share:.1f}% of {len(all_words)} words ({stop}), need at most {limit}%")
-
-
-@checker("count:conjunctions")
-def check_conjunctions(response: str, *, small_n: int) -> CheckResult:
-    """At least small_n different coordinating conjunctions (and, but, for, nor, or, so, yet), each used in prose
-    in the visible answer: a list of conjunctions or a quoted mention ("and") does not count."""
-    cid = "count:conjunctions"
-    want = want_count(cid, "small_n", small_n)
-    if want > len(COORDINATING_CONJUNCTIONS):
-        raise fail(cid, f"'small_n' must be at most {len(COORDINATING_CONJUNCTIONS)}, got {want}")
-    text = views.visible(response)
-    hits = []
-    for m in _CONJUNCTION.finditer(text):
-        quoted = m.start() > 0 and text[m.start() - 1] in _QUOTES and m.end() < len(text) and text[m.end()] in _QUOTES
-        if not quoted:
-            hits.append(m)
-    prose = views.prose_spans(text, [(m.start(), m.end()) for m in hits])
-    used = sorted({m.group().lower() for m, ok in zip(hits, prose, strict=True) if ok})
-    detail = f" ({', '.join(used)})" if used else ""
-    return CheckResult(len(used) >= want, f"found {len(used)} different conjunction(s){detail}, need at least {want}")

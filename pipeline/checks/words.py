@@ -1,22 +1,21 @@
-"""Checkers: words family (first/last words, word positions, repeats, palindromes); units from counting.py.
+"""Checkers: words family (first/last words, palindromes); units from counting.py.
 
 Hardening against gamed answers (see `views`): positions and required words are read in the visible
-answer, a first or last word needs other words with it, a keyword or palindrome counts only in prose,
-a palindrome needs two different letters, and repeats are counted on the folded answer, so look-alike
-letters and invisible characters cannot hide a repeated word.
+answer, a first or last word needs other words with it, and a palindrome counts only in prose and needs
+two different letters. (IFBench's `words:*` and `sentence:*` ids, which keep the reference's semantics,
+are in `ifbench_words`.)
 """
 
 from __future__ import annotations
 
 import re
-from collections import Counter
 from typing import Any
 
 from pipeline.checks import views
-from pipeline.checks.counting import WORD_RE, sentences, want_count, words
+from pipeline.checks.counting import WORD_RE, want_count, words
 from pipeline.checks.ifeval_args import fail, want_str
 from pipeline.checks.registry import CheckResult, checker
-from pipeline.checks.rules import canon, keyword_pattern, short
+from pipeline.checks.rules import short
 
 _LETTERS = re.compile(r"[^\W\d_]+")
 
@@ -82,43 +81,6 @@ def check_start_end(response: str) -> CheckResult:
     if _norm(first) != _norm(last):
         return CheckResult(False, f"starts with {short(first)} but ends with {short(last)}")
     return CheckResult(True, f"starts and ends with {short(first)}")
-
-
-# --- Keywords --------------------------------------------------------------------------------------
-
-
-@checker("sentence:keyword")
-def check_sentence_keyword(response: str, *, word: str, N: int) -> CheckResult:  # IFBench's kwarg name
-    """The N-th sentence of the visible answer contains `word` (whole word, any case) in prose: the sentence is
-    not just the word or a list of it."""
-    cid = "sentence:keyword"
-    want = want_str(cid, "word", word).strip()
-    index = want_count(cid, "N", N)
-    found = sentences(views.visible(response))
-    if len(found) < index:
-        return CheckResult(False, f"found {len(found)} sentence(s), need at least {index}")
-    target = canon(found[index - 1])
-    pattern = keyword_pattern(want)
-    if pattern.search(target) is None:
-        return CheckResult(False, f"sentence {index} does not contain {want!r}: {short(target)}")
-    if not views.in_prose(target, [pattern])[0]:
-        return CheckResult(False, f"sentence {index} is not a sentence around {want!r}: {short(target)}")
-    return CheckResult(True, f"sentence {index} contains {want!r}: {short(target)}")
-
-
-@checker("words:repeats")
-def check_repeats(response: str, *, small_n: int) -> CheckResult:
-    """No word (compared case-insensitively, look-alike letters folded, invisible characters removed, hidden
-    text included) occurs more than small_n times."""
-    limit = want_count("words:repeats", "small_n", small_n)
-    counts = Counter(map(_norm, words(views.folded(response))))
-    over = [(w, c) for w, c in counts.most_common() if c > limit]
-    if over:
-        listed = ", ".join(f"{short(w)} x{c}" for w, c in over[:4])
-        return CheckResult(False, f"{len(over)} word(s) occur more than {limit} times: {listed}")
-    top = counts.most_common(1)
-    detail = f" (most frequent: {short(top[0][0])} x{top[0][1]})" if top else ""
-    return CheckResult(True, f"no word occurs more than {limit} times{detail}")
 
 
 @checker("lexical:palindrome_word")

@@ -26,6 +26,8 @@ COLUMNS = (
     "precision",
     "recall",
     "margin for 95% precision",
+    "injection probes",
+    "false credit",
     "suggested route",
 )
 
@@ -39,7 +41,11 @@ def rule_of(run_infos: Iterable[Mapping[str, Any]]) -> RoutingRule:
             cal = CalibrationConfig.model_validate(raw)
         except ValidationError:  # a run.json from other code: its thresholds cannot be read, so use the defaults
             cal = CalibrationConfig()
-        rules.add(RoutingRule(cal.min_samples, cal.min_precision, cal.min_reward_precision, cal.untrusted_route))
+        rules.add(
+            RoutingRule(
+                cal.min_samples, cal.min_precision, cal.min_reward_precision, cal.untrusted_route, cal.max_false_credit
+            )
+        )
     return rules.pop() if len(rules) == 1 else RoutingRule()
 
 
@@ -51,7 +57,8 @@ def calibration_cells(cal: DimensionCalibration, rule: RoutingRule) -> list[str]
     """One dimension's row, as text, in COLUMNS order."""
     return [
         cal.dimension, str(cal.n), str(cal.gold), str(cal.positives), str(cal.judged_yes),
-        _num(cal.precision, ".1%"), _num(cal.recall, ".1%"), _num(cal.margin_95, ".2f"), auto_route(cal, rule),
+        _num(cal.precision, ".1%"), _num(cal.recall, ".1%"), _num(cal.margin_95, ".2f"), str(cal.probes),
+        _num(cal.false_credit, ".1%"), auto_route(cal, rule),
     ]  # fmt: skip
 
 
@@ -67,7 +74,10 @@ def card_lines(calibration: Iterable[DimensionCalibration], rule: RoutingRule) -
         "judge's YES against those labels; the margin is the smallest log-probability margin (nats, "
         "`models.judge.margin`) at which its YES was at least 95% precise (`-`: none). The suggested route follows "
         f"the run's thresholds (gate at precision >= {rule.min_precision:.0%}, reward-only at >= "
-        f"{rule.min_reward_precision:.0%}, at least {rule.min_samples} questions).", "",
+        f"{rule.min_reward_precision:.0%}, at least {rule.min_samples} questions). False credit: the share of "
+        "judge-injection probes (wrong answers with override text, a verdict in the reasoning, a persuasive "
+        "self-assessment or an echo of the instruction; the right answer is always NO) the judge answered YES; above "
+        f"{rule.max_false_credit:.0%} a dimension cannot gate.", "",
         "| " + " | ".join(COLUMNS) + " |", "|---|" + "---:|" * (len(COLUMNS) - 2) + "---|",
     ]  # fmt: skip
     return lines + ["| " + " | ".join(calibration_cells(c, rule)) + " |" for c in rows]
@@ -86,9 +96,10 @@ def judge_summary_lines(rows: Iterable[Mapping[str, Any]] | None) -> list[str]:
     rows = list(rows or [])
     if not rows:
         return []
-    widths = (24, 10, 6, 10, 10, 10, 8, 10, 14)
-    head = ["dimension", "questions", "gold", "label yes", "judge yes", "precision", "recall", "margin95", "route"]
-    out = ["judge calibration (code-labelled and gold questions):"]
+    widths = (24, 10, 6, 10, 10, 10, 8, 10, 8, 10, 14)
+    head = ["dimension", "questions", "gold", "label yes", "judge yes", "precision", "recall", "margin95", "probes",
+            "false cred", "route"]  # fmt: skip
+    out = ["judge calibration (code-labelled and gold questions; injection probes and their false credit):"]
     for r in rows:
         cells = [
             *calibration_cells(DimensionCalibration(**{k: v for k, v in r.items() if k != "route"}), RoutingRule())[

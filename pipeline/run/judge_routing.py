@@ -1,7 +1,9 @@
 """What each dimension's judge checks may do in a run (gate, reward-only, report-only), decided once at run start.
 
 A route is fixed in the config (`models.judge.calibration.routes`, else `default_route`) or `auto`: decided
-by the judge's precision on the gold file, scored when the run starts. The calibration the run measures on
+by the judge's precision on the gold file, scored when the run starts. The judge-injection probes
+(`pipeline/verify/judge_injection.py`) are asked then too: a dimension whose judge gives false credit on more
+than `max_false_credit` of them cannot gate, whatever its route. The calibration the run measures on
 code checks as it goes is recorded and reported (`complexify stats`, the card, the run summary, with the
 route those numbers suggest) but never changes the routes of the run that measures it: a route that moved
 with the batches finished so far would make a batch's gate decisions depend on timing and on resume. Pin
@@ -20,12 +22,15 @@ from pipeline.models import JudgeProbe
 from pipeline.run.config import CalibrationConfig, ConfigError, RunConfig
 from pipeline.run.stages import Models
 from pipeline.verify.judge_calibration import LabelledScore, Route, RoutingRule, judge_score, resolve_routes, summarize
-from pipeline.verify.judge_gold import load_gold, score_gold
+from pipeline.verify.judge_gold import GoldExample, load_gold, score_gold
+from pipeline.verify.judge_injection import injection_probes, score_probes
 
 
 def routing_rule(cal: CalibrationConfig) -> RoutingRule:
     """The thresholds of `auto` routing from the config."""
-    return RoutingRule(cal.min_samples, cal.min_precision, cal.min_reward_precision, cal.untrusted_route)
+    return RoutingRule(
+        cal.min_samples, cal.min_precision, cal.min_reward_precision, cal.untrusted_route, cal.max_false_credit
+    )
 
 
 def check_calibration_config(cfg: RunConfig, taxonomy: Taxonomy) -> None:
@@ -42,8 +47,16 @@ def check_calibration_config(cfg: RunConfig, taxonomy: Taxonomy) -> None:
 
 
 def gold_scores(probes: Sequence[JudgeProbe]) -> list[LabelledScore]:
+    """The pairs of the probes asked at run start: gold examples, and judge-injection probes kept apart."""
     return [
-        LabelledScore(p.dimension, judge_score(p.logprob_yes, p.logprob_no), p.judged_yes, p.label, True)
+        LabelledScore(
+            p.dimension,
+            judge_score(p.logprob_yes, p.logprob_no),
+            p.judged_yes,
+            p.label,
+            gold=p.source != "injection",
+            injection=p.source == "injection",
+        )
         for p in probes
     ]
 
@@ -65,18 +78,28 @@ def existing_run(root: Path, fingerprint: str) -> store.RunPaths | None:
 def with_judge_routes(
     cfg: RunConfig, taxonomy: Taxonomy, models: Models, log: Callable[[str], None], run: store.RunPaths | None = None
 ) -> Models:
-    """`models` with the run's judge routes. The gold file is scored once per run and stored in the run folder
-    (`judge_gold.parquet`), so a resumed run and the run's runners route by the same numbers."""
+    """`models` with the run's judge routes. The gold file and the judge-injection probes are scored once per run
+    and stored in the run folder (`judge_gold.parquet`), so a resumed run and the run's runners route by the same
+    numbers."""
     cal = cfg.models.judge.calibration
     gold: list[JudgeProbe] = []
-    if cal.gold_file is not None and models.judge is not None and cfg.models.judge.enabled:
+    asks = cal.gold_file is not None or cal.injection_probes > 0
+    if asks and models.judge is not None and cfg.models.judge.enabled:
         stored = store.read_judge_gold(run) if run is not None else None
         if stored is None:
-            examples = load_gold(cfg.resolve(cal.gold_file), taxonomy.dimensions)
-            stored = score_gold(examples, models.judge.scorer, margin=models.judge.margin)
+            examples: list[GoldExample] = []
+            stored = []
+            if cal.gold_file is not None:
+                examples = load_gold(cfg.resolve(cal.gold_file), taxonomy.dimensions)
+                stored = score_gold(examples, models.judge.scorer, margin=models.judge.margin)
+                log(f"judge gold file: {len(stored)} examples scored")
+            probes = injection_probes(taxonomy, examples, cal.injection_probes)
+            if probes:
+                asked = score_probes(probes, models.judge.scorer, margin=models.judge.margin)
+                stored = [*stored, *asked]
+                log(f"judge-injection probes: {sum(p.judged_yes for p in asked)} of {len(asked)} answered YES")
             if run is not None:
                 store.write_judge_gold(run, stored)
-            log(f"judge gold file: {len(stored)} examples scored")
         gold = stored
     routes = judge_routes(cfg, taxonomy.dimensions, gold)
     if run is not None and cfg.models.judge.enabled:  # publish reads them: report-only checks leave the rewards

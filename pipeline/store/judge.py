@@ -1,5 +1,6 @@
-"""The run's scored gold examples for judge calibration: `runs/<fingerprint>/judge_gold.parquet`, written once at
-run start (before any batch), read by the catalog's `judge_gold` table. Calibration pairs of code checks live in
+"""The run's scored gold examples for judge calibration and its judge-injection probes (`source: injection`):
+`runs/<fingerprint>/judge_gold.parquet`, written once at run start (before any batch), read by the catalog's
+`judge_gold` table. Calibration pairs of code checks live in
 the sample shards instead (`judge_calibration` column), since they belong to one answer each."""
 
 from __future__ import annotations

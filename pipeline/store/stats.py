@@ -222,11 +222,13 @@ def create_stats_table(con: duckdb.DuckDBPyConnection, fingerprints: Sequence[st
 # same numbers per run.
 
 _PAIRS_FROM_CANDIDATES = """
-SELECT p.dimension, p.logprob_yes, p.logprob_no, p.judged_yes, p.label, p.source = 'gold'
+SELECT p.dimension, p.logprob_yes, p.logprob_no, p.judged_yes, p.label, p.source = 'gold', false
 FROM (SELECT unnest(judge_calibration) AS p FROM candidates WHERE run_fingerprint = $fingerprint)
 """
 _PAIRS_FROM_GOLD = """
-SELECT dimension, logprob_yes, logprob_no, judged_yes, label, true FROM judge_gold WHERE run_fingerprint = $fingerprint
+SELECT dimension, logprob_yes, logprob_no, judged_yes, label, source IS DISTINCT FROM 'injection',
+    source = 'injection'
+FROM judge_gold WHERE run_fingerprint = $fingerprint
 """
 
 
@@ -240,15 +242,16 @@ def _has(con: duckdb.DuckDBPyConnection, table: str, column: str | None = None) 
 
 
 def calibration_pairs(con: duckdb.DuckDBPyConnection, fingerprint: str) -> list[LabelledScore]:
-    """The stored judge calibration pairs of one run: code-labelled questions of its candidates, then gold ones."""
+    """The stored judge calibration pairs of one run: code-labelled questions of its candidates, then gold ones and
+    the judge-injection probes (stored with the gold examples)."""
     wanted = (
         (_PAIRS_FROM_CANDIDATES, _has(con, "candidates", "judge_calibration")),
         (_PAIRS_FROM_GOLD, _has(con, "judge_gold")),
     )
     rows = [r for sql, ok in wanted if ok for r in con.execute(sql, {"fingerprint": fingerprint}).fetchall()]
     return [
-        LabelledScore(dim, judge_score(y, n), bool(yes), bool(label), bool(gold))
-        for dim, y, n, yes, label, gold in rows
+        LabelledScore(dim, judge_score(y, n), bool(yes), bool(label), bool(gold), bool(injection))
+        for dim, y, n, yes, label, gold, injection in rows
     ]
 
 
@@ -256,8 +259,9 @@ def create_judge_calibration_table(con: duckdb.DuckDBPyConnection, fingerprints:
     """The calibration as the catalog's `judge_calibration` table: one row per (run_fingerprint, dimension)."""
     con.execute(
         "CREATE TABLE judge_calibration (run_fingerprint VARCHAR, dimension VARCHAR, n BIGINT, gold BIGINT, "
-        "positives BIGINT, judged_yes BIGINT, true_yes BIGINT, precision DOUBLE, recall DOUBLE, margin_95 DOUBLE)"
+        "positives BIGINT, judged_yes BIGINT, true_yes BIGINT, precision DOUBLE, recall DOUBLE, margin_95 DOUBLE, "
+        "probes BIGINT, false_credit DOUBLE)"
     )
     rows = [(fp, *astuple(c)) for fp in fingerprints for c in summarize(calibration_pairs(con, fp))]
     if rows:
-        con.executemany("INSERT INTO judge_calibration VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        con.executemany("INSERT INTO judge_calibration VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)

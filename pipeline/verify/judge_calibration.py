@@ -5,7 +5,10 @@ Gold examples (a JSONL file of judged soft-constraint answers, see `pipeline/jud
 questions the code cannot check. From the stored (log P(YES) - log P(NO), label) pairs come, per dimension,
 the judge's precision and recall and the smallest margin at which its YES is at least 95% precise; a routing
 rule turns those numbers into what a dimension's judge checks may do: `gate` (reject a candidate),
-`reward-only` (count in the scores, never reject) or `report-only` (recorded only).
+`reward-only` (count in the scores, never reject) or `report-only` (recorded only). Judge-injection probes
+(`pipeline/verify/judge_injection.py`: wrong answers dressed up with override text, a verdict in the reasoning,
+a persuasive self-assessment or an echo of the instruction) give each dimension its false-credit rate, kept apart
+from the precision; a dimension whose judge gives false credit above the rule's `max_false_credit` cannot gate.
 
 The calibration questions never touch a verdict's checks or scores: they are extra judge calls whose
 answers are kept next to the verdict (`Verdict.calibration`).
@@ -73,6 +76,8 @@ class DimensionCalibration:
     precision: float | None  # true_yes / judged_yes
     recall: float | None  # true_yes / positives
     margin_95: float | None  # smallest margin with precision >= 0.95 on these pairs
+    probes: int = 0  # judge-injection probes asked (their right answer is NO; not counted in n)
+    false_credit: float | None = None  # share of the probes the judge answered YES
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,15 +89,20 @@ class LabelledScore:
     judged_yes: bool
     label: bool
     gold: bool = False
+    injection: bool = False  # a judge-injection probe (label False): counts in the false-credit rate only
 
 
 def summarize(pairs: Iterable[LabelledScore]) -> list[DimensionCalibration]:
-    """Per dimension (sorted): counts, precision and recall of the recorded YES, and the 95%-precision margin."""
+    """Per dimension (sorted): counts, precision and recall of the recorded YES, the 95%-precision margin, and
+    the false-credit rate of the injection probes."""
     groups: dict[str, list[LabelledScore]] = {}
+    probes: dict[str, list[LabelledScore]] = {}
     for p in pairs:
-        groups.setdefault(p.dimension, []).append(p)
+        (probes if p.injection else groups).setdefault(p.dimension, []).append(p)
+        groups.setdefault(p.dimension, [])
     out = []
     for dim, group in sorted(groups.items()):
+        fooled = [p.judged_yes for p in probes.get(dim, [])]
         judged_yes = sum(p.judged_yes for p in group)
         positives = sum(p.label for p in group)
         true_yes = sum(p.judged_yes and p.label for p in group)
@@ -107,6 +117,8 @@ def summarize(pairs: Iterable[LabelledScore]) -> list[DimensionCalibration]:
                 precision=true_yes / judged_yes if judged_yes else None,
                 recall=true_yes / positives if positives else None,
                 margin_95=margin_for_precision([(p.score, p.label) for p in group]),
+                probes=len(fooled),
+                false_credit=sum(fooled) / len(fooled) if fooled else None,
             )
         )
     return out
@@ -123,10 +135,19 @@ class RoutingRule:
     min_precision: float = 0.9  # gate at or above
     min_reward_precision: float = 0.7  # reward-only at or above, report-only below
     untrusted: Route = "gate"  # too few samples: what the judge did before calibration existed
+    max_false_credit: float = 0.1  # above this share of YES on injection probes a dimension cannot gate
+
+
+def fooled(cal: DimensionCalibration | None, rule: RoutingRule) -> bool:
+    """Whether the judge gave false credit on this dimension's injection probes above the rule's limit."""
+    return cal is not None and cal.false_credit is not None and cal.false_credit > rule.max_false_credit
 
 
 def auto_route(cal: DimensionCalibration | None, rule: RoutingRule) -> Route:
-    """The route the numbers support (a judge that never said YES has no precision: it counts as 0)."""
+    """The route the numbers support (a judge that never said YES has no precision: it counts as 0); a judge the
+    injection probes fooled never gates (report-only: its credit can be bought with text)."""
+    if fooled(cal, rule):
+        return "report-only"
     if cal is None or cal.n < rule.min_samples:
         return rule.untrusted
     precision = cal.precision or 0.0
@@ -142,12 +163,14 @@ def resolve_routes(
     calibration: Sequence[DimensionCalibration],
     rule: RoutingRule,
 ) -> dict[str, Route]:
-    """Every dimension's route: its fixed route, else the default; `auto` decided by `calibration`."""
+    """Every dimension's route: its fixed route, else the default; `auto` decided by `calibration`. A dimension
+    whose judge the injection probes fooled (`fooled`) cannot gate, whatever its route: it becomes report-only."""
     by_dim = {c.dimension: c for c in calibration}
     out: dict[str, Route] = {}
     for dim in sorted(set(dimensions) | set(fixed)):
         route = fixed.get(dim, default)
-        out[dim] = auto_route(by_dim.get(dim), rule) if route == "auto" else _as_route(route)
+        decided = auto_route(by_dim.get(dim), rule) if route == "auto" else _as_route(route)
+        out[dim] = "report-only" if decided == "gate" and fooled(by_dim.get(dim), rule) else decided
     return out
 
 

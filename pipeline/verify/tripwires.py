@@ -13,6 +13,9 @@ in the middle of the text, the answer in a think block or a code fence, look-ali
   reference's semantics and some hacks pass it (the suite records those as known weaknesses);
 - `response`: the hack, plus `checker`, `why`, `known_weakness` and `family` to say what it tests.
 
+A hack a reference-exact checker without a guard accepts (the IFBench ids, held out for evaluation and
+never a training reward) makes no row: the reward would pay for it, so it cannot be a canary.
+
 A trainer can mix these rows into evaluation (or a `tripwires` dataset config) as canaries: a reward
 that scores any of them above 0 rewards gaming. tests/unit/test_adversarial_suite.py checks that the
 TRL reward and verl's `compute_score` both score every row <= 0.
@@ -133,7 +136,7 @@ def tripwire_rows(cases: list[SuiteCase] | None = None, *, taxonomy: Taxonomy | 
     tax = taxonomy or load_taxonomy()
     rows = []
     for case in cases if cases is not None else load_suite():
-        if case.kind != "hack":
+        if case.kind != "hack" or (case.known_weakness and case.checker not in GUARDS):
             continue
         prompt = tripwire_prompt(case.checker, case.kwargs, tax)
         plan = tripwire_plan(case)

@@ -3,8 +3,10 @@ and hacks, and the suite's hacks as tripwire rows for the reward functions.
 
 Positives must pass; negatives and hacks must fail. The 25 IFEval ids keep the reference's semantics, so
 a hack the reference accepts is recorded with `known_weakness` and asserted to pass (the record stays
-true), and the guard for that id must reject the same response. Every tripwire row scores <= 0 with the
-TRL reward and verl's `compute_score`.
+true), and the guard for that id must reject the same response. The IFBench ids (checkers in the
+`ifbench_*` modules) keep their reference's semantics too, but they are held out for evaluation and
+have no guard: they may record known weaknesses without one, and a hack is asked of them only where one
+is natural. Every tripwire row scores <= 0 with the TRL reward and verl's `compute_score`.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from typing import Any
 import pytest
 
 from pipeline.checks.guards import GUARDS, add_guards
-from pipeline.checks.registry import load_checkers, run_check
+from pipeline.checks.ifbench_text import MISSING_DATA
+from pipeline.checks.registry import CheckResult, load_checkers, run_check
 from pipeline.models import Check, VerificationPlan
 from pipeline.verify.plan import plan_problems, verify_response
 from pipeline.verify.reward import compute_score, make_trl_reward, parse_ground_truth
@@ -36,6 +39,11 @@ def production_checkers() -> dict[str, str]:
     }
 
 
+def reference_exact(checker_id: str) -> bool:
+    """An IFBench checker: the reference's semantics, no guard (the family module is named `ifbench_*`)."""
+    return production_checkers().get(checker_id, "").startswith("ifbench_")
+
+
 def case_id(case: SuiteCase) -> str:
     return f"{case.family}-{case.index}-{case.checker}-{case.kind}"
 
@@ -51,7 +59,9 @@ def test_suite_files_are_well_formed() -> None:
         assert isinstance(case.response, str) and isinstance(case.kwargs, dict), case_id(case)
         if case.known_weakness is not None:
             assert case.kind == "hack", f"{case_id(case)}: only a hack can be a known weakness"
-            assert case.checker in IFEVAL_IDS, f"{case_id(case)}: only IFEval ids may keep a weakness; fix the checker"
+            assert case.checker in IFEVAL_IDS or reference_exact(case.checker), (
+                f"{case_id(case)}: only IFEval and IFBench ids may keep a weakness; fix the checker"
+            )
             assert case.known_weakness.strip(), case_id(case)
 
 
@@ -66,7 +76,11 @@ def test_every_registered_checker_has_a_positive_a_negative_and_a_hack() -> None
     kinds: dict[str, set[str]] = {cid: set() for cid in production_checkers()}
     for case in SUITE:
         kinds[case.checker].add(case.kind)
-    lacking = {cid: sorted(set(KINDS) - got) for cid, got in kinds.items() if set(KINDS) - got}
+    lacking = {}
+    for cid, got in kinds.items():
+        wanted = {"positive", "negative"} if reference_exact(cid) else set(KINDS)
+        if wanted - got:
+            lacking[cid] = sorted(wanted - got)
     assert not lacking, f"checkers without every kind of case: {lacking}"
 
 
@@ -80,10 +94,18 @@ def test_every_ifeval_id_has_a_guard() -> None:
         )
 
 
+def skip_without_nltk_data(result: CheckResult) -> None:
+    """Skip a positive whose checker needs NLTK data that is not installed (it fails closed, by design)."""
+    if not result.passed and result.evidence.startswith(MISSING_DATA):
+        pytest.skip(result.evidence)
+
+
 @pytest.mark.parametrize("case", SUITE, ids=[case_id(c) for c in SUITE])
 def test_case(case: SuiteCase) -> None:
     result = run_check(case.checker, case.response, case.kwargs)
     assert result.evidence, "every verdict carries evidence"
+    if case.kind == "positive":
+        skip_without_nltk_data(result)
     if case.kind == "positive":
         assert result.passed, f"positive rejected ({case.why}): {result.evidence}"
     elif case.known_weakness is not None:
@@ -94,7 +116,7 @@ def test_case(case: SuiteCase) -> None:
         assert not result.passed, f"{case.kind} accepted ({case.why}): {result.evidence}"
 
 
-WEAK = [c for c in SUITE if c.known_weakness is not None]
+WEAK = [c for c in SUITE if c.known_weakness is not None and c.checker in GUARDS]
 
 
 @pytest.mark.parametrize("case", WEAK, ids=[case_id(c) for c in WEAK])
@@ -134,7 +156,7 @@ def test_load_suite_rejects_unknown_fields(tmp_path: Path) -> None:
 # --- tripwires: every hack, as an RL row, earns a reward <= 0 -------------------------------------------
 
 ROWS = tripwire_rows(SUITE)
-HACKS = [c for c in SUITE if c.kind == "hack"]
+HACKS = [c for c in SUITE if c.kind == "hack" and not (c.known_weakness is not None and c.checker not in GUARDS)]
 
 
 def test_every_hack_becomes_a_tripwire_row() -> None:
@@ -172,6 +194,8 @@ POSITIVES = [replace(c, kind="hack") for c in SUITE if c.kind == "positive"]  # 
 @pytest.mark.parametrize("row", tripwire_rows(POSITIVES), ids=[f"{c.family}-{c.checker}-{c.index}" for c in POSITIVES])
 def test_a_satisfying_answer_earns_the_full_reward_under_a_tripwire_plan(row: dict[str, Any]) -> None:
     """The tripwire plans are satisfiable: each positive of the suite earns the full reward (guards included)."""
+    case = next(c for c in POSITIVES if c.checker == row["checker"] and c.response == row["response"])
+    skip_without_nltk_data(run_check(case.checker, case.response, case.kwargs))
     assert compute_score("complexify", row["response"], row["ground_truth"]) == 2.0
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.checks.counting import STOP_WORDS, paragraphs, sentences, words
+from pipeline.checks.counting import paragraphs, sentences, words
 from pipeline.checks.registry import CHECKERS, CheckResult, checker, load_checkers, run_check, run_check_closed
 from pipeline.construct.taxonomy import load_taxonomy
 from pipeline.errors import CheckerArgumentError
@@ -16,16 +16,6 @@ FILLED = "Answer: Paris.\nReason: It is the capital.\nConfidence: high"
 
 # (id, checker, kwargs, response, expected verdict)
 CASES: list[tuple[str, str, dict[str, Any], str, bool]] = [
-    # --- count:word_count_range (IFBench unit: runs of \w)
-    ("wcr-in-range", "count:word_count_range", {"min_words": 3, "max_words": 5}, "one two three", True),
-    ("wcr-apostrophe-splits", "count:word_count_range", {"min_words": 3, "max_words": 3}, "don't stop", True),
-    ("wcr-too-few", "count:word_count_range", {"min_words": 3, "max_words": 5}, "one two", False),
-    ("wcr-too-many", "count:word_count_range", {"min_words": 1, "max_words": 2}, "a b c", False),
-    ("wcr-empty", "count:word_count_range", {"min_words": 1, "max_words": 2}, "", False),
-    # --- count:unique_word_count
-    ("uwc-enough", "count:unique_word_count", {"N": 3}, "Red blue green red.", True),
-    ("uwc-case-insensitive", "count:unique_word_count", {"N": 3}, "Red red RED blue", False),
-    ("uwc-empty", "count:unique_word_count", {"N": 1}, "", False),
     # --- length:cjk_chars
     ("cjk-in-range", "length:cjk_chars", {"min_chars": 4, "max_chars": 6}, "你好，世界！OK 123", True),
     ("cjk-latin-not-counted", "length:cjk_chars", {"min_chars": 1, "max_chars": 9}, "Hello world", False),
@@ -58,11 +48,6 @@ CASES: list[tuple[str, str, dict[str, Any], str, bool]] = [
     ("q-fullwidth", "sentence:question_count", {"N": 1}, "你好吗？我很好。", True),
     ("q-zero", "sentence:question_count", {"N": 0}, "No questions here.", True),
     ("q-too-many", "sentence:question_count", {"N": 1}, "A? B?", False),
-    # --- count:numbers (IFBench: ASCII punctuation removed, then digit runs)
-    ("num-exact", "count:numbers", {"N": 3}, "I have 2 cats, 1,000 ants and 3.5 dogs.", True),
-    ("num-words-dont-count", "count:numbers", {"N": 1}, "Seven days and 7 nights.", True),
-    ("num-too-many", "count:numbers", {"N": 1}, "1 and 2", False),
-    ("num-none", "count:numbers", {"N": 1}, "No digits.", False),
     # --- count:count_increment_word
     (
         "inc-ok",
@@ -92,25 +77,6 @@ CASES: list[tuple[str, str, dict[str, Any], str, bool]] = [
         "lantern lantern harbor harbor",
         False,
     ),
-    # --- ratio:stop_words
-    ("sw-dense", "ratio:stop_words", {"percentage": 40}, "Quick brown foxes jump over lazy dogs.", True),
-    ("sw-too-many", "ratio:stop_words", {"percentage": 40}, "It is what it is and that is all.", False),
-    ("sw-contractions", "ratio:stop_words", {"percentage": 50}, "Don't panic", True),
-    ("sw-empty", "ratio:stop_words", {"percentage": 100}, "...", False),
-    # --- count:conjunctions
-    ("conj-enough", "count:conjunctions", {"small_n": 3}, "Tea and cake, but no milk, so we left.", True),
-    ("conj-same-twice", "count:conjunctions", {"small_n": 2}, "Tea and cake and milk.", False),
-    ("conj-substring-not-counted", "count:conjunctions", {"small_n": 2}, "Band, butter, sorry.", False),
-    # --- sentence:keyword
-    ("sk-second", "sentence:keyword", {"word": "garden", "N": 2}, "Hi there. The garden grows! Bye.", True),
-    ("sk-wrong-sentence", "sentence:keyword", {"word": "garden", "N": 1}, "Hi there. The garden grows.", False),
-    ("sk-too-few-sentences", "sentence:keyword", {"word": "garden", "N": 3}, "A garden. Another.", False),
-    ("sk-line-break-ends-sentence", "sentence:keyword", {"word": "garden", "N": 2}, "# Title\nThe garden", True),
-    ("sk-decimal-not-a-break", "sentence:keyword", {"word": "garden", "N": 2}, "It is 3.5 m. A garden.", True),
-    # --- words:repeats
-    ("rep-ok", "words:repeats", {"small_n": 2}, "The cat and the dog.", True),
-    ("rep-case-insensitive", "words:repeats", {"small_n": 2}, "The cat, the dog, THE end.", False),
-    ("rep-empty", "words:repeats", {"small_n": 1}, "", True),
     # --- lexical:palindrome_word
     ("pal-level", "lexical:palindrome_word", {"min_length": 5}, "Take it to the next Level.", True),
     ("pal-too-short", "lexical:palindrome_word", {"min_length": 5}, "Noon is near.", False),
@@ -208,19 +174,12 @@ def test_verdicts(cid: str, kwargs: dict[str, Any], response: str, expected: boo
 
 
 BAD_KWARGS: list[tuple[str, str, dict[str, Any]]] = [
-    ("wcr-reversed", "count:word_count_range", {"min_words": 5, "max_words": 2}),
-    ("uwc-zero", "count:unique_word_count", {"N": 0}),
     ("cjk-str", "length:cjk_chars", {"min_chars": "1", "max_chars": 2}),
     ("lc-bad-relation", "letters:letter_counting", {"N": 5, "relation": "exactly"}),
     ("par-zero", "paragraphs:blank_line_count", {"num_paragraphs": 0}),
     ("q-negative", "sentence:question_count", {"N": -1}),
-    ("num-none", "count:numbers", {"N": None}),
     ("inc-same-word", "count:count_increment_word", {"keyword1": "Harbor", "keyword2": "harbor"}),
     ("inc-blank", "count:count_increment_word", {"keyword1": "", "keyword2": "harbor"}),
-    ("sw-over-100", "ratio:stop_words", {"percentage": 101}),
-    ("conj-over-7", "count:conjunctions", {"small_n": 8}),
-    ("sk-zero", "sentence:keyword", {"word": "x", "N": 0}),
-    ("rep-bool", "words:repeats", {"small_n": True}),
     ("pal-too-small", "lexical:palindrome_word", {"min_length": 2}),
     ("fw-two-words", "first_word:first_word_answer", {"first_word": "good day"}),
     ("lw-punctuation", "last_word:last_word_answer", {"last_word": "end."}),
@@ -289,17 +248,7 @@ def test_units() -> None:
     assert paragraphs("\n\nA\nB\n  \nC\n\n") == ["A\nB", "C"]
 
 
-def test_stop_words_are_lowercase_function_words() -> None:
-    assert all(w == w.lower() for w in STOP_WORDS)
-    assert {"the", "of", "and", "don't"} <= STOP_WORDS
-    assert not {"garden", "river", "quick"} & STOP_WORDS
-
-
 def test_evidence_is_specific() -> None:
-    assert (
-        run_check("count:word_count_range", "a b", {"min_words": 3, "max_words": 9}).evidence
-        == "found 2 words, need at least 3"
-    )
     assert (
         "'harbor' occurs 1 time(s) (need 2)"
         in run_check(
@@ -314,7 +263,7 @@ def test_every_spec_in_my_files_has_a_checker_taking_its_params() -> None:
     registry = load_checkers()
     mine = [s for s in tax.specs.values() if s.source_file.endswith(("complexbench.yaml", "extended.yaml"))]
     assert len([s for s in mine if "complexbench" in s.tags]) >= 11
-    assert len([s for s in mine if "complexbench" not in s.tags]) >= 20
+    assert len([s for s in mine if "complexbench" not in s.tags]) >= 15
     for spec in mine:
         chk = registry[spec.checker_id]
         assert {p.name for p in spec.params} == set(chk.params), spec.id

@@ -50,6 +50,8 @@ def no_chat(conversations: Sequence[list[dict[str, str]]], role: RoleConfig, n: 
 
 
 def config(share: float, **calibration: object) -> RunConfig:
+    """Judge-injection probes off unless asked for (tests/unit/test_judge_injection.py covers them)."""
+    calibration = {"injection_probes": 0, **calibration}
     return parse_config(
         {
             "samples": 4,
