@@ -1,10 +1,10 @@
 """Checkers: lexical patterns family (our own character- and word-level constraints): word lengths, doubled
-letters, affixes, number words, hyphenated compounds, acronyms, where and in which order words and numbers
-appear, dashes, contractions, first-person words, semicolons and parentheses.
+letters, affixes, number words, percentages, hyphenated compounds, acronyms, the order of words and numbers,
+dashes, contractions, first-person words, semicolons and parentheses.
 
 Units, stated in each spec's description: a word is a run of letters and digits with inner apostrophes
-(counting.py) that holds a letter; a compound is words joined by hyphens ("well-known"); sentences and
-paragraphs are counting.py's.
+(counting.py) that holds a letter; a compound is words joined by hyphens ("well-known"); sentences are
+counting.py's.
 
 Hardening (see `views`): what a rule requires (N words of a kind, a keyword, a definition) is found in the
 visible answer with look-alike letters folded, and only in prose where a bare list could stuff it; what a
@@ -21,7 +21,7 @@ import re
 from typing import Any
 
 from pipeline.checks import views
-from pipeline.checks.counting import WORD_RE, paragraphs, sentences, want_count
+from pipeline.checks.counting import WORD_RE, sentences, want_count
 from pipeline.checks.ifeval_args import fail, want_str
 from pipeline.checks.registry import CheckResult, checker
 from pipeline.checks.rules import keyword_pattern, short, want_keywords
@@ -35,7 +35,6 @@ _VOWEL = re.compile(r"[aeiouy]")
 _LIST_NUMBER = re.compile(r"^[ \t]*\d{1,9}[.)](?=[ \t])", re.MULTILINE)
 _NUMBER = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?")
 _DIGIT = re.compile(r"\d")
-_LEADING_HEADINGS = re.compile(r"\A(?:[ \t]*(?:#{1,6}[ \t][^\n]*|\*\*[^\n]*\*\*[ \t]*|__[^\n]*__[ \t]*)?\n)*")
 NUMBER_WORDS = frozenset(
     """
     zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen
@@ -265,6 +264,22 @@ def check_numbers_ascending(response: str, *, N: int) -> CheckResult:
     return CheckResult(True, f"{len(values)} numbers in ascending order, from {values[0]:g} to {values[-1]:g}")
 
 
+_PERCENT = re.compile(r"(?<![\d.,])\d+(?:,\d{3})*(?:\.\d+)?[ \t]?(?:%|per[ \t]?cent(?![^\W_]))", re.IGNORECASE)
+
+
+@checker("lexical:percentages")
+def check_percentages(response: str, *, N: int) -> CheckResult:
+    """Exactly N percentages written with digits ("45%", "12.5 %", "30 percent") outside code blocks, in the
+    visible answer and in the folded one (a hidden one or a full-width ％ counts)."""
+    want = want_count("lexical:percentages", "N", N)
+    seen = [m.group() for m in _PERCENT.finditer(views.unfenced(views.visible(response)))]
+    total = len(_PERCENT.findall(views.unfenced(views.folded(response))))
+    if len(seen) != want or total != want:
+        shown = f" ({', '.join(short(p) for p in seen[:4])})" if seen else ""
+        return CheckResult(False, f"found {max(len(seen), total)} percentage(s){shown}, need exactly {want}")
+    return CheckResult(True, f"found {want} percentage(s): {', '.join(short(p) for p in seen[:4])}")
+
+
 # --- Acronyms --------------------------------------------------------------------------------------
 
 
@@ -309,26 +324,6 @@ def check_acronyms_defined(response: str, *, N: int) -> CheckResult:
 
 
 # --- Where and in which order words appear ---------------------------------------------------------
-
-
-@checker("lexical:word_first_paragraph_only")
-def check_word_first_paragraph_only(response: str, *, word: str) -> CheckResult:
-    """At least two paragraphs (heading lines before the first one, such as a title, a bold title line or a case
-    heading, are skipped); the word (whole word, any case) is used in a sentence of the first paragraph of the
-    visible answer, and appears in no later paragraph of the folded answer, disguised or hidden."""
-    cid = "lexical:word_first_paragraph_only"
-    want = want_str(cid, "word", word).strip()
-    found = paragraphs(_LEADING_HEADINGS.sub("", seen_text(response), count=1))
-    if len(found) < 2:
-        return CheckResult(False, f"found {len(found)} paragraph(s), need at least 2")
-    pattern = keyword_pattern(want)
-    if not views.in_prose(found[0], [pattern])[0]:
-        return CheckResult(False, f"the first paragraph does not use {want!r} in a sentence")
-    folded = paragraphs(_LEADING_HEADINGS.sub("", views.folded(response), count=1))
-    later = [i for i, p in enumerate(folded[1:], start=2) if pattern.search(p)]
-    if later:
-        return CheckResult(False, f"{want!r} appears again in paragraph(s) {later[:5]}")
-    return CheckResult(True, f"{want!r} appears in the first of {len(found)} paragraphs only")
 
 
 @checker("lexical:keywords_in_order")

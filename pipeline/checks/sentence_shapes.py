@@ -1,5 +1,6 @@
-"""Checkers: sentence shapes family (our own constraints on the sentences of an answer): their lengths, how they
-vary, how they open and end, their commas, their long words and their repeated words.
+"""Checkers: sentence shapes family (our own constraints on the sentences and paragraphs of an answer): their
+lengths, how they vary, how they open and end, their commas, long words and repeated words, and which
+paragraphs use a word.
 
 A sentence is counting.py's (ended by . ! ? or a line break), read outside fenced code blocks, except that a
 line broken in the middle of a sentence (the next line starts with a lowercase letter, or the line ends with a
@@ -8,7 +9,9 @@ long sentence does not make it short. Rules about the kind of sentences a text i
 openers, long words) read full sentences only: those ended by . ! or ?, and run-on lines of 8 or more words
 without one, so short headings, list lines and table rows are not held to them while dropping full stops
 dodges nothing; limits that a run-on could dodge (the longest sentence, the last sentence) and bans read every
-sentence. A sentence's words are runs of letters and digits with inner apostrophes.
+sentence. A sentence's words are runs of letters and digits with inner apostrophes. A paragraph is a block
+between blank lines outside code blocks; one made only of headings, list items, table rows or quote lines is
+not a prose paragraph.
 
 Hardening (see `views`): what a rule requires is found in the visible answer, so a hidden comment adds no
 sentence and breaks none; what a rule forbids (a banned opener, a repeated word, an extra comma) is looked
@@ -23,11 +26,11 @@ import re
 from collections import Counter
 
 from pipeline.checks import views
-from pipeline.checks.counting import WORD_RE, sentences, want_count
+from pipeline.checks.counting import WORD_RE, paragraphs, sentences, want_count
 from pipeline.checks.ifeval_args import fail, want_str
 from pipeline.checks.lexical_patterns import LETTER, no_words, seen_text
 from pipeline.checks.registry import CheckResult, checker
-from pipeline.checks.rules import short
+from pipeline.checks.rules import keyword_pattern, short
 
 # A line break inside a sentence: after a word or digit when a lowercase letter follows, or after a comma or
 # semicolon when a word follows (a list item, heading, quote or table row on the next line starts a new sentence).
@@ -36,6 +39,8 @@ _RUN_ON = 8  # a line of this many words is a sentence even without a full stop
 _CLOSERS = "\"'”’)]*_ \t"
 _LEADERS = "\"'“‘*_#>([ \t-"
 _FULL_STOPS = ".!?。！？"
+_LEADING_HEADINGS = re.compile(r"\A(?:[ \t]*(?:#{1,6}[ \t][^\n]*|\*\*[^\n]*\*\*[ \t]*|__[^\n]*__[ \t]*)?\n)*")
+_NOT_PROSE_LINE = re.compile(r"^[ \t]*(?:#{1,6}[ \t]|[-*+][ \t]|\d{1,9}[.)][ \t]|\||>|$)")
 _COMMAS = str.maketrans({"、": ",", "﹐": ",", "，": ","})
 
 
@@ -277,3 +282,47 @@ def check_no_repeat_within_sentence(response: str, *, min_letters: int) -> Check
         if twice:
             return CheckResult(False, f"a sentence repeats {short(twice[0])}: {short(s)}")
     return CheckResult(True, f"no word of {length}+ letters repeats within a sentence")
+
+
+# --- Which paragraphs use a word ---------------------------------------------------------------------------
+
+
+@checker("lexical:word_first_paragraph_only")
+def check_word_first_paragraph_only(response: str, *, word: str) -> CheckResult:
+    """At least two paragraphs (heading lines before the first one, such as a title, a bold title line or a case
+    heading, are skipped); the word (whole word, any case) is used in a sentence of the first paragraph of the
+    visible answer, and appears in no later paragraph of the folded answer, disguised or hidden."""
+    cid = "lexical:word_first_paragraph_only"
+    want = want_str(cid, "word", word).strip()
+    found = paragraphs(_LEADING_HEADINGS.sub("", views.unfenced(seen_text(response)), count=1))
+    if len(found) < 2:
+        return CheckResult(False, f"found {len(found)} paragraph(s), need at least 2")
+    pattern = keyword_pattern(want)
+    if not views.in_prose(found[0], [pattern])[0]:
+        return CheckResult(False, f"the first paragraph does not use {want!r} in a sentence")
+    folded = paragraphs(_LEADING_HEADINGS.sub("", views.folded(response), count=1))
+    later = [i for i, p in enumerate(folded[1:], start=2) if pattern.search(p)]
+    if later:
+        return CheckResult(False, f"{want!r} appears again in paragraph(s) {later[:5]}")
+    return CheckResult(True, f"{want!r} appears in the first of {len(found)} paragraphs only")
+
+
+def _prose_paragraphs(text: str) -> list[str]:
+    """The paragraphs of text outside code blocks that hold a line of prose (see the module docstring)."""
+    return [p for p in paragraphs(views.unfenced(text)) if any(not _NOT_PROSE_LINE.match(ln) for ln in p.split("\n"))]
+
+
+@checker("lexical:word_every_paragraph")
+def check_word_every_paragraph(response: str, *, word: str, N: int) -> CheckResult:
+    """At least N prose paragraphs in the visible answer, and every one of them uses the word (whole word, any
+    case) in a sentence."""
+    cid = "lexical:word_every_paragraph"
+    want, need_n = want_str(cid, "word", word).strip(), want_count(cid, "N", N)
+    found = _prose_paragraphs(seen_text(response))
+    if len(found) < need_n:
+        return CheckResult(False, f"found {len(found)} prose paragraph(s), need at least {need_n}")
+    pattern = keyword_pattern(want)
+    lacking = [i for i, p in enumerate(found, start=1) if not views.in_prose(p, [pattern])[0]]
+    if lacking:
+        return CheckResult(False, f"paragraph(s) {lacking[:5]} of {len(found)} do not use {want!r} in a sentence")
+    return CheckResult(True, f"all {len(found)} paragraphs use {want!r}")

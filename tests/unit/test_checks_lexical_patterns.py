@@ -55,6 +55,19 @@ CASES: list[tuple[str, str, dict[str, Any], str, bool]] = [
     ("na-ok", "lexical:numbers_ascending", {"N": 3}, "Add 1.5 cups, then 2 eggs, then 1,000 grams.", True),
     ("na-equal", "lexical:numbers_ascending", {"N": 2}, "We had 3 cats and 3 dogs.", False),
     ("na-few", "lexical:numbers_ascending", {"N": 3}, "We had 3 cats and 4 dogs.", False),
+    # --- lexical:percentages
+    ("pct-ok", "lexical:percentages", {"N": 1}, "About 40 per cent of 200 trees fell.", True),
+    ("pct-code", "lexical:percentages", {"N": 1}, "About 40% fell.\n```\nprint(f'{x}%')\n```", True),
+    ("pct-none", "lexical:percentages", {"N": 1}, "About forty percent fell.", False),
+    # --- lexical:word_every_paragraph
+    ("wep-ok", "lexical:word_every_paragraph", {"word": "cabin", "N": 2}, "A cabin here.\n\nThe cabin is warm.", True),
+    (
+        "wep-few",
+        "lexical:word_every_paragraph",
+        {"word": "cabin", "N": 3},
+        "A cabin here.\n\nThe cabin is warm.",
+        False,
+    ),
     # --- lexical:acronyms_defined
     ("ac-ok", "lexical:acronyms_defined", {"N": 1}, "The Central Processing Unit (CPU) runs code.", True),
     ("ac-small-word", "lexical:acronyms_defined", {"N": 1}, "The Bank of England (BoE) is old and the BOE is.", False),
