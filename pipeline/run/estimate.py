@@ -30,13 +30,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import pairwise
+from typing import Any
+
+import numpy as np
 
 from pipeline.run.config import RunConfig
 from pipeline.run.identity import role_models
 from pipeline.run.ledger import QuotaPlan
 from pipeline.run.planning import quota_plan
 from pipeline.run.progress import worst_tokens_per_instruction
-from pipeline.store import RunPaths, list_runs, manifests
+from pipeline.store import RunPaths, StoreError, list_runs, manifests
 from pipeline.store.usage import run_usage
 
 PRIOR_YIELD = {"Single": 0.5, "And": 0.35, "Chain": 0.2, "Selection": 0.2, "Selection_and_Chain": 0.1}
@@ -175,49 +178,48 @@ def measure(runs: Iterable[RunPaths]) -> tuple[dict[str, Measured], Measured]:
 # --- the yield's uncertainty ------------------------------------------------------------------------------
 
 
-def _beta_grid(a: float, b: float) -> list[tuple[float, float]]:
-    """(yield, weight) on a grid, weights of Beta(a, b) summing to 1."""
-    points = [(i + 0.5) / _GRID for i in range(_GRID)]
-    logs = [(a - 1) * math.log(p) + (b - 1) * math.log1p(-p) for p in points]
-    top = max(logs)
-    weights = [math.exp(v - top) for v in logs]
-    total = sum(weights)
-    return [(p, w / total) for p, w in zip(points, weights, strict=True)]
+def _beta_grid(a: float, b: float) -> tuple[np.ndarray, np.ndarray]:
+    """Yields on a grid and their Beta(a, b) weights (summing to 1), the negligible ones left out."""
+    points = (np.arange(_GRID) + 0.5) / _GRID
+    logs = (a - 1) * np.log(points) + (b - 1) * np.log1p(-points)
+    weights = np.exp(logs - logs.max())
+    weights /= weights.sum()
+    keep = weights > 1e-9
+    return points[keep], weights[keep]
 
 
-def _at_least(n: int, p: float, q: int) -> float:
-    """P(Binomial(n, p) >= q)."""
+def _met_by(n: int, q: int, ps: np.ndarray, ws: np.ndarray) -> float:
+    """P(the quota q is met within n instructions): P(Binomial(n, p) >= q) averaged over the yield's weights."""
     if q <= 0:
         return 1.0
     if n < q:
         return 0.0
     if q > 60:  # normal approximation with continuity correction: exact sums get slow and add nothing here
-        mean, sd = n * p, math.sqrt(max(n * p * (1 - p), 1e-12))
-        return 0.5 * math.erfc((q - 0.5 - mean) / (sd * math.sqrt(2)))
-    term = (1 - p) ** n  # P(X = 0)
-    below = 0.0
+        z = (q - 0.5 - n * ps) / np.sqrt(np.maximum(n * ps * (1 - ps), 1e-12))
+        return float(sum(w * 0.5 * math.erfc(v / math.sqrt(2)) for v, w in zip(z, ws, strict=True)))
+    term = (1 - ps) ** n  # P(X = 0), then P(X = k) for k < q
+    below = np.zeros_like(ps)
     for k in range(q):
         below += term
-        term *= (n - k) / (k + 1) * p / (1 - p)
-    return max(0.0, 1.0 - below)
-
-
-def _met_by(n: int, q: int, grid: Sequence[tuple[float, float]]) -> float:
-    """P(the quota q is met within n instructions), over the yield's distribution."""
-    return sum(w * _at_least(n, p, q) for p, w in grid)
+        term = term * ((n - k) / (k + 1)) * ps / (1 - ps)
+    return float(np.clip(1.0 - below, 0.0, 1.0) @ ws)
 
 
 def instructions_needed(q: int, budget: int, a: float, b: float) -> tuple[float, tuple[int, int | None], float]:
-    """Expected instructions (capped at the budget), the central 80% interval, P(the budget runs out first)."""
-    grid = [(p, w) for p, w in _beta_grid(a, b) if w > 1e-9]
-    met = [_met_by(n, q, grid) for n in range(budget + 1)]
-    expected = sum(1.0 - met[n] for n in range(budget))  # E[min(N, budget)] = sum over n < budget of P(N > n)
+    """Expected instructions (capped at the budget), the central 80% interval, P(the budget runs out first).
+
+    P(met within n) is computed at up to 400 values of n and interpolated in between (exact for small budgets)."""
+    ps, ws = _beta_grid(a, b)
+    at = np.unique(np.linspace(0, budget, min(budget + 1, 401)).round().astype(int))
+    met = np.interp(np.arange(budget + 1), at, [_met_by(int(n), q, ps, ws) for n in at])
+    expected = float((1.0 - met[:budget]).sum())  # E[min(N, budget)] = sum over n < budget of P(N > n)
 
     def quantile(level: float) -> int | None:
-        return next((n for n in range(budget + 1) if met[n] >= level), None)
+        reached = np.nonzero(met >= level)[0]
+        return int(reached[0]) if reached.size else None
 
     low = quantile(INTERVAL[0])
-    return expected, (budget if low is None else low, quantile(INTERVAL[1])), 1.0 - met[budget]
+    return expected, (budget if low is None else low, quantile(INTERVAL[1])), float(1.0 - met[budget])
 
 
 # --- the plan ---------------------------------------------------------------------------------------------
@@ -277,3 +279,21 @@ def estimate(cfg: RunConfig, runs: Sequence[RunPaths] | None = None) -> PlanEsti
             )
         )  # fmt: skip
     return PlanEstimate(cells, [r.fingerprint for r in runs])
+
+
+PLAN_KEY = "plan"  # where run.json keeps the plan made when the run started
+
+
+def plan_record(cfg: RunConfig) -> dict[str, Any] | None:
+    """The plan as run.json keeps it (per cell: expected instructions, their interval, generated tokens, the yield
+    and its source), for the run summary to compare with what the run took; None when earlier runs cannot be read."""
+    try:
+        est = estimate(cfg)
+    except (StoreError, ValueError, OSError):
+        return None
+    return {
+        c.cell: {"instructions": round(c.instructions, 1), "interval": list(c.interval),
+                 "yield": round(c.yield_mean, 3), "yield_source": c.yield_source, "generated": round(c.generated),
+                 "run_out": round(c.run_out, 3)}
+        for c in est.cells
+    }  # fmt: skip

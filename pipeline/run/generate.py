@@ -27,6 +27,7 @@ from pipeline.models import Instruction, Seed
 from pipeline.run.budget import budget_reached, run_prices
 from pipeline.run.config import ROOT, ConfigError, RunConfig, seed_token_budget
 from pipeline.run.driver import WAIT, Pending, Wait, drive
+from pipeline.run.estimate import PLAN_KEY, plan_record
 from pipeline.run.identity import (
     changed_inputs,
     config_hash,
@@ -47,6 +48,7 @@ from pipeline.run.report import (
     format_summary,
     hardening_report,
     ledger_grid_report,
+    plan_report,
     reasoning_report,
     student_report,
 )
@@ -187,6 +189,7 @@ class RunContext:
             usage=self.ledger.usage,
             prices=run_prices(self.cfg),
             stopped_by=self.stopped_by,
+            plan=plan_report(self.run.info.get(PLAN_KEY), self.ledger),
         )
         self.log(format_summary(summary))
         return summary
@@ -292,6 +295,7 @@ def open_run_context(
         # what the dataset card says of its constraint types (a held-out vocabulary opted in is named there)
         "vocabularies": {"composed": vocab.vocabularies, "held_out": vocab.held_out, "opted_in": vocab.opted_in},
         RUN_INFO_KEY: quota_plan(cfg).to_json(),  # the run's quotas and budgets: resume and reports read these
+        PLAN_KEY: plan_record(cfg),  # what `complexify plan` expects of it: the summary compares (new runs only)
     }
     for message in describe_sibling_runs(root, fp, inputs):
         log(message)

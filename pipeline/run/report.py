@@ -81,6 +81,7 @@ class RunSummary:
     usage: UsageTable = field(default_factory=UsageTable)  # the token ledger, every session (store/usage.py)
     prices: dict[str, ModelPrice] = field(default_factory=dict)  # the config's, per model
     stopped_by: str | None = None  # the budget the run met before its quotas (pipeline/run/budget.py)
+    plan: list[dict[str, Any]] = field(default_factory=list)  # per cell, the plan made at its start and what it took
 
     def as_dict(self) -> dict[str, Any]:
         out = {**asdict(self), "categories": [r.as_dict() for r in self.categories]}
@@ -138,9 +139,42 @@ def format_summary(summary: RunSummary) -> str:
     lines.extend(hardening_lines(summary.hardening) + grid_lines(summary.grid))
     if summary.usage.batches or summary.usage.unknown_batches:
         lines.extend(["tokens by stage, role and model (the whole run):", *usage_lines(summary.usage, summary.prices)])
+    lines.extend(plan_lines(summary.plan))
     if summary.stopped_by:
         lines.append(f"stopped: {summary.stopped_by}")
     return "\n".join(lines)
+
+
+def plan_report(planned: Any, ledger: Ledger) -> list[dict[str, Any]]:
+    """Per cell the plan made when the run started (run.json, `complexify plan`'s numbers) beside what the run took:
+    instructions (attempts) and whether they fell in the plan's interval; [] for a run recorded without a plan."""
+    if not isinstance(planned, dict):
+        return []
+    rows = []
+    for cell in ledger.cells():
+        plan = planned.get(cell.cell)
+        if not isinstance(plan, dict):
+            continue
+        interval = plan.get("interval")
+        low, high = interval if isinstance(interval, list) and len(interval) == 2 else (None, None)
+        within = low is not None and low <= cell.attempts and (high is None or cell.attempts <= high)
+        rows.append({"cell": cell.cell, "planned": plan.get("instructions"), "interval": [low, high],
+                     "yield_source": plan.get("yield_source"), "attempts": cell.attempts, "met": cell.met,
+                     "within": within})  # fmt: skip
+    return rows
+
+
+def plan_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The plain-text summary's plan-vs-actual lines (none for a run without a plan)."""
+    if not rows:
+        return []
+    lines = [f"{'plan vs actual':<24}{'planned':>9}{'interval':>12}{'took':>7}  within  yield from"]
+    for r in rows:
+        low, high = r["interval"]
+        span = f"{low}-{'budget+' if high is None else high}"
+        within = "yes" if r["within"] else "NO"
+        lines.append(f"{r['cell']:<24}{r['planned']:>9}{span:>12}{r['attempts']:>7}  {within:<6}  {r['yield_source']}")
+    return lines
 
 
 def report_markdown(summary: RunSummary) -> str:

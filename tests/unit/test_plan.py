@@ -17,6 +17,7 @@ from pipeline.project import ROOT
 from pipeline.run.config import load_config, parse_config
 from pipeline.run.estimate import estimate, instructions_needed
 from pipeline.run.generate import open_run_context, run_locally
+from pipeline.run.report import format_summary
 from pipeline.run.stages import Models
 from tests.helpers.scripted_chat import answering_from
 
@@ -67,6 +68,13 @@ def test_a_measured_yield_predicts_a_new_run_within_its_interval(tmp_path: Path)
     assert actual.met
     assert low <= actual.attempts <= (high if high is not None else cell.budget), (cell, actual)
     assert abs(cell.yield_mean - row.kept / row.attempts) < 0.15
+    # the run summary compares the plan made when each run started with what it took
+    [planned] = first.plan
+    assert planned["yield_source"].startswith("prior") and planned["attempts"] == row.attempts
+    [planned] = second.plan
+    assert planned["yield_source"] == cell.yield_source and planned["interval"] == [low, high]
+    assert planned["attempts"] == actual.attempts and planned["within"]
+    assert "plan vs actual" in format_summary(second)
 
 
 def test_the_budget_running_out_is_a_beta_binomial_tail() -> None:
