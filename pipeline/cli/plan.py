@@ -11,7 +11,10 @@ import typer
 
 
 def _tokens(value: float) -> str:
-    return f"{value / 1000:.1f}k" if value >= 10_000 else f"{value:.0f}"
+    for size, unit in ((1e9, "G"), (1e6, "M"), (1e4, "k")):
+        if value >= size:
+            return f"{value / size:.1f}{unit}"
+    return f"{value:.0f}"
 
 
 def _duration(seconds: float | None) -> str:

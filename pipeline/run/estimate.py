@@ -24,6 +24,7 @@ budget), and the probability that the budget runs out before the quota (a beta-b
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -195,8 +196,8 @@ def _met_by(n: int, q: int, ps: np.ndarray, ws: np.ndarray) -> float:
     if n < q:
         return 0.0
     if q > 60:  # normal approximation with continuity correction: exact sums get slow and add nothing here
-        z = (q - 0.5 - n * ps) / np.sqrt(np.maximum(n * ps * (1 - ps), 1e-12))
-        return float(sum(w * 0.5 * math.erfc(v / math.sqrt(2)) for v, w in zip(z, ws, strict=True)))
+        z = (q - 0.5 - n * ps) / np.sqrt(np.maximum(n * ps * (1 - ps), 2e-12))
+        return float(0.5 * _erfc(z).astype(float) @ ws)
     term = (1 - ps) ** n  # P(X = 0), then P(X = k) for k < q
     below = np.zeros_like(ps)
     for k in range(q):
@@ -205,6 +206,10 @@ def _met_by(n: int, q: int, ps: np.ndarray, ws: np.ndarray) -> float:
     return float(np.clip(1.0 - below, 0.0, 1.0) @ ws)
 
 
+_erfc = np.frompyfunc(lambda x: math.erfc(x / math.sqrt(2)), 1, 1)
+
+
+@functools.lru_cache(maxsize=4096)  # cells with the same quota, budget and yield (a grid's, say) are worked out once
 def instructions_needed(q: int, budget: int, a: float, b: float) -> tuple[float, tuple[int, int | None], float]:
     """Expected instructions (capped at the budget), the central 80% interval, P(the budget runs out first).
 
