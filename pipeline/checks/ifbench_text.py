@@ -189,7 +189,23 @@ def missing_data_result(resource: str) -> CheckResult:
     )
 
 
-@lru_cache(maxsize=8)
+# Loaded resources by (kind, data folders). Only what was found is kept: data added later is seen at the next check.
+_LOADED: dict[tuple[str, tuple[str, ...]], Any] = {}
+
+
+def _found(kind: str, load: Callable[[tuple[str, ...]], Any]) -> Any:
+    roots = nltk_data_roots()
+    if not roots:
+        return None
+    key = (kind, roots)
+    if key not in _LOADED:
+        value = load(roots)
+        if value is None:
+            return None
+        _LOADED[key] = value
+    return _LOADED[key]
+
+
 def _stopwords_in(roots: tuple[str, ...]) -> frozenset[str] | None:
     import nltk
     from nltk.corpus.reader import WordListCorpusReader
@@ -207,11 +223,9 @@ def _stopwords_in(roots: tuple[str, ...]) -> frozenset[str] | None:
 
 def english_stopwords() -> frozenset[str] | None:
     """NLTK's English stop words (`stopwords.words('english')`) from the data folders, or None when absent."""
-    roots = nltk_data_roots()
-    return _stopwords_in(roots) if roots else None
+    return _found("stopwords", _stopwords_in)
 
 
-@lru_cache(maxsize=8)
 def _tagger_in(roots: tuple[str, ...]) -> Any:
     import nltk
     from nltk.tag.perceptron import TAGGER_JSONS, PerceptronTagger
@@ -234,5 +248,4 @@ def _tagger_in(roots: tuple[str, ...]) -> Any:
 
 def pos_tagger() -> Any:
     """NLTK's English averaged perceptron tagger (what `nltk.pos_tag` uses), or None when its data is absent."""
-    roots = nltk_data_roots()
-    return _tagger_in(roots) if roots else None
+    return _found("tagger", _tagger_in)

@@ -374,6 +374,15 @@ def test_stop_words_score_with_the_corpus_when_found(monkeypatch: pytest.MonkeyP
     assert not run_check("ratio:stop_words", "!!!", {"percentage": 100}).passed  # the reference divides by zero
 
 
+def test_stop_words_added_after_a_miss_are_found(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("COMPLEXIFY_NLTK_DATA", str(tmp_path))
+    monkeypatch.delenv("NLTK_DATA", raising=False)
+    assert not run_check("ratio:stop_words", "the cat", {"percentage": 100}).passed
+    (tmp_path / "corpora" / "stopwords").mkdir(parents=True)
+    (tmp_path / "corpora" / "stopwords" / "english").write_text("the\n", encoding="utf-8")
+    assert run_check("ratio:stop_words", "the cat", {"percentage": 50}).passed
+
+
 def test_start_verb_fails_closed_without_the_tagger(no_nltk_data: Path) -> None:
     result = run_check("words:start_verb", "Does this sentence start with a verb?", {})
     assert not result.passed
