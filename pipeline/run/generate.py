@@ -95,7 +95,10 @@ class RunContext:
         """The batch at `index` as the ledger plans it, composed: the harder children of the instructions that proved
         easy first, then fresh instructions. WAIT when only a batch in flight can tell; None when nothing is left,
         or once the run's ledger meets its budget (the batches in flight are still saved)."""
-        self.stopped_by = self.stopped_by or budget_reached(self.cfg, self.ledger.usage)
+        if self.stopped_by is None:
+            self.stopped_by = budget_reached(self.cfg, self.ledger.usage)
+            if self.stopped_by is not None:
+                self.log(f"{self.stopped_by}: no further batch is planned; the batches in flight are saved")
         if self.stopped_by is not None:
             return None
         draft = self.ledger.plan(index, self._child)

@@ -43,8 +43,9 @@ def config(out: Path, budget: dict[str, Any], **extra: Any) -> dict[str, Any]:
     }
 
 
-def run(cfg: dict[str, Any]) -> tuple[RunSummary, store.RunPaths]:
-    with open_run_context(parse_config(cfg), log=lambda line: None, models=Models(chat=chat, judge=None)) as ctx:
+def run(cfg: dict[str, Any], logged: list[str] | None = None) -> tuple[RunSummary, store.RunPaths]:
+    log = logged.append if logged is not None else lambda line: None
+    with open_run_context(parse_config(cfg), log=log, models=Models(chat=chat, judge=None)) as ctx:
         return run_locally(ctx), ctx.run
 
 
@@ -55,7 +56,8 @@ def generated(manifests: list[Any]) -> list[int]:
 @pytest.mark.parametrize("window", [1, 2])
 def test_a_run_stops_within_the_batches_in_flight_of_its_token_budget(tmp_path: Path, window: int) -> None:
     budget = 150
-    summary, stored = run(config(tmp_path / "out", {"max_generated_tokens": budget}, batches_in_flight=window))
+    logged: list[str] = []
+    summary, stored = run(config(tmp_path / "out", {"max_generated_tokens": budget}, batches_in_flight=window), logged)
     per_batch = generated(store.manifests(stored))
     assert summary.kept < summary.target, "the quotas were met before the budget: the test proves nothing"
     assert summary.stopped_by is not None and "budget.max_generated_tokens" in summary.stopped_by
@@ -64,6 +66,9 @@ def test_a_run_stops_within_the_batches_in_flight_of_its_token_budget(tmp_path: 
     assert sum(per_batch) >= budget  # it went on until the budget was met ...
     assert sum(per_batch[:-window]) < budget  # ... and stopped within the batches in flight when it was
     assert summary.usage.total().generated_tokens == sum(per_batch)
+    said = [line for line in logged if "no further batch is planned" in line]
+    assert len(said) == 1 and said[0].startswith(summary.stopped_by)
+    assert f"stopped: {summary.stopped_by}" in logged[-1]  # the summary ends with it
 
 
 def test_a_resumed_run_keeps_to_its_budget_and_a_larger_one_goes_on(tmp_path: Path) -> None:
