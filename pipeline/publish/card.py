@@ -142,6 +142,7 @@ def _missing_configs(tables: dict[str, list[dict[str, Any]]], stats: RunStats) -
         else "the run did not measure the student (no rollouts)",
         "siblings": "no sibling group has a kept answer paired with a lower-scoring wrong-branch one "
         "(compose.siblings)",
+        "gym": "no kept instruction has only whole-response IFEval/IFBench checks (NeMo Gym verifies nothing else)",
     }
     return {name: why.get(name, "no rows") for name, rows in tables.items() if not rows}
 
@@ -254,6 +255,10 @@ def dataset_card(
         "`chosen` took the right branch, `rejected` the wrong one (a rejected answer to this prompt, or a sibling's "
         "kept answer); `chosen_score` > `rejected_score` (DRFR under the prompt's plan, in `ground_truth`), "
         "`chosen_branch` / `rejected_branch`, `sibling_group`.",
+        f"- `gym` ({len(tables.get('gym', []))} rows): NeMo Gym `instruction_following` rows "
+        "(`responses_create_params`, `instruction_id_list`, `kwargs`, plus our `ground_truth`) for the kept "
+        "instructions whose checks are all whole-response IFEval/IFBench ids; the server rewards all-pass, "
+        "`ground_truth` gives the dependency-gated `drfr`/`raif` (`pipeline/publish/gym.py`).",
         *[f"- `{name}` is not in this build: {why}." for name, why in _missing_configs(tables, stats).items()],
         "",
         "```python",

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline import store
+from pipeline.construct.taxonomy import load_taxonomy
 from pipeline.errors import ComplexifyError, UserInputError
 from pipeline.models import Sample, StudentEval
 from pipeline.publish.card import dataset_card, dataset_stats, make_figures
@@ -35,6 +36,7 @@ from pipeline.publish.folder import (
     owned_files,
     write_marker,
 )
+from pipeline.publish.gym import gym_ids, gym_rows, gym_schema
 from pipeline.publish.rl import (
     BASELINE_FIELDS,
     CONTRAST_SCHEMA,
@@ -237,6 +239,7 @@ def build_dataset_folder(
         raise UserInputError("nothing to publish: the run has no kept samples")
     target = check_publish_target(out, protect=protect)
     evals = student_evals([*kept, *rejects])
+    ifbench_specs = [s for s in load_taxonomy().specs.values() if s.vocabulary == "ifbench"]  # ids NeMo Gym knows
     tables = {
         "sft": sft_rows(kept),
         "rl": rl_rows(kept, evals, {d for d, r in (judge_routes or {}).items() if r == "report-only"}),
@@ -245,6 +248,7 @@ def build_dataset_folder(
         "sft_reasoning": sft_reasoning_rows(kept),
         "contrast": contrast_rows(kept, evals),
         "siblings": sibling_rows([*kept, *rejects]),
+        "gym": gym_rows(kept, gym_ids(str(s.checker_id) for s in ifbench_specs)),
     }
     tables, screen = screen_tables(tables, {s.instruction.id: s.instruction for s in [*kept, *rejects]})
     try:
@@ -258,7 +262,8 @@ def build_dataset_folder(
         for name, rows in tables.items():
             if not rows:
                 continue  # `datasets` cannot load an empty Parquet file: the config is left out (the card says so)
-            _write_table(rows, SCHEMAS[name], tmp / "data" / name / f"{split}-00000-of-00001.parquet")
+            schema = SCHEMAS[name] if name in SCHEMAS else gym_schema(rows)  # gym: its kwargs struct is the rows'
+            _write_table(rows, schema, tmp / "data" / name / f"{split}-00000-of-00001.parquet")
         digest = _data_digest(tmp)
         stats = stats or dataset_stats(kept, rejects)
         figures = make_figures(stats, tmp / "figures")

@@ -3,7 +3,8 @@
 `tests/data/golden_rewards.jsonl` (made by `tests/helpers/golden_rewards.py`, hand-checked) holds rows of
 response x ground truth x reward mode -> expected reward. The surfaces: `score_response`, the TRL reward
 (string and chat completions, in one batch per mode, and the default `reward` object), verl's `compute_score`,
-and the `rl` config's ground truths as a publish writes them and `datasets` reads them back.
+the `rl` config's ground truths as a publish writes them and `datasets` reads them back, and the `gym` config
+(NeMo Gym's all-pass rule on its `instruction_id_list` / `kwargs`, and its `ground_truth`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pytest
 from pipeline.checks.registry import CheckResult, run_check_closed
 from pipeline.models import Instruction, Response, Sample, Task, VerificationPlan
 from pipeline.publish.dataset import build_dataset_folder
+from pipeline.publish.gym import gym_reward
 from pipeline.verify.plan import JudgeQuery, verify_response
 from pipeline.verify.reward import compute_score, make_trl_reward, reward, score_response
 from pipeline.verify.tripwires import load_suite
@@ -120,22 +122,21 @@ def _instruction(plan: str) -> Instruction:
     )
 
 
+def _sample(ins: Instruction) -> Sample:
+    return Sample(
+        id=f"{ins.id}-k0",
+        instruction=ins,
+        response=Response(text="reference", model="m"),
+        verdict=verify_response("reference", ins.plan),
+        kept=True,
+        run_id="golden",
+        run_fingerprint="fp",
+    )
+
+
 def test_the_published_rl_ground_truths_read_back_through_datasets_reproduce_the_file(tmp_path: Path) -> None:
     datasets = pytest.importorskip("datasets")
-    kept = []
-    for plan in golden.PLANS:
-        ins = _instruction(plan)
-        kept.append(
-            Sample(
-                id=f"{ins.id}-k0",
-                instruction=ins,
-                response=Response(text="reference", model="m"),
-                verdict=verify_response("reference", ins.plan),
-                kept=True,
-                run_id="golden",
-                run_fingerprint="fp",
-            )
-        )
+    kept = [_sample(_instruction(plan)) for plan in golden.PLANS]
     built = build_dataset_folder(kept, [], tmp_path / "hub", repo_id="org/golden", run_info={})
     rl = datasets.load_dataset(str(built.folder), "rl", split="train", cache_dir=str(tmp_path / "hf-cache"))
     published = {row["id"]: row["ground_truth"] for row in rl}
@@ -161,6 +162,34 @@ def test_the_published_rl_ground_truths_read_back_through_datasets_reproduce_the
             assert compute_score("complexify", row["response"], gt, info) == pytest.approx(row["expected"], abs=1e-12)
         checked += 1
     assert checked > len(ROWS) // 2
+
+
+def test_the_gym_config_reproduces_the_file_with_its_all_pass_rule_and_its_ground_truth(tmp_path: Path) -> None:
+    """Only the And plan has whole-response IFEval checks alone: NeMo Gym's server can verify it, the others not."""
+    datasets = pytest.importorskip("datasets")
+    kept = [_sample(_instruction(plan)) for plan in golden.PLANS]
+    built = build_dataset_folder(kept, [], tmp_path / "hub", repo_id="org/golden", run_info={})
+    gym = datasets.load_dataset(str(built.folder), "gym", split="train", cache_dir=str(tmp_path / "hf-cache"))
+    assert [r["instruction_id"] for r in gym] == ["golden-and"]
+    row = gym[0]
+    plan = golden.PLANS["and"]["checks"]
+    assert row["instruction_id_list"] == [c["checker"] for c in plan]
+    assert [{k: v for k, v in kw.items() if v is not None} for kw in row["kwargs"]] == [c["kwargs"] for c in plan]
+    assert row["responses_create_params"] == {"input": [{"role": "user", "content": golden.INSTRUCTION}]}
+    gym.to_json(tmp_path / "if.jsonl")  # what the server reads
+    line = json.loads((tmp_path / "if.jsonl").read_text().splitlines()[0])
+    assert line["instruction_id_list"] == row["instruction_id_list"] and isinstance(line["id"], int)
+    checked = 0
+    for r in ROWS:
+        m = r["mode"]
+        if not r["id"].startswith("and/") or m["contrast"] or m["judge"] is not None:
+            continue
+        info = {"score": m["score"], "strip_think": m["strip_think"]}
+        assert compute_score("complexify", r["response"], row["ground_truth"], info) == pytest.approx(r["expected"])
+        if m["score"] == "all_pass" and m["strip_think"]:
+            assert gym_reward(row, r["response"]) == r["expected"], r["id"]
+            checked += 1
+    assert checked >= 20
 
 
 def test_scoring_never_changes_the_ground_truth_or_its_kwargs() -> None:

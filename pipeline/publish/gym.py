@@ -1,0 +1,94 @@
+"""The `gym` config: instruction-following rows for NeMo Gym's `instruction_following` resources server.
+
+NeMo Gym verifies a row by running each id of `instruction_id_list` (IFEval and IFBench instruction ids) with
+its `kwargs` entry on the whole final answer, and rewards 1.0 when every instruction is followed (all-pass). It
+has no Chain parts, Selection cases or dependencies, so a kept instruction becomes a `gym` row only when every
+check of its plan is a whole-response code check of an IFEval or IFBench id (`GYM_IDS`). Each row holds:
+
+- `id` (the row number, as the server's request model wants an integer) and `instruction_id` (ours);
+- `responses_create_params`: `{"input": [{"role": "user", "content": prompt}]}`, the policy request;
+- `prompt`, `instruction_id_list` and `kwargs` (one object per id, the union of argument names with nulls for
+  the ones an id does not take, as IFEval/IFBench data files have it; the server drops the nulls);
+- `ground_truth`: the plan as the `rl` config publishes it.
+
+Reward modes. The server's reward is all-pass. The complexify rewards score `ground_truth` dependency-gated
+(`pipeline.verify.reward`: `all_pass`, `drfr` or `raif`); since a `gym` plan has no dependencies, its gated
+all-pass equals the server's, and `drfr` / `raif` give partial credit. `gym_reward` is the server's rule written
+with our checkers (an answer with nothing left once its reasoning is split off scores 0.0, as in our rewards);
+tests/unit/test_golden_rewards.py checks that both reproduce the golden reward file.
+
+`datasets.load_dataset(folder, "gym", split="train").to_json("if.jsonl")` writes the JSONL the server reads.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Iterable, Sequence
+from typing import Any
+
+import pyarrow as pa
+
+from pipeline.checks.guards import GUARDS
+from pipeline.checks.registry import run_check_closed
+from pipeline.models import Instruction, Sample
+from pipeline.reasoning import strip_reasoning
+from pipeline.spans import RESPONSE
+from pipeline.verify.reward import ground_truth_for
+
+IFEVAL_IDS = frozenset(GUARDS)  # the 25 IFEval ids keep the reference's names and arguments
+
+
+def gym_ids(extra: Iterable[str] = ()) -> frozenset[str]:
+    """The instruction ids NeMo Gym's server knows: IFEval's, plus `extra` (the taxonomy's `ifbench` ids)."""
+    return IFEVAL_IDS | frozenset(extra)
+
+
+def gym_plan_ok(ins: Instruction, known: Collection[str]) -> bool:
+    """Whether every check is a whole-response code check of an id the server knows (no parts, cases or deps)."""
+    checks = ins.plan.checks
+    return bool(checks) and all(
+        c.kind == "code" and c.checker in known and c.scope == RESPONSE and not c.depends_on for c in checks
+    )
+
+
+def gym_rows(kept: Sequence[Sample], known: Collection[str]) -> list[dict[str, Any]]:
+    """One row per kept instruction whose plan the server can verify (the first kept answer's instruction)."""
+    seen: set[str] = set()
+    instructions = []
+    for s in kept:
+        if s.instruction.id not in seen and gym_plan_ok(s.instruction, known):
+            seen.add(s.instruction.id)
+            instructions.append(s.instruction)
+    names = sorted({k for ins in instructions for c in ins.plan.checks for k in c.kwargs})
+    rows = []
+    for i, ins in enumerate(instructions):
+        rows.append(
+            {
+                "id": i,
+                "instruction_id": ins.id,
+                "responses_create_params": {"input": [{"role": "user", "content": ins.prompt}]},
+                "prompt": ins.prompt,
+                "instruction_id_list": [str(c.checker) for c in ins.plan.checks],
+                "kwargs": [{n: c.kwargs.get(n) for n in names} for c in ins.plan.checks],
+                "ground_truth": ground_truth_for(ins),
+            }
+        )
+    return rows
+
+
+def gym_schema(rows: Sequence[dict[str, Any]]) -> pa.Schema:
+    """The rows' schema: `kwargs` is a list of one struct holding every argument name the rows use."""
+    return pa.Table.from_pylist(list(rows)).schema
+
+
+def gym_reward(row: dict[str, Any], response: str | None) -> float:
+    """NeMo Gym's all-pass rule on a `gym` row, with our checkers: 1.0 when every id holds on the answer."""
+    answer = strip_reasoning(response or "")
+    if not answer.strip():
+        return 0.0
+    kwargs_list = row["kwargs"] if not isinstance(row["kwargs"], str) else json.loads(row["kwargs"])
+    for checker, kwargs in zip(row["instruction_id_list"], kwargs_list, strict=True):
+        given = {k: v for k, v in (kwargs or {}).items() if v is not None}
+        if not run_check_closed(checker, answer, given).passed:
+            return 0.0
+    return 1.0
