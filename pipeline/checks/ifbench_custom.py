@@ -8,7 +8,7 @@ A blank response fails, as the reference's evaluator scores it before any checke
 
 Units are the reference's: Python's `str.split`/`str.strip`, `string.punctuation` (ASCII only), `re`'s
 Unicode `\\d` and `\\w`, the standard `csv` reader, Unicode NFKD folding to ASCII, and IFBench's regex
-sentence splitter (`ifbench_format.reference_sentences`).
+sentence splitter (`pipeline.checks.ifbench_text`).
 """
 
 from __future__ import annotations
@@ -17,16 +17,17 @@ import csv
 import io
 import itertools
 import re
-import string
 import unicodedata
-from typing import Any
 
-from pipeline.checks.ifbench_format import BLANK, reference_sentences
-from pipeline.checks.ifeval_args import want_int, want_str
+from pipeline.checks.ifbench_text import (
+    BLANK,
+    drop_punctuation,
+    split_into_sentences,
+    strip_punctuation,
+    want_count,
+    want_text,
+)
 from pipeline.checks.registry import CheckResult, checker
-
-_PUNCT = string.punctuation
-_DROP_PUNCT = str.maketrans("", "", _PUNCT)
 
 
 def _short(text: str, n: int = 60) -> str:
@@ -140,8 +141,7 @@ def check_reverse_newline(response: str) -> CheckResult:
     folding accents to ASCII."""
     if not response.strip():
         return BLANK
-    edge = _PUNCT + " "
-    lines = [line.strip(edge) for line in response.split("\n") if line.strip(edge)]
+    lines = [strip_punctuation(line) for line in response.split("\n") if strip_punctuation(line)]
     start = next((i for i, line in enumerate(lines) if "Zimbabwe" in line), None)
     if start is None:
         return CheckResult(False, "no line contains 'Zimbabwe'")
@@ -280,11 +280,11 @@ def check_word_reverse(response: str) -> CheckResult:
     form one sentence of IFBench's splitter."""
     if not response.strip():
         return BLANK
-    words = response.lower().strip().translate(_DROP_PUNCT).split()
+    words = drop_punctuation(response.lower().strip()).split()
     forwards = " ".join(reversed(words))
     if "bald eagle" not in forwards:
         return CheckResult(False, "read backwards word by word, the response does not say 'bald eagle'")
-    if forwards not in reference_sentences(forwards):
+    if forwards not in split_into_sentences(forwards):
         return CheckResult(False, "read backwards, the response is not one sentence")
     return CheckResult(True, "read backwards word by word, the response names the bald eagle")
 
@@ -308,7 +308,7 @@ def check_sentence_alphabet(response: str) -> CheckResult:
     the alphabet (compared after lowercasing)."""
     if not response.strip():
         return BLANK
-    found = reference_sentences(response)
+    found = split_into_sentences(response)
     if len(found) != 26:
         return CheckResult(False, f"found {len(found)} sentence(s), need 26")
     for i, sentence in enumerate(found):
@@ -328,7 +328,7 @@ def check_sentence_alphabet(response: str) -> CheckResult:
 def check_repeat_change(response: str, *, prompt_to_repeat: str) -> CheckResult:
     """The response is not the request itself (compared exactly), and from its second whitespace-separated word
     on it equals the request's words from the second on."""
-    prompt = want_str("repeat:repeat_change", "prompt_to_repeat", prompt_to_repeat)
+    prompt = want_text("repeat:repeat_change", "prompt_to_repeat", prompt_to_repeat)
     if not response.strip():
         return BLANK
     if response == prompt:
@@ -352,20 +352,13 @@ def check_repeat_simple(response: str) -> CheckResult:
     return CheckResult(False, f"the response {_short(response.strip())} is not {REPEAT_SIMPLE_SENTENCE!r}")
 
 
-def _want_index(cid: str, name: str, value: Any) -> int:
-    """A word index >= 0, as an int or an integral float (IFBench's data rows may hold `6.0`)."""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return want_int(cid, name, value)
-
-
 @checker("repeat:repeat_span")
 def check_repeat_span(response: str, *, prompt_to_repeat: str, n_start: int, n_end: int) -> CheckResult:
     """The response's words (lowercased, whitespace-separated) are the request's words n_start to n_end - 1,
     counted from 0 (the reference's instruction calls the indices character indices; its check uses words)."""
     cid = "repeat:repeat_span"
-    prompt = want_str(cid, "prompt_to_repeat", prompt_to_repeat)
-    start, end = _want_index(cid, "n_start", n_start), _want_index(cid, "n_end", n_end)
+    prompt = want_text(cid, "prompt_to_repeat", prompt_to_repeat)
+    start, end = want_count(cid, "n_start", n_start), want_count(cid, "n_end", n_end)
     if not response.strip():
         return BLANK
     span = prompt.strip().lower().split()[start:end]

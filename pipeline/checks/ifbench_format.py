@@ -7,8 +7,8 @@ response in capitals passing as title case), so do these checkers; the adversari
 hacks as known weaknesses. A blank response fails, as the reference's evaluator scores it before any checker.
 
 Units are the reference's: Python's `str.split`, `str.strip` and `str.isspace` (Unicode whitespace),
-`string.punctuation` (ASCII punctuation only), NLTK's `word_tokenize` (`pipeline.checks.text`, Punkt
-offline) and IFBench's regex sentence splitter (`reference_sentences`).
+and from `pipeline.checks.ifbench_text`: ASCII punctuation (`string.punctuation`), NLTK's `word_tokenize`
+(Punkt offline) and IFBench's regex sentence splitter.
 """
 
 from __future__ import annotations
@@ -16,77 +16,24 @@ from __future__ import annotations
 import re
 import string
 from collections import deque
-from functools import lru_cache
 
-from pipeline.checks import text as nltk_text
-from pipeline.checks.ifeval_args import want_str
+from pipeline.checks.ifbench_text import (
+    BLANK,
+    drop_punctuation,
+    split_into_sentences,
+    strip_punctuation,
+    want_text,
+    word_tokenize,
+)
 from pipeline.checks.registry import CheckResult, checker
 
 _PUNCT = string.punctuation
-_DROP_PUNCT = str.maketrans("", "", _PUNCT)
-# The reference's evaluator scores a blank response as not followed before asking the checker; so do these.
-BLANK = CheckResult(False, "the response is empty (the reference scores an empty response as not followed)")
 _OPENERS = {"(": ")", "[": "]", "{": "}"}
 _CLOSERS = frozenset(_OPENERS.values())
 
 
 def _short(text: str, n: int = 60) -> str:
     return repr(text if len(text) <= n else text[: n - 3] + "...")
-
-
-# --- IFBench's sentence splitter --------------------------------------------------------------------
-# A rule-based splitter: dots that do not end a sentence (titles, acronyms, decimals, web domains, single
-# initials, runs of dots) are protected first, then the text is cut after every remaining ".", "?" and "!".
-# The marker strings are the reference's, so a response that contains them literally splits the same way.
-
-_DOT, _STOP = "<prd>", "<stop>"
-_LETTER = "([A-Za-z])"
-_SUFFIX = "(Inc|Ltd|Jr|Sr|Co)"
-_STARTER = (  # words that start a sentence after an acronym or a company suffix
-    r"(Mr|Mrs|Ms|Dr|Prof|Capt|Cpt|Lt|He\s|She\s|It\s|They\s|Their\s|Our\s|We\s|But\s|However\s|That\s|This\s"
-    r"|Wherever)"
-)
-_ACRONYM = "([A-Z][.][A-Z][.](?:[A-Z][.])?)"
-_STEPS_BEFORE_DOTS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"(Mr|St|Mrs|Ms|Dr)[.]"), rf"\1{_DOT}"),  # titles
-    (re.compile(r"[.](com|net|org|io|gov|edu|me)"), rf"{_DOT}\1"),  # web domains
-    (re.compile(r"([0-9])[.]([0-9])"), rf"\1{_DOT}\2"),  # decimals
-)
-_RUN_OF_DOTS = re.compile(r"\.{2,}")
-_STEPS_AFTER_DOTS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"\s" + _LETTER + r"[.] "), rf" \1{_DOT} "),  # a single initial
-    (re.compile(_ACRONYM + " " + _STARTER), rf"\1{_STOP} \2"),  # an acronym that ends a sentence
-    (re.compile(_LETTER + "[.]" + _LETTER + "[.]" + _LETTER + "[.]"), rf"\1{_DOT}\2{_DOT}\3{_DOT}"),
-    (re.compile(_LETTER + "[.]" + _LETTER + "[.]"), rf"\1{_DOT}\2{_DOT}"),
-    (re.compile(" " + _SUFFIX + "[.] " + _STARTER), rf" \1{_STOP} \2"),  # "Inc." that ends a sentence
-    (re.compile(" " + _SUFFIX + "[.]"), rf" \1{_DOT}"),
-    (re.compile(" " + _LETTER + "[.]"), rf" \1{_DOT}"),
-)
-
-
-@lru_cache(maxsize=1024)
-def reference_sentences(text: str) -> tuple[str, ...]:
-    """The sentences IFBench's `split_into_sentences` finds in `text` (stripped; a trailing empty one dropped)."""
-    work = (" " + text + "  ").replace("\n", " ")
-    for pattern, repl in _STEPS_BEFORE_DOTS:
-        work = pattern.sub(repl, work)
-    work = _RUN_OF_DOTS.sub(lambda m: _DOT * len(m.group(0)) + _STOP, work)
-    if "Ph.D" in work:
-        work = work.replace("Ph.D.", f"Ph{_DOT}D{_DOT}")
-    for pattern, repl in _STEPS_AFTER_DOTS:
-        work = pattern.sub(repl, work)
-    # A closing quote after the end mark moves in front of it, so the cut falls after the quote.
-    if "”" in work:
-        work = work.replace(".”", "”.")
-    for mark in ".!?":
-        if mark in work:  # the reference tests "!" and "?" but replaces '."' unconditionally: same result
-            work = work.replace(mark + '"', '"' + mark)
-    for mark in ".?!":
-        work = work.replace(mark, mark + _STOP)
-    parts = [part.strip() for part in work.replace(_DOT, ".").split(_STOP)]
-    if parts and not parts[-1]:
-        parts.pop()
-    return tuple(parts)
 
 
 # --- Brackets and quotes -----------------------------------------------------------------------------
@@ -148,17 +95,16 @@ def _options(options: str) -> tuple[list[str], bool]:
 def check_options(response: str, *, options: str) -> CheckResult:
     """The response is one of the options: for lettered options exactly (nothing stripped); otherwise after
     stripping ASCII punctuation and spaces from both ends, compared case-insensitively."""
-    choices, lettered = _options(want_str("format:options", "options", options))
+    choices, lettered = _options(want_text("format:options", "options", options))
     if not response.strip():
         return BLANK
     if lettered:
         if response in choices:
             return CheckResult(True, f"answer is exactly the option {response!r}")
         return CheckResult(False, f"answer {_short(response)} is not exactly one of {choices}")
-    edge = _PUNCT + " "
-    answer = response.strip(edge).lower()
+    answer = strip_punctuation(response).lower()
     for choice in choices:
-        if choice.strip(edge).lower() == answer:
+        if strip_punctuation(choice).lower() == answer:
             return CheckResult(True, f"answer matches the option {choice!r}")
     return CheckResult(False, f"answer {_short(response)} is none of {choices}")
 
@@ -172,7 +118,7 @@ def check_newline(response: str) -> CheckResult:
     the whitespace-separated words."""
     if not response.strip():
         return BLANK
-    text = response.translate(_DROP_PUNCT).strip()
+    text = drop_punctuation(response).strip()
     lines = [line for line in text.split("\n") if line != ""]
     words = len(text.split())
     if len(lines) == words:
@@ -243,7 +189,7 @@ def check_quote_unquote(response: str) -> CheckResult:
 @checker("format:list")
 def check_list(response: str, *, sep: str) -> CheckResult:
     """The marker `sep` occurs at least twice (non-overlapping), anywhere in the text."""
-    marker = want_str("format:list", "sep", sep)
+    marker = want_text("format:list", "sep", sep)
     if not response.strip():
         return BLANK
     found = response.count(marker)  # = len(re.findall(re.escape(sep), response))
@@ -283,7 +229,7 @@ def check_no_bullets_bullets(response: str) -> CheckResult:
                 return CheckResult(False, f"a bullet on line {number} after {n_sentences} sentence(s), need 2 first")
             n_bullets += 1
         elif reading_prose:
-            found = reference_sentences(stripped)
+            found = split_into_sentences(stripped)
             n_sentences += len(found)
             reading_prose = bool(found)
         else:
@@ -327,7 +273,7 @@ def check_title_case(response: str) -> CheckResult:
     (so "the" and "tHE" fail; "a", "iPhone", "THE" and tokens that start with a digit or a mark pass)."""
     if not response.strip():
         return BLANK
-    for token in nltk_text.word_tokens(response):
+    for token in word_tokenize(response):
         head, tail = token[0], token[1:]
         if head.isupper() and tail.islower():
             continue
@@ -377,16 +323,16 @@ def check_emoji(response: str) -> CheckResult:
     cuts right before an emoji that follows the period). The last sentence has no next one."""
     if not response.strip():
         return BLANK
-    found = reference_sentences(response)
+    found = split_into_sentences(response)
     for i, sentence in enumerate(found):
-        core = sentence.translate(_DROP_PUNCT).strip()
+        core = drop_punctuation(sentence).strip()
         if not core:
             return CheckResult(False, f"sentence {i + 1} is only punctuation")
         if _is_emoji(core[-1]) or _is_emoji(core[-2] if len(core) > 1 else core[-1]):
             continue
         if i == len(found) - 1:
             return CheckResult(False, f"the last sentence does not end with an emoji: {_short(sentence)}")
-        following = found[i + 1].translate(_DROP_PUNCT).strip()
+        following = drop_punctuation(found[i + 1]).strip()
         if not following:
             return CheckResult(False, f"sentence {i + 2} is only punctuation")
         if not _is_emoji(following[0]):
