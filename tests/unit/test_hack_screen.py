@@ -157,3 +157,18 @@ def test_only_the_think_wrapper_of_a_published_turn_is_taken_off() -> None:
     nested = "<think>\nplan\n</think>\n\n<think>hidden</think>shown"
     assert unwrap_think(nested) == ("plan", "<think>hidden</think>shown")
     assert unwrap_think("No reasoning.") == (None, "No reasoning.")
+
+
+def test_on_the_labelled_fidelity_set_no_on_task_answer_is_flagged_and_echoes_are() -> None:
+    """taxonomy/fidelity/labelled.jsonl: answers to real prompts, labelled on task or not, with the hack they are."""
+    path = Path(__file__).resolve().parents[2] / "taxonomy" / "fidelity" / "labelled.jsonl"
+    flagged: dict[bool, list[bool]] = {True: [], False: []}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        ins = instruction("x").model_copy(update={"seed_text": row["task"], "prompt": row["prompt"]})
+        ins = ins.model_copy(update={"plan": VerificationPlan(checks=[])})
+        hacks = screen_answer(ins, row["response"])
+        if row["on_task"]:
+            assert hacks == [], (row["response"][:80], hacks)
+        flagged[row["kind"] in ("echo", "constraint_only")].append(bool(hacks))
+    assert len(flagged[True]) >= 40 and sum(flagged[True]) >= 0.9 * len(flagged[True])
