@@ -115,10 +115,10 @@ def test_output_dir_under_a_file_is_refused(tmp_path: Path) -> None:
 
 def test_impossible_and_size_fails_in_preflight_without_creating_the_run_folder(tmp_path: Path) -> None:
     cfg = load_config(
-        write_config(tmp_path, mix={"And_1": 1, "Single": 1}, compose={"checkers": "code", "and_size": [50, 50]})
+        write_config(tmp_path, mix={"And_1": 1, "Single": 1}, compose={"checkers": "code", "and_size": [500, 500]})
     )
     t0 = time.monotonic()
-    with pytest.raises(ConfigError, match=r"mix\.And_1: cannot place 50 mutually compatible constraints"):
+    with pytest.raises(ConfigError, match=r"mix\.And_1: cannot place 500 mutually compatible constraints"):
         preflight(cfg)
     assert time.monotonic() - t0 < 10
     assert not (tmp_path / "out").exists()
@@ -136,7 +136,7 @@ def test_missing_seed_file_names_the_config_path(tmp_path: Path) -> None:
 
 
 def test_run_cli_refuses_impossible_config_fast_with_exit_2(tmp_path: Path) -> None:
-    path = write_config(tmp_path, mix={"And_1": 1}, compose={"checkers": "code", "and_size": [50, 50]})
+    path = write_config(tmp_path, mix={"And_1": 1}, compose={"checkers": "code", "and_size": [500, 500]})
     t0 = time.monotonic()
     out = cli("run", "--config", str(path), "--no-progress")
     assert out.returncode == 2, out.stderr
