@@ -360,6 +360,17 @@ def publish(
     result = publish_run(root, run_id, repo_id, out=out, dry_run=dry_run, private=private)
     counts = ", ".join(f"{k}: {v} rows" for k, v in result.built.counts.items())
     typer.echo(f"built {result.built.folder} ({counts})")
+    screen = result.built.screen
+    if screen is not None:
+        from pipeline.publish.screen import SCREEN_FILE
+
+        dropped = ", ".join(f"{k}: {n}" for k in screen.screened if (n := screen.dropped_in(k)))
+        typer.echo(
+            f"hack screen: {len(screen.dropped)} rows dropped ({dropped}); their reasons are in "
+            f"{result.built.folder / SCREEN_FILE}"
+            if screen.dropped
+            else "hack screen: no row dropped"
+        )
     if result.pushed is None:
         typer.echo("dry run: nothing uploaded")
     elif result.pushed == "unchanged":

@@ -24,6 +24,7 @@ from pipeline.publish.screen import SCREEN_FILE, unwrap_think
 from pipeline.verify.hack_screen import HACK_KINDS, screen_answer
 from pipeline.verify.plan import verify_response
 from pipeline.verify.tripwires import load_suite
+from tests.helpers.cli import run_cli
 
 TASK = "Describe a morning walk along the water."
 PROMPT = f"{TASK}\n\nUse the words river and kitchen. Do not use any commas."
@@ -172,3 +173,17 @@ def test_on_the_labelled_fidelity_set_no_on_task_answer_is_flagged_and_echoes_ar
             assert hacks == [], (row["response"][:80], hacks)
         flagged[row["kind"] in ("echo", "constraint_only")].append(bool(hacks))
     assert len(flagged[True]) >= 40 and sum(flagged[True]) >= 0.9 * len(flagged[True])
+
+
+def test_publish_says_how_many_rows_the_screen_dropped(tmp_path: Path) -> None:
+    root = tmp_path / "out"
+    stored_run(root, PLANTED)
+    out = run_cli(
+        "publish", "--repo-id", "org/screen", "--root", str(root), "--run", "fp-screen", "--dry-run",
+        "--out", str(tmp_path / "hub"),
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    line = next(x for x in out.stdout.splitlines() if x.startswith("hack screen:"))
+    n = len(PLANTED)  # each planted answer's sft, rl and preference rows, and the hacked reasoning's two rows
+    assert line.startswith(f"hack screen: {3 * n + 2} rows dropped (sft: {n + 1}, rl: {n}, preference: {n}, ")
+    assert str(tmp_path / "hub" / SCREEN_FILE) in line
