@@ -109,7 +109,7 @@ def test_unknown_category_exits_2() -> None:
 
 
 def test_impossible_request_exits_2() -> None:
-    out = run("compose", "--category", "And_1", "--seed-text", "x", "--and-size", "60", "60")
+    out = run("compose", "--category", "And_1", "--seed-text", "x", "--and-size", "600", "600")
     assert out.returncode == 2
     assert "mutually compatible" in out.stderr
 
