@@ -308,11 +308,11 @@ def _defined(text: str, m: re.Match[str]) -> bool:
 
 @checker("lexical:acronyms_defined")
 def check_acronyms_defined(response: str, *, N: int) -> CheckResult:
-    """At least N different acronyms (words of 2 to 6 capital letters, a plural s allowed) in the visible answer,
-    and every such word is defined where it first appears: "World Health Organization (WHO)" or "WHO (World
-    Health Organization)", the initials of the full name spelling it."""
+    """At least N different acronyms (words of 2 to 6 capital letters, a plural s allowed) in the visible answer
+    outside code blocks, and every such word there is defined where it first appears: "World Health Organization
+    (WHO)" or "WHO (World Health Organization)", the initials of the full name spelling it."""
     want = want_count("lexical:acronyms_defined", "N", N)
-    text = seen_text(response)
+    text = views.unfenced(seen_text(response))
     first: dict[str, re.Match[str]] = {}
     for m in _ACRONYM.finditer(text):
         first.setdefault(m.group(1), m)

@@ -72,6 +72,7 @@ CASES: list[tuple[str, str, dict[str, Any], str, bool]] = [
     ("ac-ok", "lexical:acronyms_defined", {"N": 1}, "The Central Processing Unit (CPU) runs code.", True),
     ("ac-small-word", "lexical:acronyms_defined", {"N": 1}, "The Bank of England (BoE) is old and the BOE is.", False),
     ("ac-none", "lexical:acronyms_defined", {"N": 1}, "No acronyms here at all.", False),
+    ("ac-code", "lexical:acronyms_defined", {"N": 1}, "A Central Processing Unit (CPU).\n```\nMAX = 3\n```", True),
     ("ac-shouting", "lexical:acronyms_defined", {"N": 1}, "The Central Processing Unit (CPU) is VERY fast.", False),
     ("ac-later-use", "lexical:acronyms_defined", {"N": 1}, "A CPU is fast. The Central Processing Unit (CPU).", False),
     # --- lexical:word_first_paragraph_only
