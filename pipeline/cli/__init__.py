@@ -75,6 +75,8 @@ def taxonomy_validate(
     path: Annotated[Path | None, typer.Option(help="Taxonomy folder (default: the bundled one).")] = None,
 ) -> None:
     """Load the taxonomy, check every rule (each parameter value against its checker too), and report what it holds."""
+    from collections import Counter
+
     from pipeline.construct.taxonomy import load_taxonomy
 
     tax = load_taxonomy(path, check_values=True)
@@ -84,6 +86,8 @@ def taxonomy_validate(
         f"{len(tax.specs)} constraint specs ({code} code-checked, {len(tax.specs) - code} judge-checked), "
         f"{sum(1 for _, _, d in tax.graph.edges(data=True) if d['relation'] == 'conflicts_with') // 2} conflict pairs"
     )
+    counts = Counter(s.vocabulary for s in tax.specs.values())
+    typer.echo("vocabularies: " + ", ".join(f"{v} {n}" for v, n in sorted(counts.items())))
 
 
 @taxonomy_app.command("show")
@@ -107,7 +111,7 @@ def taxonomy_show(
             typer.echo(f"  {d} ({len(specs)})")
             for s in sorted(specs, key=lambda s: s.id):
                 binding = "code" if s.is_code else "judge"
-                typer.echo(f"    {s.id:<48} {binding:<5} {s.description[:70]}")
+                typer.echo(f"    {s.id:<48} {binding:<5} {s.vocabulary:<12} {s.description[:60]}")
 
 
 @taxonomy_app.command("export")

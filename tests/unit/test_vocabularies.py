@@ -255,3 +255,24 @@ def test_the_run_command_warns_before_prefect_and_the_workers_start(
         "vocabularies: ifeval, ifbench, iftrain, complexbench, complexify (held-out vocabularies opted in: ifbench)"
         in lines
     )
+
+
+def test_taxonomy_show_and_validate_name_the_vocabularies() -> None:
+    def cli(*args: str) -> str:
+        out = subprocess.run(
+            [sys.executable, "-m", "pipeline.cli", "taxonomy", *args],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=TAXONOMY_DIR.parent,
+        )
+        return out.stdout
+
+    tax = load_taxonomy()
+    shown = cli("show", "--dimension", "Length").splitlines()
+    for spec in tax.specs_in("Length"):
+        line = next(x for x in shown if x.split()[:1] == [spec.id])
+        assert line.split()[2] == spec.vocabulary
+    counts = {v: sum(s.vocabulary == v for s in tax.specs.values()) for v in VOCABULARIES}
+    expected = ", ".join(f"{v} {n}" for v, n in sorted(counts.items()) if n)
+    assert cli("validate").splitlines()[-1] == f"vocabularies: {expected}"
