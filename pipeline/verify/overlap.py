@@ -166,7 +166,7 @@ class _Verdicts:
         self.memo: dict[str, list[bool | None]] = {}
 
     def vectors(self, spec: ConstraintSpec, draws: Sequence[dict[str, ParamValue]]) -> list[list[bool | None]]:
-        """One vector per draw, filled as verdicts are asked for (`at`); draws that are the same share one."""
+        """One vector per draw, filled as verdicts are asked for (`fill`); the same checker and arguments share one."""
         keys = [json.dumps([spec.checker_id, d], sort_keys=True, default=str) for d in draws]
         return [self.memo.setdefault(k, [None] * len(self.probes)) for k in keys]
 
