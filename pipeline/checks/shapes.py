@@ -465,8 +465,9 @@ def check_italic_questions(response: str, *, min_questions: int) -> CheckResult:
 
 @checker("markdown:blockquote_count")
 def check_blockquotes(response: str, *, num_quotes: int) -> CheckResult:
-    """Exactly num_quotes blockquotes (a run of lines starting with `>` is one quote), each with at least
-    two words of content."""
+    """Exactly num_quotes blockquotes, each with at least two words of content. A quote is a run of lines
+    starting with `>`; a line of text right after one (no blank line between) continues it, as markdown renders
+    it, unless it is a heading, a list item or a rule."""
     want = want_count("markdown:blockquote_count", "num_quotes", num_quotes)
     quotes: list[list[str]] = []
     inside = False
@@ -477,6 +478,8 @@ def check_blockquotes(response: str, *, num_quotes: int) -> CheckResult:
                 quotes.append([])
             quotes[-1].append(stripped.lstrip("> \t"))
             inside = True
+        elif inside and stripped and not (_HEADING.match(line) or _ITEM.match(line) or _RULE.match(line)):
+            quotes[-1].append(stripped)  # a lazy continuation line
         else:
             inside = False
     thin = [q for q in quotes if views.word_count(" ".join(q)) < 2]
