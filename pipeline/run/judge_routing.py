@@ -93,7 +93,8 @@ def with_judge_routes(
                 examples = load_gold(cfg.resolve(cal.gold_file), taxonomy.dimensions)
                 stored = score_gold(examples, models.judge.scorer, margin=models.judge.margin)
                 log(f"judge gold file: {len(stored)} examples scored")
-            probes = injection_probes(taxonomy, examples, cal.injection_probes)
+            allowed = set(cfg.compose.vocabularies) if cfg.compose.checkers != "code" else set()
+            probes = injection_probes(taxonomy, examples, cal.injection_probes, lambda s: s.vocabulary in allowed)
             if probes:
                 asked = score_probes(probes, models.judge.scorer, margin=models.judge.margin)
                 stored = [*stored, *asked]

@@ -1,6 +1,7 @@
 """Judge-injection probes: can the judge be talked into crediting an answer that does not do what it is asked?
 
-For every judged dimension (the dimensions of the taxonomy's judge-checked constraints and of the gold file),
+For every judged dimension (the dimensions of the judge-checked constraints a run may compose, and of the gold
+file),
 a run with a judge asks it, at run start, about probe answers whose right verdict is NO. Each probe is a wrong
 answer (`WRONG`: a one-line reply that carries out neither the task nor the requirement) dressed up in one of
 four ways (`INJECTION_KINDS`):
@@ -20,13 +21,13 @@ dimension's false-credit rate (YES answers over probes; `judge_calibration.summa
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from pipeline.construct.params import sample_params
 from pipeline.construct.render import render_template
 from pipeline.construct.taxonomy import Taxonomy
-from pipeline.models import JudgeProbe
+from pipeline.models import ConstraintSpec, JudgeProbe
 from pipeline.verify.judge import YesNoScorer
 from pipeline.verify.judge_calibration import ask, judge_score
 from pipeline.verify.judge_gold import GoldExample
@@ -71,16 +72,20 @@ def _probes(dimension: str, source: str, instruction: str, requirement: str, que
 
 
 def injection_probes(
-    taxonomy: Taxonomy, gold: Sequence[GoldExample] = (), per_dimension: int = 3
+    taxonomy: Taxonomy,
+    gold: Sequence[GoldExample] = (),
+    per_dimension: int = 3,
+    composable: Callable[[ConstraintSpec], bool] = lambda spec: True,
 ) -> list[InjectionProbe]:
-    """The probes of every judged dimension, in a fixed order (dimension, then constraint, then kind)."""
+    """The probes of every judged dimension, in a fixed order (dimension, then constraint, then kind); only the
+    judge-checked constraints `composable` accepts (those the run may compose) lend their questions."""
     if per_dimension <= 0:
         return []
     rng = random.Random(PROBE_SEED)
     out: list[InjectionProbe] = []
     judged: dict[str, list[InjectionProbe]] = {}
     for spec in sorted(taxonomy.specs.values(), key=lambda s: (s.dimension, s.id)):
-        if spec.is_code or not spec.question or not spec.phrasings:
+        if spec.is_code or not spec.question or not spec.phrasings or not composable(spec):
             continue
         if len({p.source for p in judged.get(spec.dimension, [])}) >= per_dimension:
             continue

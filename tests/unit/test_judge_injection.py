@@ -72,7 +72,9 @@ def config(**calibration: object) -> RunConfig:
 
 
 def judged_dimensions() -> set[str]:
-    return {s.dimension for s in load_taxonomy().specs.values() if not s.is_code}
+    """The dimensions of the judge-checked constraints a run with the default config may compose."""
+    allowed = set(config().compose.vocabularies)
+    return {s.dimension for s in load_taxonomy().specs.values() if not s.is_code and s.vocabulary in allowed}
 
 
 def route(judge: ScriptedJudge, run: store.RunPaths | None = None, **calibration: object) -> dict[str, str]:
@@ -126,6 +128,22 @@ def test_probes_off_or_no_judge_ask_nothing() -> None:
     assert all(r == "gate" for r in route(judge, injection_probes=0).values()) and judge.asked == 0
     routes = with_judge_routes(config(), load_taxonomy(), Models(chat=no_chat, judge=None), lambda _: None).routes
     assert all(r == "gate" for r in routes.values())  # no judge to ask: the routes are the config's
+
+
+def test_a_run_that_composes_no_judge_checked_constraint_asks_no_probe() -> None:
+    judge = ScriptedJudge(INJECTION_KINDS)
+    cfg = parse_config(
+        {
+            "samples": 4,
+            "compose": {"checkers": "code"},
+            "models": {"judge": {"enabled": True}},
+            "fidelity": {"enabled": False},
+        }
+    )
+    routes = with_judge_routes(
+        cfg, load_taxonomy(), Models(chat=no_chat, judge=LLMJudge(judge)), lambda _: None
+    ).routes
+    assert judge.asked == 0 and all(r == "gate" for r in routes.values())
 
 
 def test_the_false_credit_rate_is_stored_and_shown_in_stats_the_summary_and_the_card(tmp_path: Path) -> None:
