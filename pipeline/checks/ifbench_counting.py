@@ -15,6 +15,7 @@ in `taxonomy/adversarial/ifbench_counting.yaml`. Differences, all on inputs the 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from pipeline.checks.ifbench_text import (
     BLANK,
@@ -152,6 +153,12 @@ def _trigrams(text: str) -> set[tuple[str, str, str]]:
     return set(zip(text, text[1:], text[2:], strict=False))
 
 
+@lru_cache(maxsize=256)
+def _reference_trigrams(text: str) -> frozenset[tuple[str, str, str]]:
+    # reference_text is an argument: the same one is checked against many responses and loose-mode variants
+    return frozenset(_trigrams(text))
+
+
 @checker("ratio:overlap")
 def check_overlap(response: str, *, reference_text: str, percentage: int) -> CheckResult:
     """The share of the response's distinct character trigrams that also occur in reference_text lies within
@@ -164,7 +171,7 @@ def check_overlap(response: str, *, reference_text: str, percentage: int) -> Che
     mine = _trigrams(response)
     if not mine:
         return CheckResult(False, "fewer than 3 characters (the reference raises ZeroDivisionError here)")
-    overlap = (len(mine & _trigrams(ref)) / len(mine)) * 100
+    overlap = (len(mine & _reference_trigrams(ref)) / len(mine)) * 100
     return CheckResult(
         target - 2 <= overlap <= target + 2,
         f"{overlap:.1f}% of the response's character trigrams occur in the reference text, need {target}% (+-2)",
