@@ -20,10 +20,10 @@ from collections import deque
 from pipeline.checks.ifbench_text import (
     BLANK,
     drop_punctuation,
+    iter_word_tokens,
     split_into_sentences,
     strip_punctuation,
     want_text,
-    word_tokenize,
 )
 from pipeline.checks.registry import CheckResult, checker
 
@@ -273,7 +273,7 @@ def check_title_case(response: str) -> CheckResult:
     (so "the" and "tHE" fail; "a", "iPhone", "THE" and tokens that start with a digit or a mark pass)."""
     if not response.strip():
         return BLANK
-    for token in word_tokenize(response):
+    for token in iter_word_tokens(response):  # most answers fail early: tokenize lazily
         head, tail = token[0], token[1:]
         if head.isupper() and tail.islower():
             continue

@@ -28,7 +28,7 @@ import json
 import os
 import re
 import string
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,7 @@ from typing import Any
 from pipeline.checks.ifeval_args import fail
 from pipeline.checks.registry import CheckResult
 from pipeline.checks.text import count_words as _count_w_words
-from pipeline.checks.text import word_tokens
+from pipeline.checks.text import sentence_word_tokens, sentences, word_tokens
 
 PUNCTUATION = string.punctuation
 _STRIP = PUNCTUATION + " "
@@ -62,6 +62,32 @@ def word_runs(text: str) -> list[str]:
 def word_tokenize(text: str) -> list[str]:
     """`nltk.word_tokenize(text)` (English Punkt sentences, then the Treebank word tokenizer)."""
     return list(word_tokens(text))
+
+
+def iter_word_tokens(text: str) -> Iterator[str]:
+    """The tokens of `word_tokenize(text)` in order, each Punkt sentence tokenized only when it is reached (a
+    checker that decides at an early token never tokenizes the rest)."""
+    for sentence in sentences(text):
+        yield from sentence_word_tokens(sentence)
+
+
+def edge_word_tokens(text: str, k: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The first k and the last k tokens of `word_tokenize(text)` (all of them, twice, when there are fewer than
+    k), tokenizing only the Punkt sentences at both ends that hold them."""
+    punkt = sentences(text)
+    head: list[str] = []
+    for sentence in punkt:
+        head.extend(sentence_word_tokens(sentence))
+        if len(head) >= k:
+            break
+    if len(head) < k:  # every sentence was read
+        return tuple(head), tuple(head)
+    tail: list[str] = []
+    for sentence in reversed(punkt):
+        tail[:0] = sentence_word_tokens(sentence)
+        if len(tail) >= k:
+            break
+    return tuple(head[:k]), tuple(tail[-k:])
 
 
 def drop_punctuation(text: str) -> str:
@@ -114,15 +140,36 @@ _STEPS_AFTER_PHD: tuple[tuple[re.Pattern[str], str], ...] = (
 _QUOTE_SWAPS = (("”", ".”", "”."), ('"', '."', '".'), ("!", '!"', '"!'), ("?", '?"', '"?'))
 
 
-@lru_cache(maxsize=_CACHE)
-def _sentences(text: str) -> tuple[str, ...]:
+# What each step's pattern needs in the text to match at all, tested first: most answers hold no title, decimal,
+# initial or acronym, and a search that starts at a fixed character (a period, a space) is much cheaper than a
+# `sub` that tries the pattern at every position. Each test is implied by its step's pattern, so skipping the
+# step when it fails changes nothing (`tests/property/test_ifbench_fast_paths.py`).
+_TITLE = re.compile(r"\.(?:(?<=Mr\.|St\.|Ms\.|Dr\.)|(?<=Mrs\.))").search
+_WEB = re.compile(r"\.(?:com|net|org|io|gov|edu|me)").search
+_DECIMAL = re.compile(r"\.(?<=[0-9]\.)[0-9]").search
+_INITIAL = re.compile(r"\. (?<=\s[A-Za-z]\. )").search
+_LETTER_DOT = re.compile(r"\.(?<=[A-Za-z]\.)[A-Za-z]\.").search  # acronyms and a.b. / a.b.c.
+_SUFFIXED = re.compile(r" (?:Inc|Ltd|Jr|Sr|Co)\.").search
+_LONE_LETTER = re.compile(r"\.(?<= [A-Za-z]\.)").search
+_NEEDS: tuple[Callable[[str], object], ...] = (
+    _TITLE, _WEB, _DECIMAL, lambda w: ".." in w,
+)  # fmt: skip
+_NEEDS_AFTER_PHD: tuple[Callable[[str], object], ...] = (
+    _INITIAL, _LETTER_DOT, _LETTER_DOT, _LETTER_DOT, _SUFFIXED, _SUFFIXED, _LONE_LETTER,
+)  # fmt: skip
+
+
+def _split(text: str, *, screened: bool) -> tuple[str, ...]:
+    """The splitter; `screened` skips a step whose pattern cannot match (same result, see `_NEEDS`)."""
     work = " " + text.replace("\n", " ") + "  "
-    for pattern, repl in _STEPS:
-        work = pattern.sub(repl, work)
+    for (pattern, repl), needs in zip(_STEPS, _NEEDS, strict=True):
+        if not screened or needs(work):
+            work = pattern.sub(repl, work)
     if "Ph.D" in work:
         work = work.replace("Ph.D.", f"Ph{_PRD}D{_PRD}")
-    for pattern, plain in _STEPS_AFTER_PHD:
-        work = pattern.sub(plain, work)
+    for (pattern, plain), needs in zip(_STEPS_AFTER_PHD, _NEEDS_AFTER_PHD, strict=True):
+        if not screened or needs(work):
+            work = pattern.sub(plain, work)
     for trigger, before, after in _QUOTE_SWAPS:
         if trigger in work:
             work = work.replace(before, after)
@@ -132,6 +179,11 @@ def _sentences(text: str) -> tuple[str, ...]:
     if pieces and not pieces[-1]:
         pieces.pop()
     return tuple(pieces)
+
+
+@lru_cache(maxsize=_CACHE)
+def _sentences(text: str) -> tuple[str, ...]:
+    return _split(text, screened=True)
 
 
 def split_into_sentences(text: str) -> list[str]:

@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import string
 from collections import Counter
-from itertools import pairwise
+from functools import lru_cache
+from itertools import islice, pairwise
 
 from pipeline.checks.ifbench_text import (
     BLANK,
     TAGGER,
     drop_punctuation,
+    edge_word_tokens,
+    iter_word_tokens,
     lstrip_punctuation,
     missing_data_result,
     pos_tagger,
@@ -189,17 +192,23 @@ def check_odd_even_syllables(response: str) -> CheckResult:
     syllable count as `syllapy` counts them."""
     if not response.strip():
         return BLANK
+    words = [w for w in drop_punctuation(response).lower().split() if w.strip()]
+    previous = -1
+    for i, w in enumerate(words):  # counted word by word: the first repeated parity decides
+        parity = _syllable_parity(w)
+        if parity == previous:
+            kind = "odd" if parity else "even"
+            return CheckResult(False, f"{short(words[i - 1])} and {short(w)} both have an {kind} syllable count")
+        previous = parity
+    return CheckResult(True, f"{len(words)} word(s) alternate odd and even syllable counts")
+
+
+@lru_cache(maxsize=65_536)
+def _syllable_parity(word: str) -> int:
+    """syllapy's syllable count of `word`, mod 2 (a pure function of the word, so kept per word)."""
     import syllapy
 
-    words = [w for w in drop_punctuation(response).lower().split() if w.strip()]
-    parity = [syllapy.count(w) % 2 for w in words]
-    for i in range(len(parity) - 1):
-        if parity[i] == parity[i + 1]:
-            kind = "odd" if parity[i] else "even"
-            return CheckResult(
-                False, f"{short(words[i])} and {short(words[i + 1])} both have an {kind} syllable count"
-            )
-    return CheckResult(True, f"{len(words)} word(s) alternate odd and even syllable counts")
+    return int(syllapy.count(word)) % 2
 
 
 @checker("words:last_first")
@@ -283,7 +292,7 @@ def check_keywords_specific_position(response: str, *, keyword: str, n: int, m: 
     sentences = split_into_sentences(response)
     if len(sentences) < nth:
         return CheckResult(False, f"found {len(sentences)} sentence(s), need at least {nth}")
-    tokens = word_tokenize(sentences[nth - 1])
+    tokens = list(islice(iter_word_tokens(sentences[nth - 1]), mth))  # the tokens up to the m-th only
     if len(tokens) < mth:
         return CheckResult(False, f"sentence {nth} has {len(tokens)} token(s), need at least {mth}")
     got = tokens[mth - 1]
@@ -296,9 +305,10 @@ def check_words_position(response: str, *, keyword: str) -> CheckResult:
     word = want_text("words:words_position", "keyword", keyword).strip()
     if not response.strip():
         return BLANK
-    tokens = word_tokenize(response)
-    if len(tokens) < 2:
-        return CheckResult(False, f"found {len(tokens)} token(s), need at least 2")
+    head, tail = edge_word_tokens(response, 2)  # only the sentences at both ends are tokenized
+    if len(head) < 2:
+        return CheckResult(False, f"found {len(head)} token(s), need at least 2")
+    tokens = head + tail
     return CheckResult(
         tokens[1] == tokens[-2] == word,
         f"the second token is {short(tokens[1])} and the second to last {short(tokens[-2])}, need {short(word)}",

@@ -1,0 +1,123 @@
+"""The IFBench checkers' fast paths give the plain computation's results.
+
+Screened sentence splitting (a step skipped when its pattern cannot match), lazy word tokenization (only the
+sentences a checker reaches), per-word syllable parities and the memoised reference trigrams are compared with
+the straightforward computation on generated texts built from the pieces each rule looks at.
+"""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+import syllapy
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pipeline.checks import ifbench_counting, ifbench_format, ifbench_words
+from pipeline.checks import text as text_helpers
+from pipeline.checks.ifbench_text import (
+    _split,
+    drop_punctuation,
+    edge_word_tokens,
+    iter_word_tokens,
+    split_into_sentences,
+    word_tokenize,
+)
+
+PIECES = st.sampled_from(
+    [" ", "  ", "\n", ".", "..", "...", "!", "?", "!?", '"', "”", "'", "(", ")", ",", ";", "Mr.", "Mrs.", "St.",
+     "Dr.", "Ms.", "Ph.D.", " Inc.", " Co.", " Jr.", ".com", ".io", "3.5", "1.", "a.", "J.", "U.S.", "e.g.",
+     "i.e.", "A.B.C.", "He ", "She ", "The", "the", "tHE", "iPhone", "THE", "Word", "word", "n't", "don't", "x",
+     "level", "racecar", "banana", "radar", "-", "*", "12"]
+)  # fmt: skip
+TEXTS = st.lists(PIECES, max_size=30).map("".join)
+SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@SETTINGS
+@given(TEXTS)
+def test_screened_sentence_split_equals_the_plain_one(text: str) -> None:
+    assert _split(text, screened=True) == _split(text, screened=False)
+    assert split_into_sentences(text) == list(_split(text, screened=False))
+
+
+@SETTINGS
+@given(TEXTS, st.integers(min_value=1, max_value=4))
+def test_lazy_word_tokens_equal_word_tokenize(text: str, k: int) -> None:
+    tokens = word_tokenize(text)
+    assert list(iter_word_tokens(text)) == tokens
+    head, tail = edge_word_tokens(text, k)
+    if len(tokens) < k:
+        assert head == tail == tuple(tokens)
+    else:
+        assert head == tuple(tokens[:k]) and tail == tuple(tokens[-k:])
+
+
+def _plain_title_case(text: str) -> bool:
+    return not any(t[0].islower() and (t[1:].isupper() or t[1:].islower()) for t in word_tokenize(text))
+
+
+def _plain_words_position(text: str, keyword: str) -> bool:
+    tokens = word_tokenize(text)
+    return len(tokens) >= 2 and tokens[1] == tokens[-2] == keyword
+
+
+def _plain_specific_position(text: str, keyword: str, n: int, m: int) -> bool:
+    sentences = split_into_sentences(text)
+    if len(sentences) < n:
+        return False
+    tokens = word_tokenize(sentences[n - 1])
+    return len(tokens) >= m and tokens[m - 1] == keyword
+
+
+def _plain_odd_even(text: str) -> bool:
+    words = [w for w in drop_punctuation(text).lower().split() if w.strip()]
+    parity = [syllapy.count(w) % 2 for w in words]
+    return all(a != b for a, b in pairwise(parity))
+
+
+def _plain_overlap(text: str, reference: str, percentage: int) -> bool:
+    mine = set(zip(text, text[1:], text[2:], strict=False))
+    theirs = set(zip(reference, reference[1:], reference[2:], strict=False))
+    share = len(mine & theirs) / len(mine) * 100
+    return percentage - 2 <= share <= percentage + 2
+
+
+@SETTINGS
+@given(TEXTS, st.sampled_from(["word", "Word", "the", "x", "."]), st.integers(1, 3), st.integers(1, 4))
+def test_lazy_checkers_decide_as_the_plain_computation(text: str, keyword: str, n: int, m: int) -> None:
+    if not text.strip():
+        return
+    assert ifbench_format.check_title_case(text).passed == _plain_title_case(text)
+    assert ifbench_words.check_words_position(text, keyword=keyword).passed == _plain_words_position(text, keyword)
+    got = ifbench_words.check_keywords_specific_position(text, keyword=keyword, n=n, m=m).passed
+    assert got == _plain_specific_position(text, keyword, n, m)
+    assert ifbench_words.check_odd_even_syllables(text).passed == _plain_odd_even(text)
+
+
+@SETTINGS
+@given(TEXTS, st.sampled_from(["The word level.", "racecar banana", "Mr. Smith said 3.5 things"]),
+       st.integers(0, 100))  # fmt: skip
+def test_overlap_with_memoised_reference_trigrams_equals_the_plain_share(
+    text: str, reference: str, percentage: int
+) -> None:
+    if not text.strip() or len(text) < 3:
+        return
+    for _ in range(2):  # the second call reads the memo
+        got = ifbench_counting.check_overlap(text, reference_text=reference, percentage=percentage).passed
+        assert got == _plain_overlap(text, reference, percentage)
+
+
+def test_title_case_tokenizes_only_up_to_the_first_failing_word(monkeypatch) -> None:
+    text_helpers.clear_memos()
+    calls: list[str] = []
+    inner = text_helpers._sentence_words
+
+    def counting(sentence: str) -> tuple[str, ...]:
+        calls.append(sentence)
+        return inner(sentence)
+
+    monkeypatch.setattr(text_helpers, "_sentence_words", counting)
+    answer = "The answer is here. " + " ".join(f"Sentence Number {i} Goes Here." for i in range(50))
+    assert not ifbench_format.check_title_case(answer).passed
+    assert len(calls) == 1  # the first sentence holds "answer": the 50 others are never tokenized
