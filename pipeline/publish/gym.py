@@ -51,15 +51,40 @@ def gym_plan_ok(ins: Instruction, known: Collection[str]) -> bool:
     )
 
 
+def _kind(value: Any) -> str | None:
+    """A parameter value's column kind: one `kwargs` field holds values of one kind only."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    return "list" if isinstance(value, list) else "text"
+
+
+def _fits(ins: Instruction, kinds: dict[str, str]) -> bool:
+    """Whether the instruction's arguments agree with the kinds seen so far (and record its own)."""
+    mine = {k: kind for c in ins.plan.checks for k, v in c.kwargs.items() if (kind := _kind(v)) is not None}
+    if any(kinds.get(k, kind) != kind for k, kind in mine.items()):
+        return False
+    kinds.update(mine)
+    return True
+
+
 def gym_rows(kept: Sequence[Sample], known: Collection[str]) -> list[dict[str, Any]]:
-    """One row per kept instruction whose plan the server can verify (the first kept answer's instruction)."""
+    """One row per kept instruction whose plan the server can verify (the first kept answer's instruction).
+
+    An instruction whose argument of some name is of another kind (text, number, list) than an earlier row's is
+    left out: a Parquet column holds one type."""
     seen: set[str] = set()
+    kinds: dict[str, str] = {}
     instructions = []
     for s in kept:
-        if s.instruction.id not in seen and gym_plan_ok(s.instruction, known):
+        if s.instruction.id not in seen and gym_plan_ok(s.instruction, known) and _fits(s.instruction, kinds):
             seen.add(s.instruction.id)
             instructions.append(s.instruction)
-    names = sorted({k for ins in instructions for c in ins.plan.checks for k in c.kwargs})
+    # `kwargs` is a struct of every argument name used; Parquet needs one field at least
+    names = sorted({k for ins in instructions for c in ins.plan.checks for k in c.kwargs}) or ["_"]
     rows = []
     for i, ins in enumerate(instructions):
         rows.append(
