@@ -121,3 +121,19 @@ def test_title_case_tokenizes_only_up_to_the_first_failing_word(monkeypatch) -> 
     answer = "The answer is here. " + " ".join(f"Sentence Number {i} Goes Here." for i in range(50))
     assert not ifbench_format.check_title_case(answer).passed
     assert len(calls) == 1  # the first sentence holds "answer": the 50 others are never tokenized
+
+
+TITLE_PIECES = st.sampled_from(
+    [" ", "\n", ".", ",", ":", ";", "!", "?", '"', "''", "``", "'", "’", "“", "(", ")", "[", "-", "--", "_", "*",
+     "#", "@", "&", "/", "1", "2nd", "²x", "Hello", "World", "The", "A", "I", "iPhone", "eBay", "It's", "Don't",
+     "DON'T", "Cannot", "CANNOT", "Gonna", "Wanna", "Gotta", "Gimme", "Lemme", "'Tis", "'TWAS", "More'n", "D'ye",
+     "St.", "Mr.", "e.g.", "x", "and", "ª", "\u0345", "ǅ", "É", "é", "ß", "Straße", "ſ", "K", "İ", "ı"]
+)  # fmt: skip
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(TITLE_PIECES, max_size=25).map("".join))
+def test_title_case_screen_passes_only_what_the_tokens_pass(text: str) -> None:
+    if not text.strip():
+        return
+    assert ifbench_format.check_title_case(text).passed == _plain_title_case(text)
