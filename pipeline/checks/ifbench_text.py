@@ -36,7 +36,7 @@ from typing import Any
 from pipeline.checks.ifeval_args import fail
 from pipeline.checks.registry import CheckResult
 from pipeline.checks.text import count_words as _count_w_words
-from pipeline.checks.text import sentence_word_tokens, sentences, word_tokens
+from pipeline.checks.text import sentences, word_tokens
 
 PUNCTUATION = string.punctuation
 _STRIP = PUNCTUATION + " "
@@ -62,6 +62,21 @@ def word_runs(text: str) -> list[str]:
 def word_tokenize(text: str) -> list[str]:
     """`nltk.word_tokenize(text)` (English Punkt sentences, then the Treebank word tokenizer)."""
     return list(word_tokens(text))
+
+
+@lru_cache(maxsize=1)
+def _treebank() -> Any:
+    from nltk.tokenize import NLTKWordTokenizer
+
+    return NLTKWordTokenizer()
+
+
+@lru_cache(maxsize=_CACHE)
+def sentence_word_tokens(sentence: str) -> tuple[str, ...]:
+    """The Treebank tokens of one Punkt sentence, by NLTK itself: a sentence the lazy helpers below reach is
+    usually new, and NLTK on a whole sentence is cheaper than the memoised per-chunk tokenizer when cold (equal
+    results: `tests/property/test_ifbench_fast_paths.py`). Kept per sentence: loose-mode variants share them."""
+    return tuple(_treebank().tokenize(sentence))
 
 
 def iter_word_tokens(text: str) -> Iterator[str]:

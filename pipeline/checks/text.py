@@ -149,11 +149,6 @@ def _sentence_words(sentence: str) -> tuple[str, ...]:
     return tuple(_word_tokenizer().tokenize(sentence))
 
 
-def sentence_word_tokens(sentence: str) -> tuple[str, ...]:
-    """The Treebank word tokens of one Punkt sentence of a text (what `word_tokens` joins), memoised."""
-    return _sentence_words(sentence)
-
-
 @lru_cache(maxsize=_CACHE_SIZE)
 def word_tokens(text: str) -> tuple[str, ...]:
     """`nltk.word_tokenize(text)`: Punkt sentences (the same tokenizer object as `sentences`), then

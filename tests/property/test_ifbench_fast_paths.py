@@ -13,7 +13,7 @@ import syllapy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.checks import ifbench_counting, ifbench_format, ifbench_words
+from pipeline.checks import ifbench_counting, ifbench_format, ifbench_text, ifbench_words
 from pipeline.checks import text as text_helpers
 from pipeline.checks.ifbench_text import (
     _split,
@@ -110,14 +110,15 @@ def test_overlap_with_memoised_reference_trigrams_equals_the_plain_share(
 
 def test_title_case_tokenizes_only_up_to_the_first_failing_word(monkeypatch) -> None:
     text_helpers.clear_memos()
+    ifbench_text.sentence_word_tokens.cache_clear()
     calls: list[str] = []
-    inner = text_helpers._sentence_words
+    inner = ifbench_text.sentence_word_tokens
 
     def counting(sentence: str) -> tuple[str, ...]:
         calls.append(sentence)
         return inner(sentence)
 
-    monkeypatch.setattr(text_helpers, "_sentence_words", counting)
+    monkeypatch.setattr(ifbench_text, "sentence_word_tokens", counting)
     answer = "The answer is here. " + " ".join(f"Sentence Number {i} Goes Here." for i in range(50))
     assert not ifbench_format.check_title_case(answer).passed
     assert len(calls) == 1  # the first sentence holds "answer": the 50 others are never tokenized
