@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from pipeline.checks.registry import CheckResult, run_check_closed
-from pipeline.models import Instruction, Response, Sample, Task, VerificationPlan
+from pipeline.models import Instruction, Response, RolloutSummary, Sample, StudentEval, Task, VerificationPlan
 from pipeline.publish.dataset import build_dataset_folder
 from pipeline.publish.gym import gym_reward
 from pipeline.verify.plan import JudgeQuery, verify_response
@@ -162,6 +162,31 @@ def test_the_published_rl_ground_truths_read_back_through_datasets_reproduce_the
             assert compute_score("complexify", row["response"], gt, info) == pytest.approx(row["expected"], abs=1e-12)
         checked += 1
     assert checked > len(ROWS) // 2
+
+
+def test_the_contrast_rows_reproduce_the_file_through_a_measured_runs_rl_ground_truths(tmp_path: Path) -> None:
+    """A run that measured the student publishes its baseline in the ground truth: the contrast modes read it."""
+    datasets = pytest.importorskip("datasets")
+    kept = []
+    for plan, baseline in golden.BASELINES.items():
+        if baseline is None:
+            continue
+        summary = RolloutSummary(k=2, pass_rate=0.0, mean_satisfied=baseline, best_satisfied=int(baseline))
+        kept.append(
+            _sample(_instruction(plan)).model_copy(update={"student": StudentEval(model="s", baseline=summary)})
+        )
+    built = build_dataset_folder(kept, [], tmp_path / "hub", repo_id="org/golden", run_info={})
+    rl = datasets.load_dataset(str(built.folder), "rl", split="train", cache_dir=str(tmp_path / "hf-cache"))
+    published = {row["id"]: row["ground_truth"] for row in rl}
+    rows = [r for r in ROWS if r["mode"]["contrast"]]
+    assert rows and {json.loads(r["ground_truth"])["instruction_id"] for r in rows} == set(published)
+    for r in rows:
+        gt = published[json.loads(r["ground_truth"])["instruction_id"]]
+        m = r["mode"]
+        info = {k: m[k] for k in ("score", "strip_think", "contrast", "masked_score")}
+        assert compute_score("complexify", r["response"], gt, info) == pytest.approx(r["expected"], abs=1e-12), r["id"]
+        fn = make_trl_reward(score=m["score"], contrast=True, masked_score=m["masked_score"])
+        assert fn([golden.INSTRUCTION], [r["response"]], [gt]) == pytest.approx([r["expected"]], abs=1e-12)
 
 
 def test_the_gym_config_reproduces_the_file_with_its_all_pass_rule_and_its_ground_truth(tmp_path: Path) -> None:
