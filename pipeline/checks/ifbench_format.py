@@ -273,11 +273,16 @@ def check_thesis(response: str) -> CheckResult:
 # answer passes without tokenizing it (the usual case for an answer in title case). "Letter" here is `\w` minus
 # digits and `_`; anything else before a lowercase character, or any doubt, goes to the tokenizer.
 _AFTER_NON_LETTER = re.compile(r"(?<![^\W\d_])[^A-Z0-9\s]")
-_SPLIT_CONTRACTION = re.compile(r"(?i)cannot|gimme|lemme|gonna|wanna|gotta|'t(?:is|was)|n't|more'n|d'ye")
+# The contractions, lowercase; the tokenizer matches them ignoring case, where besides ASCII case "İ" and "ı" match
+# "i", "ſ" matches "s" and the Kelvin sign "k": those are folded first, then the text is lowercased.
+_SPLIT_CONTRACTIONS = ("cannot", "gimme", "lemme", "gonna", "wanna", "gotta", "'tis", "'twas", "n't", "more'n", "d'ye")
 
 
 def _may_start_lowercase(text: str) -> bool:
-    if _SPLIT_CONTRACTION.search(text):
+    folded = text.lower()  # the Kelvin sign lowercases to "k"
+    if not folded.isascii():
+        folded = text.replace("İ", "i").replace("ı", "i").replace("ſ", "s").lower()
+    if any(c in folded for c in _SPLIT_CONTRACTIONS):
         return True
     return any(m.group().islower() for m in _AFTER_NON_LETTER.finditer(text))
 

@@ -128,7 +128,8 @@ TITLE_PIECES = st.sampled_from(
     [" ", "\n", ".", ",", ":", ";", "!", "?", '"', "''", "``", "'", "’", "“", "(", ")", "[", "-", "--", "_", "*",
      "#", "@", "&", "/", "1", "2nd", "²x", "Hello", "World", "The", "A", "I", "iPhone", "eBay", "It's", "Don't",
      "DON'T", "Cannot", "CANNOT", "Gonna", "Wanna", "Gotta", "Gimme", "Lemme", "'Tis", "'TWAS", "More'n", "D'ye",
-     "St.", "Mr.", "e.g.", "x", "and", "ª", "\u0345", "ǅ", "É", "é", "ß", "Straße", "ſ", "K", "İ", "ı"]
+     "St.", "Mr.", "e.g.", "x", "and", "ª", "\u0345", "ǅ", "É", "é", "ß", "Straße", "ſ", "K", "İ", "ı", "'T", "ıs",
+     "Ca", "nnot", "N'T", "Go", "nna"]
 )  # fmt: skip
 
 
