@@ -30,6 +30,8 @@ from pipeline.checks.registry import CheckResult, checker
 _PUNCT = string.punctuation
 _OPENERS = {"(": ")", "[": "]", "{": "}"}
 _CLOSERS = frozenset(_OPENERS.values())
+_BRACKET = re.compile(r"[()\[\]{}]")
+_QUOTE = re.compile(r"[\"']")
 
 
 def _short(text: str, n: int = 60) -> str:
@@ -47,7 +49,7 @@ def check_parentheses(response: str) -> CheckResult:
         return BLANK
     stack: list[str] = []
     deepest = 0
-    for ch in response:
+    for ch in _BRACKET.findall(response):  # other characters change nothing
         if ch in _OPENERS:
             stack.append(ch)
             deepest = max(deepest, len(stack))
@@ -69,7 +71,7 @@ def check_quotes(response: str) -> CheckResult:
         return BLANK
     stack: list[str] = []
     deepest = 0
-    for ch in response:
+    for ch in _QUOTE.findall(response):  # the stack holds quotes only: other characters change nothing
         if stack and ch == stack[-1]:
             stack.pop()
             if deepest - len(stack) >= 3:
