@@ -162,7 +162,8 @@ def check_repeats(response: str, *, small_n: int) -> CheckResult:
     if not response.strip():
         return BLANK
     counts = Counter(drop_punctuation(response.lower()).split())
-    over = [(w, c) for w, c in counts.most_common() if c > limit]
+    # most_common()'s order (by count, ties as first seen), sorting only the words over the limit
+    over = sorted(((w, c) for w, c in counts.items() if c > limit), key=lambda wc: wc[1], reverse=True)
     if over:
         listed = ", ".join(f"{short(w)} x{c}" for w, c in over[:4])
         return CheckResult(False, f"{len(over)} word(s) occur more than {limit} times: {listed}")

@@ -7,6 +7,7 @@ the straightforward computation on generated texts built from the pieces each ru
 
 from __future__ import annotations
 
+from collections import Counter
 from itertools import pairwise
 
 import syllapy
@@ -23,6 +24,7 @@ from pipeline.checks.ifbench_text import (
     split_into_sentences,
     word_tokenize,
 )
+from pipeline.checks.rules import short
 
 PIECES = st.sampled_from(
     [" ", "  ", "\n", ".", "..", "...", "!", "?", "!?", '"', "”", "'", "(", ")", ",", ";", "Mr.", "Mrs.", "St.",
@@ -139,3 +141,62 @@ def test_title_case_screen_passes_only_what_the_tokens_pass(text: str) -> None:
     if not text.strip():
         return
     assert ifbench_format.check_title_case(text).passed == _plain_title_case(text)
+
+
+def _plain_parentheses(text: str) -> bool:
+    pairs = {"(": ")", "[": "]", "{": "}"}
+    stack: list[str] = []
+    deepest = 0
+    for ch in text:
+        if ch in pairs:
+            stack.append(ch)
+            deepest = max(deepest, len(stack))
+        elif ch in pairs.values():
+            if stack and pairs[stack[-1]] == ch:
+                stack.pop()
+                if deepest >= 5:
+                    return True
+            else:
+                stack, deepest = [], 0
+    return False
+
+
+def _plain_quotes(text: str) -> bool:
+    stack: list[str] = []
+    deepest = 0
+    for ch in text:
+        if stack and ch == stack[-1]:
+            stack.pop()
+            if deepest - len(stack) >= 3:
+                return True
+        elif ch in "\"'":
+            stack.append(ch)
+            deepest = max(deepest, len(stack))
+    return False
+
+
+NESTING = st.lists(st.sampled_from(["(", ")", "[", "]", "{", "}", '"', "'", "a", " ", "x y"]), max_size=40).map(
+    "".join
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(NESTING)
+def test_bracket_and_quote_scans_over_their_characters_only_decide_as_the_full_scan(text: str) -> None:
+    if not text.strip():
+        return
+    assert ifbench_format.check_parentheses(text).passed == _plain_parentheses(text)
+    assert ifbench_format.check_quotes(text).passed == _plain_quotes(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["a", "b", "c", "A", "b.", "dd"]), max_size=30).map(" ".join), st.integers(0, 4))
+def test_repeats_lists_the_words_over_the_limit_in_most_common_order(text: str, limit: int) -> None:
+    if not text.strip():
+        return
+    counts = Counter(drop_punctuation(text.lower()).split())
+    over = [(w, c) for w, c in counts.most_common() if c > limit]
+    result = ifbench_words.check_repeats(text, small_n=limit)
+    assert result.passed == (not over)
+    if over:
+        assert ", ".join(f"{short(w)} x{c}" for w, c in over[:4]) in result.evidence
