@@ -125,7 +125,7 @@ def check_palindrome(response: str) -> CheckResult:
     characters read the same backwards."""
     if not response.strip():
         return BLANK
-    found = [w for w in drop_punctuation(response).lower().split() if w == w[::-1] and len(w) >= 5]
+    found = [w for w in drop_punctuation(response).lower().split() if len(w) >= 5 and w == w[::-1]]
     return CheckResult(len(found) >= 10, f"found {len(found)} palindrome(s) of 5+ characters, need at least 10")
 
 

@@ -22,6 +22,7 @@ from pipeline.checks.ifbench_text import (
     edge_word_tokens,
     iter_word_tokens,
     split_into_sentences,
+    strip_punctuation,
     word_tokenize,
 )
 from pipeline.checks.rules import short
@@ -200,3 +201,18 @@ def test_repeats_lists_the_words_over_the_limit_in_most_common_order(text: str, 
     assert result.passed == (not over)
     if over:
         assert ", ".join(f"{short(w)} x{c}" for w, c in over[:4]) in result.evidence
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(["and", "And", "and,", "(or)", "but", "So", "yet.", "nor", "x", "...", "-", "dog"]),
+         max_size=30).map(" ".join),
+    st.integers(0, 8),
+)  # fmt: skip
+def test_distinct_token_counts_equal_the_per_token_computation(text: str, n: int) -> None:
+    if not text.strip():
+        return
+    unique = {strip_punctuation(t) for t in text.lower().split()}
+    conjunctions = {t for t in text.split() if strip_punctuation(t).lower() in ifbench_counting.CONJUNCTIONS}
+    assert ifbench_counting.check_unique_word_count(text, N=n).passed == (len(unique) >= n)
+    assert ifbench_counting.check_conjunctions(text, small_n=n).passed == (len(conjunctions) >= n)
