@@ -6,7 +6,8 @@ reference uses, under a name that says which:
 - `split_into_sentences`: IFBench's rule-based splitter (abbreviations, initials, decimals, web
   addresses and runs of dots do not end a sentence; `.`, `?` and `!` do; newlines are spaces);
 - `count_words`: runs of `\\w` characters (NLTK's `RegexpTokenizer(r"\\w+")`);
-- `word_tokenize`: `nltk.word_tokenize` (offline Punkt + Treebank, `pipeline.checks.text`);
+- `word_tokenize`: `nltk.word_tokenize` (offline Punkt + Treebank, `pipeline.checks.text`); `iter_word_tokens`
+  and `edge_word_tokens` give the same tokens lazily, tokenizing only the Punkt sentences a checker reaches;
 - `drop_punctuation` / `strip_punctuation`: removing every ASCII punctuation character
   (`string.punctuation`), or only those (and spaces) at both ends of a word.
 
