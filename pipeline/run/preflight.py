@@ -75,14 +75,21 @@ def check_grid(cfg: RunConfig, taxonomy: Taxonomy, seed: Seed = PROBE_SEED) -> N
         raise ConfigError(
             f"grid.dimensions: unknown {', '.join(map(repr, unknown))}; the taxonomy has: {', '.join(known)}"
         )
+    vocabularies = cfg.compose.vocabularies  # a held-out vocabulary's constraints are not there to draw
+    allowed = [s for s in taxonomy.specs.values() if s.vocabulary in vocabularies]
+    empty = [d for d in cfg.grid.dimensions if not any(s.dimension == d for s in allowed)]
+    if empty:
+        raise ConfigError(
+            f"grid.dimensions: {', '.join(map(repr, empty))} has no constraint in the vocabularies the run composes "
+            f"({', '.join(vocabularies)}); drop it from the grid, or add its vocabulary to compose.vocabularies"
+        )
     if cfg.compose.checkers == "code":
-        judged_only = [
-            d for d in cfg.grid.dimensions if not any(s.is_code for s in taxonomy.specs.values() if s.dimension == d)
-        ]
+        judged_only = [d for d in cfg.grid.dimensions if not any(s.is_code for s in allowed if s.dimension == d)]
         if judged_only:
             raise ConfigError(
-                f"grid.dimensions: {', '.join(map(repr, judged_only))} only has judge-checked constraints, but "
-                "compose.checkers is code; drop it from the grid, or set compose.checkers: any with a judge"
+                f"grid.dimensions: {', '.join(map(repr, judged_only))} only has judge-checked constraints in the "
+                f"vocabularies the run composes ({', '.join(vocabularies)}), but compose.checkers is code; drop it "
+                "from the grid, or set compose.checkers: any with a judge"
             )
     base, problems, tried = cfg.compose, [], set()
     for key, cell in grid_cells(cfg).items():

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pipeline.construct.options import ComposeOptions
+from pipeline.construct.options import DEFAULT_VOCABULARIES, ComposeOptions
 from pipeline.construct.taxonomy import load_taxonomy
 from pipeline.errors import TaxonomyError
 from pipeline.models import VOCABULARIES
@@ -24,6 +24,7 @@ from pipeline.publish.card import dataset_card
 from pipeline.run.config import ConfigError, RunConfig, parse_config
 from pipeline.run.generate import open_run_context
 from pipeline.run.identity import config_hash
+from pipeline.run.preflight import check_grid
 from pipeline.store import RunStats
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "taxonomy"
@@ -276,3 +277,32 @@ def test_taxonomy_show_and_validate_name_the_vocabularies() -> None:
     counts = {v: sum(s.vocabulary == v for s in tax.specs.values()) for v in VOCABULARIES}
     expected = ", ".join(f"{v} {n}" for v, n in sorted(counts.items()) if n)
     assert cli("validate").splitlines()[-1] == f"vocabularies: {expected}"
+
+
+def test_a_grid_dimension_needs_constraints_in_the_vocabularies_the_run_composes(tmp_path: Path) -> None:
+    tax = load_taxonomy()
+    # a dimension whose code-checked constraints are all held out (IFBench's custom ids hold Helpfulness's)
+    held_only = sorted(
+        d
+        for d in {s.dimension for s in tax.specs.values()}
+        if any(s.is_code for s in tax.specs_in(d))
+        and not any(s.is_code and s.vocabulary != "ifbench" for s in tax.specs_in(d))
+    )
+    assert held_only
+
+    def grid_config(vocabularies: list[str]) -> RunConfig:
+        return parse_config(
+            {
+                "samples": 4,
+                "mix": {"Single": 1},
+                "compose": {"checkers": "code", "vocabularies": vocabularies},
+                "grid": {"dimensions": held_only[:1]},
+            }
+        )
+
+    with pytest.raises(ConfigError) as err:
+        check_grid(grid_config(list(DEFAULT_VOCABULARIES)), tax)
+    assert f"{held_only[0]!r} only has judge-checked constraints in the vocabularies the run composes" in str(
+        err.value
+    )
+    check_grid(grid_config([*VOCABULARIES]), tax)  # opted in: composable
