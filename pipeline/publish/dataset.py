@@ -55,6 +55,7 @@ from pipeline.run.gate import preference_pairs
 from pipeline.run.report import GridRow, stored_grid_report
 from pipeline.store import RunStats
 from pipeline.store.files import file_sha256
+from pipeline.store.usage import UsageTable, run_usage
 from pipeline.verify.plan import without_checks
 from pipeline.verify.reward import ground_truth_for
 from pipeline.verify.tripwires import tripwire_rows
@@ -226,6 +227,7 @@ def build_dataset_folder(
     stats: RunStats | None = None,
     judge_routes: Mapping[str, str] | None = None,
     grid: Sequence[GridRow] = (),
+    usage: UsageTable | None = None,
 ) -> BuiltDataset:
     """Write the Hub-layout folder (data/{config}/{split}-00000-of-00001.parquet, README.md, figures).
 
@@ -268,7 +270,8 @@ def build_dataset_folder(
         stats = stats or dataset_stats(kept, rejects)
         figures = make_figures(stats, tmp / "figures")
         (tmp / "README.md").write_text(
-            dataset_card(repo_id, tables, stats, run_info, figures, split, grid, screen=screen), encoding="utf-8"
+            dataset_card(repo_id, tables, stats, run_info, figures, split, grid, usage=usage, screen=screen),
+            encoding="utf-8",
         )
         (tmp / SCREEN_FILE).write_text(screen.to_json(), encoding="utf-8")
         (tmp / DIGEST_FILE).write_text(json.dumps({"digest": digest, "run": run_info.get("run_id")}, indent=2) + "\n")
@@ -389,5 +392,6 @@ def publish_run(
     built = build_dataset_folder(
         kept, rejects, target, repo_id=repo_id, run_info=run_info, protect=[root], stats=stats,
         judge_routes=store.read_judge_routes(run), grid=stored_grid_report(run),
+        usage=run_usage(store.manifests(run)),
     )  # fmt: skip
     return PublishResult(built=built, pushed=None if dry_run else push_folder(built, repo_id, private=private))
