@@ -178,9 +178,16 @@ def check_european_capitals_sort(response: str) -> CheckResult:
 # --- CSV ---------------------------------------------------------------------------------------------
 
 
-def _csv_rows(text: str, delimiter: str = ",") -> list[list[str]]:
-    return list(csv.reader(io.StringIO(text), delimiter=delimiter))
+def _csv_rows(text: str, delimiter: str = ",") -> list[list[str]] | None:
+    """The rows Python's CSV reader gives, or None where it raises (a bare carriage return inside a field)."""
+    try:
+        return list(csv.reader(io.StringIO(text), delimiter=delimiter))
+    except csv.Error:
+        return None
 
+
+# Where Python's reader raises, so does the reference: a failed check, as for its other crashes.
+_UNREADABLE_CSV = CheckResult(False, "not readable as CSV: a carriage return inside an unquoted field")
 
 _CITY_HEADER = ["ID", "Country", "City", "Year", "Count"]
 
@@ -192,6 +199,8 @@ def check_csv_city(response: str) -> CheckResult:
     if not response.strip():
         return BLANK
     rows = _csv_rows(response)
+    if rows is None:
+        return _UNREADABLE_CSV
     if len(rows) != 8:
         return CheckResult(False, f"found {len(rows)} CSV row(s), need 8 (the header and 7 rows)")
     if rows[0] != _CITY_HEADER:
@@ -231,6 +240,8 @@ def check_csv_special_character(response: str) -> CheckResult:
     if not _PRODUCT_HEADER.match(header):
         return CheckResult(False, f"the first line {_short(header)} is not the header ProductID,...,Stock")
     rows = _csv_rows(response.replace('"', '"""'))
+    if rows is None:
+        return _UNREADABLE_CSV
     if len(rows) != 15:
         return CheckResult(False, f"found {len(rows)} CSV row(s), need 15 (the header and 14 rows)")
     for i, row in enumerate(rows[1:], start=1):
@@ -257,6 +268,8 @@ def check_csv_quotes(response: str) -> CheckResult:
     if not _STUDENT_HEADER.match(header):
         return CheckResult(False, f"the first line {_short(header)} is not the tab-separated header StudentID...")
     rows = _csv_rows(response.replace('"', '"""'), delimiter="\t")
+    if rows is None:
+        return _UNREADABLE_CSV
     if len(rows) != 4:
         return CheckResult(False, f"found {len(rows)} row(s), need 4 (the header and 3 rows)")
     for i, row in enumerate(rows):
