@@ -96,6 +96,19 @@ def _full_rows(table: Table) -> list[int]:
     return [k for k, row in enumerate(table.rows, 1) if not all(views.has_content(c, 1) for c in row)]
 
 
+def _filled_table(response: str, min_rows: int) -> tuple[Table | None, CheckResult]:
+    """The one table, with at least `min_rows` data rows and every cell filled; or None and the failed check."""
+    table, why = _the_table(response)
+    if table is None:
+        return None, CheckResult(False, why)
+    if len(table.rows) < min_rows:
+        return None, CheckResult(False, f"the table has {len(table.rows)} data row(s), need at least {min_rows}")
+    empty = _full_rows(table)
+    if empty:
+        return None, CheckResult(False, f"data row(s) {empty[:5]} have empty cells")
+    return table, CheckResult(True)
+
+
 @checker("table:row_count")
 def check_table_rows(response: str, *, num_rows: int) -> CheckResult:
     """Exactly one markdown table, with exactly num_rows distinct data rows below its header, every cell filled."""
@@ -159,14 +172,9 @@ def check_table_sorted(response: str, *, order: str) -> CheckResult:
 def check_table_bold_first(response: str) -> CheckResult:
     """Exactly one markdown table with at least 2 data rows; every data row's first cell is wholly in bold
     (`**...**` or `__...__`) with content inside, and every cell is filled."""
-    table, why = _the_table(response)
+    table, failed = _filled_table(response, 2)
     if table is None:
-        return CheckResult(False, why)
-    if len(table.rows) < 2:
-        return CheckResult(False, f"the table has {len(table.rows)} data row, need at least 2")
-    empty = _full_rows(table)
-    if empty:
-        return CheckResult(False, f"data row(s) {empty[:5]} have empty cells")
+        return failed
     for k, row in enumerate(table.rows, 1):
         m = _BOLD.match(row[0])
         if not m or not views.has_content(m.group(2)) or "**" in m.group(2):
@@ -201,14 +209,9 @@ def check_table_cell_words(response: str, *, max_words: int) -> CheckResult:
     """Exactly one markdown table with at least 2 data rows, every cell filled and no cell (header included)
     longer than max_words words."""
     want = want_count("table:cell_word_limit", "max_words", max_words)
-    table, why = _the_table(response)
+    table, failed = _filled_table(response, 2)
     if table is None:
-        return CheckResult(False, why)
-    if len(table.rows) < 2:
-        return CheckResult(False, f"the table has {len(table.rows)} data row, need at least 2")
-    empty = _full_rows(table)
-    if empty:
-        return CheckResult(False, f"data row(s) {empty[:5]} have empty cells")
+        return failed
     for cell in [*table.header, *(c for row in table.rows for c in row)]:
         n = views.word_count(views.fold(cell))
         if n > want:

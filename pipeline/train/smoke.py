@@ -118,6 +118,14 @@ def _model_and_tokenizer(model_dir: Path) -> tuple[Any, Any]:
     return model, tokenizer
 
 
+def _trainer_args(out: Path, steps: int, seed: int) -> dict[str, Any]:
+    """What both trainers share: CPU, float32, a log per step (our lines), nothing saved or reported."""
+    return {
+        "output_dir": str(out / "trainer"), "max_steps": steps, "logging_steps": 1, "save_strategy": "no",
+        "report_to": [], "use_cpu": True, "bf16": False, "seed": seed, "disable_tqdm": True,
+    }  # fmt: skip
+
+
 def _quiet(trainer: Any) -> None:
     """Our step lines replace the trainer's own printed log dicts."""
     from transformers.trainer_callback import PrinterCallback
@@ -132,20 +140,12 @@ def run_grpo(published: Path, model_dir: Path, steps: int, out: Path, seed: int)
     model, tokenizer = _model_and_tokenizer(model_dir)
     recorder = RecordingReward(out / "rewards.jsonl")
     config = GRPOConfig(
-        output_dir=str(out / "trainer"),
-        max_steps=steps,
+        **_trainer_args(out, steps, seed),
         per_device_train_batch_size=PROMPTS_PER_STEP * GENERATIONS,
         num_generations=GENERATIONS,
         max_completion_length=MAX_COMPLETION_TOKENS,
         learning_rate=1e-6,
         gradient_checkpointing=False,  # it turns the generation cache off: each new token re-reads the prompt
-        logging_steps=1,
-        save_strategy="no",
-        report_to=[],
-        use_cpu=True,
-        bf16=False,
-        seed=seed,
-        disable_tqdm=True,
     )
     trainer = GRPOTrainer(
         model=model,
@@ -170,18 +170,10 @@ def run_sft(published: Path, model_dir: Path, steps: int, out: Path, seed: int) 
     batch = rows.select(range(min(SFT_BATCH_ROWS, len(rows)))).select_columns(["messages"])
     model, tokenizer = _model_and_tokenizer(model_dir)
     config = SFTConfig(
-        output_dir=str(out / "trainer"),
-        max_steps=steps,
+        **_trainer_args(out, steps, seed),
         per_device_train_batch_size=len(batch),
         learning_rate=1e-4,
-        logging_steps=1,
-        save_strategy="no",
-        report_to=[],
-        use_cpu=True,
-        bf16=False,
-        seed=seed,
         max_length=SFT_MAX_LENGTH,
-        disable_tqdm=True,
     )
     trainer = SFTTrainer(
         model=model,

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from itertools import combinations
 
+from hypothesis import strategies as st
+
+from pipeline.construct.options import ComposeOptions
 from pipeline.construct.plans import DECISION_CHECKER
 from pipeline.construct.render import sentence
 from pipeline.construct.taxonomy import Taxonomy
@@ -112,3 +115,15 @@ def assert_instruction_invariants(ins: Instruction, tax: Taxonomy, category: str
 
     # lossless JSON round trip
     assert type(ins).model_validate_json(ins.model_dump_json()) == ins
+
+
+# Sampler options a run configuration may set (default vocabularies), for property tests of the composer.
+compose_options = st.builds(
+    ComposeOptions,
+    checkers=st.sampled_from(["any", "code"]),
+    judge_share=st.floats(0, 1),
+    and_size=st.tuples(st.integers(2, 3), st.integers(0, 2)).map(lambda t: (t[0], t[0] + t[1])),
+    chain_steps=st.tuples(st.integers(2, 3), st.integers(0, 1)).map(lambda t: (t[0], t[0] + t[1])),
+    multiway_share=st.floats(0, 1),
+    global_share=st.floats(0, 1),
+)

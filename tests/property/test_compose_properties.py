@@ -13,6 +13,7 @@ from pipeline.construct.compose import CATEGORIES, ComposeOptions, compose_instr
 from pipeline.construct.taxonomy import load_taxonomy
 from pipeline.models import Seed
 from tests.helpers.tree_properties import assert_instruction_invariants
+from tests.helpers.tree_properties import compose_options as options
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "taxonomy"
 # Instructions per category in the sweep; CI keeps the default (1000 per category).
@@ -26,15 +27,6 @@ TAXONOMIES = {
 seed_texts = st.text(
     alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="{}"), min_size=1, max_size=200
 ).filter(lambda s: s.strip())
-options = st.builds(
-    ComposeOptions,
-    checkers=st.sampled_from(["any", "code"]),
-    judge_share=st.floats(0, 1),
-    and_size=st.tuples(st.integers(2, 3), st.integers(0, 2)).map(lambda t: (t[0], t[0] + t[1])),
-    chain_steps=st.tuples(st.integers(2, 3), st.integers(0, 1)).map(lambda t: (t[0], t[0] + t[1])),
-    multiway_share=st.floats(0, 1),
-    global_share=st.floats(0, 1),
-)
 
 
 @pytest.mark.parametrize("which", sorted(TAXONOMIES))

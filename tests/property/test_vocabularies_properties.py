@@ -13,16 +13,7 @@ from pipeline.construct.taxonomy import load_taxonomy
 from pipeline.construct.tree import iter_constraints
 from pipeline.errors import CompositionError
 from pipeline.models import VOCABULARIES, Instruction, Seed
-
-options = st.builds(
-    ComposeOptions,
-    checkers=st.sampled_from(["any", "code"]),
-    judge_share=st.floats(0, 1),
-    and_size=st.tuples(st.integers(2, 3), st.integers(0, 2)).map(lambda t: (t[0], t[0] + t[1])),
-    chain_steps=st.tuples(st.integers(2, 3), st.integers(0, 1)).map(lambda t: (t[0], t[0] + t[1])),
-    multiway_share=st.floats(0, 1),
-    global_share=st.floats(0, 1),
-)
+from tests.helpers.tree_properties import compose_options as options
 
 
 def vocabularies_of(ins: Instruction) -> set[str]:
