@@ -11,9 +11,13 @@ import typer
 
 
 def _tokens(value: float) -> str:
-    for size, unit in ((1e9, "G"), (1e6, "M"), (1e4, "k")):
-        if value >= size:
-            return f"{value / size:.1f}{unit}"
+    """A token count for the table: exact below 10,000, else in k, M or G with one decimal."""
+    if value >= 1e9:
+        return f"{value / 1e9:.1f}G"
+    if value >= 1e6:
+        return f"{value / 1e6:.1f}M"
+    if value >= 1e4:
+        return f"{value / 1e3:.1f}k"
     return f"{value:.0f}"
 
 

@@ -127,3 +127,9 @@ def test_plan_of_a_bad_config_is_bad_input(tmp_path: Path) -> None:
         [sys.executable, "-m", "pipeline.cli", "plan", "--config", str(bad)], capture_output=True, text=True, cwd=ROOT
     )
     assert done.returncode == 2 and "samples" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_token_counts_read_in_their_unit() -> None:
+    from pipeline.cli.plan import _tokens
+
+    assert [_tokens(v) for v in (0, 9999, 13666, 2_500_000, 3.2e9)] == ["0", "9999", "13.7k", "2.5M", "3.2G"]
