@@ -122,8 +122,11 @@ def test_rerun_is_served_from_the_cache(make_engine: EngineFactory, tmp_path: Pa
     first.close()
     second = make_engine(cache_path=cache)
     after, after_judge = second.generate(requests), second.yes_no(judge)
-    assert [r.texts for r in after] == [r.texts for r in before] and after_judge == before_judge
-    assert all(r.cached for r in after)
+    assert [r.texts for r in after] == [r.texts for r in before]
+    # the same verdict, now marked as replayed from the cache
+    assert [j.model_copy(update={"cached": False}) for j in after_judge] == before_judge
+    assert all(r.cached for r in after) and all(j.cached for j in after_judge)
+    assert not any(j.cached for j in before_judge)
     assert all(s["served"] == 0 for s in second.engine.endpoint_stats().values())  # nothing was sent
     stats = second.cache_stats()
     assert stats is not None and stats.hits == 7 and stats.misses == 0
