@@ -78,7 +78,7 @@ def check_numbered_items(response: str, *, num_items: int) -> CheckResult:
 # --- Markdown Format -------------------------------------------------------------------------------
 
 
-def _cells(line: str) -> list[str]:
+def table_cells(line: str) -> list[str]:
     """The cells of a table row: outer pipes dropped, split on pipes not escaped with a backslash."""
     body = line.strip()
     if body.startswith("|"):
@@ -98,16 +98,16 @@ def _tables(response: str) -> list[tuple[list[str], list[list[str]], int]]:
         i += 1
         if "|" not in head or "|" not in delim:
             continue
-        delim_cells = _cells(delim)
+        delim_cells = table_cells(delim)
         if not all(_TABLE_DELIM_CELL.match(c) for c in delim_cells):
             continue
         rows = []
         j = i + 1
         while j < len(lines) and "|" in lines[j] and lines[j].strip():
-            rows.append(_cells(lines[j]))
+            rows.append(table_cells(lines[j]))
             j += 1
         if rows:
-            found.append((_cells(head), rows, len(delim_cells)))
+            found.append((table_cells(head), rows, len(delim_cells)))
             i = j  # rows of a table are not headers of another: the scan stays linear
     return found
 

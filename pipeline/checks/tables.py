@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from pipeline.checks import views
 from pipeline.checks.counting import want_count
+from pipeline.checks.format import table_cells
 from pipeline.checks.ifeval_args import fail, want_str_list
 from pipeline.checks.registry import CheckResult, checker
 from pipeline.checks.rules import short
@@ -38,16 +39,6 @@ class Table:
     width: int  # cells of the delimiter row
 
 
-def _cells(line: str) -> list[str]:
-    """A row's cells: outer pipes dropped, split on pipes that are not escaped with a backslash."""
-    body = line.strip()
-    if body.startswith("|"):
-        body = body[1:]
-    if body.endswith("|") and not body.endswith("\\|"):
-        body = body[:-1]
-    return [c.strip() for c in re.split(r"(?<!\\)\|", body)]
-
-
 def tables(text: str) -> list[Table]:
     """The markdown tables of text, read outside fenced blocks (one linear scan)."""
     lines = views.unfenced(text).splitlines()
@@ -55,13 +46,13 @@ def tables(text: str) -> list[Table]:
     i = 0
     while i + 1 < len(lines):
         head, delim = lines[i], lines[i + 1]
-        if "|" in head and "|" in delim and all(_DELIM_CELL.match(c) for c in _cells(delim)):
+        if "|" in head and "|" in delim and all(_DELIM_CELL.match(c) for c in table_cells(delim)):
             j = i + 2
             rows = []
             while j < len(lines) and "|" in lines[j] and lines[j].strip():
-                rows.append(_cells(lines[j]))
+                rows.append(table_cells(lines[j]))
                 j += 1
-            found.append(Table(_cells(head), rows, len(_cells(delim))))
+            found.append(Table(table_cells(head), rows, len(table_cells(delim))))
             i = j
         else:
             i += 1
