@@ -34,7 +34,8 @@ env:
 vllm-env:
 	@scripts/ensure_env.sh vllm
 
-## The training environment (cached, linked as .venv-train): the pipeline plus TRL, for `complexify train-smoke`.
+## The training environment (cached, linked as .venv-train): the pipeline plus TRL and verifiers, for
+## `complexify train-smoke` and the `verifiers` environment (`vf-eval pipeline.train.verifiers_env`).
 train-env:
 	@scripts/ensure_env.sh train
 

@@ -2,7 +2,7 @@
 # Create (once) and link a project environment.
 #   scripts/ensure_env.sh pipeline   -> .venv       (the pipeline, tests, tools)
 #   scripts/ensure_env.sh vllm       -> .venv-vllm  (vLLM worker processes)
-#   scripts/ensure_env.sh train      -> .venv-train (the pipeline plus TRL: `complexify train-smoke`)
+#   scripts/ensure_env.sh train      -> .venv-train (the pipeline plus TRL and verifiers: train-smoke, vf-eval)
 #   scripts/ensure_env.sh ifeval-ref / ifbench-ref -> .venv-ifeval-ref / .venv-ifbench-ref (reference checkers,
 #                                       for benchmarks and reference tests only)
 # Environments live in a cache outside the checkout, keyed by a hash of their pinned

@@ -9,12 +9,15 @@ check of its plan is a whole-response code check of an IFEval or IFBench id (`GY
 - `responses_create_params`: `{"input": [{"role": "user", "content": prompt}]}`, the policy request;
 - `prompt`, `instruction_id_list` and `kwargs` (one object per id, the union of argument names with nulls for
   the ones an id does not take, as IFEval/IFBench data files have it; the server drops the nulls);
+- `grading_mode`: the server's reward mode, `binary` (all-pass) on every row; set it to `fraction` for the share
+  of instructions followed;
 - `ground_truth`: the plan as the `rl` config publishes it.
 
-Reward modes. The server's reward is all-pass. The complexify rewards score `ground_truth` dependency-gated
-(`pipeline.verify.reward`: `all_pass`, `drfr` or `raif`); since a `gym` plan has no dependencies, its gated
-all-pass equals the server's, and `drfr` / `raif` give partial credit. `gym_reward` is the server's rule written
-with our checkers (an answer with nothing left once its reasoning is split off scores 0.0, as in our rewards);
+Reward modes. The server's reward is all-pass (`binary`) or the fraction followed (`fraction`). The complexify
+rewards score `ground_truth` dependency-gated (`pipeline.verify.reward`: `all_pass`, `drfr` or `raif`); since a
+`gym` plan has no dependencies, its gated all-pass equals the server's `binary`, its `drfr` the server's
+`fraction`, and `raif` is RAIF's scale. `gym_reward` is the server's rule written with our checkers (an answer
+with nothing left once its reasoning is split off scores 0.0, as in our rewards);
 tests/unit/test_golden_rewards.py checks that both reproduce the golden reward file.
 
 `datasets.load_dataset(folder, "gym", split="train").to_json("if.jsonl")` writes the JSONL the server reads.
@@ -30,6 +33,7 @@ import pyarrow as pa
 
 from pipeline.checks.guards import GUARDS
 from pipeline.checks.registry import run_check_closed
+from pipeline.errors import UserInputError
 from pipeline.models import Instruction, Sample
 from pipeline.reasoning import strip_reasoning
 from pipeline.spans import RESPONSE
@@ -95,6 +99,7 @@ def gym_rows(kept: Sequence[Sample], known: Collection[str]) -> list[dict[str, A
                 "prompt": ins.prompt,
                 "instruction_id_list": [str(c.checker) for c in ins.plan.checks],
                 "kwargs": [{n: c.kwargs.get(n) for n in names} for c in ins.plan.checks],
+                "grading_mode": "binary",
                 "ground_truth": ground_truth_for(ins),
             }
         )
@@ -107,13 +112,18 @@ def gym_schema(rows: Sequence[dict[str, Any]]) -> pa.Schema:
 
 
 def gym_reward(row: dict[str, Any], response: str | None) -> float:
-    """NeMo Gym's all-pass rule on a `gym` row, with our checkers: 1.0 when every id holds on the answer."""
+    """NeMo Gym's rule on a `gym` row, with our checkers: all-pass (`binary`) or the fraction followed (`fraction`)."""
+    mode = row.get("grading_mode") or "binary"
+    if mode not in ("binary", "fraction"):
+        raise UserInputError(f"grading_mode must be binary or fraction, got {mode!r}")
     answer = strip_reasoning(response or "")
     if not answer.strip():
         return 0.0
     kwargs_list = row["kwargs"] if not isinstance(row["kwargs"], str) else json.loads(row["kwargs"])
-    for checker, kwargs in zip(row["instruction_id_list"], kwargs_list, strict=True):
-        given = {k: v for k, v in (kwargs or {}).items() if v is not None}
-        if not run_check_closed(checker, answer, given).passed:
-            return 0.0
-    return 1.0
+    followed = [
+        run_check_closed(checker, answer, {k: v for k, v in (kwargs or {}).items() if v is not None}).passed
+        for checker, kwargs in zip(row["instruction_id_list"], kwargs_list, strict=True)
+    ]
+    if mode == "binary":
+        return float(all(followed))
+    return sum(followed) / len(followed) if followed else 0.0

@@ -387,6 +387,18 @@ def rows() -> list[dict[str, Any]]:
     return out
 
 
+def judge_saying(answer: str | None) -> Any:
+    """The scripted judge of a mode's `judge` value: None (no judge), or one that answers "yes" / "no" to all."""
+    if answer is None:
+        return None
+    from pipeline.checks.registry import CheckResult  # scoring only: no expected value uses pipeline code
+
+    def judge(queries: Any) -> list[Any]:
+        return [CheckResult(answer == "yes", f"scripted {answer}") for _ in queries]
+
+    return judge
+
+
 def render() -> str:
     return "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows())
 

@@ -12,32 +12,21 @@ from __future__ import annotations
 import copy
 import json
 from collections import defaultdict
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pipeline.checks.registry import CheckResult, run_check_closed
+from pipeline.checks.registry import run_check_closed
 from pipeline.models import Instruction, Response, RolloutSummary, Sample, StudentEval, Task, VerificationPlan
 from pipeline.publish.dataset import build_dataset_folder
 from pipeline.publish.gym import gym_reward
-from pipeline.verify.plan import JudgeQuery, verify_response
+from pipeline.verify.plan import verify_response
 from pipeline.verify.reward import compute_score, make_trl_reward, reward, score_response
 from pipeline.verify.tripwires import load_suite
 from tests.helpers import golden_rewards as golden
 
 ROWS: list[dict[str, Any]] = [json.loads(line) for line in golden.OUT.read_text(encoding="utf-8").splitlines()]
-
-
-def judge_saying(answer: str | None) -> Any:
-    if answer is None:
-        return None
-
-    def judge(queries: Sequence[JudgeQuery]) -> list[CheckResult]:
-        return [CheckResult(answer == "yes", f"scripted {answer}") for _ in queries]
-
-    return judge
 
 
 def by_mode() -> dict[str, list[dict[str, Any]]]:
@@ -68,7 +57,7 @@ def test_score_response_reproduces_the_row(row: dict[str, Any]) -> None:
     m = row["mode"]
     got = score_response(
         row["response"], row["ground_truth"], score=m["score"], strip_think=m["strip_think"],
-        judge=judge_saying(m["judge"]), contrast=m["contrast"], masked_score=m["masked_score"],
+        judge=golden.judge_saying(m["judge"]), contrast=m["contrast"], masked_score=m["masked_score"],
     ).score  # fmt: skip
     assert got == pytest.approx(row["expected"], abs=1e-12), row["why"]
 
@@ -80,7 +69,7 @@ def test_trl_reward_reproduces_every_row_in_one_batch_per_mode(chat: bool) -> No
         fn = make_trl_reward(
             score=m["score"],
             strip_think=m["strip_think"],
-            judge=judge_saying(m["judge"]),
+            judge=golden.judge_saying(m["judge"]),
             contrast=m["contrast"],
             masked_score=m["masked_score"],
         )
@@ -153,7 +142,7 @@ def test_the_published_rl_ground_truths_read_back_through_datasets_reproduce_the
         got = make_trl_reward(
             score=m["score"],
             strip_think=m["strip_think"],
-            judge=judge_saying(m["judge"]),
+            judge=golden.judge_saying(m["judge"]),
             masked_score=m["masked_score"],
         )([golden.INSTRUCTION], [row["response"]], [gt])
         assert got == pytest.approx([row["expected"]], abs=1e-12), row["id"]
@@ -201,6 +190,7 @@ def test_the_gym_config_reproduces_the_file_with_its_all_pass_rule_and_its_groun
     assert row["instruction_id_list"] == [c["checker"] for c in plan]
     assert [{k: v for k, v in kw.items() if v is not None} for kw in row["kwargs"]] == [c["kwargs"] for c in plan]
     assert row["responses_create_params"] == {"input": [{"role": "user", "content": golden.INSTRUCTION}]}
+    assert row["grading_mode"] == "binary"
     gym.to_json(tmp_path / "if.jsonl")  # what the server reads
     line = json.loads((tmp_path / "if.jsonl").read_text().splitlines()[0])
     assert line["instruction_id_list"] == row["instruction_id_list"] and isinstance(line["id"], int)
@@ -214,7 +204,10 @@ def test_the_gym_config_reproduces_the_file_with_its_all_pass_rule_and_its_groun
         if m["score"] == "all_pass" and m["strip_think"]:
             assert gym_reward(row, r["response"]) == r["expected"], r["id"]
             checked += 1
-    assert checked >= 20
+        if m["score"] == "drfr" and m["strip_think"]:
+            assert gym_reward({**row, "grading_mode": "fraction"}, r["response"]) == r["expected"], r["id"]
+            checked += 1
+    assert checked >= 40
 
 
 def test_scoring_never_changes_the_ground_truth_or_its_kwargs() -> None:
@@ -227,17 +220,18 @@ def test_scoring_never_changes_the_ground_truth_or_its_kwargs() -> None:
             as_dict,
             score=m["score"],
             strip_think=m["strip_think"],
-            judge=judge_saying(m["judge"]),
+            judge=golden.judge_saying(m["judge"]),
             contrast=m["contrast"],
             masked_score=m["masked_score"],
         )
         assert as_dict == before, row["id"]
+    yes = golden.judge_saying("yes")
     for plan in golden.PLANS:
         ins = _instruction(plan)
         dumped = ins.plan.model_dump(mode="json")
         for row in ROWS:
             if row["id"].startswith(f"{plan}/"):
-                verify_response(row["response"] or "", ins.plan, instruction=ins.prompt, judge=judge_saying("yes"))
+                verify_response(row["response"] or "", ins.plan, instruction=ins.prompt, judge=yes)
         assert ins.plan.model_dump(mode="json") == dumped, plan
 
 

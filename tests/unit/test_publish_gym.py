@@ -7,7 +7,9 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
+from pipeline.errors import UserInputError
 from pipeline.models import Check, Instruction, Response, Sample, Task, VerificationPlan
 from pipeline.publish.gym import IFEVAL_IDS, gym_reward, gym_rows, gym_schema
 from pipeline.verify.plan import verify_response
@@ -60,3 +62,15 @@ def test_kwargs_are_always_a_writable_struct(tmp_path: Path) -> None:
     for i, table in enumerate((rows, clash)):
         pq.write_table(pa.Table.from_pylist(table, schema=gym_schema(table)), tmp_path / f"{i}.pq")
         assert pq.read_table(tmp_path / f"{i}.pq").num_rows == 1
+
+
+def test_grading_modes_are_the_servers_binary_and_fraction() -> None:
+    (row,) = gym_rows(
+        [sample("modes", code("c1", "punctuation:no_comma"), code("c2", "change_case:english_capital"))], IFEVAL_IDS
+    )
+    assert row["grading_mode"] == "binary"
+    answer = "rain falls softly today"  # no comma (followed), not all capitals (not followed)
+    assert gym_reward(row, answer) == 0.0
+    assert gym_reward({**row, "grading_mode": "fraction"}, answer) == 0.5
+    with pytest.raises(UserInputError, match="grading_mode must be binary or fraction, got 'mean'"):
+        gym_reward({**row, "grading_mode": "mean"}, answer)
