@@ -112,8 +112,12 @@ def _top(items: list[Item]) -> list[Item]:
     return [it for it in items if it.level == 1]
 
 
-def _empty_item(all_lists: list[list[Item]]) -> Item | None:
-    return next((it for items in all_lists for it in items if not views.has_content(it.text)), None)
+def _empty_item_failure(all_lists: list[list[Item]]) -> CheckResult | None:
+    """The failure of a list check whose lists hold an item without content, else None."""
+    empty = next((it for items in all_lists for it in items if not views.has_content(it.text)), None)
+    if empty is None:
+        return None
+    return CheckResult(False, f"an item has no content: {short(empty.marker + ' ' + empty.text)}")
 
 
 @checker("list:nesting_depth")
@@ -124,9 +128,8 @@ def check_nesting_depth(response: str, *, depth: int) -> CheckResult:
     found = lists(response)
     if not found:
         return CheckResult(False, "no list found")
-    empty = _empty_item(found)
-    if empty:
-        return CheckResult(False, f"an item has no content: {short(empty.marker + ' ' + empty.text)}")
+    if failure := _empty_item_failure(found):
+        return failure
     deepest = max(it.level for items in found for it in items)
     return CheckResult(deepest == want, f"the deepest item is at level {deepest}, need exactly {want}")
 
@@ -139,9 +142,8 @@ def check_uniform_lists(response: str, *, num_lists: int, num_items: int) -> Che
     n_lists = want_count(cid, "num_lists", num_lists)
     n_items = want_count(cid, "num_items", num_items)
     found = lists(response)
-    empty = _empty_item(found)
-    if empty:
-        return CheckResult(False, f"an item has no content: {short(empty.marker + ' ' + empty.text)}")
+    if failure := _empty_item_failure(found):
+        return failure
     if len(found) != n_lists:
         return CheckResult(False, f"found {len(found)} separate list(s), need exactly {n_lists}")
     sizes = [len(_top(items)) for items in found]
@@ -178,9 +180,8 @@ def check_alphabetical(response: str, *, min_items: int) -> CheckResult:
     markdown marks ignored), and some list has at least min_items items."""
     want = want_count("list:alphabetical_items", "min_items", min_items)
     found = lists(response)
-    empty = _empty_item(found)
-    if empty:
-        return CheckResult(False, f"an item has no content: {short(empty.marker + ' ' + empty.text)}")
+    if failure := _empty_item_failure(found):
+        return failure
     for items in found:
         keys = [_item_key(it.text) for it in _top(items)]
         for a, b, it in zip(keys, keys[1:], _top(items)[1:], strict=False):
@@ -261,9 +262,8 @@ def check_numbered_when_long(response: str, *, threshold: int) -> CheckResult:
     found = lists(response)
     if not found:
         return CheckResult(False, "no list found")
-    empty = _empty_item(found)
-    if empty:
-        return CheckResult(False, f"an item has no content: {short(empty.marker + ' ' + empty.text)}")
+    if failure := _empty_item_failure(found):
+        return failure
     for items in found:
         top = _top(items)
         if len(top) > limit:
