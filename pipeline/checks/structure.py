@@ -1,7 +1,8 @@
 """Checkers: structure of composed responses (which Selection case was followed).
 
 Hardening against gamed answers (see `views`): the case line is read in the visible answer outside
-fenced code blocks, and the followed case needs content under its line.
+fenced code blocks, and the followed case needs content under its line (a fenced block counts: a case may be
+answered with JSON, CSV or code alone).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ def check_selected_case(response: str, *, expected: str, labels: list[str]) -> C
     if not isinstance(expected, str) or expected not in labels:
         raise CheckerArgumentError(f"structure:selected_case: expected {expected!r} is not one of the labels {labels}")
     wanted = {x.upper() for x in labels}
-    text = views.unfenced(views.visible(response))
+    visible = views.visible(response)
+    text = views.unfenced(visible)  # line for line the visible text, fenced lines blank
     found = [(label, end) for kind, label, _, end in markers(text) if kind == "case" and label in wanted]
     named = sorted({label for label, _ in found})
     if not named:
@@ -31,6 +33,9 @@ def check_selected_case(response: str, *, expected: str, labels: list[str]) -> C
         return CheckResult(False, f"several cases followed: {', '.join(named)}; only case {expected} applies")
     if named[0] != expected.upper():
         return CheckResult(False, f"followed case {named[0]}, but the condition selects case {expected}")
-    if not views.WORD.search(strip_markers(text[found[0][1] :])):
+    end = found[0][1]
+    line = text.count("\n", 0, end)
+    below = [text[end:].split("\n", 1)[0], *visible.split("\n")[line + 1 :]]
+    if not views.WORD.search(strip_markers("\n".join(below))):
         return CheckResult(False, f"case {expected} is named but nothing follows its line")
     return CheckResult(True, f"followed case {expected}")

@@ -264,11 +264,10 @@ def test_checked_on_its_span_in_and_chain_and_selection(tax: Taxonomy, cid: str)
         Branch(label="B", when="no", body=Task(body=None)),
     ]
     choice = compile_plan(Task(task="t", body=Selection(condition=condition, branches=branches, correct="A")), tax)
-    # a case line needs text outside code blocks after it (structure:selected_case), so a bare block gets a lead-in
-    lead = "Here it is.\n\n" if good.startswith("```") else ""
-    assert verify_response(f"### Case A\n{lead}{good}", choice).all_pass
-    assert not verify_response(f"### Case A\n{lead}{bad}", choice).all_pass
-    assert not verify_response(f"### Case B\n{lead}{good}", choice).all_pass
+    # a branch may be answered with a fenced block alone: the block is the case's content (structure:selected_case)
+    assert verify_response(f"### Case A\n{good}", choice).all_pass
+    assert not verify_response(f"### Case A\n{bad}", choice).all_pass
+    assert not verify_response(f"### Case B\n{good}", choice).all_pass
 
 
 def test_the_composer_draws_each_one_in_and_chain_and_selection(tax: Taxonomy) -> None:
