@@ -117,12 +117,13 @@ def _apostrophes(text: str) -> str:
 @checker("lexical:max_word_length")
 def check_max_word_length(response: str, *, max_letters: int) -> CheckResult:
     """No word or hyphenated compound has more than max_letters letters (digits count, apostrophes and hyphens do
-    not; numbers without a letter are not words), read in the folded answer, so a zero-width space does not cut
-    a long word in two."""
+    not; numbers without a letter are not words), read in the folded answer and the visible one, so neither a
+    zero-width space nor a hidden comment cuts a long word in two."""
     limit = want_count("lexical:max_word_length", "max_letters", max_letters)
     if empty := no_words(response):
         return empty
-    candidates = [m.group() for m in COMPOUND.finditer(views.folded(response)) if LETTER.search(m.group())]
+    text = views.folded_and_seen(response)
+    candidates = [m.group() for m in COMPOUND.finditer(text) if LETTER.search(m.group())]
     longest = max(candidates, key=letters_in, default="")
     n = letters_in(longest)
     return CheckResult(n <= limit, f"the longest word {short(longest)} has {n} letters, need at most {limit}")
@@ -130,11 +131,12 @@ def check_max_word_length(response: str, *, max_letters: int) -> CheckResult:
 
 @checker("lexical:no_double_letter")
 def check_no_double_letter(response: str, *, letter: str) -> CheckResult:
-    """The letter never appears twice in a row in any case ("ll", "Ll"), anywhere in the folded answer."""
+    """The letter never appears twice in a row in any case ("ll", "Ll"), anywhere in the folded answer or as the
+    visible answer shows it (a hidden comment between two letters does not part them)."""
     ch = want_letter("lexical:no_double_letter", "letter", letter)
     if empty := no_words(response):
         return empty
-    text = views.folded(response)
+    text = views.folded_and_seen(response)
     double = re.compile(re.escape(ch) * 2, re.IGNORECASE)
     hits = [m.group() for m in COMPOUND.finditer(text) if double.search(m.group())]
     if hits or double.search(text):
@@ -366,10 +368,11 @@ def check_no_em_dash(response: str) -> CheckResult:
 @checker("lexical:no_contractions")
 def check_no_contractions(response: str) -> CheckResult:
     """No contractions (don't, it's, we'll, I'm, let's, y'all ...), with any apostrophe look-alike, nor their
-    apostrophe-less spellings (dont, isnt), in the folded answer; possessives ("the river's") are fine."""
+    apostrophe-less spellings (dont, isnt), in the folded answer or the visible one (a hidden comment does not part
+    a contraction); possessives ("the river's") are fine."""
     if empty := no_words(response):
         return empty
-    hits = [m.group() for m in _CONTRACTED.finditer(_apostrophes(views.folded(response)))]
+    hits = [m.group() for m in _CONTRACTED.finditer(_apostrophes(views.folded_and_seen(response)))]
     if hits:
         return CheckResult(False, f"found {len(hits)} contraction(s): {', '.join(short(h) for h in hits[:4])}")
     return CheckResult(True, "no contractions")
@@ -378,10 +381,11 @@ def check_no_contractions(response: str) -> CheckResult:
 @checker("lexical:no_first_person")
 def check_no_first_person(response: str) -> CheckResult:
     """No first-person word (I, me, my, mine, myself, we, us, our, ours, ourselves and their contractions such as
-    I'm and let's) in any case, in the folded answer; "US" in capitals (the country) is not "us"."""
+    I'm and let's) in any case, in the folded answer or the visible one; "US" in capitals (the country) is not
+    "us"."""
     if empty := no_words(response):
         return empty
-    hits = [m.group() for m in _FIRST_PERSON.finditer(_apostrophes(views.folded(response)))]
+    hits = [m.group() for m in _FIRST_PERSON.finditer(_apostrophes(views.folded_and_seen(response)))]
     if hits:
         return CheckResult(False, f"found {len(hits)} first-person word(s): {', '.join(short(h) for h in hits[:4])}")
     return CheckResult(True, "no first-person words")

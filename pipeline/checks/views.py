@@ -124,6 +124,14 @@ def folded(text: str) -> str:
     return fold(strip_reasoning_blocks(text))
 
 
+def folded_and_seen(text: str) -> str:
+    """The folded answer, then the folded visible answer: what a "no X anywhere" check searches.
+
+    Hidden text counts (a forbidden word inside a comment is in the answer), and so do the words a reader sees
+    where a hidden comment joins two pieces into one (`extra<!-- -->ordinary` reads as one long word)."""
+    return folded(text) + "\n\n" + fold(visible(text))
+
+
 def fold_punctuation(text: str) -> str:
     """Map marks that imitate ASCII punctuation to it (apply after `fold`, which handles the NFKC forms)."""
     return text.translate(_PUNCT_TABLE)
