@@ -14,6 +14,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CLI := $(VENV)/bin/complexify
 PYTEST_ARGS ?=
+# Processes for the unit and property tests: the cores, at most 4 (each holds the libraries, about 0.5-1 GB).
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n < 4 ? n : 4 )))
 
 .PHONY: help env vllm-env train-env ifbench-ref-env model run test test-unit lint typecheck bench clean
 
@@ -60,11 +62,14 @@ lint: env
 typecheck: env
 	$(PY) -m mypy
 
+## Unit and property tests spread over TEST_WORKERS processes; then the integration tests, in one process, since
+## they share one vLLM worker and want the cores for it. Exit 5 (a PYTEST_ARGS selection left a part empty) is fine.
 test: env vllm-env train-env model lint typecheck
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest tests/unit tests/property -n $(TEST_WORKERS) $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	$(PY) -m pytest tests/integration $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 test-unit: env
-	$(PY) -m pytest tests/unit tests/property $(PYTEST_ARGS)
+	$(PY) -m pytest tests/unit tests/property -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 bench: env
 	$(PY) benchmarks/compose_throughput.py
