@@ -200,11 +200,11 @@ def usage_tables(root: Path, run: str | None) -> list[Table]:
     from rich.table import Table
 
     from pipeline import store
-    from pipeline.store.usage import COUNTS, money, prices_of, run_usage, usage_notes
+    from pipeline.store.usage import COUNTS, money, prices_of, stored_run_usage, usage_notes
 
     tables = []
     for r in [store.find_run(root, run)] if run else store.list_runs(root):
-        usage, prices = run_usage(store.manifests(r)), prices_of(r.info.get("config"))
+        usage, prices = stored_run_usage(r), prices_of(r.info.get("config"))
         if not usage.batches and not usage.unknown_batches:
             continue
         table = Table(title=f"tokens of run {r.fingerprint}", title_justify="left", caption="; ".join(

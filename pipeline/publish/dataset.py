@@ -55,7 +55,7 @@ from pipeline.run.gate import preference_pairs
 from pipeline.run.report import GridRow, stored_grid_report
 from pipeline.store import RunStats
 from pipeline.store.files import file_sha256
-from pipeline.store.usage import UsageTable, run_usage
+from pipeline.store.usage import UsageTable, stored_run_usage
 from pipeline.verify.plan import without_checks
 from pipeline.verify.reward import ground_truth_for
 from pipeline.verify.tripwires import tripwire_rows
@@ -392,6 +392,6 @@ def publish_run(
     built = build_dataset_folder(
         kept, rejects, target, repo_id=repo_id, run_info=run_info, protect=[root], stats=stats,
         judge_routes=store.read_judge_routes(run), grid=stored_grid_report(run),
-        usage=run_usage(store.manifests(run)),
+        usage=stored_run_usage(run),
     )  # fmt: skip
     return PublishResult(built=built, pushed=None if dry_run else push_folder(built, repo_id, private=private))

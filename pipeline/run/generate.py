@@ -56,6 +56,7 @@ from pipeline.run.runlock import hold_run_lock
 from pipeline.run.services import open_run_services
 from pipeline.run.stages import BatchResult, BatchSpec, ComposedBatch, Models, Provenance, compose_stage, process_batch
 from pipeline.seeding.select import prepare_seeds
+from pipeline.store.usage import UsageTable
 
 
 @dataclass
@@ -87,6 +88,11 @@ class RunContext:
             generated = self.models.generated if self.models is not None else None
             self.live = RunProgress(self.ledger, worst_tokens_per_instruction(self.cfg), generated)
 
+    def usage(self) -> UsageTable:
+        """The run's token ledger: its saved batches, and the judge's calibration questions at run start (which a
+        runner may ask after the coordinator started, so they are read from the run folder each time)."""
+        return self.ledger.usage.with_rows(store.read_calibration_usage(self.run))
+
     def pending_indices(self) -> Iterator[int]:
         """The run's batch indices that are not done yet, in order."""
         return (i for i in count() if i not in self.done)
@@ -96,7 +102,7 @@ class RunContext:
         easy first, then fresh instructions. WAIT when only a batch in flight can tell; None when nothing is left,
         or once the run's ledger meets its budget (the batches in flight are still saved)."""
         if self.stopped_by is None:
-            self.stopped_by = budget_reached(self.cfg, self.ledger.usage)
+            self.stopped_by = budget_reached(self.cfg, self.usage())
             if self.stopped_by is not None:
                 self.log(f"{self.stopped_by}: no further batch is planned; the batches in flight are saved")
         if self.stopped_by is not None:
@@ -189,7 +195,7 @@ class RunContext:
             judge_calibration=calibration,
             hardening=hardening,
             grid=ledger_grid_report(self.ledger),
-            usage=self.ledger.usage,
+            usage=self.usage(),
             prices=run_prices(self.cfg),
             stopped_by=self.stopped_by,
             plan=plan_report(self.run.info.get(PLAN_KEY), self.ledger),

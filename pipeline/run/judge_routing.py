@@ -15,12 +15,14 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from pipeline import store
 from pipeline.construct.taxonomy import Taxonomy
 from pipeline.models import JudgeProbe
 from pipeline.run.config import CalibrationConfig, ConfigError, RunConfig
 from pipeline.run.stages import Models
+from pipeline.run.usage import Meter, metered_scorer, metering, stage
 from pipeline.verify.judge_calibration import LabelledScore, Route, RoutingRule, judge_score, resolve_routes, summarize
 from pipeline.verify.judge_gold import GoldExample, load_gold, score_gold
 from pipeline.verify.judge_injection import injection_probes, score_probes
@@ -75,6 +77,26 @@ def existing_run(root: Path, fingerprint: str) -> store.RunPaths | None:
         return None
 
 
+def _ask_calibration(
+    cfg: RunConfig, taxonomy: Taxonomy, scorer: Any, margin: float, log: Callable[[str], None]
+) -> list[JudgeProbe]:
+    """Score the gold file's examples and the judge-injection probes with the judge's scorer."""
+    cal = cfg.models.judge.calibration
+    examples: list[GoldExample] = []
+    stored: list[JudgeProbe] = []
+    if cal.gold_file is not None:
+        examples = load_gold(cfg.resolve(cal.gold_file), taxonomy.dimensions)
+        stored = score_gold(examples, scorer, margin=margin)
+        log(f"judge gold file: {len(stored)} examples scored")
+    allowed = set(cfg.compose.vocabularies) if cfg.compose.checkers != "code" else set()
+    probes = injection_probes(taxonomy, examples, cal.injection_probes, lambda s: s.vocabulary in allowed)
+    if probes:
+        asked = score_probes(probes, scorer, margin=margin)
+        stored = [*stored, *asked]
+        log(f"judge-injection probes: {sum(p.judged_yes for p in asked)} of {len(asked)} answered YES")
+    return stored
+
+
 def with_judge_routes(
     cfg: RunConfig, taxonomy: Taxonomy, models: Models, log: Callable[[str], None], run: store.RunPaths | None = None
 ) -> Models:
@@ -87,19 +109,11 @@ def with_judge_routes(
     if asks and models.judge is not None and cfg.models.judge.enabled:
         stored = store.read_judge_gold(run) if run is not None else None
         if stored is None:
-            examples: list[GoldExample] = []
-            stored = []
-            if cal.gold_file is not None:
-                examples = load_gold(cfg.resolve(cal.gold_file), taxonomy.dimensions)
-                stored = score_gold(examples, models.judge.scorer, margin=models.judge.margin)
-                log(f"judge gold file: {len(stored)} examples scored")
-            allowed = set(cfg.compose.vocabularies) if cfg.compose.checkers != "code" else set()
-            probes = injection_probes(taxonomy, examples, cal.injection_probes, lambda s: s.vocabulary in allowed)
-            if probes:
-                asked = score_probes(probes, models.judge.scorer, margin=models.judge.margin)
-                stored = [*stored, *asked]
-                log(f"judge-injection probes: {sum(p.judged_yes for p in asked)} of {len(asked)} answered YES")
+            with metering(Meter()) as meter, stage("judge_calibration", "judge"):
+                stored = _ask_calibration(cfg, taxonomy, metered_scorer(models.judge.scorer, cfg.models.judge.model),
+                                          models.judge.margin, log)  # fmt: skip
             if run is not None:
+                store.write_calibration_usage(run, meter.rows())  # before the gold file: see its docstring
                 store.write_judge_gold(run, stored)
         gold = stored
     routes = judge_routes(cfg, taxonomy.dimensions, gold)

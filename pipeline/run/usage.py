@@ -170,13 +170,18 @@ class _MeteredScorer:
         return getattr(self._scorer, name)
 
 
+def metered_scorer(scorer: Any, model: str) -> Any:
+    """A judge's scorer counting its questions into the current meter, as role `judge` of model `model`."""
+    return _MeteredScorer(scorer, model)
+
+
 def metered_models(models: M, judge_model: str) -> M:
     """The batch's models (pipeline/run/stages.py `Models`) with their chat function and judge counting into the
     current meter."""
     judge = models.judge
     if judge is not None:
         judge = copy.copy(judge)
-        judge.scorer = _MeteredScorer(judge.scorer, judge_model)
+        judge.scorer = metered_scorer(judge.scorer, judge_model)
     return replace(models, chat=metered_chat(models.chat), judge=judge)  # type: ignore[type-var]
 
 

@@ -50,7 +50,14 @@ from __future__ import annotations
 from pipeline.store.catalog import open_catalog, records_catalog, refresh_catalog
 from pipeline.store.errors import DamagedBatchError, RunNotFoundError, StoreError
 from pipeline.store.integrity import check_runs_intact, set_aside_damaged_batches
-from pipeline.store.judge import read_judge_gold, read_judge_routes, write_judge_gold, write_judge_routes
+from pipeline.store.judge import (
+    read_calibration_usage,
+    read_judge_gold,
+    read_judge_routes,
+    write_calibration_usage,
+    write_judge_gold,
+    write_judge_routes,
+)
 from pipeline.store.runs import (
     RUN_FILE,
     RunPaths,
@@ -89,6 +96,7 @@ __all__ = [
     "manifests",
     "open_catalog",
     "open_run",
+    "read_calibration_usage",
     "read_judge_gold",
     "read_judge_routes",
     "record_seeds",
@@ -99,6 +107,7 @@ __all__ = [
     "run_stats",
     "set_aside_damaged_batches",
     "write_batch",
+    "write_calibration_usage",
     "write_judge_gold",
     "write_judge_routes",
 ]

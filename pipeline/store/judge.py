@@ -1,7 +1,8 @@
 """The run's scored gold examples for judge calibration and its judge-injection probes (`source: injection`):
 `runs/<fingerprint>/judge_gold.parquet`, written once at run start (before any batch), read by the catalog's
-`judge_gold` table. Calibration pairs of code checks live in
-the sample shards instead (`judge_calibration` column), since they belong to one answer each."""
+`judge_gold` table, with what asking them cost (`judge_calibration_usage.json`, ledger rows outside any batch).
+Calibration pairs of code checks live in the sample shards instead (`judge_calibration` column), since they
+belong to one answer each."""
 
 from __future__ import annotations
 
@@ -14,11 +15,13 @@ import pyarrow.parquet as pq
 
 from pipeline.models import JudgeProbe
 from pipeline.store.files import create_json_once, write_shard_atomic
+from pipeline.store.manifest import UsageRow
 from pipeline.store.runs import RunPaths, current_names
 from pipeline.store.schema import _STR, JUDGE_PROBE_COLUMNS, Column, Columns
 
 GOLD_FILE = "judge_gold.parquet"
 ROUTES_FILE = "judge_routes.json"  # dimension -> gate / reward-only / report-only, as the run decided at start
+CALIBRATION_USAGE_FILE = "judge_calibration_usage.json"  # ledger rows of the gold and probe questions
 # The probe columns plus the run they belong to (the catalog's `judge_gold` table holds every run's).
 JUDGE_GOLD_COLUMNS = Columns(*JUDGE_PROBE_COLUMNS, Column("run_fingerprint", _STR, None))
 JUDGE_GOLD_SCHEMA = JUDGE_GOLD_COLUMNS.schema("judge_gold")
@@ -50,6 +53,20 @@ def read_judge_gold(run: RunPaths) -> list[JudgeProbe] | None:
     """The run's scored gold examples, or None when it has none stored."""
     path = judge_gold_path(run)
     return judge_gold_from_table(pq.read_table(path)) if path.is_file() else None
+
+
+def write_calibration_usage(run: RunPaths, rows: Sequence[UsageRow]) -> None:
+    """Record what the run's calibration questions cost, once (written before the gold file: a run that stops
+    between the two asks again at its next start and keeps the first record)."""
+    create_json_once(run.dir / CALIBRATION_USAGE_FILE, [r.model_dump() for r in rows])
+
+
+def read_calibration_usage(run: RunPaths) -> tuple[UsageRow, ...]:
+    """The ledger rows of the run's calibration questions; () for a run that asked none (or before they counted)."""
+    path = run.dir / CALIBRATION_USAGE_FILE
+    if not path.is_file():
+        return ()
+    return tuple(UsageRow.model_validate(r) for r in json.loads(path.read_text(encoding="utf-8")))
 
 
 def write_judge_routes(run: RunPaths, routes: dict[str, str]) -> None:

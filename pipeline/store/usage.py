@@ -1,9 +1,10 @@
 """The one sum of a run's token ledger: what each stage's requests to each role's model cost, over its batches.
 
 Every batch manifest holds the batch's ledger (`manifest.UsageRow`: one row per stage, role and model). `run_usage`
-sums the rows of a run's manifests; `complexify stats`, the run summary, the Prefect report, the dataset card and
-the run's token budget all read it, so they cannot disagree. A manifest written before ledgers has none: its
-batch's usage is unknown, counted in `unknown_batches` and never guessed.
+sums the rows of a run's manifests, and `stored_run_usage` adds the judge's calibration questions of run start
+(`judge_calibration_usage.json`, outside any batch); `complexify stats`, the run summary, the Prefect report, the
+dataset card and the run's token budget all read these, so they cannot disagree. A manifest written before ledgers
+has none: its batch's usage is unknown, counted in `unknown_batches` and never guessed.
 
 Money is tokens times the prices a config gives per model (`ModelPrice`, per million tokens); a model without a
 price makes every total it enters unknown (None), never zero.
@@ -15,10 +16,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pipeline.store.judge import read_calibration_usage
 from pipeline.store.manifest import BatchManifest, UsageRow
+from pipeline.store.runs import RunPaths, manifests
 
 # The stages in the order a candidate meets them; a stage not listed sorts after these, by name.
-STAGE_ORDER = ("rewrite", "respond", "verify", "fidelity", "repair", "student")
+STAGE_ORDER = ("judge_calibration", "rewrite", "respond", "verify", "fidelity", "repair", "student")
 COUNTS = ("requests", "prompt_tokens", "generated_tokens", "failures", "cached", "retries")
 # What the same inputs always ask and get: equal for a resumed and an uninterrupted run. `cached` and `retries`
 # say how the answers were obtained (a resumed run replays its interrupted batch from the request cache).
@@ -67,6 +70,10 @@ class UsageTable:
             return UsageTable(self.rows, self.batches, self.unknown_batches + 1)
         return UsageTable(sum_rows([*self.rows, *usage]), self.batches + 1, self.unknown_batches)
 
+    def with_rows(self, rows: Iterable[UsageRow]) -> UsageTable:
+        """This table with rows spent outside any batch added (the judge's calibration questions at run start)."""
+        return UsageTable(sum_rows([*self.rows, *rows]), self.batches, self.unknown_batches)
+
     def total(self) -> UsageRow:
         """Every row added up."""
         sums = {name: sum(getattr(r, name) for r in self.rows) for name in COUNTS}
@@ -98,6 +105,11 @@ def run_usage(manifests: Iterable[BatchManifest]) -> UsageTable:
     for m in manifests:
         table = table.plus(m.usage)
     return table
+
+
+def stored_run_usage(run: RunPaths) -> UsageTable:
+    """A stored run's whole ledger: its batches' and its judge calibration questions' (asked at run start)."""
+    return run_usage(manifests(run)).with_rows(read_calibration_usage(run))
 
 
 def prices_of(config: Any) -> dict[str, ModelPrice]:

@@ -17,6 +17,7 @@ from pipeline.run.config import RoleConfig, RunConfig, parse_config
 from pipeline.run.judge_report import COLUMNS, judge_summary_lines, judge_summary_rows
 from pipeline.run.judge_routing import with_judge_routes
 from pipeline.run.stages import Models
+from pipeline.store.usage import stored_run_usage
 from pipeline.verify.judge import LLMJudge
 from pipeline.verify.judge_gold import GoldExample
 from pipeline.verify.judge_injection import INJECTION_KINDS, injection_probes
@@ -174,3 +175,19 @@ def test_the_false_credit_rate_is_stored_and_shown_in_stats_the_summary_and_the_
     cells = [x.strip() for x in line.strip("|").split("|")]
     assert cells[COLUMNS.index("injection probes")] == str(style.probes)
     assert cells[COLUMNS.index("false credit")] == "50.0%" and cells[-1] == "report-only"
+
+
+def test_the_calibration_questions_count_once_in_the_runs_ledger(tmp_path: Path) -> None:
+    root = tmp_path / "out"
+    run = write_stored_run(root, FP)
+    before = stored_run_usage(run)
+    judge = ScriptedJudge(["override"])
+    route(judge, run)
+    route(judge, run)  # a resumed run reads the stored answers back: nothing more is asked or counted
+    (row,) = store.read_calibration_usage(run)
+    assert (row.stage, row.role, row.model) == ("judge_calibration", "judge", config().models.judge.model)
+    assert row.requests == judge.asked > 0 and row.failures == 0
+    after = stored_run_usage(run)
+    assert after.total().requests == before.total().requests + judge.asked
+    assert after.batches == before.batches, "calibration is not a batch"
+    assert after.rows[0].stage == "judge_calibration", "listed first: it is asked before any batch"
