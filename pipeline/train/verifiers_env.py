@@ -18,27 +18,24 @@ Nothing the environment is given (prompt, ground truth, info) is changed by scor
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 from pipeline.errors import UserInputError
 from pipeline.models import Check, Verdict
 from pipeline.train.smoke import load_config_rows
 from pipeline.verify.plan import JudgeFn, ScoreKind
-from pipeline.verify.reward import RewardResult, completion_text, parse_ground_truth, score_response
+from pipeline.verify.reward import (
+    RewardResult,
+    check_reward_mode,
+    completion_text,
+    parse_ground_truth,
+    score_response,
+)
 
 DIAGNOSTICS_KEY = "complexify"
 # The reward of an answer that satisfies every check, per score kind: verifiers' pass@k counts rollouts at or above it.
 FULL_MARKS: dict[str, float] = {"all_pass": 1.0, "drfr": 1.0, "raif": 2.0}
-
-
-def check_mode(score: str, masked_score: float) -> None:
-    """Reject a reward mode the reward functions do not have, naming the allowed values."""
-    if score not in get_args(ScoreKind):
-        raise UserInputError(f"score must be one of {', '.join(get_args(ScoreKind))}, got {score!r}")
-    if isinstance(masked_score, bool) or not isinstance(masked_score, int | float) or not math.isfinite(masked_score):
-        raise UserInputError(f"masked_score must be a finite number, got {masked_score!r}")
 
 
 def check_diagnostics(verdict: Verdict, checks: list[Check]) -> list[dict[str, Any]]:
@@ -46,14 +43,14 @@ def check_diagnostics(verdict: Verdict, checks: list[Check]) -> list[dict[str, A
     by_id = {c.id: c for c in checks}
     out = []
     for v in verdict.checks:
-        check = by_id.get(v.check_id)
+        check = by_id[v.check_id]  # a verdict has one entry per check of the plan it verified
         out.append(
             {
                 "check_id": v.check_id,
-                "kind": check.kind if check else None,
-                "checker": check.checker if check else None,
-                "dimension": check.dimension if check else None,
-                "depends_on": list(check.depends_on) if check else [],
+                "kind": check.kind,
+                "checker": check.checker,
+                "dimension": check.dimension,
+                "depends_on": list(check.depends_on),
                 "passed": v.passed,
                 "satisfied": v.gated,  # passed and every prerequisite satisfied: what the scores count
                 "skipped": v.skipped,
@@ -88,18 +85,19 @@ def make_rubric(
     judge: JudgeFn | None = None,
 ) -> Any:
     """A `verifiers` Rubric whose one weighted function is complexify's reward in the given mode."""
-    check_mode(score, masked_score)
+    check_reward_mode(score, masked_score)
     import verifiers as vf
 
     def scored(state: Any) -> dict[str, Any]:
         return dict(state[DIAGNOSTICS_KEY])
 
     def reward(completion: Any, answer: str, state: Any) -> float:
+        gt = parse_ground_truth(answer)
         result = score_response(
-            completion_text(completion), answer, score=score, strip_think=strip_think, judge=judge,
+            completion_text(completion), gt, score=score, strip_think=strip_think, judge=judge,
             contrast=contrast, masked_score=masked_score,
         )  # fmt: skip
-        state[DIAGNOSTICS_KEY] = diagnostics(result, parse_ground_truth(answer).plan.checks)
+        state[DIAGNOSTICS_KEY] = diagnostics(result, gt.plan.checks)
         return result.score
 
     def all_pass(state: Any) -> float:
@@ -131,7 +129,7 @@ def load_environment(
     (verifiers turns a raising reward function into a zero reward). `judge` decides judge checks (Python
     callers only); without one they count as unsatisfied, as in every reward surface.
     """
-    check_mode(score, masked_score)
+    check_reward_mode(score, masked_score)
     rows = load_config_rows(Path(published), "rl")
     for row in rows:
         try:

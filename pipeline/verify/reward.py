@@ -24,7 +24,7 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import ValidationError
 
@@ -66,8 +66,11 @@ class GroundTruth:
     baseline_mean_satisfied: float | None = None
 
 
-def parse_ground_truth(ground_truth: str | dict[str, Any]) -> GroundTruth:
-    """Parse and validate a ground-truth value; raises UserInputError saying what is wrong."""
+def parse_ground_truth(ground_truth: str | dict[str, Any] | GroundTruth) -> GroundTruth:
+    """Parse and validate a ground-truth value (one already parsed is returned as is); raises UserInputError
+    saying what is wrong."""
+    if isinstance(ground_truth, GroundTruth):
+        return ground_truth
     data: Any = ground_truth
     if isinstance(ground_truth, str):
         try:
@@ -155,7 +158,7 @@ def apply_contrast(
 
 def score_response(
     response: str | None,
-    ground_truth: str | dict[str, Any],
+    ground_truth: str | dict[str, Any] | GroundTruth,
     *,
     score: ScoreKind = "raif",
     strip_think: bool = True,
@@ -232,6 +235,17 @@ def make_trl_reward(
 reward = TRLReward()
 
 
+def check_reward_mode(
+    score: object, masked_score: object, *, score_name: str = "score", masked_name: str = "masked_score"
+) -> None:
+    """Reject a score kind the rewards do not have, or a masked score that is not a finite number, naming the
+    argument (`score_name`, `masked_name`) and the allowed values."""
+    if score not in get_args(ScoreKind):
+        raise UserInputError(f"{score_name} must be one of {', '.join(get_args(ScoreKind))}, got {score!r}")
+    if isinstance(masked_score, bool) or not isinstance(masked_score, int | float) or not math.isfinite(masked_score):
+        raise UserInputError(f"{masked_name} must be a finite number, got {masked_score!r}")
+
+
 def compute_score(
     data_source: str, solution_str: str | None, ground_truth: str, extra_info: dict[str, Any] | None = None
 ) -> float:
@@ -242,12 +256,8 @@ def compute_score(
     reasoning completion gets, 0.0 by default).
     """
     info = extra_info or {}
-    kind = info.get("score", "raif")
-    if kind not in ("all_pass", "drfr", "raif"):
-        raise UserInputError(f"extra_info['score'] must be all_pass, drfr or raif, got {kind!r}")
-    masked = info.get("masked_score", 0.0)
-    if isinstance(masked, bool) or not isinstance(masked, int | float) or not math.isfinite(masked):
-        raise UserInputError(f"extra_info['masked_score'] must be a finite number, got {masked!r}")
+    kind, masked = info.get("score", "raif"), info.get("masked_score", 0.0)
+    check_reward_mode(kind, masked, score_name="extra_info['score']", masked_name="extra_info['masked_score']")
     return score_response(
         solution_str, ground_truth, score=kind, strip_think=bool(info.get("strip_think", True)),
         contrast=bool(info.get("contrast", False)), masked_score=float(masked),
