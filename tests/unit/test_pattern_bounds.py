@@ -82,6 +82,7 @@ def test_string_arguments_are_covered() -> None:
 @pytest.mark.parametrize("pattern", EVIL[:3])
 def test_a_catastrophic_argument_finishes_within_a_second_in_the_reward(cid: str, name: str, pattern: str) -> None:
     gt = _ground_truth(cid, _with(cid, name, pattern))
+    compute_score("complexify", TEXT, _ground_truth(cid, VALID[cid]))  # NLTK's import on first use is not timed
     with Timer() as t:
         compute_score("complexify", TEXT, gt)
     assert t.seconds < LIMIT_S, (cid, name, pattern)
